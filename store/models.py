@@ -1,0 +1,198 @@
+"""SQLModel tables: the one schema every layer reads and writes.
+
+Geometry is stored the COCO way so export is a copy, not a conversion: ``bbox`` is
+``[x, y, w, h]`` in pixels and ``mask`` is a COCO RLE dict (``{"size": [h, w], "counts": str}``)
+with compressed counts. JSON columns hold small structured values only; never pixels.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class AnnotationStatus(StrEnum):
+    proposed = "proposed"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    cancelled = "cancelled"
+    failed = "failed"
+    done = "done"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    reviewer = "reviewer"
+    annotator = "annotator"
+    viewer = "viewer"
+
+
+class Project(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    description: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Image(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("project_id", "sha256", name="uq_image_project_sha"),
+        UniqueConstraint("project_id", "file_name", name="uq_image_project_name"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    file_name: str
+    path: str  # relative to the data home; the original bytes, EXIF orientation applied
+    sha256: str = Field(index=True)
+    width: int
+    height: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Category(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_category_project_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str
+    supercategory: str = ""
+    color: str = ""
+
+
+class Annotation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    image_id: int = Field(foreign_key="image.id", index=True)
+    category_id: int = Field(foreign_key="category.id", index=True)
+    bbox: list[float] = Field(sa_column=Column(JSON, nullable=False))
+    mask: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    area: float = 0.0
+    score: float | None = None
+    status: AnnotationStatus = Field(default=AnnotationStatus.proposed, index=True)
+    # Provenance: which tool and model made it, from what prompt, at what threshold, in which run.
+    tool: str = ""
+    model: str = ""
+    prompt: str = ""
+    threshold: float | None = None
+    job_id: int | None = Field(default=None, index=True)
+    agent_run_id: int | None = None
+    author: str = ""
+    version: int = 1  # optimistic concurrency: a write names the version it read
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChangeBatch(SQLModel, table=True):
+    """One user-visible change (a bulk delete is one batch): the unit of undo and redo."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    actor: str = ""
+    description: str = ""
+    kind: str = "change"  # change | undo | redo
+    reverts_id: int | None = None  # for undo/redo batches: the batch they act on
+    undone: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AnnotationEvent(SQLModel, table=True):
+    """Append-only history row: never updated, never deleted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    batch_id: int = Field(foreign_key="changebatch.id", index=True)
+    annotation_id: int = Field(index=True)
+    action: str  # create | update | delete
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    actor: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Job(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str
+    state: JobState = Field(default=JobState.queued, index=True)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    cursor: int = 0  # items fully processed; a restart resumes here
+    total: int = 0
+    error: str = ""
+    cancel_requested: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentRun(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str = "command"  # command | review
+    model: str = ""
+    title: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="agentrun.id", index=True)
+    role: str  # system | user | assistant | tool
+    content: str = ""
+    tool_name: str = ""
+    tool_calls: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditFinding(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    image_id: int | None = Field(default=None, index=True)
+    annotation_id: int | None = Field(default=None, index=True)
+    kind: str = Field(index=True)
+    severity: float = 0.5  # 0..1, ranks the queue together with confidence
+    confidence: float = 0.5
+    message: str = ""
+    bbox: list[float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    fingerprint: str = Field(index=True)  # stable across runs: dedupes re-found findings
+    status: str = Field(default="open", index=True)  # open | closed
+    resolution: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True)
+    display_name: str = ""
+    password_hash: str = ""
+    is_admin: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = ""
+    token_hash: str = Field(index=True, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "project_id", name="uq_membership"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    role: Role
