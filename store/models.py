@@ -78,6 +78,13 @@ class Annotation(SQLModel, table=True):
     category_id: int = Field(foreign_key="category.id", index=True)
     bbox: list[float] = Field(sa_column=Column(JSON, nullable=False))
     mask: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The COCO segmentation derived from ``mask`` when it is written (polygons where they carry the
+    # mask faithfully, else RLE) and its IoU against the mask: export copies it instead of
+    # re-tracing a million masks, and the fidelity report is a query.
+    segmentation: list[list[float]] | dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    fidelity: float | None = None
     area: float = 0.0
     score: float | None = None
     status: AnnotationStatus = Field(default=AnnotationStatus.proposed, index=True)
