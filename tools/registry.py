@@ -1,0 +1,118 @@
+"""What a tool is, and the registry the agent and the CLI look tools up in.
+
+A tool is a name, a description, a pydantic args model (its JSON schema is what the LLM sees,
+descriptions, ranges and enums intact) and a function ``fn(ctx, args) -> ToolResult``. Errors
+split by audience: a :class:`ToolError` is the model's (or user's) mistake and goes back to it as
+text so it can correct itself; any other exception is our bug and propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Engine
+
+
+class ToolError(Exception):
+    """A failure the caller can fix: bad ids, an unknown label, nothing to act on."""
+
+
+class ToolResult(BaseModel):
+    """Structured result; ``text()`` is the compact form the LLM reads (never pixels or masks)."""
+
+    def text(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+@dataclass
+class ToolContext:
+    """Everything a tool may touch, handed in by the caller (CLI, job runner, agent, server).
+
+    ``backends`` is built lazily by the caller's factory so a count never loads a model.
+    ``enqueue`` starts a job (kind, params) -> job id; None where no runner exists.
+    """
+
+    engine: Engine
+    project_id: int
+    home: Path
+    models_dir: Path
+    actor: str = "agent"
+    agent_run_id: int | None = None
+    backends_factory: Callable[[], Any] | None = None
+    enqueue: Callable[[str, dict[str, Any]], int] | None = None
+    _backends: Any = field(default=None, repr=False)
+
+    @property
+    def backends(self) -> Any:
+        if self._backends is None:
+            if self.backends_factory is None:
+                raise ToolError("no vision models are configured for this session")
+            self._backends = self.backends_factory()
+        return self._backends
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: type[BaseModel]
+    fn: Callable[[ToolContext, Any], ToolResult]
+    mutates: bool = False  # changes annotations: the agent asks for confirmation on large changes
+
+    def schema(self) -> dict[str, Any]:
+        """The Ollama/OpenAI function-tool schema for this tool."""
+        params = self.args.model_json_schema()
+        params.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": params},
+        }
+
+    def parse(self, raw: dict[str, Any] | str | None) -> BaseModel:
+        """Validate arguments from an LLM; raises ToolError with a message it can act on."""
+        try:
+            if isinstance(raw, str):
+                return self.args.model_validate_json(raw or "{}")
+            return self.args.model_validate(raw or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ToolError(f"invalid arguments for {self.name}: {problems}") from None
+
+    def __call__(self, ctx: ToolContext, raw: dict[str, Any] | str | None) -> ToolResult:
+        return self.fn(ctx, self.parse(raw))
+
+
+class Registry:
+    """Name -> Tool. Plain dict underneath; no plugin machinery."""
+
+    def __init__(self, tools: list[Tool] | None = None) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools or []:
+            self.add(tool)
+
+    def add(self, tool: Tool) -> Tool:
+        if tool.name in self._tools:
+            raise ValueError(f"tool {tool.name!r} is registered twice")
+        self._tools[tool.name] = tool
+        return tool
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise ToolError(f"unknown tool {name!r}; available: {', '.join(sorted(self._tools))}") from None
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def schemas(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+        return [self._tools[n].schema() for n in (names or self._tools)]
+
+    def subset(self, names: list[str]) -> Registry:
+        return Registry([self.get(n) for n in names])
