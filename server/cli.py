@@ -1,0 +1,273 @@
+"""`labelwright`: one command with verbs. Data lives in LABELWRIGHT_HOME (see server.settings).
+
+Each verb opens the store, calls one function from a lower layer and prints the result, as a
+table for people or as JSON with ``--json`` for scripts. Sub-apps of other concerns (models,
+label/jobs, llm) live in their own ``server/cli_*.py`` modules and are mounted here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from server.settings import get_settings
+from store.db import new_session, open_engine
+
+app = typer.Typer(
+    name="labelwright",
+    help="Local, privacy-first image annotation where an LLM agent does the labeling.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+class Format(StrEnum):
+    coco = "coco"
+    yolo = "yolo"
+    masks = "masks"
+
+
+@contextmanager
+def store_session() -> Iterator[Session]:
+    settings = get_settings()
+    engine = open_engine(settings.db_path)
+    try:
+        with new_session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``update(done, total_or_None)``."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def emit(result: dict[str, Any], as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(human)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def require_project(session: Session, name: str) -> int:
+    from store.projects import get_project_by_name
+
+    project = get_project_by_name(session, name=name)
+    if project is None:
+        raise fail(f"no project named {name!r}; create one with `labelwright ingest SOURCE --project {name}`")
+    assert project.id is not None
+    return project.id
+
+
+@app.command()
+def ingest(
+    source: Annotated[Path, typer.Argument(help="A .zip of images or a folder.")],
+    project: ProjectOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add images from a zip or folder to a project (created if new); report skips by name and reason."""
+    from store.ingest import IngestError
+    from store.ingest import ingest as run_ingest
+
+    if not source.exists():
+        raise fail(f"{source} does not exist")
+    settings = get_settings()
+    with store_session() as session, progress_bar("ingesting") as update:
+        try:
+            report = run_ingest(
+                session, home=settings.home, project_name=project, source=source, progress=update
+            )
+        except IngestError as exc:
+            raise fail(f"ingest failed, nothing was imported: {exc}") from None
+    data = report.to_dict()
+    lines = [
+        f"project {project!r}: {len(report.added)} added, {len(report.duplicates)} duplicates, "
+        f"{len(report.skipped)} skipped"
+    ]
+    lines += [f"  skipped {name}: {reason}" for name, reason in report.skipped]
+    lines += [f"  duplicate {name} (same as {of})" for name, of in report.duplicates]
+    emit(data, as_json, "\n".join(lines))
+
+
+@app.command("import")
+def import_(
+    annotations: Annotated[Path, typer.Argument(help="COCO annotations JSON.")],
+    project: ProjectOpt,
+    images: Annotated[Path | None, typer.Option(help="Folder holding the images the file names.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Input format.")] = Format.coco,
+    status: Annotated[str, typer.Option(help="Status given to imported annotations.")] = "accepted",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import annotations (COCO polygons or RLE); bad entries are reported, never imported."""
+    from store.coco_import import import_coco
+
+    if fmt is not Format.coco:
+        raise fail(f"import supports --format coco only, got {fmt.value}")
+    if not annotations.is_file():
+        raise fail(f"{annotations} is not a file")
+    settings = get_settings()
+    with store_session() as session:
+        try:
+            report = import_coco(
+                session,
+                home=settings.home,
+                project_name=project,
+                coco_path=annotations,
+                images_dir=images,
+                status=status,
+                actor="cli",
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    data = report.to_dict()
+    human = "\n".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, list))
+    bad = data.get("rejected") or []
+    human += "".join(f"\n  rejected annotation {r.get('id')}: {r.get('reason')}" for r in bad[:50])
+    emit(data, as_json, human)
+
+
+@app.command()
+def export(
+    project: ProjectOpt,
+    out: Annotated[Path, typer.Option(help="Output file (coco) or folder (yolo, masks).")],
+    fmt: Annotated[Format, typer.Option("--format", help="coco | yolo | masks")] = Format.coco,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only annotations with this status (repeatable).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a project's annotations; COCO exports also write a fidelity report."""
+    with store_session() as session:
+        project_id = require_project(session, project)
+        if fmt is Format.coco:
+            from store.coco_export import export_coco
+
+            report = export_coco(session, project_id=project_id, out_path=out, status=status)
+        elif fmt is Format.yolo:
+            from store.yolo_export import export_yolo
+
+            report = export_yolo(session, project_id=project_id, out_dir=out, status=status)
+        else:
+            from store.mask_png_export import export_masks
+
+            report = export_masks(session, project_id=project_id, out_dir=out, status=status)
+    data = report.to_dict()
+    emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, list | dict)))
+
+
+@app.command()
+def undo(
+    project: ProjectOpt,
+    steps: Annotated[int, typer.Option(min=1, help="How many changes to undo.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revert the project's last change(s): a bulk change counts as one."""
+    _history("undo", project, steps, as_json)
+
+
+@app.command()
+def redo(
+    project: ProjectOpt,
+    steps: Annotated[int, typer.Option(min=1, help="How many undone changes to re-apply.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-apply changes that were undone (until a new change is made)."""
+    _history("redo", project, steps, as_json)
+
+
+def _history(verb: str, project: str, steps: int, as_json: bool) -> None:
+    from store import history
+    from store.errors import StaleWriteError
+
+    act = history.undo if verb == "undo" else history.redo
+    done: list[dict[str, Any]] = []
+    with store_session() as session:
+        project_id = require_project(session, project)
+        for _ in range(steps):
+            try:
+                summary = act(session, project_id=project_id, actor="cli")
+            except StaleWriteError as exc:
+                raise fail(f"cannot {verb}: {exc}") from None
+            if summary is None:
+                break
+            done.append(summary.to_dict() if hasattr(summary, "to_dict") else dict(summary))
+    if not done:
+        emit({verb: []}, as_json, f"nothing to {verb}")
+        return
+    emit({verb: done}, as_json, "\n".join(f"{verb}: {d}" for d in done))
+
+
+@app.command()
+def projects(as_json: JsonOpt = False) -> None:
+    """List projects with their image and annotation counts."""
+    from store.images import image_count
+    from store.projects import list_projects
+
+    with store_session() as session:
+        rows = [
+            {"id": p.id, "name": p.name, "images": image_count(session, project_id=p.id)}
+            for p in list_projects(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "name", "images")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], str(r["images"]))
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
+) -> None:
+    """Start the web server: UI at /, REST API under /api/v1."""
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = get_settings()
+    bind = host or settings.host
+    console.print(f"labelwright serving on http://{bind}:{port or settings.port}  (data: {settings.home})")
+    uvicorn.run(create_app(settings), host=bind, port=port or settings.port, log_level="warning")
+
+
+def main() -> None:
+    app()
