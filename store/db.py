@@ -1,14 +1,18 @@
-"""Opening the SQLite database: WAL, foreign keys, and the schema brought up to date."""
+"""Opening the SQLite database: WAL, foreign keys, and the schema migrated to the newest revision."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, create_engine
 
 from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -21,12 +25,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur.close()
 
 
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config built in code: the scripts ship inside the package, no alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema of ``engine``'s database to ``revision`` (a no-op when it is there)."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
 def open_engine(db_path: Path) -> Engine:
-    """Create an engine on ``db_path`` with the schema created (migrations: see store.migrate)."""
+    """Create an engine on ``db_path`` and migrate its schema to the newest revision."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{db_path}", connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
-    SQLModel.metadata.create_all(engine)
+    migrate(engine)
     return engine
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -72,10 +72,20 @@ class Category(SQLModel, table=True):
 
 
 class Annotation(SQLModel, table=True):
+    # Indexes sized for 100k images / 1M annotations: the class filter and per-class counts read
+    # (project, category, image) alone; status counts read (project, status, category); per-image
+    # lookups and the EXISTS probes of the image list use (image, category). AUTOINCREMENT keeps
+    # ids of deleted rows from being reused, so the event log and undo can always recreate them.
+    __table_args__ = (
+        Index("ix_annotation_project_category_image", "project_id", "category_id", "image_id"),
+        Index("ix_annotation_project_status_category", "project_id", "status", "category_id"),
+        Index("ix_annotation_image_category", "image_id", "category_id"),
+        {"sqlite_autoincrement": True},
+    )
     id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="project.id", index=True)
-    image_id: int = Field(foreign_key="image.id", index=True)
-    category_id: int = Field(foreign_key="category.id", index=True)
+    project_id: int = Field(foreign_key="project.id")
+    image_id: int = Field(foreign_key="image.id")
+    category_id: int = Field(foreign_key="category.id")
     bbox: list[float] = Field(sa_column=Column(JSON, nullable=False))
     mask: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # The COCO segmentation derived from ``mask`` when it is written (polygons where they carry the
@@ -87,7 +97,7 @@ class Annotation(SQLModel, table=True):
     fidelity: float | None = None
     area: float = 0.0
     score: float | None = None
-    status: AnnotationStatus = Field(default=AnnotationStatus.proposed, index=True)
+    status: AnnotationStatus = Field(default=AnnotationStatus.proposed)
     # Provenance: which tool and model made it, from what prompt, at what threshold, in which run.
     tool: str = ""
     model: str = ""
@@ -162,6 +172,7 @@ class Message(SQLModel, table=True):
 
 
 class AuditFinding(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "fingerprint", name="uq_finding_project_fingerprint"),)
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
     image_id: int | None = Field(default=None, index=True)
@@ -172,7 +183,7 @@ class AuditFinding(SQLModel, table=True):
     message: str = ""
     bbox: list[float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    fingerprint: str = Field(index=True)  # stable across runs: dedupes re-found findings
+    fingerprint: str  # stable across runs: dedupes re-found findings (unique per project)
     status: str = Field(default="open", index=True)  # open | closed
     resolution: str = ""
     created_at: datetime = Field(default_factory=utcnow)
