@@ -1,0 +1,385 @@
+"""Ingest: a zip or a folder of photos into a project, all or nothing, whatever the input holds.
+
+Every entry gets exactly one outcome: added, duplicate (same content as an image already in the
+project or earlier in this source) or skipped with a reason. A bad *file* is a skip; a bad
+*source* (unreadable zip, zip bomb, over the total size or file count) is an :class:`IngestError`,
+and then nothing of this run remains: the transaction is rolled back and the files this run wrote
+are deleted. Entry names are only ever stored as ``file_name`` strings; stored files are named by
+project id and content hash, so no name in an archive can make us write anywhere (see
+:mod:`store.imagefiles`). Entries are read one at a time, in chunks, with our own byte counts:
+header sizes are used to refuse early, never trusted to bound the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+import re
+import stat
+import time
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from sqlmodel import Session, col, select
+
+from store.imagefiles import ImageRejected, decode_image, image_relpath, write_image_file
+from store.models import Image, Project
+
+MiB = 1 << 20
+GiB = 1 << 30
+_CHUNK = MiB
+_RATIO_FLOOR = 16 * MiB  # below this much output a high ratio is harmless (a blank BMP, say)
+_FLUSH_EVERY = 500
+# What a damaged entry raises while it is read: the entry is skipped, the run goes on.
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+)
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+class IngestError(ValueError):
+    """The source as a whole was refused or the run failed; nothing of the run was kept."""
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Caps that keep a hostile or mistaken source from exhausting disk, memory or time."""
+
+    max_total_bytes: int = 20 * GiB  # uncompressed bytes read from the whole source
+    max_file_bytes: int = 200 * MiB  # one entry; larger ones are skipped
+    max_ratio: float = 100.0  # uncompressed / compressed, per zip entry and for the whole zip
+    max_pixels: int = 100_000_000  # one image, width x height
+    max_files: int = 1_000_000  # entries in the source
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not value > 0:
+                raise ValueError(f"IngestLimits.{name} must be positive, got {value!r}")
+
+
+@dataclass
+class IngestReport:
+    project_id: int
+    project: str
+    added: list[tuple[str, int]] = field(default_factory=list)  # (file_name, image_id)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (name, file_name it repeats)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    bytes: int = 0  # uncompressed bytes read from the source
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "project": self.project,
+            "added": [{"file_name": n, "image_id": i} for n, i in self.added],
+            "duplicates": [{"name": n, "of": o} for n, o in self.duplicates],
+            "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Entry:
+    name: str  # path inside the source, forward slashes, NFC
+    skip: str | None = None  # set when the entry must not be read at all
+    open: Callable[[], BinaryIO] | None = None
+    compressed: int | None = None  # zip entries: compressed size, for the ratio check
+    declared: int = 0  # zip entries: uncompressed size the header claims
+
+
+ProgressFn = Callable[[int, int | None], None]
+
+
+def ingest(
+    session: Session,
+    *,
+    home: Path,
+    project_name: str,
+    source: Path,
+    limits: IngestLimits = IngestLimits(),  # noqa: B008  (frozen, so sharing the default is safe)
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Add the images in ``source`` (a .zip or a folder, recursive) to project ``project_name``.
+
+    Creates the project when it does not exist. Commits once, at the end, on ``session`` (pass a
+    session with no pending work of its own); on any failure, including Ctrl-C, it rolls back and
+    deletes the files it wrote, then re-raises. SQLite's write lock is held from the first image
+    until that commit.
+
+    Raises:
+        ValueError: an empty project name.
+        IngestError: the source is missing, unreadable, or breaks a limit as a whole.
+    """
+    started = time.monotonic()
+    name = project_name.strip()
+    if not name:
+        raise ValueError(f"project_name must be a non-empty string, got {project_name!r}")
+    home = Path(home).absolute()
+    written: list[Path] = []
+    try:
+        with _open_source(Path(source), limits) as (entries, total, archive_size):
+            project = session.exec(select(Project).where(Project.name == name)).first()
+            if project is None:
+                project = Project(name=name)
+                session.add(project)
+                session.flush()
+            assert project.id is not None
+            run = _Run(session, home, project.id, limits, archive_size, written)
+            run.report.project = name
+            for done, entry in enumerate(entries, 1):
+                run.take(entry)
+                if progress is not None:
+                    progress(done, total)
+            run.flush()
+        session.commit()
+    except BaseException:
+        _undo(session, home, written)
+        raise
+    run.report.seconds = time.monotonic() - started
+    return run.report
+
+
+class _Run:
+    """The state of one ingest: what the project holds, what this run added, what it wrote."""
+
+    def __init__(
+        self,
+        session: Session,
+        home: Path,
+        project_id: int,
+        limits: IngestLimits,
+        archive_size: int | None,
+        written: list[Path],
+    ) -> None:
+        self.session, self.home, self.project_id, self.limits = session, home, project_id, limits
+        self.archive_size, self.written = archive_size, written
+        self.report = IngestReport(project_id=project_id, project="")
+        rows = session.exec(select(Image.sha256, Image.file_name).where(Image.project_id == project_id))
+        self.by_sha: dict[str, str] = {}
+        self.names: set[str] = set()
+        for sha, file_name in rows:
+            self.by_sha[sha] = file_name
+            self.names.add(file_name)
+        self.pending: list[Image] = []
+
+    def take(self, entry: _Entry) -> None:
+        if entry.skip is not None:
+            self.report.skipped.append((entry.name, entry.skip))
+            return
+        try:
+            data = self.read(entry)
+            source_sha = hashlib.sha256(data).hexdigest()
+            if source_sha in self.by_sha:  # cheap: no decode for a byte-identical repeat
+                self.report.duplicates.append((entry.name, self.by_sha[source_sha]))
+                return
+            image = decode_image(data, max_pixels=self.limits.max_pixels)
+        except ImageRejected as rejected:
+            self.report.skipped.append((entry.name, rejected.reason))
+            return
+        if image.sha256 in self.by_sha:
+            self.report.duplicates.append((entry.name, self.by_sha[image.sha256]))
+            return
+        file_name = _unique(entry.name, self.names)
+        relpath = image_relpath(project_id=self.project_id, sha256=image.sha256, ext=image.ext)
+        self.written.extend(write_image_file(self.home, relpath, image.data))
+        row = Image(project_id=self.project_id, file_name=file_name, path=relpath, sha256=image.sha256)
+        row.width, row.height = image.width, image.height
+        self.session.add(row)
+        self.names.add(file_name)
+        self.by_sha[image.sha256] = self.by_sha[source_sha] = file_name
+        if len(self.session.new) >= _FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Insert pending rows and record their ids; then the session holds no references to them."""
+        new = [row for row in self.session.new if isinstance(row, Image)]
+        self.session.flush()
+        self.report.added.extend((row.file_name, row.id) for row in sorted(new, key=lambda r: r.id or 0))
+
+    def read(self, entry: _Entry) -> bytes:
+        """Read one entry in chunks, enforcing the per-file, total and ratio caps as bytes arrive."""
+        assert entry.open is not None
+        lim, chunks, size = self.limits, [], 0
+        try:
+            with entry.open() as stream:
+                while chunk := stream.read(_CHUNK):
+                    size += len(chunk)
+                    self.report.bytes += len(chunk)
+                    if self.report.bytes > lim.max_total_bytes:
+                        raise IngestError(
+                            f"source is larger than max_total_bytes={lim.max_total_bytes:,} "
+                            f"(passed it at {entry.name!r}); raise the limit if this is intended"
+                        )
+                    if size > lim.max_file_bytes:
+                        raise ImageRejected(f"file too large: over max_file_bytes={lim.max_file_bytes:,}")
+                    self._check_ratio(entry, size)
+                    chunks.append(chunk)
+        except _READ_ERRORS as exc:
+            raise ImageRejected(f"unreadable entry: {exc}") from None
+        return b"".join(chunks)
+
+    def _check_ratio(self, entry: _Entry, size: int) -> None:
+        cap = self.limits.max_ratio
+        if entry.compressed is not None and size > _RATIO_FLOOR and size > cap * max(entry.compressed, 1):
+            raise IngestError(
+                f"zip bomb: entry {entry.name!r} expands more than {cap:g}x its {entry.compressed:,} "
+                f"compressed bytes (max_ratio={cap:g}); nothing was imported"
+            )
+        total = self.report.bytes
+        if self.archive_size is not None and total > _RATIO_FLOOR and total > cap * self.archive_size:
+            raise IngestError(
+                f"zip bomb: the archive expands more than {cap:g}x its {self.archive_size:,} bytes "
+                f"(max_ratio={cap:g}); nothing was imported"
+            )
+
+
+def _undo(session: Session, home: Path, written: list[Path]) -> None:
+    """Roll back, then delete what this run wrote, keeping any file a committed row points to."""
+    session.rollback()
+    files = [p for p in written if not p.is_dir()]
+    try:
+        rels = [p.relative_to(home).as_posix() for p in files]
+        kept: set[str] = set()
+        for i in range(0, len(rels), 500):
+            kept.update(session.exec(select(Image.path).where(col(Image.path).in_(rels[i : i + 500]))))
+        session.rollback()
+    except Exception:  # noqa: BLE001  (cannot tell which files are referenced: delete none)
+        return
+    for path in reversed(written):
+        if path.is_dir():
+            try:
+                path.rmdir()
+            except OSError:
+                pass  # not empty: something else lives there now
+        elif path.relative_to(home).as_posix() not in kept:
+            path.unlink(missing_ok=True)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``stem-2.ext``, ``stem-3.ext``... : the first one not taken (deterministic)."""
+    candidate, n, path = name, 1, PurePosixPath(name)
+    while candidate in taken:
+        n += 1
+        candidate = str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
+    return candidate
+
+
+def clean_name(raw: str) -> tuple[str, str | None]:
+    """Normalise a path from a source to ``a/b.jpg``; the reason when it must not be taken."""
+    name = unicodedata.normalize("NFC", raw.replace("\\", "/"))
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return name, "unsafe path: control character in name"
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        return name, "unsafe path: absolute"
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return name, "unsafe path: '..' component"
+    name = "/".join(parts)
+    if not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
+        return name, "hidden"
+    return name, None
+
+
+@contextmanager
+def _open_source(
+    source: Path, limits: IngestLimits
+) -> Iterator[tuple[Iterator[_Entry], int | None, int | None]]:
+    """Yield (entries, total count or None, archive size for the ratio check or None)."""
+    if source.is_dir():
+        yield _folder_entries(source, limits), None, None
+        return
+    if not source.is_file():
+        raise IngestError(f"source must be a .zip file or a folder; {str(source)!r} is neither")
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise IngestError(f"cannot read {source.name!r} as a zip archive: {exc}") from None
+    with archive:
+        entries = [_zip_entry(archive, info, limits) for info in archive.infolist() if not info.is_dir()]
+        if len(entries) > limits.max_files:
+            raise IngestError(
+                f"{source.name!r} holds {len(entries):,} files > max_files={limits.max_files:,}"
+            )
+        declared = sum(e.declared for e in entries if e.skip is None)
+        if declared > limits.max_total_bytes:
+            raise IngestError(
+                f"{source.name!r} declares {declared:,} uncompressed bytes > "
+                f"max_total_bytes={limits.max_total_bytes:,}; raise the limit if this is intended"
+            )
+        yield iter(entries), len(entries), source.stat().st_size
+
+
+def _zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits) -> _Entry:
+    name, reason = clean_name(info.filename)
+    mode = info.external_attr >> 16  # Unix mode bits, where the archiver recorded them
+    if reason is not None:
+        pass
+    elif stat.S_ISLNK(mode):
+        reason = "symbolic link (not followed)"
+    elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+        reason = "not a regular file"
+    elif info.flag_bits & 0x1:
+        reason = "encrypted"
+    elif info.compress_type not in _ZIP_METHODS:
+        reason = f"unsupported zip compression method {info.compress_type}"
+    elif info.file_size > limits.max_file_bytes:
+        reason = f"file too large: {info.file_size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
+    opener = None if reason is not None else (lambda: archive.open(info))
+    return _Entry(name, reason, opener, compressed=info.compress_size, declared=info.file_size)
+
+
+def _folder_entries(root: Path, limits: IngestLimits) -> Iterator[_Entry]:
+    """Walk ``root`` depth-first in name order, never following a symlink or opening a non-file."""
+    count = 0
+    stack = [_listing(root)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        count += 1
+        if count > limits.max_files:
+            raise IngestError(f"{root.name!r} holds more than max_files={limits.max_files:,} files")
+        name, reason = clean_name(Path(item.path).relative_to(root).as_posix())
+        if reason is None and item.is_symlink():
+            reason = "symbolic link (not followed)"
+        elif reason is None and item.is_dir(follow_symlinks=False):
+            try:
+                stack.append(_listing(Path(item.path)))
+                continue
+            except OSError as exc:
+                reason = f"unreadable folder: {exc.strerror}"
+        elif reason is None and not item.is_file(follow_symlinks=False):
+            reason = "not a regular file"
+        elif reason is None and (size := item.stat(follow_symlinks=False).st_size) > limits.max_file_bytes:
+            reason = f"file too large: {size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
+        opener = None if reason is not None else (lambda path=item.path: _open_regular(path))
+        yield _Entry(name, reason, opener)
+
+
+def _listing(folder: Path) -> Iterator[os.DirEntry[str]]:
+    with os.scandir(folder) as it:
+        return iter(sorted(it, key=lambda e: e.name))
+
+
+def _open_regular(path: str) -> BinaryIO:
+    """Open without following a link and without blocking on a FIFO swapped in since the walk."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
