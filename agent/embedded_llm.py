@@ -1,0 +1,174 @@
+"""llama.cpp in-process, via xllamacpp: one GGUF model behind OpenAI-style chat completions.
+
+Nothing here speaks the Ollama protocol; :mod:`agent.ollama_api` does that on top. xllamacpp's
+native server is thread safe, releases the GIL while it computes and keeps the KV cache of its
+last prompt (``cache_prompt``), so requests whose system+tools prefix is byte-identical skip
+re-reading it. The native server also listens on a loopback port of its own, which we do not
+advertise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+_READ_CHUNK = 8 << 20
+
+
+class EmbeddedLLMError(RuntimeError):
+    """llama.cpp refused a request (context overflow, bad grammar, ...): the text says why."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What /api/tags and /api/show report about the loaded file."""
+
+    name: str
+    path: Path
+    size: int
+    modified_at: float
+    digest: str | None
+    n_params: int | None
+    n_ctx_train: int | None
+    quantization: str | None
+    chat_template: str | None
+    supports_tools: bool
+
+
+def preread(path: Path) -> tuple[float, str]:
+    """Read the file once, sequentially, and return (seconds, sha256).
+
+    A cold mmap faults pages in random order while the first prompt is evaluated, which we measured
+    to triple the first turn; one sequential read puts the file in the page cache first. Hashing
+    on the way costs little more than the read and gives /api/tags a real digest.
+    """
+    start = time.perf_counter()
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            digest.update(chunk)
+    return time.perf_counter() - start, digest.hexdigest()
+
+
+class EmbeddedLLM:
+    """One GGUF model loaded by xllamacpp.
+
+    Args:
+        model_path: the .gguf file.
+        name: the model name clients ask for (Ollama style, e.g. ``qwen2.5-coder:1.5b``).
+        threads: CPU threads for generation and prompt processing.
+        n_ctx: context window in tokens; a request may raise it (the model is reloaded, as Ollama does).
+        preread_file: read the file once before loading (see :func:`preread`).
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        name: str,
+        threads: int = 2,
+        n_ctx: int = 8192,
+        preread_file: bool = True,
+    ) -> None:
+        if not model_path.is_file():
+            raise FileNotFoundError(f"LLM weights not found: expected a .gguf file at {model_path}")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        if n_ctx < 256:
+            raise ValueError(f"n_ctx must be >= 256, got {n_ctx}")
+        self.path = model_path
+        self.name = name
+        self.threads = threads
+        self._lock = threading.Lock()
+        self.preread_s, digest = preread(model_path) if preread_file else (0.0, None)
+        self._digest = digest
+        self.load_s = 0.0
+        self._server: Any = None
+        self._load(n_ctx)
+
+    def _load(self, n_ctx: int) -> None:
+        import xllamacpp
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.path)
+        params.n_ctx = n_ctx
+        params.n_parallel = 1  # one slot: its KV cache keeps the shared system+tools prefix
+        params.cache_prompt = True
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        params.hostnames = ["127.0.0.1"]
+        params.verbosity = -1
+        start = time.perf_counter()
+        self._server = None  # free the old model before loading a new one
+        self._server = xllamacpp.Server(params)
+        self.load_s = time.perf_counter() - start
+        self.n_ctx = n_ctx
+        self._info = self._read_info()
+
+    def _read_info(self) -> ModelInfo:
+        base = self._server.listening_address
+        meta = httpx.get(f"{base}/v1/models", timeout=10).json()["data"][0].get("meta", {})
+        props = httpx.get(f"{base}/props", timeout=10).json()
+        caps = props.get("chat_template_caps", {})
+        stat = self.path.stat()
+        return ModelInfo(
+            name=self.name,
+            path=self.path,
+            size=stat.st_size,
+            modified_at=stat.st_mtime,
+            digest=self._digest,
+            n_params=meta.get("n_params"),
+            n_ctx_train=meta.get("n_ctx_train"),
+            quantization=props.get("model_ftype"),
+            chat_template=props.get("chat_template"),
+            supports_tools=bool(caps.get("supports_tools") or caps.get("supports_tool_calls")),
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def ensure_context(self, num_ctx: int) -> None:
+        """Reload with a larger window when a request asks for more than is loaded."""
+        if num_ctx > self.n_ctx:
+            with self._lock:
+                if num_ctx > self.n_ctx:
+                    self._load(num_ctx)
+
+    def chat(
+        self, request: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool | None] | None = None
+    ) -> dict[str, Any] | None:
+        """OpenAI-style chat completion; with ``on_chunk`` it streams (return True to stop early).
+
+        Raises:
+            EmbeddedLLMError: llama.cpp rejected the request; the message is its own.
+        """
+        request = {**request, "cache_prompt": True, "stream": on_chunk is not None}
+        try:
+            if on_chunk is None:
+                result = self._server.handle_chat_completions(request)
+            else:
+                result = self._server.handle_chat_completions(request, on_chunk)
+        except ValueError as exc:
+            raise EmbeddedLLMError(str(exc)) from None
+        if isinstance(result, dict) and "error" in result:
+            error = result["error"]
+            message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            raise EmbeddedLLMError(message)
+        return result
+
+    def warm(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> float:
+        """Evaluate a prompt prefix (system + tools) so later requests reuse its KV cache; seconds."""
+        start = time.perf_counter()
+        self.chat({"messages": messages, "max_tokens": 1, **({"tools": tools} if tools else {})})
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self._server = None

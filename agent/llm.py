@@ -1,0 +1,151 @@
+"""Getting an ``ollama.Client`` to talk to: a real Ollama if one answers, else our embedded endpoint.
+
+The agent only ever speaks the Ollama protocol through the official client, so the same code runs
+against ``ollama serve`` or against llama.cpp in this process (:mod:`agent.ollama_api`).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import ollama
+
+DEFAULT_MODEL = "qwen2.5-coder:1.5b"
+MODEL_FILES = {  # Ollama-style name -> GGUF file under the models dir
+    "qwen2.5-coder:1.5b": "llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    "smollm2:135m": "llm/smollm2-135m.gguf",  # plumbing tests only: too small to pick tools
+}
+
+
+class LLMUnavailable(RuntimeError):
+    """The LLM cannot be reached or refused the request: our failure, not the model's."""
+
+
+def model_path(models_dir: Path, model: str) -> Path:
+    """Where the weights of ``model`` live (a known name, or a path to a .gguf file)."""
+    if model in MODEL_FILES:
+        return models_dir / MODEL_FILES[model]
+    if model.endswith(".gguf"):
+        return Path(model)
+    raise ValueError(f"unknown LLM {model!r}: expected one of {sorted(MODEL_FILES)} or a path to a .gguf file")
+
+
+def ollama_answers(host: str, timeout: float = 1.0) -> bool:
+    """True when an Ollama-protocol server answers at ``host`` (``http://host:port``)."""
+    try:
+        return httpx.get(f"{host.rstrip('/')}/api/version", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class ThreadedServer:
+    """uvicorn serving an ASGI app from a daemon thread (the embedded endpoint inside our process)."""
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+        import uvicorn
+
+        self.host = host
+        self.port = port or free_port(host)
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="embedded-llm-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> ThreadedServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise LLMUnavailable(f"the embedded LLM endpoint did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@dataclass
+class LLMHandle:
+    """A client, the model name to pass it, and what to shut down when done."""
+
+    client: ollama.Client
+    model: str
+    host: str
+    embedded: Any = None  # the EmbeddedLLM when we started one
+    _server: ThreadedServer | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        if self.embedded is not None:
+            self.embedded.close()
+
+
+def start_embedded(
+    models_dir: Path, model: str = DEFAULT_MODEL, *, threads: int = 2, n_ctx: int = 8192, preread: bool = True
+) -> LLMHandle:
+    """Load ``model`` with llama.cpp and serve the Ollama protocol on a free loopback port."""
+    from agent.embedded_llm import EmbeddedLLM
+    from agent.ollama_api import create_app
+
+    path = model_path(models_dir, model)
+    if not path.is_file():
+        raise LLMUnavailable(
+            f"no Ollama server and no local weights for {model!r}: expected {path} "
+            "(fetch them with `labelwright models fetch`)"
+        )
+    llm = EmbeddedLLM(path, name=model, threads=threads, n_ctx=n_ctx, preread_file=preread)
+    server = ThreadedServer(create_app(llm)).start()
+    return LLMHandle(ollama.Client(host=server.url), model, server.url, embedded=llm, _server=server)
+
+
+def connect(
+    models_dir: Path,
+    model: str = DEFAULT_MODEL,
+    *,
+    ollama_host: str | None = None,
+    threads: int = 2,
+    n_ctx: int = 8192,
+) -> LLMHandle:
+    """Use the Ollama at ``ollama_host`` if it answers and has ``model``; else start the embedded one.
+
+    ``ollama_host`` comes from the caller (the server reads ``OLLAMA_HOST``), never from env here.
+    """
+    if ollama_host and ollama_answers(ollama_host):
+        client = ollama.Client(host=ollama_host)
+        names = {m.model for m in client.list().models}
+        if model in names or f"{model}:latest" in names:
+            return LLMHandle(client, model, ollama_host)
+    return start_embedded(models_dir, model, threads=threads, n_ctx=n_ctx)
+
+
+def warm_up(
+    client: ollama.Client, model: str, system: str, tools: list[dict[str, Any]] | None = None
+) -> float:
+    """Evaluate the system+tools prefix once so later turns reuse its KV cache; returns seconds.
+
+    Works the same on a real Ollama. Later requests must send the same system text and tool list,
+    in the same order, for the cache to apply.
+    """
+    start = time.perf_counter()
+    try:
+        client.chat(model, [{"role": "system", "content": system}], tools=tools, options={"num_predict": 1})
+    except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+        raise LLMUnavailable(f"warming {model} failed: {exc}") from exc
+    return time.perf_counter() - start

@@ -1,0 +1,333 @@
+"""The Ollama HTTP protocol on top of :class:`agent.embedded_llm.EmbeddedLLM`.
+
+No Ollama binary exists in any package registry, so we serve the part of its API the agent and
+the official ``ollama`` client use: ``/api/chat``, ``/api/generate``, ``/api/tags``, ``/api/show``,
+``/api/ps``, ``/api/version``. A real Ollama is a drop-in replacement. The server has no auth:
+bind it to loopback (see :func:`check_bind_host`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from agent.embedded_llm import EmbeddedLLM, EmbeddedLLMError
+
+OLLAMA_PROTOCOL_VERSION = "0.12.0"  # the Ollama release whose API this mirrors
+_OPTIONS = {  # Ollama option -> llama.cpp request field
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "min_p": "min_p",
+    "typical_p": "typical_p",
+    "seed": "seed",
+    "stop": "stop",
+    "repeat_penalty": "repeat_penalty",
+    "repeat_last_n": "repeat_last_n",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+}
+_ROLES = {"system", "user", "assistant", "tool"}
+
+
+def check_bind_host(host: str, allow_network: bool) -> None:
+    """Refuse a non-loopback address unless explicitly allowed: the endpoint has no auth."""
+    if allow_network or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"refusing to serve the LLM on {host!r}: expected a loopback address such as 127.0.0.1 "
+            "(the endpoint has no authentication; pass --allow-network to override)"
+        )
+
+
+def to_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ollama chat messages -> OpenAI ones; tool results are paired with their call by tool_name.
+
+    Call ids are derived from message positions, so the same history always renders the same
+    prompt bytes (llama.cpp's prompt cache needs that).
+    """
+    out: list[dict[str, Any]] = []
+    pending: list[tuple[str, str]] = []  # (call id, tool name) of calls without a result yet
+    for i, msg in enumerate(messages):
+        role = msg.get("role")
+        if role not in _ROLES:
+            raise ValueError(f"message {i}: role must be one of {sorted(_ROLES)}, got {role!r}")
+        if msg.get("images"):
+            raise ValueError(f"message {i}: images are not supported by the embedded model")
+        content = msg.get("content") or ""
+        if role == "assistant" and msg.get("tool_calls"):
+            calls = []
+            for j, call in enumerate(msg["tool_calls"]):
+                fn = call.get("function") or {}
+                args = fn.get("arguments") or {}
+                calls.append(
+                    {
+                        "id": f"call_{i}_{j}",
+                        "type": "function",
+                        "function": {
+                            "name": fn.get("name", ""),
+                            "arguments": args if isinstance(args, str) else json.dumps(args),
+                        },
+                    }
+                )
+            pending = [(c["id"], c["function"]["name"]) for c in calls]
+            out.append({"role": "assistant", "content": content, "tool_calls": calls})
+        elif role == "tool":
+            name = msg.get("tool_name") or msg.get("name")
+            tool_msg: dict[str, Any] = {"role": "tool", "content": content}
+            match = next((k for k, (_, n) in enumerate(pending) if n == name), 0 if pending else None)
+            if match is not None:
+                call_id, call_name = pending.pop(match)
+                tool_msg["tool_call_id"] = call_id
+                name = name or call_name
+            if name:
+                tool_msg["name"] = name
+            out.append(tool_msg)
+        else:
+            out.append({"role": role, "content": content})
+    return out
+
+
+def to_openai_request(body: dict[str, Any], llm: EmbeddedLLM) -> dict[str, Any]:
+    """Translate the parts of an Ollama request llama.cpp understands; reject the rest clearly."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise ValueError(f"messages must be a list, got {type(messages).__name__}")
+    request: dict[str, Any] = {"messages": to_openai_messages(messages)}
+    if body.get("tools"):
+        request["tools"] = body["tools"]
+    fmt = body.get("format")
+    if fmt == "json":
+        request["response_format"] = {"type": "json_object"}
+    elif isinstance(fmt, dict):
+        request["json_schema"] = fmt
+    elif fmt not in (None, ""):
+        raise ValueError(f'format must be "json" or a JSON schema object, got {fmt!r}')
+    options = body.get("options") or {}
+    for key, field in _OPTIONS.items():
+        if options.get(key) is not None:
+            request[field] = options[key]
+    if isinstance(options.get("num_predict"), int) and options["num_predict"] >= 0:
+        request["max_tokens"] = options["num_predict"]
+    if isinstance(options.get("num_ctx"), int):
+        llm.ensure_context(options["num_ctx"])
+    return request
+
+
+def to_ollama_message(message: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI assistant message -> Ollama's, tool call arguments as dicts."""
+    out: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+    if message.get("reasoning_content"):
+        out["thinking"] = message["reasoning_content"]
+    calls = [
+        _ollama_call(c["function"]["name"], c["function"].get("arguments"))
+        for c in message.get("tool_calls") or []
+    ]
+    if calls:
+        out["tool_calls"] = calls
+    return out
+
+
+def _ollama_call(name: str, arguments: str | dict[str, Any] | None) -> dict[str, Any]:
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except json.JSONDecodeError:
+            arguments = {}  # the loop's argument validation tells the model what is missing
+    return {"function": {"name": name, "arguments": arguments if isinstance(arguments, dict) else {}}}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _stats(result: dict[str, Any], started: float) -> dict[str, Any]:
+    timings = result.get("timings") or {}
+    usage = result.get("usage") or {}
+    return {
+        "total_duration": int((time.perf_counter() - started) * 1e9),
+        "load_duration": 0,
+        "prompt_eval_count": usage.get("prompt_tokens", timings.get("prompt_n", 0)),
+        "prompt_eval_duration": int(timings.get("prompt_ms", 0) * 1e6),
+        "eval_count": usage.get("completion_tokens", timings.get("predicted_n", 0)),
+        "eval_duration": int(timings.get("predicted_ms", 0) * 1e6),
+    }
+
+
+def _done_reason(finish_reason: str | None) -> str:
+    return "length" if finish_reason == "length" else "stop"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+Shape = Callable[[dict[str, Any]], dict[str, Any]]  # assistant message -> the endpoint's payload
+
+
+def _stream(llm: EmbeddedLLM, request: dict[str, Any], model: str, shape: Shape) -> Iterator[bytes]:
+    """NDJSON lines: content deltas as they come, tool calls once complete, then a done line."""
+    chunks: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    end = object()
+    started = time.perf_counter()
+
+    def on_chunk(chunk: dict[str, Any]) -> bool:
+        chunks.put(chunk)
+        return stop.is_set()  # True tells llama.cpp to stop: the client went away
+
+    def work() -> None:
+        try:
+            llm.chat(request, on_chunk)
+            chunks.put(end)
+        except Exception as exc:  # reported to the client as Ollama does, in the stream
+            chunks.put(exc)
+
+    threading.Thread(target=work, daemon=True).start()
+    calls: dict[int, dict[str, str]] = {}
+    last: dict[str, Any] = {}
+    finish: str | None = None
+
+    def line(payload: dict[str, Any]) -> bytes:
+        return (json.dumps({"model": model, "created_at": _now(), **payload}) + "\n").encode()
+
+    try:
+        while (item := chunks.get()) is not end:
+            if isinstance(item, Exception):
+                yield (json.dumps({"error": str(item)}) + "\n").encode()
+                return
+            last = item
+            for choice in item.get("choices") or []:
+                delta = choice.get("delta") or {}
+                finish = choice.get("finish_reason") or finish
+                for call in delta.get("tool_calls") or []:
+                    acc = calls.setdefault(call.get("index", 0), {"name": "", "arguments": ""})
+                    fn = call.get("function") or {}
+                    acc["name"] += fn.get("name") or ""
+                    acc["arguments"] += fn.get("arguments") or ""
+                if delta.get("content"):
+                    yield line({**shape({"role": "assistant", "content": delta["content"]}), "done": False})
+        if calls:
+            ordered = [_ollama_call(c["name"], c["arguments"]) for _, c in sorted(calls.items())]
+            message = {"role": "assistant", "content": "", "tool_calls": ordered}
+            yield line({**shape(message), "done": False})
+        done = {"done": True, "done_reason": _done_reason(finish), **_stats(last, started)}
+        yield line({**shape({"role": "assistant", "content": ""}), **done})
+    finally:
+        stop.set()
+
+
+def create_app(llm: EmbeddedLLM) -> FastAPI:
+    """The Ollama-protocol app serving ``llm`` under its Ollama-style name."""
+    app = FastAPI(title="labelwright embedded LLM (Ollama protocol)")
+
+    def known(name: str | None) -> bool:
+        return name in (llm.name, f"{llm.name}:latest") or (name or "").removesuffix(":latest") == llm.name
+
+    def details() -> dict[str, Any]:
+        info = llm.info
+        size = f"{info.n_params / 1e9:.1f}B" if info.n_params and info.n_params >= 1e9 else None
+        if info.n_params and size is None:
+            size = f"{info.n_params / 1e6:.0f}M"
+        return {"format": "gguf", "parameter_size": size, "quantization_level": info.quantization}
+
+    def model_entry() -> dict[str, Any]:
+        info = llm.info
+        modified = datetime.fromtimestamp(info.modified_at, UTC).isoformat().replace("+00:00", "Z")
+        return {
+            "name": llm.name,
+            "model": llm.name,
+            "modified_at": modified,
+            "size": info.size,
+            "digest": info.digest or "",
+            "details": details(),
+        }
+
+    def run(body: dict[str, Any], shape: Shape) -> Any:
+        model = body.get("model")
+        if not known(model):
+            return _error(404, f"model '{model}' not found")
+        if not body.get("messages"):  # Ollama's way to preload a model
+            return {"model": model, "created_at": _now(), **shape({"role": "assistant", "content": ""}),
+                    "done": True, "done_reason": "load"}  # fmt: skip
+        try:
+            request = to_openai_request(body, llm)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        if body.get("stream", True):
+            return StreamingResponse(_stream(llm, request, model, shape), media_type="application/x-ndjson")
+        started = time.perf_counter()
+        try:
+            result = llm.chat(request)
+        except EmbeddedLLMError as exc:
+            return _error(400, str(exc))
+        assert result is not None
+        choice = result["choices"][0]
+        return {
+            "model": model,
+            "created_at": _now(),
+            **shape(to_ollama_message(choice["message"])),
+            "done": True,
+            "done_reason": _done_reason(choice.get("finish_reason")),
+            **_stats(result, started),
+        }
+
+    @app.get("/")
+    def root() -> PlainTextResponse:
+        return PlainTextResponse("Ollama is running")
+
+    @app.get("/api/version")
+    def version() -> dict[str, str]:
+        return {"version": OLLAMA_PROTOCOL_VERSION}
+
+    @app.get("/api/tags")
+    def tags() -> dict[str, Any]:
+        return {"models": [model_entry()]}
+
+    @app.get("/api/ps")
+    def ps() -> dict[str, Any]:
+        return {"models": [{**model_entry(), "size_vram": 0, "context_length": llm.n_ctx}]}
+
+    @app.post("/api/show")
+    def show(body: dict[str, Any]) -> Any:
+        name = body.get("model") or body.get("name")
+        if not known(name):
+            return _error(404, f"model '{name}' not found")
+        info = llm.info
+        return {
+            "modelfile": f"FROM {info.path}",
+            "parameters": "",
+            "template": info.chat_template or "",
+            "details": details(),
+            "model_info": {"general.parameter_count": info.n_params, "context_length": info.n_ctx_train},
+            "capabilities": ["completion", "tools"] if info.supports_tools else ["completion"],
+            "modified_at": model_entry()["modified_at"],
+        }
+
+    @app.post("/api/chat")
+    def chat(body: dict[str, Any]) -> Any:
+        return run(body, lambda message: {"message": message})
+
+    @app.post("/api/generate")
+    def generate(body: dict[str, Any]) -> Any:
+        messages = [{"role": "system", "content": body["system"]}] if body.get("system") else []
+        if body.get("prompt"):
+            messages.append({"role": "user", "content": body["prompt"], "images": body.get("images")})
+        chat_body = {**body, "messages": messages if body.get("prompt") else []}
+        return run(chat_body, lambda message: {"response": message.get("content", "")})
+
+    return app
