@@ -1,0 +1,266 @@
+"""Labeling one image: decode -> detect the classes -> segment each box -> verify each crop -> write.
+
+This is the unit both the ``auto_label`` job and the benchmark run, so its stage timings are the
+ones reported. The segmenter's ``set_image`` runs once per image and serves every box.
+
+Scores: ``Annotation.score`` holds the detector's confidence where the verifier cannot judge the
+label (NaN), else the geometric mean ``sqrt(detector * verifier)``, so a box the verifier doubts
+sinks in the review queue while the threshold keeps meaning "detector confidence". The parts are
+kept on :class:`Proposal` for callers that want them.
+
+The caller owns the transaction: :func:`label_image` adds rows to ``session`` and never commits,
+so a job commits an image's annotations together with its cursor.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field
+from sqlmodel import Session, select
+
+from store.models import Annotation, AnnotationStatus, Image
+from tools.backends.base import Detections
+from tools.registry import ToolError
+
+STAGES = ("decode", "detect", "segment", "verify", "write")
+
+ImageRef = Annotated[int | str, Field(description="Image id (number) or file name, e.g. 'bus.jpg'.")]
+Label = Annotated[str, Field(min_length=1, max_length=64, description="Class name, e.g. 'person'.")]
+
+
+@dataclass
+class Proposal:
+    """One written annotation with the scores that produced it."""
+
+    annotation_id: int
+    label: str
+    bbox: list[float]
+    area: float
+    detector_score: float
+    verifier_score: float | None
+    score: float
+
+
+@dataclass
+class ImageResult:
+    image_id: int
+    proposals: list[Proposal] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+
+def resolve_image(session: Session, *, project_id: int, ref: int | str) -> Image:
+    """An image of the project named by id or file name; ToolError lists near matches otherwise."""
+    text = str(ref).strip()
+    image: Image | None = None
+    if text.isdigit():
+        image = session.get(Image, int(text))
+        if image is not None and image.project_id != project_id:
+            image = None
+    if image is None:
+        image = session.exec(
+            select(Image).where(Image.project_id == project_id, Image.file_name == text)
+        ).first()
+    if image is None:
+        names = session.exec(select(Image.file_name).where(Image.project_id == project_id)).all()
+        near = difflib.get_close_matches(text, names, n=5, cutoff=0.4)
+        hint = f"; did you mean: {', '.join(near)}" if near else f"; the project has {len(names)} images"
+        raise ToolError(f"no image {text!r} in this project{hint}")
+    return image
+
+
+def load_rgb(home: Path, image: Image) -> np.ndarray:
+    """The stored original as RGB uint8 ``(h, w, 3)`` (ingest already applied EXIF orientation)."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(home / image.path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def category_ids(session: Session, *, project_id: int, labels: list[str]) -> dict[str, int]:
+    """Label -> category id, creating missing categories (the user's label, not the model's).
+
+    ``ensure_categories`` commits, so call this before an item's writes: it must not split them.
+    """
+    from store.categories import ensure_categories
+
+    cats = ensure_categories(session, project_id=project_id, names=labels)
+    return {label: cat.id for label, cat in zip(labels, cats, strict=True) if cat.id is not None}
+
+
+def box_mask(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A filled rectangle: the mask of last resort when a segmenter returns nothing in the box."""
+    h, w = shape
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    mask = np.zeros((h, w), dtype=bool)
+    mask[max(y1, 0) : min(y2, h), max(x1, 0) : min(x2, w)] = True
+    return mask
+
+
+def clip_to_box(mask: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Keep the part of ``mask`` inside ``box``: the mask answers "the object in this box"."""
+    inside = box_mask(box, mask.shape)
+    clipped = mask & inside
+    return clipped if clipped.any() else inside
+
+
+def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1 = min(max(x1, 0), w - 1), min(max(y1, 0), h - 1)
+    return image[y1 : max(min(y2, h), y1 + 1), x1 : max(min(x2, w), x1 + 1)]
+
+
+def combine(detector_score: float, verifier_score: float | None) -> float:
+    if verifier_score is None:
+        return round(detector_score, 4)
+    return round(math.sqrt(max(detector_score, 0.0) * max(verifier_score, 0.0)), 4)
+
+
+def write_annotation(
+    session: Session,
+    *,
+    batch: Any,
+    image: Image,
+    category_id: int,
+    mask: np.ndarray,
+    score: float,
+    tool: str,
+    model: str,
+    prompt: str,
+    threshold: float | None,
+    job_id: int | None,
+    agent_run_id: int | None,
+    author: str,
+) -> Annotation:
+    """One proposed annotation with its provenance, through the store's history-keeping writer.
+
+    Its bbox, area and COCO segmentation are derived from ``mask`` by the store.
+    """
+    from store.annotations import create_annotation
+    from store.masks import rle_from_mask
+
+    return create_annotation(
+        session,
+        batch=batch,
+        image_id=image.id,
+        category_id=category_id,
+        mask=rle_from_mask(mask),
+        score=score,
+        status=AnnotationStatus.proposed,
+        tool=tool,
+        model=model,
+        prompt=prompt,
+        threshold=threshold,
+        job_id=job_id,
+        agent_run_id=agent_run_id,
+        author=author,
+    )
+
+
+def verify_scores(
+    verifier: Any, image: np.ndarray, boxes: np.ndarray, labels: list[str]
+) -> list[float | None]:
+    """Per box, the verifier's score for its own label, or None where it cannot judge that label."""
+    if verifier is None or len(boxes) == 0:
+        return [None] * len(boxes)
+    vocab = sorted(set(labels))
+    table = verifier.score([crop(image, b) for b in boxes], vocab)
+    out: list[float | None] = []
+    for row, label in zip(table, labels, strict=True):
+        value = float(row[vocab.index(label)])
+        out.append(None if math.isnan(value) else value)
+    return out
+
+
+def label_image(
+    session: Session,
+    *,
+    backends: Any,
+    home: Path,
+    image: Image,
+    labels: list[str],
+    threshold: float,
+    job_id: int | None = None,
+    agent_run_id: int | None = None,
+    author: str = "agent",
+    batch: Any = None,
+    tool: str = "auto_label",
+) -> ImageResult:
+    """Detect, segment, verify and write proposals for one image; the caller commits."""
+    from store.history import begin_change
+
+    result = ImageResult(image_id=image.id or 0)
+    t = time.perf_counter()
+    rgb = load_rgb(home, image)
+    result.timings["decode"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    dets: Detections = backends.detector.detect(rgb, labels, threshold)
+    result.timings["detect"] = time.perf_counter() - t
+    if len(dets) == 0:
+        return result
+
+    categories = category_ids(session, project_id=image.project_id, labels=sorted(set(dets.label)))
+    t = time.perf_counter()
+    backends.segmenter.set_image(rgb, key=image.id)
+    masks, _ = backends.segmenter.segment(boxes=dets.xyxy)
+    result.timings["segment"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    verifier = getattr(backends, "verifier", None)
+    checks = verify_scores(verifier, rgb, dets.xyxy, dets.label)
+    result.timings["verify"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    if batch is None:
+        batch = begin_change(
+            session,
+            project_id=image.project_id,
+            actor=author,
+            description=f"{tool}: {', '.join(labels[:5])}{' ...' * (len(labels) > 5)} on {image.file_name}",
+        )
+    for box, mask, conf, label, check in zip(
+        dets.xyxy, masks, dets.confidence, dets.label, checks, strict=True
+    ):
+        model = f"{backends.detector.model_id}+{backends.segmenter.model_id}"
+        if check is not None:
+            model += f"+{verifier.model_id}"
+        clipped = clip_to_box(np.asarray(mask, dtype=bool), box)
+        if not clipped.any():  # a box wholly outside the image: nothing to annotate
+            continue
+        score = combine(float(conf), check)
+        ann = write_annotation(
+            session,
+            batch=batch,
+            image=image,
+            category_id=categories[label],
+            mask=clipped,
+            score=score,
+            tool=tool,
+            model=model,
+            prompt=label,
+            threshold=threshold,
+            job_id=job_id,
+            agent_run_id=agent_run_id,
+            author=author,
+        )
+        result.proposals.append(
+            Proposal(
+                annotation_id=ann.id or 0,
+                label=label,
+                bbox=list(ann.bbox),
+                area=float(ann.area),
+                detector_score=round(float(conf), 4),
+                verifier_score=None if check is None else round(check, 4),
+                score=score,
+            )
+        )
+    result.timings["write"] = time.perf_counter() - t
+    return result
