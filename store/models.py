@@ -16,7 +16,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now, timezone-aware in UTC (sqlmodel's UTCDateTime columns refuse naive datetimes)."""
+    return datetime.now(UTC)
 
 
 class AnnotationStatus(StrEnum):

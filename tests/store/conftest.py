@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store.db import new_session, open_engine
-from store.models import Project
+from store.images import add_image
+from store.models import Image, Project
 from store.projects import create_project
 
 
@@ -30,3 +32,22 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def project(session: Session) -> Project:
     return create_project(session, name="test project")
+
+
+def sha(text: str) -> str:
+    """A valid sha256 hex digest for a made-up image."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture
+def image(session: Session, project: Project) -> Image:
+    """A 640x480 image registered in ``project`` (no file on disk: the store keeps metadata)."""
+    return add_image(
+        session,
+        project_id=project.id,
+        file_name="street.jpg",
+        path="images/street.jpg",
+        sha256=sha("street"),
+        width=640,
+        height=480,
+    )

@@ -1,0 +1,274 @@
+"""The annotation event log: change batches, before/after snapshots, undo and redo.
+
+Every annotation write happens inside a ``ChangeBatch`` and appends one ``AnnotationEvent`` with
+JSON snapshots of the row before and after. Events are never edited. Undo applies the inverse of
+a batch's net effect as a new batch of kind ``undo``; redo inverts that undo batch as a batch of
+kind ``redo``. Both check first that every row they touch still looks the way the batch left it,
+so an undo can never clobber somebody's later edit: it raises ``StaleWriteError`` and writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import exists
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from store.errors import StaleWriteError, StoreError
+from store.models import Annotation, AnnotationEvent, AnnotationStatus, Category, ChangeBatch, utcnow
+
+_VOLATILE = ("version", "updated_at")  # bookkeeping, not content: ignored when comparing states
+_DATETIMES = ("created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    """What an undo or redo did: the new batch, the batch it acted on, and how many rows moved."""
+
+    batch_id: int
+    reverted_batch_id: int
+    description: str
+    affected: int
+
+
+def begin_change(session: Session, *, project_id: int, actor: str, description: str) -> ChangeBatch:
+    """Open a change batch; pass it to every annotation write of this one user-visible change."""
+    batch = ChangeBatch(project_id=project_id, actor=actor, description=description, kind="change")
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def snapshot(annotation: Annotation) -> dict[str, Any]:
+    """All columns of ``annotation`` as JSON values (datetimes as ISO strings, enums as values)."""
+    out: dict[str, Any] = {}
+    for column in Annotation.__table__.columns:  # type: ignore[attr-defined]
+        value = getattr(annotation, column.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, Enum):
+            value = value.value
+        out[column.name] = value
+    return json.loads(json.dumps(out))
+
+
+def _fields(snap: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(snap)
+    for name in _DATETIMES:
+        fields[name] = datetime.fromisoformat(fields[name])
+    fields["status"] = AnnotationStatus(fields["status"])
+    return fields
+
+
+def _content(snap: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if snap is None else {k: v for k, v in snap.items() if k not in _VOLATILE}
+
+
+def record(
+    session: Session,
+    *,
+    batch: ChangeBatch,
+    annotation_id: int,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """Append one event to ``batch`` (``action``: create, update or delete)."""
+    session.add(
+        AnnotationEvent(
+            project_id=batch.project_id,
+            batch_id=batch.id,  # type: ignore[arg-type]
+            annotation_id=annotation_id,
+            action=action,
+            before=before,
+            after=after,
+            actor=batch.actor,
+        )
+    )
+
+
+def _net_changes(session: Session, batch_id: int) -> dict[int, tuple[dict | None, dict | None]]:
+    """Per annotation, its state before the batch's first event and after its last."""
+    events = session.exec(
+        select(AnnotationEvent).where(AnnotationEvent.batch_id == batch_id).order_by(col(AnnotationEvent.id))
+    )
+    net: dict[int, tuple[dict | None, dict | None]] = {}
+    for event in events:
+        first_before = net[event.annotation_id][0] if event.annotation_id in net else event.before
+        net[event.annotation_id] = (first_before, event.after)
+    return net
+
+
+def last_actor(session: Session, annotation_id: int) -> str:
+    event = session.exec(
+        select(AnnotationEvent)
+        .where(AnnotationEvent.annotation_id == annotation_id)
+        .order_by(col(AnnotationEvent.id).desc())
+    ).first()
+    return event.actor if event else ""
+
+
+def _invert(session: Session, *, source: ChangeBatch, new_batch: ChangeBatch, action: str) -> int:
+    """Write into ``new_batch`` the inverse of ``source``'s net effect; return rows touched."""
+    net = _net_changes(session, source.id)  # type: ignore[arg-type]
+    for annotation_id, (before, after) in net.items():
+        current = session.get(Annotation, annotation_id)
+        if _content(snapshot(current) if current else None) != _content(after):
+            raise StaleWriteError(
+                annotation_id=annotation_id,
+                expected_version=after["version"] if after else None,
+                actual_version=current.version if current else None,
+                changed_by=last_actor(session, annotation_id),
+                action=action,
+            )
+        if before is not None and session.get(Category, before["category_id"]) is None:
+            raise StoreError(
+                f"cannot {action} batch {source.id}: category {before['category_id']} of annotation "
+                f"{annotation_id} was deleted; recreate the class first"
+            )
+    session.add(new_batch)
+    session.flush()
+    now = utcnow()
+    for annotation_id, (before, _after) in reversed(net.items()):
+        current = session.get(Annotation, annotation_id)
+        if before is None:
+            assert current is not None  # checked above: the batch created it and it is still there
+            record(
+                session,
+                batch=new_batch,
+                annotation_id=annotation_id,
+                action="delete",
+                before=snapshot(current),
+                after=None,
+            )
+            session.delete(current)
+            continue
+        fields = _fields(before)
+        if current is None:
+            restored = Annotation(**{**fields, "version": before["version"] + 1, "updated_at": now})
+            session.add(restored)
+            session.flush()
+            record(
+                session,
+                batch=new_batch,
+                annotation_id=annotation_id,
+                action="create",
+                before=None,
+                after=snapshot(restored),
+            )
+            continue
+        old = snapshot(current)
+        for name, value in fields.items():
+            if name not in ("id", "version", "updated_at"):
+                setattr(current, name, value)
+        current.version += 1
+        current.updated_at = now
+        session.add(current)
+        session.flush()
+        record(
+            session,
+            batch=new_batch,
+            annotation_id=annotation_id,
+            action="update",
+            before=old,
+            after=snapshot(current),
+        )
+    return len(net)
+
+
+def _has_events() -> Any:
+    # An opened batch that wrote nothing is not a change a person could want undone.
+    return exists().where(AnnotationEvent.batch_id == ChangeBatch.id)
+
+
+def _newest(session: Session, statement: Any) -> ChangeBatch | None:
+    return session.exec(statement.order_by(col(ChangeBatch.id).desc()).limit(1)).first()
+
+
+def undo(session: Session, *, project_id: int, actor: str, depth: int = 100) -> HistoryResult | None:
+    """Revert the newest change batch of the project not undone yet, within the last ``depth``.
+
+    Returns None when there is nothing to undo. Commits. Raises ``StaleWriteError`` (writing
+    nothing) when a row the batch touched has been changed since.
+    """
+    changes = select(ChangeBatch).where(ChangeBatch.project_id == project_id, ChangeBatch.kind == "change")
+    horizon = session.exec(
+        select(ChangeBatch.id)
+        .where(ChangeBatch.project_id == project_id, ChangeBatch.kind == "change")
+        .order_by(col(ChangeBatch.id).desc())
+        .offset(depth - 1)
+        .limit(1)
+    ).first()
+    target = _newest(
+        session,
+        changes.where(
+            col(ChangeBatch.undone).is_(False), _has_events(), col(ChangeBatch.id) >= (horizon or 0)
+        ),
+    )
+    if target is None:
+        return None
+    # After a redo, the rows look the way the redo batch left them: invert that one.
+    redo_batch = _newest(
+        session, select(ChangeBatch).where(ChangeBatch.kind == "redo", ChangeBatch.reverts_id == target.id)
+    )
+    new_batch = ChangeBatch(
+        project_id=project_id,
+        actor=actor,
+        description=f"undo: {target.description}",
+        kind="undo",
+        reverts_id=target.id,
+    )
+    affected = _invert(session, source=redo_batch or target, new_batch=new_batch, action="undo")
+    target.undone = True
+    session.add(target)
+    session.commit()
+    return HistoryResult(new_batch.id, target.id, target.description, affected)  # type: ignore[arg-type]
+
+
+def redo(session: Session, *, project_id: int, actor: str) -> HistoryResult | None:
+    """Re-apply the most recently undone batch; None when nothing is undone or a newer change exists.
+
+    Commits. Raises ``StaleWriteError`` (writing nothing) when a row has been changed since the undo.
+    """
+    reverted = aliased(ChangeBatch)
+    undo_batch = _newest(
+        session,
+        select(ChangeBatch)
+        .join(reverted, col(reverted.id) == ChangeBatch.reverts_id)
+        .where(
+            ChangeBatch.project_id == project_id, ChangeBatch.kind == "undo", col(reverted.undone).is_(True)
+        ),
+    )
+    if undo_batch is None:
+        return None
+    newer_change = _newest(
+        session,
+        select(ChangeBatch).where(
+            ChangeBatch.project_id == project_id,
+            ChangeBatch.kind == "change",
+            col(ChangeBatch.id) > undo_batch.id,
+            _has_events(),
+        ),
+    )
+    if newer_change is not None:
+        return None
+    target = session.get(ChangeBatch, undo_batch.reverts_id)
+    assert target is not None
+    new_batch = ChangeBatch(
+        project_id=project_id,
+        actor=actor,
+        description=f"redo: {target.description}",
+        kind="redo",
+        reverts_id=target.id,
+    )
+    affected = _invert(session, source=undo_batch, new_batch=new_batch, action="redo")
+    target.undone = False
+    session.add(target)
+    session.commit()
+    return HistoryResult(new_batch.id, target.id, target.description, affected)  # type: ignore[arg-type]

@@ -1,0 +1,120 @@
+"""Images of a project: add, find, and the paged, filtered list the UI and the agent browse.
+
+The list is built for 100k images and 1M annotations: filters on annotations are EXISTS probes
+on ``ix_annotation_image_category``, counts read the composite indexes only, and no query loads
+all ids into Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, func
+from sqlmodel import Session, col, select
+
+from store.models import Annotation, AnnotationStatus, Category, Image
+
+
+def add_image(
+    session: Session, *, project_id: int, file_name: str, path: str, sha256: str, width: int, height: int
+) -> Image:
+    """Register an image (its bytes are already stored at ``path``); ValueError on bad or duplicate input."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height} for {file_name!r}")
+    if len(sha256) != 64:
+        raise ValueError(f"sha256 must be 64 hex characters, got {len(sha256)}: {sha256!r}")
+    same = get_image_by_sha256(session, project_id=project_id, sha256=sha256)
+    if same is not None:
+        raise ValueError(f"{file_name!r} has the same content as image {same.id} ({same.file_name!r})")
+    if get_image_by_name(session, project_id=project_id, file_name=file_name) is not None:
+        raise ValueError(f"project {project_id} already has an image named {file_name!r}")
+    image = Image(
+        project_id=project_id, file_name=file_name, path=path, sha256=sha256, width=width, height=height
+    )
+    session.add(image)
+    session.commit()
+    return image
+
+
+def get_image(session: Session, *, image_id: int) -> Image | None:
+    return session.get(Image, image_id)
+
+
+def get_image_by_name(session: Session, *, project_id: int, file_name: str) -> Image | None:
+    return session.exec(
+        select(Image).where(Image.project_id == project_id, Image.file_name == file_name)
+    ).first()
+
+
+def get_image_by_sha256(session: Session, *, project_id: int, sha256: str) -> Image | None:
+    return session.exec(select(Image).where(Image.project_id == project_id, Image.sha256 == sha256)).first()
+
+
+def image_count(session: Session, *, project_id: int) -> int:
+    return session.exec(select(func.count()).select_from(Image).where(Image.project_id == project_id)).one()
+
+
+def list_images(
+    session: Session,
+    *,
+    project_id: int,
+    category_id: int | None = None,
+    status: str | None = None,
+    without_annotations: bool = False,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Image], int]:
+    """One page of a project's images in id order, and how many match in total.
+
+    The annotation filters (class, status, score range) select images having at least one
+    annotation that matches all of them; ``without_annotations`` turns that around: images with no
+    matching annotation (with no filter: images with no annotations at all, the "to do" list).
+    """
+    if offset < 0 or not 1 <= limit <= 1000:
+        raise ValueError(f"need offset >= 0 and 1 <= limit <= 1000, got offset={offset}, limit={limit}")
+    match: list[Any] = [Annotation.image_id == Image.id]
+    if category_id is not None:
+        match.append(Annotation.category_id == category_id)
+    if status is not None:
+        match.append(Annotation.status == AnnotationStatus(status))
+    if min_score is not None:
+        match.append(col(Annotation.score) >= min_score)
+    if max_score is not None:
+        match.append(col(Annotation.score) <= max_score)
+    where: list[Any] = [Image.project_id == project_id]
+    if len(match) > 1 or without_annotations:
+        probe = exists().where(*match)
+        where.append(~probe if without_annotations else probe)
+    total = session.exec(select(func.count()).select_from(Image).where(*where)).one()
+    rows = session.exec(select(Image).where(*where).order_by(col(Image.id)).offset(offset).limit(limit))
+    return list(rows), total
+
+
+def _names(session: Session, project_id: int) -> dict[int, str]:
+    statement = select(Category.id, Category.name).where(Category.project_id == project_id)
+    return dict(session.exec(statement.order_by(col(Category.id))).all())  # type: ignore[arg-type]
+
+
+def class_counts(session: Session, *, project_id: int, status: str | None = None) -> dict[str, int]:
+    """Annotations per class name (every class, zeros included), optionally of one status only."""
+    statement = select(Annotation.category_id, func.count()).where(Annotation.project_id == project_id)
+    if status is not None:
+        statement = statement.where(Annotation.status == AnnotationStatus(status))
+    counts = dict(session.exec(statement.group_by(col(Annotation.category_id))).all())
+    return {name: counts.get(cid, 0) for cid, name in _names(session, project_id).items()}
+
+
+def class_status_counts(session: Session, *, project_id: int) -> dict[str, dict[str, int]]:
+    """Annotations per class name and status: ``{"car": {"proposed": 3, "accepted": 1, "rejected": 0}}``."""
+    names = _names(session, project_id)
+    out = {name: dict.fromkeys((s.value for s in AnnotationStatus), 0) for name in names.values()}
+    rows = session.exec(
+        select(Annotation.category_id, Annotation.status, func.count())
+        .where(Annotation.project_id == project_id)
+        .group_by(col(Annotation.status), col(Annotation.category_id))
+    )
+    for cid, status, count in rows:
+        out[names[cid]][AnnotationStatus(status).value] = count
+    return out
