@@ -1,0 +1,66 @@
+"""segment: box and point prompts write one proposal; bad prompts are the model's to fix."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from store.db import new_session
+from store.models import Annotation, Category
+from tools.catalog import vision_tools
+from tools.registry import ToolError
+
+SEGMENT = vision_tools().get("segment")
+
+
+def test_box_prompt_writes_one_proposal(store, fakes) -> None:
+    result = SEGMENT(store.ctx(fakes), {"image": "bus.jpg", "label": "bus", "box": [20, 230, 800, 720]})
+    with new_session(store.engine) as session:
+        ann = session.exec(select(Annotation)).one()
+        category = session.get(Category, ann.category_id)
+    assert result.annotation_id == ann.id and category.name == "bus"
+    assert (ann.tool, ann.model, ann.prompt, ann.status, ann.author) == (
+        "segment",
+        "fake-segmenter",
+        "bus",
+        "proposed",
+        "tester",
+    )
+    assert result.box == pytest.approx([20, 230, 800, 720], abs=2)
+    assert result.text().startswith(f"saved #{ann.id} bus on image {store.images['bus.jpg']}: box [")
+
+
+def test_points_prompt_and_cached_image_key(store, fakes) -> None:
+    ctx = store.ctx(fakes)
+    first = SEGMENT(ctx, {"image": "zidane.jpg", "label": "face", "points": [[560, 300]]})
+    second = SEGMENT(
+        ctx,
+        {"image": "zidane.jpg", "label": "face", "points": [[960, 200], [100, 100]], "point_labels": [1, 0]},
+    )
+    assert first.area == pytest.approx(3.14159 * 400, rel=0.05)
+    assert first.box == pytest.approx([540, 280, 581, 321], abs=2) and second.box[0] == pytest.approx(
+        940, abs=2
+    )
+    # the segmenter is handed the image id, so its embedding cache can serve the second prompt
+    assert fakes.segmenter.set_image_calls == [store.images["zidane.jpg"]] * 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"image": "bus.jpg", "label": "bus"}, "give a box or points"),
+        ({"image": "bus.jpg", "label": "bus", "box": [10, 10, 5, 50]}, "x2 > x1"),
+        ({"image": "bus.jpg", "label": "bus", "box": [10, 10, 5000, 50]}, "outside image"),
+        ({"image": "bus.jpg", "label": "bus", "points": [[1, 2, 3]]}, r"each point must be \[x, y\]"),
+        (
+            {"image": "bus.jpg", "label": "bus", "points": [[1, 2]], "point_labels": [1, 0]},
+            "one value per point",
+        ),
+        ({"image": "nope.jpg", "label": "bus", "points": [[1, 2]]}, "no image 'nope.jpg'"),
+    ],
+)
+def test_bad_prompts(store, fakes, args, message) -> None:
+    with pytest.raises(ToolError, match=message):
+        SEGMENT(store.ctx(fakes), args)
+    with new_session(store.engine) as session:
+        assert session.exec(select(Annotation)).all() == []
