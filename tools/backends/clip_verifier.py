@@ -1,0 +1,187 @@
+"""CLIP via open_clip: the full stack's verifier, and the text encoder YOLO-World's prompts go through.
+
+Weights: ``full/open_clip_<arch>.safetensors`` under the models dir (OpenAI's CLIP ViT-B/32 by
+default, the text encoder YOLO-World v2 was trained against). Tests build the same architecture
+with ``pretrained=None`` (random weights), so every code path runs without a download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_TEMPLATE = "a photo of a {label}"
+# Scored beside the user's labels but never returned: with a single label a softmax over labels
+# alone is always 1.0, so "is this crop a pedestrian?" needs something else to lose against.
+DEFAULT_CONTRAST = ("a photo of the background", "a photo of something else")
+
+
+class ModelMissing(FileNotFoundError):
+    """A weights file the chosen model stack needs is not in the models dir."""
+
+
+def weights_path(models_dir: Path, relative: str, *, random_init: bool) -> Path | None:
+    """The weights file ``models_dir/relative``, or None when building with random weights.
+
+    Raises:
+        ModelMissing: the file is absent; the message says which file goes where and how.
+    """
+    if random_init:
+        return None
+    path = Path(models_dir) / relative
+    if not path.is_file():
+        raise ModelMissing(
+            f"model weights not found: {path}. Put {path.name} at {path}, or copy it in from a "
+            "folder DIR that holds it with `labelwright models import DIR`."
+        )
+    return path
+
+
+def pick_device(device: str) -> str:
+    """``device`` itself, or for "auto" cuda when available, else cpu."""
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def clip_weights_file(arch: str) -> str:
+    """Where the weights of ``arch`` live, relative to the models dir."""
+    return f"full/open_clip_{arch}.safetensors"
+
+
+def load_open_clip(
+    models_dir: Path, arch: str, *, device: str, random_init: bool, quick_gelu: bool
+) -> tuple[Any, Any, Any]:
+    """Build an open_clip model, its image preprocessing and its tokenizer, in eval mode on ``device``.
+
+    ``quick_gelu`` must match the weights: OpenAI's CLIP (what YOLO-World uses) was trained with
+    QuickGELU, most LAION checkpoints with plain GELU; the wrong one loads fine and embeds badly.
+    """
+    from tools.backends.torchvision_compat import ensure_torchvision
+
+    checkpoint = weights_path(models_dir, clip_weights_file(arch), random_init=random_init)
+    ensure_torchvision()
+    import open_clip
+
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        arch,
+        pretrained=None if checkpoint is None else str(checkpoint),
+        force_quick_gelu=quick_gelu,
+        pretrained_text=False,  # never fetch a text tower from a hub
+        device=device,
+    )
+    model.eval()
+    return model, preprocess, open_clip.get_tokenizer(arch)
+
+
+class OpenClipTextEncoder:
+    """Text prompts to L2-normalised embeddings ``(n, width)``, like ultralytics' CLIP text model."""
+
+    def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
+        self._model = model
+        self._tokenizer = tokenizer
+        self._device = device
+        self.width = int(model.text_projection.shape[-1])
+
+    @classmethod
+    def from_models_dir(
+        cls,
+        models_dir: Path,
+        arch: str = "ViT-B-32",
+        *,
+        device: str = "auto",
+        random_init: bool = False,
+        quick_gelu: bool = True,
+    ) -> OpenClipTextEncoder:
+        device = pick_device(device)
+        model, _, tokenizer = load_open_clip(
+            models_dir, arch, device=device, random_init=random_init, quick_gelu=quick_gelu
+        )
+        return cls(model, tokenizer, device)
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        import torch
+
+        with torch.inference_mode():
+            features = self._model.encode_text(self._tokenizer(texts).to(self._device))
+        return torch.nn.functional.normalize(features.float(), dim=-1)
+
+
+class ClipVerifier:
+    """Scores crops against labels with CLIP: a softmax over the labels and the contrast prompts.
+
+    Args:
+        models_dir: The models directory holding ``full/open_clip_<arch>.safetensors``.
+        arch: An open_clip architecture name.
+        device: "cpu", "cuda" or "auto" (cuda when available).
+        random_init: Build the architecture with random weights instead of loading the file (tests).
+        template: How a label becomes a prompt; must contain ``{label}``.
+        contrast: Extra prompts in the softmax whose scores are not returned (see DEFAULT_CONTRAST).
+        quick_gelu: Activation the weights were trained with (True for OpenAI's CLIP).
+        batch_size: Crops per forward pass.
+    """
+
+    def __init__(
+        self,
+        models_dir: Path,
+        arch: str = "ViT-B-32",
+        *,
+        device: str = "auto",
+        random_init: bool = False,
+        template: str = DEFAULT_TEMPLATE,
+        contrast: tuple[str, ...] = DEFAULT_CONTRAST,
+        quick_gelu: bool = True,
+        batch_size: int = 32,
+    ) -> None:
+        if "{label}" not in template:
+            raise ValueError(f"template must contain '{{label}}', got {template!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model_id = f"open_clip_{arch}"
+        self.template = template
+        self.contrast = contrast
+        self.batch_size = batch_size
+        self._device = pick_device(device)
+        self._model, self._preprocess, tokenizer = load_open_clip(
+            models_dir, arch, device=self._device, random_init=random_init, quick_gelu=quick_gelu
+        )
+        self._text = OpenClipTextEncoder(self._model, tokenizer, self._device)
+
+    def score(self, crops: list[np.ndarray], labels: list[str]) -> np.ndarray:
+        """``(len(crops), len(labels))`` float32 probabilities in [0, 1]."""
+        if not labels:
+            raise ValueError("labels must name at least one label, got an empty list")
+        for i, crop in enumerate(crops):
+            if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or 0 in crop.shape[:2]:
+                raise ValueError(
+                    f"crop {i} must be a non-empty RGB uint8 (h, w, 3) array, "
+                    f"got shape {crop.shape} dtype {crop.dtype}"
+                )
+        if not crops:
+            return np.zeros((0, len(labels)), np.float32)
+        import torch
+
+        prompts = [self.template.format(label=label) for label in labels] + list(self.contrast)
+        text = self._text(prompts)
+        scale = self._model.logit_scale.exp().float()
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                batch = torch.stack([self._image_tensor(c) for c in crops[start : start + self.batch_size]])
+                image = torch.nn.functional.normalize(self._model.encode_image(batch).float(), dim=-1)
+                rows.append((scale * image @ text.T).softmax(dim=-1)[:, : len(labels)])
+        return torch.cat(rows).cpu().numpy().astype(np.float32)
+
+    def _image_tensor(self, crop: np.ndarray) -> torch.Tensor:
+        from PIL import Image
+
+        return self._preprocess(Image.fromarray(crop)).to(self._device)
