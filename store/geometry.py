@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from store.masks import area_from_rle, bbox_from_rle, mask_from_rle, normalize_rle
-from store.polygons import mask_from_polygons, simplify, to_coco, trace_outline
+from store.masks import area_from_rle, bbox_from_rle, mask_from_rle, normalize_rle, rle_iou
+from store.polygons import mask_from_polygons, rle_from_polygons, simplify, to_coco, trace_outline
 
 DEFAULT_TOLERANCE = 1.0
 DEFAULT_MIN_FIDELITY = 0.98
@@ -97,3 +97,10 @@ def mask_geometry(
                 bbox=bbox, area=float(area), segmentation=to_coco(parts, dx=x0, dy=y0), fidelity=fidelity
             )
     return as_rle
+
+
+def segmentation_fidelity(segmentation: list[list[float]] | dict[str, Any], rle: dict[str, Any]) -> float:
+    """IoU of a COCO segmentation (polygons or RLE), rasterised at the mask's size, vs the mask."""
+    h, w = normalize_rle(rle)["size"]
+    other = segmentation if isinstance(segmentation, dict) else rle_from_polygons(segmentation, h, w)
+    return rle_iou(other, rle)

@@ -9,9 +9,15 @@ person-like figure (ellipse head on a rounded torso with legs).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
+from sqlmodel import Session, select
+
+from store.geometry import mask_geometry
+from store.masks import rle_from_mask
+from store.models import Annotation, AnnotationStatus, Category, Image, Project
 
 HEIGHT, WIDTH = 480, 640
 
@@ -107,3 +113,92 @@ SHAPES: dict[str, Callable[[], np.ndarray]] = {
     "blob": blob,
     "person": person,
 }
+
+
+def shape_photos(directory: Path) -> dict[str, Path]:
+    """One real PNG per shape (the mask painted over a gradient), named ``<shape>.png``.
+
+    Plus ``empty.png``, a plain grey image with nothing on it (not in the returned dict).
+    """
+    from PIL import Image as PILImage
+
+    directory.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    background = np.stack([xx * 255 // WIDTH, yy * 255 // HEIGHT, np.full_like(xx, 90)], -1).astype(np.uint8)
+    paths = {}
+    for name, make in SHAPES.items():
+        pixels = background.copy()
+        pixels[make()] = (230, 40, 40)
+        paths[name] = directory / f"{name}.png"
+        PILImage.fromarray(pixels).save(paths[name])
+    PILImage.new("RGB", (WIDTH, HEIGHT), (90, 90, 90)).save(directory / "empty.png")
+    return paths
+
+
+def seed_project(session: Session, image_dir: Path, *, name: str = "shapes") -> int:
+    """A project with one image per shape, each annotated with its mask and derived geometry.
+
+    Also: an image with no annotations, a box-only annotation, and one rejected annotation.
+    Categories ``thin`` (lines, pixel, square) and ``thing`` (the rest). Returns the project id.
+    """
+    project = Project(name=name)
+    session.add(project)
+    session.flush()
+    thin = Category(project_id=project.id, name="thin")
+    thing = Category(project_id=project.id, name="thing")
+    session.add_all([thin, thing])
+    session.flush()
+    for shape, path in shape_photos(image_dir).items():
+        image = Image(
+            project_id=project.id,
+            file_name=path.name,
+            path=str(path),
+            sha256=shape,
+            width=WIDTH,
+            height=HEIGHT,
+        )
+        session.add(image)
+        session.flush()
+        rle = rle_from_mask(SHAPES[shape]())
+        geom = mask_geometry(rle)
+        category = thin if shape.startswith(("line", "pixel", "square")) else thing
+        session.add(
+            Annotation(
+                project_id=project.id,
+                image_id=image.id,
+                category_id=category.id,
+                bbox=geom.bbox,
+                mask=rle,
+                segmentation=geom.segmentation,
+                fidelity=geom.fidelity,
+                area=geom.area,
+                score=0.9,
+                status=AnnotationStatus.accepted,
+            )
+        )
+    session.add(
+        Image(
+            project_id=project.id, file_name="empty.png", path="", sha256="empty", width=WIDTH, height=HEIGHT
+        )
+    )
+    box_image = session.exec(select(Image).where(Image.file_name == "person.png")).one()
+    session.add_all(
+        [
+            Annotation(
+                project_id=project.id,
+                image_id=box_image.id,
+                category_id=thin.id,
+                bbox=[10.0, 20.0, 30.0, 40.0],
+                status=AnnotationStatus.proposed,
+            ),
+            Annotation(
+                project_id=project.id,
+                image_id=box_image.id,
+                category_id=thing.id,
+                bbox=[100.0, 100.0, 50.0, 50.0],
+                status=AnnotationStatus.rejected,
+            ),
+        ]
+    )
+    session.commit()
+    return project.id
