@@ -82,19 +82,21 @@ def _open(data: bytes) -> ImageFile.ImageFile:
 
 
 def _decode(data: bytes, max_pixels: int) -> DecodedImage:
-    # Header only, with Pillow's own cap lifted so we can name the size; nothing is decoded here.
-    Image.MAX_IMAGE_PIXELS = None
-    head = _open(data)
-    fmt, (width, height) = head.format or "", head.size
-    if width * height > max_pixels:
-        raise ImageRejected(f"image too large: {width}x{height} > pixel cap {max_pixels:,}")
-    # From here on Pillow enforces the cap too (TIFF tiles, later frames).
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    fmt = "image"
     try:
+        # Header only, with Pillow's own cap lifted so we can name the size; nothing is decoded yet.
+        Image.MAX_IMAGE_PIXELS = None
+        head = _open(data)
+        fmt, (width, height) = head.format or fmt, head.size
+        if width * height > max_pixels:
+            raise ImageRejected(f"image too large: {width}x{height} > pixel cap {max_pixels:,}")
+        # From here on Pillow enforces the cap too (TIFF tiles, later frames).
+        Image.MAX_IMAGE_PIXELS = max_pixels
         head.verify()
         im = _open(data)
-        im.load()
+        # Read before load: Pillow's TIFF loader rotates in place and then drops the tag.
         orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+        im.load()
         if orientation not in range(2, 9):
             return DecodedImage(data, fmt, width, height, hashlib.sha256(data).hexdigest(), False)
         oriented = ImageOps.exif_transpose(im)
@@ -105,7 +107,7 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
         # Pillow reports damage with whichever of these its parser hits first.
-        if "truncated" in str(exc) or isinstance(exc, EOFError):
+        if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
             raise ImageRejected(f"truncated {fmt}") from None
         raise ImageRejected(f"corrupt {fmt}: {exc}") from None
     return DecodedImage(
