@@ -1,0 +1,189 @@
+"""The tool-calling loop: ask the model, run the tools it calls, feed results back, repeat.
+
+Errors split by audience (see STYLE.md): a model's mistake (unknown tool, bad arguments, a tool
+that raised ToolError) goes back to it as a tool message so it can correct itself; our failure
+(LLM unreachable, a bug) raises. Running out of steps is an outcome, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import ollama
+
+from agent.events import AssistantText, EventSink, Final, ToolCall, ToolResult
+from agent.llm import LLMUnavailable
+from agent.tool_call_recovery import recover_tool_calls
+from tools.registry import Registry, ToolContext, ToolError
+
+
+class ChatClient(Protocol):
+    """What the loop needs of ``ollama.Client`` (tests pass a scripted fake)."""
+
+    def chat(
+        self,
+        model: str = "",
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        format: str | Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    name: str
+    args: dict[str, Any]
+    result: str
+    error: bool
+
+
+@dataclass
+class LoopResult:
+    text: str
+    steps: int
+    hit_step_limit: bool
+    tool_calls: list[CallRecord] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def constrained_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON schema for ``format=``: one tool call (``{"tool", "arguments"}``) or ``{"answer"}``.
+
+    For weak models: every tool gets its own branch with its real argument schema, so decoding
+    can only produce a known tool with well-formed arguments. The system prompt should tell the
+    model to answer in this form.
+    """
+    defs: dict[str, Any] = {}
+    branches = []
+    for tool in tools:
+        fn = tool["function"]
+        params = dict(fn["parameters"])
+        defs.update(params.pop("$defs", {}))
+        branches.append(_object({"tool": {"const": fn["name"]}, "arguments": params}))
+    branches.append(_object({"answer": {"type": "string"}}))
+    return {"anyOf": branches, **({"$defs": defs} if defs else {})}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def run_loop(
+    client: ChatClient,
+    model: str,
+    messages: list[dict[str, Any]],
+    registry: Registry,
+    ctx: ToolContext,
+    *,
+    max_steps: int = 8,
+    constrained: bool = False,
+    options: Mapping[str, Any] | None = None,
+    on_event: EventSink | None = None,
+) -> LoopResult:
+    """Run until the model answers without tool calls or ``max_steps`` model calls were made.
+
+    Raises:
+        LLMUnavailable: the model could not be reached or refused the request.
+    """
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    emit = on_event or (lambda event: None)
+    history = list(messages)
+    tools = registry.schemas()
+    fmt = constrained_schema(tools) if constrained else None
+    records: list[CallRecord] = []
+    said = ""
+    for step in range(1, max_steps + 1):
+        message = _chat(client, model, history, tools, fmt, options)
+        content = message.get("content") or ""
+        calls = [
+            (c["function"]["name"], c["function"].get("arguments")) for c in message.get("tool_calls") or []
+        ]
+        if not calls:
+            recovered, content = recover_tool_calls(content)
+            calls = [(c.name, c.arguments) for c in recovered]
+        if not calls:
+            text = _answer(content) if constrained else content
+            history.append({"role": "assistant", "content": text})
+            return _finish(emit, LoopResult(text, step, False, records, history))
+        history.append(
+            {
+                "role": "assistant",
+                "content": content,
+                "tool_calls": [{"function": {"name": n, "arguments": _args(a)}} for n, a in calls],
+            }
+        )
+        if content:
+            said = content
+            emit(AssistantText(content))
+        for name, raw in calls:
+            record = _run_tool(registry, ctx, name, raw, emit)
+            records.append(record)
+            history.append({"role": "tool", "tool_name": name, "content": record.result})
+    text = said or f"Stopped after {max_steps} steps without a final answer."
+    return _finish(emit, LoopResult(text, max_steps, True, records, history))
+
+
+def _chat(
+    client: ChatClient,
+    model: str,
+    history: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    fmt: dict[str, Any] | None,
+    options: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    try:
+        response = client.chat(model, history, tools=tools, format=fmt, options=options)
+    except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+        raise LLMUnavailable(f"the LLM {model!r} is unavailable: {exc}") from exc
+    message = response["message"]
+    return message.model_dump(exclude_none=True) if hasattr(message, "model_dump") else dict(message)
+
+
+def _args(raw: Any) -> dict[str, Any]:
+    """Arguments as a dict for history and events (validation happens in Tool.parse)."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw or "{}")
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+    return {}
+
+
+def _answer(content: str) -> str:
+    """The ``answer`` of a constrained reply; the raw text when the model broke the form."""
+    try:
+        value = json.loads(content)
+    except json.JSONDecodeError:
+        return content
+    return str(value["answer"]) if isinstance(value, dict) and "answer" in value else content
+
+
+def _run_tool(registry: Registry, ctx: ToolContext, name: str, raw: Any, emit: EventSink) -> CallRecord:
+    args = _args(raw)
+    emit(ToolCall(name, args))
+    try:
+        text, error = registry.get(name)(ctx, raw if isinstance(raw, str) else args).text(), False
+    except ToolError as exc:
+        text, error = f"error: {exc}", True
+    emit(ToolResult(name, text, error))
+    return CallRecord(name, args, text, error)
+
+
+def _finish(emit: EventSink, result: LoopResult) -> LoopResult:
+    emit(Final(result.text, result.steps, result.hit_step_limit))
+    return result

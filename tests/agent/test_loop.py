@@ -1,0 +1,172 @@
+"""The tool-calling loop against a scripted model: who sees which error, and when it stops."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import ollama
+import pytest
+
+from agent.events import AssistantText, Final, ToolCall, ToolResult
+from agent.llm import LLMUnavailable
+from agent.loop import constrained_schema, run_loop
+from tests.agent.conftest import CARS, ScriptedModel, call
+from tools.registry import Registry, Tool
+
+COUNT_CARS = ("count_annotations", {"label": "car"}, False)
+ASK = [{"role": "user", "content": "How many cars are there?"}]
+
+
+def run(model: ScriptedModel, registry: Any, ctx: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
+    events: list[Any] = []
+    result = run_loop(model, "m", list(ASK), registry, ctx, on_event=events.append, **kwargs)
+    return result, events
+
+
+def tool_messages(result: Any) -> list[dict[str, Any]]:
+    return [m for m in result.messages if m["role"] == "tool"]
+
+
+def test_plain_answer(registry, ctx) -> None:
+    model = ScriptedModel({"content": "Hello."})
+    result, events = run(model, registry, ctx)
+    assert (result.text, result.steps, result.hit_step_limit, result.tool_calls) == ("Hello.", 1, False, [])
+    assert events == [Final("Hello.", 1, False)]
+    assert model.requests[0]["tools"] == registry.schemas()
+    assert model.requests[0]["format"] is None
+
+
+def test_one_tool_call_then_answer(registry, ctx) -> None:
+    model = ScriptedModel(
+        {"content": "", "tool_calls": [call("count_annotations", label="car")]},
+        {"content": f"There are {CARS} cars."},
+    )
+    result, events = run(model, registry, ctx)
+    assert result.text == f"There are {CARS} cars." and result.steps == 2
+    assert [(r.name, r.args, r.error) for r in result.tool_calls] == [
+        ("count_annotations", {"label": "car"}, False)
+    ]
+    assert json.loads(result.tool_calls[0].result) == {"label": "car", "count": CARS}
+    fed_back = model.requests[1]["messages"]
+    assert fed_back[-1] == {
+        "role": "tool",
+        "tool_name": "count_annotations",
+        "content": result.tool_calls[0].result,
+    }
+    assert fed_back[-2]["tool_calls"] == [call("count_annotations", label="car")]
+    assert events == [
+        ToolCall("count_annotations", {"label": "car"}),
+        ToolResult("count_annotations", result.tool_calls[0].result, False),
+        Final(result.text, 2, False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad_call", "expected_error"),
+    [
+        (call("add", a=1), "invalid arguments for add: b: Field required"),
+        (call("add", a="one", b=2), "invalid arguments for add: a:"),
+        (call("subtract", a=1, b=2), "unknown tool 'subtract'; available: add, count_annotations"),
+        (call("count_annotations", label="zebra"), "unknown label 'zebra'"),
+    ],
+    ids=["missing-arg", "wrong-type", "unknown-tool", "tool-error"],
+)
+def test_model_mistakes_go_back_to_the_model(registry, ctx, bad_call, expected_error) -> None:
+    model = ScriptedModel(
+        {"content": "", "tool_calls": [bad_call]},
+        {"content": "", "tool_calls": [call("add", a=1, b=2)]},
+        {"content": "It is 3."},
+    )
+    result, events = run(model, registry, ctx)
+    first, second = result.tool_calls
+    assert first.error and first.result.startswith("error: ") and expected_error in first.result
+    assert (second.error, json.loads(second.result)) == (False, {"value": 3.0})
+    assert result.text == "It is 3." and result.steps == 3 and not result.hit_step_limit
+    error_msg = model.requests[1]["messages"][-1]
+    assert error_msg["role"] == "tool" and error_msg["tool_name"] == bad_call["function"]["name"]
+    assert error_msg["content"] == first.result
+    assert ToolResult(bad_call["function"]["name"], first.result, True) in events
+
+
+def test_step_limit_is_a_result_not_an_exception(registry, ctx) -> None:
+    looping = {"content": "Counting again.", "tool_calls": [call("count_annotations", label="car")]}
+    model = ScriptedModel(*[looping] * 3)
+    result, events = run(model, registry, ctx, max_steps=3)
+    assert result.hit_step_limit and result.steps == 3 and len(result.tool_calls) == 3
+    assert result.text == "Counting again."
+    assert events[-1] == Final("Counting again.", 3, True)
+    assert events.count(AssistantText("Counting again.")) == 3
+
+
+def test_step_limit_without_any_text(registry, ctx) -> None:
+    model = ScriptedModel({"content": "", "tool_calls": [call("add", a=1, b=1)]})
+    result, _ = run(model, registry, ctx, max_steps=1)
+    assert result.hit_step_limit and result.text == "Stopped after 1 steps without a final answer."
+
+
+def test_max_steps_must_be_positive(registry, ctx) -> None:
+    with pytest.raises(ValueError, match="max_steps must be >= 1, got 0"):
+        run(ScriptedModel(), registry, ctx, max_steps=0)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectionError("Failed to connect to Ollama."),
+        ollama.ResponseError("model 'm' not found", 404),
+        httpx.ReadTimeout("timed out"),
+    ],
+    ids=["connect", "response-error", "timeout"],
+)
+def test_llm_down_raises_llm_unavailable(registry, ctx, failure) -> None:
+    with pytest.raises(LLMUnavailable, match="the LLM 'm' is unavailable") as info:
+        run(ScriptedModel(failure), registry, ctx)
+    assert info.value.__cause__ is failure
+
+
+def test_a_bug_in_a_tool_propagates(registry, ctx) -> None:
+    def broken(ctx: Any, args: Any) -> Any:
+        raise KeyError("bug")
+
+    buggy = Registry([Tool("add", "Add two numbers.", registry.get("add").args, broken)])
+    model = ScriptedModel({"content": "", "tool_calls": [call("add", a=1, b=2)]})
+    with pytest.raises(KeyError, match="bug"):
+        run(model, buggy, ctx)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'I will count them.\n```json\n{"name": "count_annotations", "arguments": {"label": "car"}}\n```',
+        '{"name": "count_annotations", "arguments": {"label": "car"}}',
+        '<tool_call>\n{"name": "count_annotations", "arguments": {"label": "car"}}\n</tool_call>',
+    ],
+    ids=["json-block", "bare-json", "qwen-tags"],
+)
+def test_tool_calls_written_as_text_are_recovered(registry, ctx, text) -> None:
+    model = ScriptedModel({"content": text}, {"content": f"{CARS} cars."})
+    result, events = run(model, registry, ctx)
+    assert [(r.name, r.args, r.error) for r in result.tool_calls] == [
+        ("count_annotations", {"label": "car"}, False)
+    ]
+    assert result.text == f"{CARS} cars."
+    assistant = model.requests[1]["messages"][-2]
+    assert assistant["tool_calls"] == [call("count_annotations", label="car")]
+    assert "count_annotations" not in assistant["content"]
+    assert (AssistantText("I will count them.") in events) == text.startswith("I will")
+
+
+def test_constrained_mode_sends_a_schema_and_unwraps_the_answer(registry, ctx) -> None:
+    model = ScriptedModel(
+        {"content": '{"tool": "count_annotations", "arguments": {"label": "car"}}'},
+        {"content": json.dumps({"answer": f"{CARS} cars."})},
+    )
+    result, _ = run(model, registry, ctx, constrained=True)
+    assert result.text == f"{CARS} cars." and result.tool_calls[0].args == {"label": "car"}
+    schema = model.requests[0]["format"]
+    assert schema == constrained_schema(registry.schemas())
+    tools = [branch["properties"].get("tool", {}).get("const") for branch in schema["anyOf"]]
+    assert tools == ["count_annotations", "add", None]
+    assert schema["anyOf"][1]["properties"]["arguments"]["required"] == ["a", "b"]
