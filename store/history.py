@@ -191,24 +191,30 @@ def _newest(session: Session, statement: Any) -> ChangeBatch | None:
     return session.exec(statement.order_by(col(ChangeBatch.id).desc()).limit(1)).first()
 
 
-def undo(session: Session, *, project_id: int, actor: str, depth: int = 100) -> HistoryResult | None:
-    """Revert the newest change batch of the project not undone yet, within the last ``depth``.
+def _changes(project_id: int, actor: str, own: bool) -> list[Any]:
+    """Conditions selecting the undo stack: the project's change batches, or only ``actor``'s."""
+    conditions = [ChangeBatch.project_id == project_id, ChangeBatch.kind == "change", _has_events()]
+    return conditions + [ChangeBatch.actor == actor] if own else conditions
 
-    Returns None when there is nothing to undo. Commits. Raises ``StaleWriteError`` (writing
-    nothing) when a row the batch touched has been changed since.
+
+def undo(
+    session: Session, *, project_id: int, actor: str, own: bool = False, depth: int = 100
+) -> HistoryResult | None:
+    """Revert the newest change batch not undone yet, among the last ``depth`` ones.
+
+    The stack is the project's (``own=False``) or only ``actor``'s batches (``own=True``: per-user
+    undo in a shared project, where somebody else may have edited the same rows since; that is
+    when the check bites). Returns None when there is nothing to undo. Commits. Raises
+    ``StaleWriteError`` (writing nothing) when a row the batch touched has been changed since.
     """
-    changes = select(ChangeBatch).where(ChangeBatch.project_id == project_id, ChangeBatch.kind == "change")
+    stack = _changes(project_id, actor, own)
     horizon = session.exec(
-        select(ChangeBatch.id)
-        .where(ChangeBatch.project_id == project_id, ChangeBatch.kind == "change")
-        .order_by(col(ChangeBatch.id).desc())
-        .offset(depth - 1)
-        .limit(1)
+        select(ChangeBatch.id).where(*stack).order_by(col(ChangeBatch.id).desc()).offset(depth - 1).limit(1)
     ).first()
     target = _newest(
         session,
-        changes.where(
-            col(ChangeBatch.undone).is_(False), _has_events(), col(ChangeBatch.id) >= (horizon or 0)
+        select(ChangeBatch).where(
+            *stack, col(ChangeBatch.undone).is_(False), col(ChangeBatch.id) >= (horizon or 0)
         ),
     )
     if target is None:
@@ -231,35 +237,31 @@ def undo(session: Session, *, project_id: int, actor: str, depth: int = 100) -> 
     return HistoryResult(new_batch.id, target.id, target.description, affected)  # type: ignore[arg-type]
 
 
-def redo(session: Session, *, project_id: int, actor: str) -> HistoryResult | None:
-    """Re-apply the most recently undone batch; None when nothing is undone or a newer change exists.
+def redo(session: Session, *, project_id: int, actor: str, own: bool = False) -> HistoryResult | None:
+    """Re-apply the most recently undone batch (of the same stack as ``undo``).
 
-    Commits. Raises ``StaleWriteError`` (writing nothing) when a row has been changed since the undo.
+    None when nothing is undone, or when a newer change batch exists since that undo (a new change
+    empties the redo stack). Commits. Raises ``StaleWriteError`` (writing nothing) when a row has
+    been changed since the undo.
     """
     reverted = aliased(ChangeBatch)
-    undo_batch = _newest(
-        session,
-        select(ChangeBatch)
-        .join(reverted, col(reverted.id) == ChangeBatch.reverts_id)
-        .where(
-            ChangeBatch.project_id == project_id, ChangeBatch.kind == "undo", col(reverted.undone).is_(True)
-        ),
+    undone = select(ChangeBatch).join(reverted, col(reverted.id) == ChangeBatch.reverts_id)
+    undone = undone.where(
+        ChangeBatch.project_id == project_id, ChangeBatch.kind == "undo", col(reverted.undone).is_(True)
     )
+    if own:
+        undone = undone.where(col(reverted.actor) == actor)
+    undo_batch = _newest(session, undone)
     if undo_batch is None:
         return None
-    newer_change = _newest(
+    newer = _newest(
         session,
-        select(ChangeBatch).where(
-            ChangeBatch.project_id == project_id,
-            ChangeBatch.kind == "change",
-            col(ChangeBatch.id) > undo_batch.id,
-            _has_events(),
-        ),
+        select(ChangeBatch).where(*_changes(project_id, actor, own), col(ChangeBatch.id) > undo_batch.id),
     )
-    if newer_change is not None:
+    if newer is not None:
         return None
     target = session.get(ChangeBatch, undo_batch.reverts_id)
-    assert target is not None
+    assert target is not None  # an undo batch always names the batch it reverted
     new_batch = ChangeBatch(
         project_id=project_id,
         actor=actor,
