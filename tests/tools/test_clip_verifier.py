@@ -1,0 +1,137 @@
+"""open_clip ViT-B-32 with random weights: real architecture, tokenizer and preprocessing, no download."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.tools.no_network import NetworkUsed, blocked_network
+from tools.backends.base import Verifier
+from tools.backends.clip_verifier import DEFAULT_CONTRAST, ClipVerifier, ModelMissing, OpenClipTextEncoder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_network() -> Iterator[None]:
+    with blocked_network():
+        yield
+
+
+@pytest.fixture(scope="module")
+def verifier() -> ClipVerifier:
+    return ClipVerifier(Path("unused"), device="cpu", random_init=True)
+
+
+@pytest.fixture(scope="module")
+def crops(photos: dict[str, Path]) -> list[np.ndarray]:
+    """Three crops of different sizes from a real photo (people, the bus, a corner)."""
+    bus = np.asarray(Image.open(photos["bus.jpg"]).convert("RGB"))
+    return [bus[400:900, 50:250], bus[200:700, 0:810], bus[:64, :48]]
+
+
+def test_the_network_is_blocked_here() -> None:
+    with pytest.raises(NetworkUsed):
+        socket.socket()
+
+
+def test_meets_the_verifier_protocol(verifier: ClipVerifier) -> None:
+    assert isinstance(verifier, Verifier)
+    assert verifier.model_id == "open_clip_ViT-B-32"
+
+
+def test_scores_are_probabilities_per_crop_and_label(verifier: ClipVerifier, crops: list[np.ndarray]) -> None:
+    scores = verifier.score(crops, ["pedestrian", "bus", "dog"])
+    assert scores.shape == (3, 3) and scores.dtype == np.float32
+    assert ((scores >= 0) & (scores <= 1)).all()
+    # The contrast prompts take their share of each row, so labels alone sum to less than one.
+    assert (scores.sum(axis=1) < 1).all()
+
+
+def test_a_single_label_is_not_trivially_certain(verifier: ClipVerifier, crops: list[np.ndarray]) -> None:
+    scores = verifier.score(crops, ["pedestrian"])
+    assert scores.shape == (3, 1)
+    assert (scores < 1).all()
+
+
+def test_without_contrast_prompts_rows_are_a_softmax_over_labels(
+    verifier: ClipVerifier, crops: list[np.ndarray]
+) -> None:
+    verifier.contrast = ()
+    try:
+        scores = verifier.score(crops, ["pedestrian", "bus"])
+    finally:
+        verifier.contrast = DEFAULT_CONTRAST
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_batches_give_the_same_scores(verifier: ClipVerifier, crops: list[np.ndarray]) -> None:
+    whole = verifier.score(crops, ["pedestrian", "bus"])
+    verifier.batch_size = 2
+    try:
+        batched = verifier.score(crops, ["pedestrian", "bus"])
+    finally:
+        verifier.batch_size = 32
+    np.testing.assert_allclose(batched, whole, atol=1e-5)
+
+
+def test_no_crops_give_an_empty_table(verifier: ClipVerifier) -> None:
+    assert verifier.score([], ["pedestrian", "bus"]).shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("crops", "labels", "message"),
+    [
+        ([np.zeros((8, 8, 3), np.uint8)], [], "at least one label"),
+        ([np.zeros((0, 8, 3), np.uint8)], ["cat"], r"crop 0 .* got shape \(0, 8, 3\)"),
+        ([np.zeros((8, 8), np.uint8)], ["cat"], "RGB uint8"),
+        ([np.zeros((8, 8, 3), np.float32)], ["cat"], "dtype float32"),
+    ],
+)
+def test_bad_input_is_refused(
+    verifier: ClipVerifier, crops: list[np.ndarray], labels: list[str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        verifier.score(crops, labels)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"template": "a photo"}, "must contain '{label}'"), ({"batch_size": 0}, "at least 1, got 0")],
+)
+def test_bad_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ClipVerifier(Path("unused"), random_init=True, **kwargs)  # type: ignore[arg-type]
+
+
+def test_missing_weights_name_the_file_and_the_import_command(tmp_path: Path) -> None:
+    with pytest.raises(ModelMissing) as raised:
+        ClipVerifier(tmp_path)
+    message = str(raised.value)
+    assert str(tmp_path / "full" / "open_clip_ViT-B-32.safetensors") in message
+    assert "labelwright models import DIR" in message
+
+
+@pytest.mark.slow
+def test_loads_safetensors_from_the_models_dir(
+    verifier: ClipVerifier, crops: list[np.ndarray], tmp_path: Path
+) -> None:
+    from safetensors.torch import save_file
+
+    (tmp_path / "full").mkdir()
+    save_file(verifier._model.state_dict(), tmp_path / "full" / "open_clip_ViT-B-32.safetensors")
+    loaded = ClipVerifier(tmp_path, device="cpu")
+    np.testing.assert_allclose(
+        loaded.score(crops, ["pedestrian", "bus"]), verifier.score(crops, ["pedestrian", "bus"]), atol=1e-6
+    )
+
+
+def test_text_encoder_gives_unit_vectors_of_the_clip_width(verifier: ClipVerifier) -> None:
+    encoder = verifier._text
+    assert isinstance(encoder, OpenClipTextEncoder)
+    features = encoder(["pedestrian", "red car", "a photo of a dog"])
+    assert tuple(features.shape) == (3, 512) and encoder.width == 512
+    np.testing.assert_allclose(features.norm(dim=-1).numpy(), 1.0, atol=1e-5)
