@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,8 +19,13 @@ from store.models import ApiToken, Membership, Role, User, utcnow
 TOKEN_PREFIX = "lw_"
 MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("labelwright-no-such-user")
+
+
+@cache
+def _dummy_hash() -> str:
+    # Verified against when the user does not exist, so a wrong name costs as long as a wrong
+    # password. Computed on first use: hashing is deliberately slow and `import store` must not be.
+    return _hasher.hash("labelwright-no-such-user")
 
 
 def _token_hash(token: str) -> str:
@@ -64,12 +70,12 @@ def get_user_by_name(session: Session, *, username: str) -> User | None:
 def authenticate(session: Session, *, username: str, password: str) -> User | None:
     """The user when ``password`` is theirs, else None (same cost whether or not the user exists)."""
     user = get_user_by_name(session, username=username)
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    if user is None or stored is _DUMMY_HASH:
+    if user is None or not user.password_hash:
         return None
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
