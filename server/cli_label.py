@@ -1,0 +1,321 @@
+"""`labelwright label` and `labelwright jobs`: batch labeling in the foreground, and job control.
+
+Mount on the main CLI with ``app.command("label")(label)`` and ``app.add_typer(jobs_app,
+name="jobs")``; ``python -m server.cli_label`` runs this module's own ``app`` (same verbs).
+
+A rerun of the same ``label`` command resumes instead of starting over: it looks for this
+project's ``auto_label`` job with the same classes, images, threshold and stack that is
+cancelled, failed, queued, or running with its process gone, and continues it from its cursor.
+A finished one is reported, not redone (its annotations exist already).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from server.jobs import JobRunner, ProgressEvent
+from store.db import new_session, open_engine
+from store.models import Job, JobState
+
+app = typer.Typer(help="Label images in the foreground; list, cancel and resume jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(help="List, cancel and resume background jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def paths() -> tuple[Path, Path]:
+    """(data home, models dir) from LABELWRIGHT_HOME / LABELWRIGHT_MODELS."""
+    home = Path(os.environ.get("LABELWRIGHT_HOME") or Path.home() / ".labelwright").expanduser()
+    models = Path(os.environ.get("LABELWRIGHT_MODELS") or home / "models").expanduser()
+    return home, models
+
+
+def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
+    """The vision backends of ``stack``, built on first use (tests swap this for fakes)."""
+
+    def build() -> Any:
+        from tools.backends.stacks import build_backends
+
+        return build_backends(stack, models_dir)
+
+    return build
+
+
+def make_runner(engine: Engine, home: Path, models_dir: Path, stack: str) -> JobRunner:
+    from tools.auto_label import KIND, LabelJob
+
+    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir), author="cli")
+    return JobRunner(engine, {KIND: handler}, lock_dir=home / "jobs")
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from store.models import Annotation, Category
+
+    with new_session(engine) as session:
+        rows = session.exec(
+            select(Category.name, func.count())
+            .select_from(Annotation)
+            .join(Category, col(Category.id) == col(Annotation.category_id))
+            .where(Annotation.job_id == job.id)
+            .group_by(Category.name)
+        ).all()
+    return {
+        "job_id": job.id,
+        "state": job.state.value,
+        "done": job.cursor,
+        "total": job.total,
+        "error": job.error,
+        "annotations": dict(rows),
+        "seconds": round(seconds, 2),
+        "params": {k: v for k, v in job.params.items() if k != "image_ids"},
+    }
+
+
+def _print_summary(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    found = ", ".join(f"{n} {name}" for name, n in sorted(data["annotations"].items())) or "nothing"
+    console.print(
+        f"job {data['job_id']} {data['state']}: {data['done']}/{data['total']} images, "
+        f"{found} proposed in {data['seconds']} s" + (f" ({data['error']})" if data["error"] else "")
+    )
+
+
+def _run_foreground(runner: JobRunner, job_id: int, as_json: bool) -> Job:
+    """Run the job with a progress bar (images/s); Ctrl-C cancels it cleanly at its cursor."""
+    with Progress(
+        TextColumn("labeling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.2f} images/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("label", total=None, rate=0.0)
+
+        def show(event: ProgressEvent) -> None:
+            bar.update(task, completed=event.done, total=event.total, rate=event.rate)
+
+        runner.subscribe(show)
+        return runner.run_job(job_id)
+
+
+def find_resumable(engine: Engine, runner: JobRunner, project_id: int, params: dict[str, Any]) -> Job | None:
+    """This project's newest auto_label job with exactly these params, if not run elsewhere now."""
+    from store.jobs import list_jobs
+
+    runner.requeue_stale()  # "running" jobs whose process died are queued again first
+    with new_session(engine) as session:
+        for job in list_jobs(session, project_id=project_id, kind="auto_label", limit=1000):
+            if job.params == params:
+                return job
+    return None
+
+
+@app.command()
+def label(
+    project: Annotated[str, typer.Option("--project", "-p", help="Project name.")],
+    classes: Annotated[str, typer.Option(help="Comma-separated classes, e.g. person,bus,tie.")],
+    images: Annotated[
+        str | None, typer.Option(help="Comma-separated image file names or ids (default: all).")
+    ] = None,
+    threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Minimum detector confidence.")] = 0.3,
+    stack: Annotated[str, typer.Option(help="Model stack: lite | full.")] = "lite",
+    as_json: JsonOpt = False,
+) -> None:
+    """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run."""
+    from store.projects import get_project_by_name
+    from tools.auto_label import KIND, check_labels, clean_labels, job_params
+    from tools.registry import ToolError
+
+    if stack not in ("lite", "full"):
+        raise _fail(f"--stack must be lite or full, got {stack!r}")
+    home, models_dir = paths()
+    engine = open_engine(home / "labelwright.db")
+    try:
+        with new_session(engine) as session:
+            found = get_project_by_name(session, name=project)
+            if found is None or found.id is None:
+                raise _fail(
+                    f"no project named {project!r}; create it with `labelwright ingest SOURCE -p NAME`"
+                )
+            project_id = found.id
+            refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
+            try:
+                params = job_params(
+                    session,
+                    project_id=project_id,
+                    classes=[c for c in classes.split(",") if c.strip()],
+                    images=refs,
+                    threshold=threshold,
+                )
+            except ToolError as exc:
+                raise _fail(str(exc)) from None
+        params["stack"] = stack
+        runner = make_runner(engine, home, models_dir, stack)
+        job = find_resumable(engine, runner, project_id, params)
+        if job is not None and job.state == JobState.done:
+            _print_summary(_summary(engine, job, 0.0), as_json)
+            return
+        if job is not None and job.state == JobState.running:
+            raise _fail(f"job {job.id} with these settings is running in another process")
+        if job is None:
+            try:
+                check_labels(runner.handlers[KIND].backends.detector, clean_labels(params["classes"]))
+            except ToolError as exc:
+                raise _fail(str(exc)) from None
+            job_id = runner.enqueue(project_id, KIND, params)
+        else:
+            assert job.id is not None
+            job_id = runner.resume(job.id).id or job.id
+            console.print(f"resuming job {job_id} at image {job.cursor + 1} of {job.total}")
+        started = time.perf_counter()
+        try:
+            job = _run_foreground(runner, job_id, as_json)
+        except KeyboardInterrupt:
+            with new_session(engine) as session:
+                from store.jobs import get_job
+
+                stopped = get_job(session, job_id=job_id)
+            done = stopped.cursor if stopped else "?"
+            console.print(f"cancelled job {job_id} after {done} images; rerun the same command to resume")
+            raise typer.Exit(130) from None
+        _print_summary(_summary(engine, job, time.perf_counter() - started), as_json)
+        if job.state != JobState.done:
+            raise typer.Exit(1)
+    finally:
+        engine.dispose()
+
+
+@jobs_app.command("list")
+def list_(
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
+    state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Jobs, newest first."""
+    from store.jobs import list_jobs
+    from store.projects import get_project_by_name
+
+    home, _ = paths()
+    engine = open_engine(home / "labelwright.db")
+    with new_session(engine) as session:
+        project_id = None
+        if project is not None:
+            found = get_project_by_name(session, name=project)
+            if found is None:
+                raise _fail(f"no project named {project!r}")
+            project_id = found.id
+        try:
+            rows = list_jobs(session, project_id=project_id, state=state)
+        except ValueError as exc:
+            raise _fail(f"--state must be one of {[s.value for s in JobState]}: {exc}") from None
+    engine.dispose()
+    data = [
+        {
+            "id": j.id,
+            "project_id": j.project_id,
+            "kind": j.kind,
+            "state": j.state.value,
+            "done": j.cursor,
+            "total": j.total,
+            "classes": j.params.get("classes"),
+            "error": j.error,
+            "updated_at": j.updated_at.isoformat(timespec="seconds"),
+        }
+        for j in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table("id", "kind", "state", "progress", "classes", "updated", "error")
+    for d in data:
+        table.add_row(
+            str(d["id"]), d["kind"], d["state"], f"{d['done']}/{d['total']}", ",".join(d["classes"] or []),
+            d["updated_at"], d["error"],
+        )  # fmt: skip
+    Console().print(table)
+
+
+@jobs_app.command()
+def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a job: a queued one at once, a running one after its current image."""
+    home, models_dir = paths()
+    engine = open_engine(home / "labelwright.db")
+    try:
+        job = make_runner(engine, home, models_dir, "lite").cancel(job_id)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    state = (
+        "cancelled" if job.state == JobState.cancelled else "cancel requested (stops after the current image)"
+    )
+    console.print(f"job {job_id}: {state}")
+
+
+@jobs_app.command()
+def resume(
+    job_id: Annotated[int, typer.Argument(help="Job id.")],
+    background: Annotated[
+        bool, typer.Option(help="Only requeue it, for a running server to pick up.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resume a cancelled or failed job from its cursor (in the foreground unless --background)."""
+    home, models_dir = paths()
+    engine = open_engine(home / "labelwright.db")
+    try:
+        with new_session(engine) as session:
+            from store.jobs import get_job
+
+            found = get_job(session, job_id=job_id)
+        if found is None:
+            raise _fail(f"no job with id {job_id}")
+        runner = make_runner(engine, home, models_dir, found.params.get("stack", "lite"))
+        try:
+            job = runner.resume(job_id)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        if background:
+            console.print(f"job {job_id} queued at {job.cursor}/{job.total}")
+            return
+        started = time.perf_counter()
+        try:
+            job = _run_foreground(runner, job_id, as_json)
+        except KeyboardInterrupt:
+            console.print(f"cancelled job {job_id}; `labelwright jobs resume {job_id}` continues it")
+            raise typer.Exit(130) from None
+        _print_summary(_summary(engine, job, time.perf_counter() - started), as_json)
+        if job.state != JobState.done:
+            raise typer.Exit(1)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,123 @@
+"""`labelwright label` and `labelwright jobs` via typer's runner, with fake backends swapped in;
+the real lite stack on bus.jpg and zidane.jpg is the slow test at the end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from server import cli_label
+from store.db import new_session, open_engine
+from store.jobs import get_job
+from store.models import JobState
+from tests.tools.conftest import FakeBackends, FakeDetector, ingest_store, make_photo_dir
+
+RUN = CliRunner()
+
+
+@pytest.fixture
+def project(home: Path, tmp_path: Path, photos: dict[str, Path]):
+    return ingest_store(home, make_photo_dir(tmp_path / "src", photos, n_extra=4))
+
+
+@pytest.fixture
+def fake_stack(monkeypatch: pytest.MonkeyPatch):
+    backends = FakeBackends()
+    built: list[str] = []
+
+    def factory(stack: str, models_dir: Path):
+        built.append(stack)
+        return lambda: backends
+
+    monkeypatch.setattr(cli_label, "backends_factory", factory)
+    return backends, built
+
+
+def label(*extra: str):
+    return RUN.invoke(cli_label.app, ["label", "--project", "p", "--classes", "person,bus,tie", *extra])
+
+
+def test_label_runs_job_and_prints_summary(project, fake_stack) -> None:
+    result = label("--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["state"], data["done"], data["total"]) == ("done", 6, 6)
+    assert data["annotations"]["bus"] >= 1 and data["annotations"]["person"] >= 2
+    assert data["params"] == {"classes": ["person", "bus", "tie"], "threshold": 0.3, "stack": "lite"}
+    assert fake_stack[1] == ["lite"]
+    again = label("--json")  # same command again: the finished job is reported, not redone
+    assert json.loads(again.stdout)["job_id"] == data["job_id"]
+    assert json.loads(again.stdout)["annotations"] == data["annotations"]
+
+
+def test_ctrl_c_cancels_and_rerun_resumes(project, fake_stack) -> None:
+    class Interrupted(FakeDetector):
+        def detect(self, image, prompts, threshold):
+            if self.calls == 3 and not getattr(self, "fired", False):  # label check + 2 images done
+                self.fired = True
+                raise KeyboardInterrupt
+            return super().detect(image, prompts, threshold)
+
+    fake_stack[0].detector = Interrupted()
+    first = label("--images", "bus.jpg,zidane.jpg,coffee.png,chelsea.png,rocket.jpg")
+    assert first.exit_code == 130
+    assert "after 2 images; rerun the same command to resume" in first.output
+    engine = open_engine(project.home / "labelwright.db")
+    with new_session(engine) as session:
+        job = get_job(session, job_id=1)
+    assert (job.state, job.cursor) == (JobState.cancelled, 2)
+    second = label("--images", "bus.jpg,zidane.jpg,coffee.png,chelsea.png,rocket.jpg", "--json")
+    assert second.exit_code == 0, second.output
+    assert "resuming job 1 at image 3 of 5" in second.output
+    assert (json.loads(second.stdout)["job_id"], json.loads(second.stdout)["done"]) == (1, 5)
+    assert fake_stack[0].detector.calls == 1 + 5  # the label check, then each image once
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--project", "nope", "--classes", "person"], "no project named 'nope'"),
+        (["--project", "p", "--classes", "unicorn"], "cannot detect 'unicorn'"),
+        (["--project", "p", "--classes", "person", "--images", "bus.jgp"], "did you mean: bus.jpg"),
+        (["--project", "p", "--classes", "person", "--stack", "huge"], "--stack must be lite or full"),
+    ],
+)
+def test_label_errors(project, fake_stack, args, message) -> None:
+    result = RUN.invoke(cli_label.app, ["label", *args])
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_jobs_list_cancel_resume(project, fake_stack) -> None:
+    from server.jobs import JobRunner
+    from tools.auto_label import KIND, LabelJob
+
+    engine = open_engine(project.home / "labelwright.db")
+    runner = JobRunner(
+        engine,
+        {KIND: LabelJob(home=project.home, backends_factory=FakeBackends)},
+        lock_dir=project.home / "jobs",
+    )
+    params = {
+        "classes": ["tie"],
+        "image_ids": [project.images["zidane.jpg"]],
+        "threshold": 0.3,
+        "stack": "lite",
+    }
+    job_id = runner.enqueue(project.project_id, KIND, params)
+    listed = RUN.invoke(cli_label.app, ["jobs", "list", "--json"])
+    assert [(j["id"], j["state"], j["done"], j["total"]) for j in json.loads(listed.stdout)] == [
+        (job_id, "queued", 0, 1)
+    ]
+    cancelled = RUN.invoke(cli_label.app, ["jobs", "cancel", str(job_id)])
+    assert cancelled.exit_code == 0 and f"job {job_id}: cancelled" in cancelled.output
+    again = RUN.invoke(cli_label.app, ["jobs", "cancel", str(job_id)])
+    assert again.exit_code == 1 and "only queued or running jobs cancel" in again.output
+    resumed = RUN.invoke(cli_label.app, ["jobs", "resume", str(job_id), "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["annotations"] == {"tie": 1}
+    table = RUN.invoke(cli_label.app, ["jobs", "list", "--project", "p", "--state", "done"])
+    assert table.exit_code == 0 and "auto_label" in table.output and "1/1" in table.output
+    assert RUN.invoke(cli_label.app, ["jobs", "resume", "77"]).exit_code == 1
