@@ -33,7 +33,8 @@ def model_path(models_dir: Path, model: str) -> Path:
         return models_dir / MODEL_FILES[model]
     if model.endswith(".gguf"):
         return Path(model)
-    raise ValueError(f"unknown LLM {model!r}: expected one of {sorted(MODEL_FILES)} or a path to a .gguf file")
+    known = ", ".join(sorted(MODEL_FILES))
+    raise ValueError(f"unknown LLM {model!r}: expected one of {known} or a path to a .gguf file")
 
 
 def ollama_answers(host: str, timeout: float = 1.0) -> bool:

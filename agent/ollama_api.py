@@ -161,7 +161,8 @@ def _stats(result: dict[str, Any], started: float) -> dict[str, Any]:
     return {
         "total_duration": int((time.perf_counter() - started) * 1e9),
         "load_duration": 0,
-        "prompt_eval_count": usage.get("prompt_tokens", timings.get("prompt_n", 0)),
+        # tokens evaluated for this request: a prefix reused from the prompt cache is not counted
+        "prompt_eval_count": timings.get("prompt_n", usage.get("prompt_tokens", 0)),
         "prompt_eval_duration": int(timings.get("prompt_ms", 0) * 1e6),
         "eval_count": usage.get("completion_tokens", timings.get("predicted_n", 0)),
         "eval_duration": int(timings.get("predicted_ms", 0) * 1e6),

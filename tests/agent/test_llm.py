@@ -1,0 +1,45 @@
+"""Getting a client: a real Ollama when one answers with the model, else the embedded endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.llm import LLMUnavailable, connect, free_port, model_path, ollama_answers, start_embedded
+
+
+def test_model_paths(tmp_path: Path) -> None:
+    assert model_path(tmp_path, "smollm2:135m") == tmp_path / "llm" / "smollm2-135m.gguf"
+    assert model_path(tmp_path, "/x/y.gguf") == Path("/x/y.gguf")
+    with pytest.raises(
+        ValueError, match="unknown LLM 'gpt-9': expected one of qwen2.5-coder:1.5b, smollm2:135m"
+    ):
+        model_path(tmp_path, "gpt-9")
+
+
+def test_missing_weights_are_reported_with_their_path(tmp_path: Path) -> None:
+    with pytest.raises(LLMUnavailable, match=f"expected {tmp_path}/llm/smollm2-135m.gguf"):
+        start_embedded(tmp_path, "smollm2:135m")
+
+
+def test_nothing_answers_on_a_free_port() -> None:
+    assert not ollama_answers(f"http://127.0.0.1:{free_port()}", timeout=0.5)
+
+
+def test_an_answering_ollama_with_the_model_is_used(smollm: Any, models_dir: Path) -> None:
+    handle = connect(models_dir, "smollm2:135m", ollama_host=smollm.host)
+    assert handle.host == smollm.host and handle.embedded is None
+    assert handle.client.list().models[0].model == "smollm2:135m"
+    handle.close()
+
+
+def test_without_ollama_the_embedded_endpoint_starts(smollm: Any, models_dir: Path) -> None:
+    handle = connect(models_dir, "smollm2:135m", ollama_host=f"http://127.0.0.1:{free_port()}", n_ctx=1024)
+    try:
+        assert handle.embedded is not None and handle.host.startswith("http://127.0.0.1:")
+        assert handle.host != smollm.host and ollama_answers(handle.host)
+    finally:
+        handle.close()
+    assert not ollama_answers(handle.host, timeout=0.5)

@@ -1,0 +1,177 @@
+"""The embedded Ollama-protocol endpoint, driven by the official ``ollama`` client.
+
+Everything but the pure translation tests runs the real llama.cpp runtime (xllamacpp) on
+SmolLM2-135M, which is too small to pick tools well but exercises the whole path quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import ollama
+import pytest
+
+from agent.llm import warm_up
+from agent.ollama_api import OLLAMA_PROTOCOL_VERSION, check_bind_host, to_openai_messages
+
+MODEL = "smollm2:135m"
+GREEDY = {"temperature": 0, "seed": 7, "num_predict": 8}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_hosts_are_allowed(host: str) -> None:
+    check_bind_host(host, allow_network=False)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::", "example.org"])
+def test_network_hosts_need_allow_network(host: str) -> None:
+    with pytest.raises(ValueError, match="expected a loopback address.*--allow-network"):
+        check_bind_host(host, allow_network=False)
+    check_bind_host(host, allow_network=True)
+
+
+def test_tool_results_are_paired_with_their_calls_by_name() -> None:
+    history = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"function": {"name": "add", "arguments": {"a": 1, "b": 2}}},
+                {"function": {"name": "count", "arguments": {"label": "car"}}},
+            ],
+        },
+        {"role": "tool", "tool_name": "count", "content": "7"},
+        {"role": "tool", "tool_name": "add", "content": "3"},
+    ]
+    out = to_openai_messages(history)
+    assert out[1]["tool_calls"][0] == {
+        "id": "call_1_0",
+        "type": "function",
+        "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'},
+    }
+    assert [(m["tool_call_id"], m["name"]) for m in out[2:]] == [("call_1_1", "count"), ("call_1_0", "add")]
+    assert to_openai_messages(history) == out  # same history, same prompt bytes
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"role": "robot", "content": "x"}, "message 0: role must be one of"),
+        ({"role": "user", "content": "x", "images": ["aGk="]}, "images are not supported"),
+    ],
+)
+def test_bad_messages_are_refused(message: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        to_openai_messages([message])
+
+
+@pytest.fixture(scope="module")
+def client(smollm: Any) -> ollama.Client:
+    return smollm.client
+
+
+def test_version_and_root(smollm: Any) -> None:
+    assert httpx.get(f"{smollm.host}/api/version").json() == {"version": OLLAMA_PROTOCOL_VERSION}
+    assert httpx.get(f"{smollm.host}/").text == "Ollama is running"
+
+
+def test_tags_list_the_loaded_model(client: ollama.Client, smollm: Any) -> None:
+    (entry,) = client.list().models
+    assert entry.model == MODEL
+    assert entry.size == smollm.embedded.path.stat().st_size
+    assert entry.details.format == "gguf" and entry.details.parameter_size == "135M"
+    assert entry.details.quantization_level == "Q4_1"
+    assert len(entry.digest) == 64
+
+
+def test_show_and_ps(client: ollama.Client) -> None:
+    shown = client.show(MODEL)
+    assert "completion" in shown.capabilities
+    assert shown.modelinfo["general.parameter_count"] == 134_515_008
+    assert "<|im_start|>" in shown.template
+    (running,) = client.ps().models
+    assert running.model == MODEL
+
+
+def test_unknown_model_is_a_404(client: ollama.Client) -> None:
+    with pytest.raises(ollama.ResponseError) as info:
+        client.chat("llama9:1t", [{"role": "user", "content": "hi"}])
+    assert info.value.status_code == 404 and "model 'llama9:1t' not found" in info.value.error
+
+
+def test_bad_request_is_a_400(smollm: Any) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "hi"}],
+        "format": "yaml",
+        "stream": False,
+    }
+    reply = httpx.post(f"{smollm.host}/api/chat", json=body)
+    assert reply.status_code == 400 and "format must be" in reply.json()["error"]
+
+
+def test_chat_non_streaming_and_streaming_agree(client: ollama.Client) -> None:
+    ask = [{"role": "user", "content": "Name a colour."}]
+    whole = client.chat(MODEL, ask, options=GREEDY)
+    assert whole.done and whole.done_reason in {"stop", "length"}
+    assert whole.message.role == "assistant" and whole.message.content.strip()
+    assert 0 < whole.eval_count <= GREEDY["num_predict"] and whole.prompt_eval_count > 0
+    parts = list(client.chat(MODEL, ask, stream=True, options=GREEDY))
+    assert len(parts) >= 2 and parts[-1].done and not any(p.done for p in parts[:-1])
+    assert "".join(p.message.content for p in parts) == whole.message.content
+    assert parts[-1].eval_count == whole.eval_count
+
+
+def test_format_schema_constrains_the_reply(client: ollama.Client) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "green", "blue"]}, "count": {"type": "integer"}},
+        "required": ["colour", "count"],
+        "additionalProperties": False,
+    }
+    reply = client.chat(
+        MODEL,
+        [{"role": "user", "content": "Pick a colour and a count."}],
+        format=schema,
+        options={**GREEDY, "num_predict": 40},
+    )
+    value = json.loads(reply.message.content)
+    assert set(value) == {"colour", "count"} and value["colour"] in {"red", "green", "blue"}
+
+
+def test_tool_history_round_trips(client: ollama.Client) -> None:
+    tools = [{"type": "function", "function": {"name": "add", "description": "Add.", "parameters": {}}}]
+    history = [
+        {"role": "user", "content": "What is 1+2?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "add", "arguments": {"a": 1}}}],
+        },
+        {"role": "tool", "tool_name": "add", "content": "3"},
+    ]
+    reply = client.chat(MODEL, history, tools=tools, options=GREEDY)
+    assert reply.done and isinstance(reply.message.content, str)
+
+
+def test_generate_and_preload(client: ollama.Client) -> None:
+    generated = client.generate(MODEL, "Count: one, two,", options=GREEDY)
+    assert generated.done and generated.response.strip()
+    loaded = client.generate(MODEL, "")
+    assert loaded.done and loaded.done_reason == "load"
+
+
+def test_warm_up_fills_the_prompt_cache(client: ollama.Client) -> None:
+    system = "You label images. " * 40  # a long prefix, as the agent's system prompt and tools are
+    warm_up(client, MODEL, system)
+    started = time.perf_counter()
+    reply = client.chat(
+        MODEL, [{"role": "system", "content": system}, {"role": "user", "content": "Hi"}], options=GREEDY
+    )
+    elapsed = time.perf_counter() - started
+    assert reply.prompt_eval_count < 20, "the system prefix should come from the cache"
+    assert elapsed < 30
