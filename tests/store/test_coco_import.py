@@ -1,0 +1,260 @@
+"""COCO import: validation with reasons, one undoable change, and the import -> export round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlmodel import Session, select
+
+from store.coco_export import export_coco
+from store.coco_import import import_coco
+from store.db import new_session, open_engine
+from store.history import undo
+from store.masks import mask_from_rle, rle_from_mask
+from store.models import Annotation, Category, Project
+from store.polygons import mask_from_polygons, to_coco, trace_outline
+from tests.store.shapes import HEIGHT, SHAPES, WIDTH, shape_photos
+
+RLE_SHAPES = {"holes", "horse", "parts"}  # given as compressed RLE; "blob" as uncompressed RLE
+
+
+def _uncompressed(mask: np.ndarray) -> dict:
+    flat = mask.ravel(order="F").astype(np.int8)
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    counts = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    return {"size": [HEIGHT, WIDTH], "counts": [0, *counts] if flat[0] else counts}
+
+
+def _segmentation(name: str, mask: np.ndarray) -> list | dict:
+    if name in RLE_SHAPES:
+        return rle_from_mask(mask)
+    if name == "blob":
+        return _uncompressed(mask)
+    return to_coco(trace_outline(mask).parts)  # exact pixel-corner polygons, as other tools write
+
+
+def _write_coco(path: Path, image_dir: Path, extra_annotations: list[dict] | None = None) -> dict:
+    photos = shape_photos(image_dir)
+    images, annotations = [], []
+    for i, name in enumerate(photos, start=1):
+        mask = SHAPES[name]()
+        ys, xs = np.nonzero(mask)
+        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+        images.append({"id": i, "file_name": f"{name}.png", "width": WIDTH, "height": HEIGHT})
+        annotations.append(
+            {
+                "id": 100 + i,
+                "image_id": i,
+                "category_id": 7 if name.startswith("line") else 9,
+                "bbox": bbox,
+                "area": int(mask.sum()),
+                "segmentation": _segmentation(name, mask),
+                "iscrowd": 0,
+            }
+        )
+    coco = {
+        "images": images,
+        "annotations": annotations + (extra_annotations or []),
+        "categories": [{"id": 7, "name": "line"}, {"id": 9, "name": " thing "}],
+    }
+    path.write_text(json.dumps(coco))
+    return coco
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Session, int, Path]:
+    session = new_session(open_engine(tmp_path / "home" / "store.db"))
+    project = Project(name="imported")
+    session.add(project)
+    session.commit()
+    yield session, project.id, tmp_path
+    session.close()
+
+
+def test_round_trip_import_then_export_keeps_every_shape(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    coco = _write_coco(tmp / "in.json", tmp / "photos")
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    assert report.problems == []
+    assert report.imported == len(SHAPES) and report.images_ingested == len(SHAPES)
+    assert report.categories_created == ["line", "thing"]
+
+    export = export_coco(session, project_id=project_id, out_path=tmp / "out.json")
+    out = json.loads((tmp / "out.json").read_text())
+    name_of = {im["id"]: im["file_name"].removesuffix(".png") for im in out["images"]}
+    ious = {}
+    for ann in out["annotations"]:
+        name = name_of[ann["image_id"]]
+        mask = SHAPES[name]()
+        seg = ann["segmentation"]
+        got = mask_from_rle(seg) if isinstance(seg, dict) else mask_from_polygons(seg, HEIGHT, WIDTH)
+        ious[name] = float((got & mask).sum() / (got | mask).sum())
+        assert ann["area"] == mask.sum()
+    print("\nround-trip IoU per shape:", {k: round(v, 4) for k, v in sorted(ious.items())})
+    assert set(ious) == set(SHAPES)
+    assert min(ious.values()) >= 0.95
+    assert np.mean(list(ious.values())) >= 0.98
+    assert export.mean_fidelity == pytest.approx(np.mean(list(ious.values())))
+    # Thin lines must survive as polygons with every pixel (no shrink to nothing).
+    for name in (n for n in SHAPES if n.startswith("line")):
+        assert ious[name] >= 0.98, name
+    assert coco["categories"][1]["name"] == " thing "
+    assert [c["name"] for c in out["categories"]] == ["line", "thing"]
+
+
+def test_bad_entries_are_reported_and_not_imported(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    square = [[10, 10, 50, 10, 50, 50, 10, 50]]
+
+    def entry(
+        ann_id: int, bbox: object = (10, 10, 40, 40), segmentation: object = square, **kw: object
+    ) -> dict:
+        box = list(bbox) if isinstance(bbox, tuple) else bbox
+        return {
+            "id": ann_id,
+            "image_id": 1,
+            "category_id": 7,
+            "bbox": box,
+            "segmentation": segmentation,
+            **kw,
+        }
+
+    bad = [
+        entry(1, image_id=999),
+        entry(2, bbox=(600, 400, 100, 100), segmentation=[]),
+        entry(3, bbox=(10, 10, 0, 5), segmentation=[]),
+        entry(4, segmentation=[[700, 500, 710, 500, 710, 510]]),
+        entry(5, category_id=42),
+        entry(6, segmentation=[[1, 2, 3]]),
+        entry(7, segmentation={"size": [5, 5], "counts": "25"}),
+        entry(8, bbox="10,10,40,40"),
+        entry(101),
+        entry(9, iscrowd=1),
+        entry(10, bbox=(-0.5, 0, 641.0, 20), segmentation=[]),
+    ]
+    _write_coco(tmp / "in.json", tmp / "photos", extra_annotations=bad)
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    reasons = {p["annotation_id"]: p["reason"] for p in report.problems}
+    assert set(reasons) == {1, 2, 3, 4, 5, 6, 7, 8, 101}
+    assert "unknown image id 999" in reasons[1]
+    assert "out of bounds" in reasons[2]
+    assert "degenerate" in reasons[3]
+    assert "empty mask" in reasons[4]
+    assert "unknown category id 42" in reasons[5]
+    assert ">= 6" in reasons[6]
+    assert "size" in reasons[7]
+    assert "malformed bbox" in reasons[8]
+    assert "duplicate annotation id 101" in reasons[101]
+    assert report.crowd_skipped == 1
+    assert report.imported == len(SHAPES) + 1  # the shapes and the box that overshoots by < 1 px
+    (clipped,) = [a for a in session.exec(select(Annotation)) if a.mask is None]
+    assert clipped.bbox == [0.0, 0.0, 640.0, 20.0]
+
+
+def test_missing_image_files_and_size_mismatch(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    coco = _write_coco(tmp / "in.json", tmp / "photos")
+    coco["images"][0]["file_name"] = "nowhere.png"
+    coco["images"][1]["width"] = 320
+    (tmp / "in.json").write_text(json.dumps(coco))
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    reasons = {p.get("annotation_id", p.get("image_id")): p["reason"] for p in report.problems}
+    assert "'nowhere.png' not found" in reasons[101]
+    assert "the COCO file says 320x480" in reasons[102]
+    assert report.imported == len(SHAPES) - 2
+
+
+def test_images_already_in_the_project_are_matched_by_name(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    _write_coco(tmp / "in.json", tmp / "photos")
+    first = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    again = import_coco(session, home=tmp / "home", project_id=project_id, coco_path=tmp / "in.json")
+    assert first.images_ingested == len(SHAPES) and again.images_ingested == 0
+    assert again.images_matched == len(SHAPES) and again.problems == []
+    assert again.categories_created == []
+    assert len(session.exec(select(Category).where(Category.project_id == project_id)).all()) == 2
+
+
+def test_import_is_one_undoable_change_with_the_given_status(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    _write_coco(tmp / "in.json", tmp / "photos")
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+        status="proposed",
+        actor="alice",
+    )
+    rows = session.exec(select(Annotation)).all()
+    assert len(rows) == len(SHAPES)
+    assert {r.status for r in rows} == {"proposed"} and {r.author for r in rows} == {"alice"}
+    assert all(isinstance(r.mask, dict) and isinstance(r.mask["counts"], str) for r in rows)
+    undone = undo(session, project_id=project_id, actor="alice")
+    assert undone is not None and undone.reverted_batch_id == report.batch_id
+    assert session.exec(select(Annotation)).all() == []
+
+
+def test_dry_run_writes_nothing(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    _write_coco(tmp / "in.json", tmp / "photos")
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+        dry_run=True,
+    )
+    assert report.imported == len(SHAPES) and report.problems == []
+    assert session.exec(select(Annotation)).all() == []
+    assert session.exec(select(Category)).all() == []
+    assert not (tmp / "home" / "images").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [("not json", "not valid JSON"), ("[]", "JSON object"), ('{"images": []}', "annotations")],
+)
+def test_unreadable_files_raise(store: tuple[Session, int, Path], content: str, match: str) -> None:
+    session, project_id, tmp = store
+    (tmp / "bad.json").write_text(content)
+    with pytest.raises(ValueError, match=match):
+        import_coco(session, home=tmp / "home", project_id=project_id, coco_path=tmp / "bad.json")
+
+
+def test_bad_arguments_raise(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    _write_coco(tmp / "in.json", tmp / "photos")
+    with pytest.raises(ValueError, match="no project"):
+        import_coco(session, home=tmp, project_id=999, coco_path=tmp / "in.json")
+    with pytest.raises(ValueError, match="status"):
+        import_coco(session, home=tmp, project_id=project_id, coco_path=tmp / "in.json", status="done")
