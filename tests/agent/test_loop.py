@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -170,3 +171,26 @@ def test_constrained_mode_sends_a_schema_and_unwraps_the_answer(registry, ctx) -
     tools = [branch["properties"].get("tool", {}).get("const") for branch in schema["anyOf"]]
     assert tools == ["count_annotations", "add", None]
     assert schema["anyOf"][1]["properties"]["arguments"]["required"] == ["a", "b"]
+
+
+@pytest.mark.slow
+def test_qwen_counts_cars_with_the_right_tool(qwen: Any, registry: Registry, ctx: Any) -> None:
+    """The default model, on the real runtime, picks the tool, passes the label and uses the result."""
+    system = "You help label images. Use the tools to answer, then answer the user in one short sentence."
+    events: list[tuple[float, Any]] = []
+    started = time.perf_counter()
+    result = run_loop(
+        qwen.client,
+        qwen.model,
+        [{"role": "system", "content": system}, {"role": "user", "content": "How many cars are there?"}],
+        registry,
+        ctx,
+        max_steps=4,
+        options={"temperature": 0, "seed": 1, "num_predict": 128},
+        on_event=lambda event: events.append((time.perf_counter() - started, event)),
+    )
+    first_call = next(t for t, e in events if isinstance(e, ToolCall))
+    answered = events[-1][0]
+    print(f"\nqwen: first tool call after {first_call:.1f}s, answer after {answered:.1f}s: {result.text!r}")
+    assert [(r.name, r.args) for r in result.tool_calls if not r.error][:1] == [COUNT_CARS[:2]]
+    assert not result.hit_step_limit and str(CARS) in result.text
