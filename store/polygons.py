@@ -26,10 +26,10 @@ Polygon = list[float]  # COCO spelling: flat [x1, y1, x2, y2, ...]
 
 @dataclass(frozen=True)
 class Outline:
-    """Corner outlines of a mask's 8-connected parts; ``holes`` counts enclosed background regions."""
+    """Corner outlines of a mask's 8-connected parts and of the holes inside them."""
 
     parts: list[np.ndarray]  # each (n, 2) int corner points, x then y, no repeated closing point
-    holes: int
+    holes: list[np.ndarray]  # outlines of enclosed background regions, same form
 
 
 def _drop_redundant(points: np.ndarray) -> np.ndarray:
@@ -57,17 +57,15 @@ def trace_outline(mask: np.ndarray) -> Outline:
     up = padded.repeat(2, axis=0).repeat(2, axis=1)
     contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     parts: list[np.ndarray] = []
-    holes = 0
+    holes: list[np.ndarray] = []
     for i, contour in enumerate(contours):
-        if hierarchy[0][i][3] >= 0:  # has a parent: the inside of a hole
-            holes += 1
-            continue
         pts = contour[:, 0, :].astype(np.int64)
         corners = pts // 2 + pts % 2 - 1  # back to corners, minus the padding
         changed = np.any(corners != np.roll(corners, 1, axis=0), axis=1)
         corners = _drop_redundant(corners[changed])
         if len(corners) >= 3:
-            parts.append(corners)
+            # A contour with a parent is the boundary of a hole (RETR_CCOMP's second level).
+            (holes if hierarchy[0][i][3] >= 0 else parts).append(corners)
     return Outline(parts=parts, holes=holes)
 
 
@@ -83,6 +81,35 @@ def simplify(parts: list[np.ndarray], tolerance: float) -> list[np.ndarray]:
         if len(approx) >= 3:
             out.append(approx.astype(np.int64))
     return out
+
+
+def join_rings(rings: list[np.ndarray]) -> np.ndarray:
+    """Join closed rings into one ring through zero-width bridges, as ultralytics' converter does.
+
+    Ring i is bridged to ring i-1 at their closest vertices; the walk goes out along the chain and
+    comes back the same way. Filled with the even-odd rule (``cv2.fillPoly``, pycocotools), a hole
+    ring joined to its part stays empty, and the bridges cover no pixel centre.
+    """
+    if not rings:
+        raise ValueError("join_rings needs at least one ring, got none")
+    entry = [0]
+    exits = []
+    for prev, ring in zip(rings, rings[1:], strict=False):
+        dist = ((prev[:, None, :] - ring[None, :, :]) ** 2).sum(-1)
+        a, b = np.unravel_index(int(np.argmin(dist)), dist.shape)
+        exits.append(int(a))
+        entry.append(int(b))
+    forward, back = [], []
+    for i, ring in enumerate(rings):
+        rolled = np.roll(ring, -entry[i], axis=0)
+        if i == len(rings) - 1:
+            forward.append(np.concatenate([rolled, rolled[:1]]))
+            continue
+        x = (exits[i] - entry[i]) % len(ring)
+        forward.append(rolled[: x + 1])
+        back.append(np.concatenate([rolled[x:], rolled[:1]]))
+    joined = np.concatenate(forward + back[::-1])
+    return joined[:-1]  # the walk ends where it started
 
 
 def to_coco(parts: list[np.ndarray], *, dx: float = 0.0, dy: float = 0.0) -> list[Polygon]:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from store.geometry import mask_geometry
+from store.geometry import mask_geometry, single_polygon
 from store.masks import mask_from_rle, rle_from_mask
 from store.polygons import mask_from_polygons
 from tests.store.shapes import HEIGHT, SHAPES, WIDTH, holes, line, parts, person
@@ -127,3 +127,11 @@ def test_typical_object_is_fast() -> None:
         mask_geometry(rle)
     per_call_ms = (time.perf_counter() - start) / 50 * 1e3
     assert per_call_ms < 20, f"{per_call_ms:.1f} ms per call"
+
+
+@pytest.mark.parametrize("name", ["holes", "parts", "person", "line1_d", "pixel"])
+def test_single_polygon_carries_parts_and_holes(name: str) -> None:
+    mask = SHAPES[name]()
+    polygon, fidelity = single_polygon(rle_from_mask(mask))
+    assert fidelity >= 0.98
+    assert fidelity == pytest.approx(_iou(_rasterised([polygon]), mask), abs=1e-12)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from store.polygons import check_polygons, mask_from_polygons, polygon_area, simplify, to_coco, trace_outline
+from store.polygons import (
+    check_polygons,
+    join_rings,
+    mask_from_polygons,
+    polygon_area,
+    simplify,
+    to_coco,
+    trace_outline,
+)
 from tests.store.shapes import HEIGHT, SHAPES, WIDTH
 
 
@@ -13,7 +21,7 @@ def test_rectangle_traces_its_pixel_corners() -> None:
     mask = np.zeros((10, 10), bool)
     mask[2:5, 3:8] = True  # rows 2..4, cols 3..7
     outline = trace_outline(mask)
-    assert outline.holes == 0
+    assert outline.holes == []
     (part,) = outline.parts
     assert {tuple(p) for p in part} == {(3, 2), (8, 2), (8, 5), (3, 5)}
 
@@ -33,9 +41,9 @@ def test_one_pixel_line_is_not_shrunk() -> None:
 
 
 def test_holes_are_counted() -> None:
-    assert trace_outline(SHAPES["holes"]()).holes == 2
-    assert trace_outline(SHAPES["horse"]()).holes == 1  # a 6 px gap between the legs
-    assert trace_outline(SHAPES["parts"]()).holes == 0
+    assert len(trace_outline(SHAPES["holes"]()).holes) == 2
+    assert len(trace_outline(SHAPES["horse"]()).holes) == 1  # a 6 px gap between the legs
+    assert trace_outline(SHAPES["parts"]()).holes == []
 
 
 def test_simplify_drops_vertices_and_degenerate_parts() -> None:
@@ -66,3 +74,21 @@ def test_to_coco_shifts_by_the_crop_origin() -> None:
 def test_bad_polygons_raise(polygons: list, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         check_polygons(polygons)
+
+
+@pytest.mark.parametrize("name", ["holes", "horse", "parts", "line1_d"])
+def test_joined_rings_keep_parts_and_holes_under_even_odd_fill(name: str) -> None:
+    mask = SHAPES[name]()
+    outline = trace_outline(mask)
+    joined = join_rings(outline.parts + outline.holes)
+    assert joined.shape == (
+        sum(len(r) for r in outline.parts + outline.holes)
+        + 2 * (len(outline.parts) + len(outline.holes) - 1),
+        2,
+    )
+    assert np.array_equal(mask_from_polygons(to_coco([joined]), HEIGHT, WIDTH), mask)
+
+
+def test_join_rings_needs_a_ring() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        join_rings([])
