@@ -153,7 +153,7 @@ def write_image_file(home: Path, relpath: str, data: bytes) -> list[Path]:
     exactly what it added and nothing else.
     """
     target = home / relpath
-    created = [d for d in reversed(target.parents) if d.is_relative_to(home) and not d.exists()]
+    created = [home / d for d in reversed(Path(relpath).parents[:-1]) if not (home / d).exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     existed = target.exists()
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".ingest-", suffix=".part")

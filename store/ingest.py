@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from store.imagefiles import ImageRejected, decode_image, image_relpath, write_image_file
 from store.models import Image, Project
+from store.projects import get_project_by_name
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -132,7 +133,8 @@ def ingest(
     written: list[Path] = []
     try:
         with _open_source(Path(source), limits) as (entries, total, archive_size):
-            project = session.exec(select(Project).where(Project.name == name)).first()
+            # Not get_or_create_project: it commits, and this run must stay one transaction.
+            project = get_project_by_name(session, name=name)
             if project is None:
                 project = Project(name=name)
                 session.add(project)
@@ -233,18 +235,20 @@ class _Run:
         return b"".join(chunks)
 
     def _check_ratio(self, entry: _Entry, size: int) -> None:
+        # A backstop: zipfile stops at the declared size, which _open_source has checked already.
         cap = self.limits.max_ratio
-        if entry.compressed is not None and size > _RATIO_FLOOR and size > cap * max(entry.compressed, 1):
-            raise IngestError(
-                f"zip bomb: entry {entry.name!r} expands more than {cap:g}x its {entry.compressed:,} "
-                f"compressed bytes (max_ratio={cap:g}); nothing was imported"
-            )
-        total = self.report.bytes
-        if self.archive_size is not None and total > _RATIO_FLOOR and total > cap * self.archive_size:
-            raise IngestError(
-                f"zip bomb: the archive expands more than {cap:g}x its {self.archive_size:,} bytes "
-                f"(max_ratio={cap:g}); nothing was imported"
-            )
+        if entry.compressed is not None:
+            _check_bomb(f"entry {entry.name!r}", size, entry.compressed, cap)
+        if self.archive_size is not None:
+            _check_bomb("the archive", self.report.bytes, self.archive_size, cap)
+
+
+def _check_bomb(what: str, size: int, compressed: int, cap: float) -> None:
+    if size > _RATIO_FLOOR and size > cap * max(compressed, 1):
+        raise IngestError(
+            f"zip bomb: {what} expands more than {cap:g}x its {compressed:,} compressed bytes "
+            f"(max_ratio={cap:g}); raise the limit only for an archive you trust"
+        )
 
 
 def _undo(session: Session, home: Path, written: list[Path]) -> None:
@@ -314,32 +318,38 @@ def _open_source(
             raise IngestError(
                 f"{source.name!r} holds {len(entries):,} files > max_files={limits.max_files:,}"
             )
-        declared = sum(e.declared for e in entries if e.skip is None)
+        declared, size = sum(e.declared for e in entries if e.skip is None), source.stat().st_size
         if declared > limits.max_total_bytes:
             raise IngestError(
                 f"{source.name!r} declares {declared:,} uncompressed bytes > "
                 f"max_total_bytes={limits.max_total_bytes:,}; raise the limit if this is intended"
             )
-        yield iter(entries), len(entries), source.stat().st_size
+        _check_bomb("the archive", declared, size, limits.max_ratio)
+        yield iter(entries), len(entries), size
 
 
 def _zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits) -> _Entry:
     name, reason = clean_name(info.filename)
-    mode = info.external_attr >> 16  # Unix mode bits, where the archiver recorded them
-    if reason is not None:
-        pass
-    elif stat.S_ISLNK(mode):
-        reason = "symbolic link (not followed)"
-    elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):
-        reason = "not a regular file"
-    elif info.flag_bits & 0x1:
-        reason = "encrypted"
-    elif info.compress_type not in _ZIP_METHODS:
-        reason = f"unsupported zip compression method {info.compress_type}"
-    elif info.file_size > limits.max_file_bytes:
-        reason = f"file too large: {info.file_size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
+    reason = reason or _zip_refusal(info)
+    if reason is None:
+        _check_bomb(f"entry {name!r}", info.file_size, info.compress_size, limits.max_ratio)
+        if info.file_size > limits.max_file_bytes:
+            reason = f"file too large: {info.file_size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
     opener = None if reason is not None else (lambda: archive.open(info))
     return _Entry(name, reason, opener, compressed=info.compress_size, declared=info.file_size)
+
+
+def _zip_refusal(info: zipfile.ZipInfo) -> str | None:
+    mode = info.external_attr >> 16  # Unix mode bits, where the archiver recorded them
+    if stat.S_ISLNK(mode):
+        return "symbolic link (not followed)"
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+        return "not a regular file"
+    if info.flag_bits & 0x1:
+        return "encrypted"
+    if info.compress_type not in _ZIP_METHODS:
+        return f"unsupported zip compression method {info.compress_type}"
+    return None
 
 
 def _folder_entries(root: Path, limits: IngestLimits) -> Iterator[_Entry]:
