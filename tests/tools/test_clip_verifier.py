@@ -130,8 +130,27 @@ def test_loads_safetensors_from_the_models_dir(
 
 
 def test_text_encoder_gives_unit_vectors_of_the_clip_width(verifier: ClipVerifier) -> None:
-    encoder = verifier._text
+    encoder = verifier.text_encoder
     assert isinstance(encoder, OpenClipTextEncoder)
     features = encoder(["pedestrian", "red car", "a photo of a dog"])
     assert tuple(features.shape) == (3, 512) and encoder.width == 512
     np.testing.assert_allclose(features.norm(dim=-1).numpy(), 1.0, atol=1e-5)
+
+
+def test_text_encoder_embeds_each_prompt_once(
+    verifier: ClipVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = verifier.text_encoder
+    model = encoder._model
+    batches: list[int] = []
+    original = model.encode_text
+
+    def counting(tokens):  # type: ignore[no-untyped-def]
+        batches.append(len(tokens))
+        return original(tokens)
+
+    monkeypatch.setattr(model, "encode_text", counting)
+    first = encoder(["a zebra", "a tram"])
+    again = encoder(["a tram", "a zebra", "a kite", "a tram"])
+    assert batches == [2, 1]  # only "a kite" was new the second time
+    assert (again[0] == first[1]).all() and (again[1] == first[0]).all() and (again[3] == first[1]).all()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tools.backends.embedding_cache import EmbeddingCache
+
 if TYPE_CHECKING:
     import torch
 
@@ -84,13 +86,18 @@ def load_open_clip(
 
 
 class OpenClipTextEncoder:
-    """Text prompts to L2-normalised embeddings ``(n, width)``, like ultralytics' CLIP text model."""
+    """Text prompts to L2-normalised embeddings ``(n, width)``, like ultralytics' CLIP text model.
 
-    def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
+    Each prompt's embedding is kept (LRU of ``cache_size``): the text tower costs about as much per
+    prompt as the image tower per crop, and the same few labels come back with every image.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, device: str, cache_size: int = 1024) -> None:
         self._model = model
         self._tokenizer = tokenizer
         self._device = device
         self.width = int(model.text_projection.shape[-1])
+        self.cache: EmbeddingCache[torch.Tensor] = EmbeddingCache(cache_size)
 
     @classmethod
     def from_models_dir(
@@ -103,17 +110,27 @@ class OpenClipTextEncoder:
         quick_gelu: bool = True,
     ) -> OpenClipTextEncoder:
         device = pick_device(device)
+        import torch
+
         model, _, tokenizer = load_open_clip(
             models_dir, arch, device=device, random_init=random_init, quick_gelu=quick_gelu
         )
+        model.visual = torch.nn.Identity()  # text only: free the image tower (~350 MB for ViT-B-32)
         return cls(model, tokenizer, device)
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         import torch
 
-        with torch.inference_mode():
-            features = self._model.encode_text(self._tokenizer(texts).to(self._device))
-        return torch.nn.functional.normalize(features.float(), dim=-1)
+        found = {text: self.cache.get(text) for text in dict.fromkeys(texts)}
+        missing = [text for text, feature in found.items() if feature is None]
+        if missing:
+            with torch.inference_mode():
+                features = self._model.encode_text(self._tokenizer(missing).to(self._device))
+            normalised = torch.nn.functional.normalize(features.float(), dim=-1)
+            for text, feature in zip(missing, normalised, strict=True):
+                self.cache.put(text, feature)
+                found[text] = feature
+        return torch.stack([found[text] for text in texts])
 
 
 class ClipVerifier:
@@ -154,7 +171,7 @@ class ClipVerifier:
         self._model, self._preprocess, tokenizer = load_open_clip(
             models_dir, arch, device=self._device, random_init=random_init, quick_gelu=quick_gelu
         )
-        self._text = OpenClipTextEncoder(self._model, tokenizer, self._device)
+        self.text_encoder = OpenClipTextEncoder(self._model, tokenizer, self._device)
 
     def score(self, crops: list[np.ndarray], labels: list[str]) -> np.ndarray:
         """``(len(crops), len(labels))`` float32 probabilities in [0, 1]."""
@@ -171,7 +188,7 @@ class ClipVerifier:
         import torch
 
         prompts = [self.template.format(label=label) for label in labels] + list(self.contrast)
-        text = self._text(prompts)
+        text = self.text_encoder(prompts)
         scale = self._model.logit_scale.exp().float()
         rows = []
         with torch.inference_mode():
