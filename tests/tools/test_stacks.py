@@ -48,6 +48,11 @@ def test_unknown_or_misplaced_model_ids_name_the_choices(
         build_backends("lite", tmp_path, **kwargs)
 
 
+def test_unknown_options_are_refused_not_ignored(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\['random_weights'\].*random_init"):
+        build_backends("full", tmp_path, random_weights=True)
+
+
 def test_building_loads_nothing_until_a_backend_is_used(tmp_path: Path) -> None:
     before = {m for m in ("onnxruntime", "ultralytics", "sam2", "open_clip") if m in sys.modules}
     backends = build_backends("full", tmp_path, device="cpu")

@@ -115,6 +115,9 @@ STACKS: dict[str, dict[Role, str]] = {
 }
 
 
+OPTIONS = ("threads", "device", "random_init")  # what the builders take; anything else is a mistake
+
+
 @dataclass
 class Backends:
     """A stack's three backends, each built on first access with the stack's options."""
@@ -157,6 +160,9 @@ def build_backends(
     """
     if stack not in STACKS:
         raise ValueError(f"unknown model stack {stack!r}: expected one of {sorted(STACKS)}")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown backend options {unknown}: expected some of {list(OPTIONS)}")
     ids = dict(STACKS[stack])
     for role, chosen in (("detector", detector), ("segmenter", segmenter), ("verifier", verifier)):
         if chosen is None:
