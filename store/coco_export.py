@@ -69,7 +69,7 @@ def box_polygon(bbox: list[float]) -> list[list[float]]:
     return [[x, y, x + w, y, x + w, y + h, x, y + h]]
 
 
-def _check_statuses(status: list[str] | None) -> list[str]:
+def check_statuses(status: list[str] | None) -> list[str]:
     if status is None:
         return DEFAULT_STATUSES
     allowed = {s.value for s in AnnotationStatus}
@@ -79,7 +79,7 @@ def _check_statuses(status: list[str] | None) -> list[str]:
     return list(status)
 
 
-def _json_null(expr: Any) -> Any:
+def json_text(expr: Any) -> Any:
     """Text of a JSON column, with SQL NULL and JSON ``null`` both read as SQL NULL."""
     return func.nullif(cast(expr, Text), "null")
 
@@ -140,8 +140,8 @@ def _write_annotations(
     fidelity: _Fidelity,
 ) -> tuple[int, int, int]:
     """Stream the annotation rows; returns (count, box_only, derived_now)."""
-    seg = _json_null(Annotation.segmentation)
-    mask = _json_null(Annotation.mask)
+    seg = json_text(Annotation.segmentation)
+    mask = json_text(Annotation.mask)
     # The mask text is fetched only for the rare rows that need work: no segmentation, fidelity or area.
     incomplete = or_(seg.is_(None), col(Annotation.fidelity).is_(None), Annotation.area <= 0)
     stmt = (
@@ -219,7 +219,7 @@ def export_coco(
         ValueError: no such project, or an unknown status.
     """
     start = time.perf_counter()
-    statuses = _check_statuses(status)
+    statuses = check_statuses(status)
     project = session.get(Project, project_id)
     if project is None:
         raise ValueError(f"no project with id {project_id}")

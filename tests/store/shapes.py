@@ -178,7 +178,12 @@ def seed_project(session: Session, image_dir: Path, *, name: str = "shapes") -> 
         )
     session.add(
         Image(
-            project_id=project.id, file_name="empty.png", path="", sha256="empty", width=WIDTH, height=HEIGHT
+            project_id=project.id,
+            file_name="empty.png",
+            path=str(image_dir / "empty.png"),
+            sha256="empty",
+            width=WIDTH,
+            height=HEIGHT,
         )
     )
     box_image = session.exec(select(Image).where(Image.file_name == "person.png")).one()
