@@ -139,9 +139,7 @@ def ingest(
                 project = Project(name=name)
                 session.add(project)
                 session.flush()
-            assert project.id is not None
-            run = _Run(session, home, project.id, limits, archive_size, written)
-            run.report.project = name
+            run = _Run(session, home, project, limits, archive_size, written)
             for done, entry in enumerate(entries, 1):
                 run.take(entry)
                 if progress is not None:
@@ -162,21 +160,23 @@ class _Run:
         self,
         session: Session,
         home: Path,
-        project_id: int,
+        project: Project,
         limits: IngestLimits,
         archive_size: int | None,
         written: list[Path],
     ) -> None:
-        self.session, self.home, self.project_id, self.limits = session, home, project_id, limits
+        if project.id is None:
+            raise ValueError(f"project {project.name!r} must be flushed (have an id) before ingest")
+        self.session, self.home, self.project_id, self.limits = session, home, project.id, limits
         self.archive_size, self.written = archive_size, written
-        self.report = IngestReport(project_id=project_id, project="")
-        rows = session.exec(select(Image.sha256, Image.file_name).where(Image.project_id == project_id))
+        self.report = IngestReport(project_id=project.id, project=project.name)
+        rows = session.exec(select(Image.sha256, Image.file_name).where(Image.project_id == project.id))
         self.by_sha: dict[str, str] = {}
         self.names: set[str] = set()
         for sha, file_name in rows:
             self.by_sha[sha] = file_name
             self.names.add(file_name)
-        self.pending: list[Image] = []
+        self.unflushed = 0
 
     def take(self, entry: _Entry) -> None:
         if entry.skip is not None:
@@ -198,18 +198,27 @@ class _Run:
         file_name = _unique(entry.name, self.names)
         relpath = image_relpath(project_id=self.project_id, sha256=image.sha256, ext=image.ext)
         self.written.extend(write_image_file(self.home, relpath, image.data))
-        row = Image(project_id=self.project_id, file_name=file_name, path=relpath, sha256=image.sha256)
-        row.width, row.height = image.width, image.height
-        self.session.add(row)
+        self.session.add(
+            Image(
+                project_id=self.project_id,
+                file_name=file_name,
+                path=relpath,
+                sha256=image.sha256,
+                width=image.width,
+                height=image.height,
+            )
+        )
         self.names.add(file_name)
         self.by_sha[image.sha256] = self.by_sha[source_sha] = file_name
-        if len(self.session.new) >= _FLUSH_EVERY:
+        self.unflushed += 1
+        if self.unflushed >= _FLUSH_EVERY:
             self.flush()
 
     def flush(self) -> None:
         """Insert pending rows and record their ids; then the session holds no references to them."""
         new = [row for row in self.session.new if isinstance(row, Image)]
         self.session.flush()
+        self.unflushed = 0
         self.report.added.extend((row.file_name, row.id) for row in sorted(new, key=lambda r: r.id or 0))
 
     def read(self, entry: _Entry) -> bytes:

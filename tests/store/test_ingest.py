@@ -351,7 +351,7 @@ def test_streamed_ratio_backstop(
     # Headers can be made to agree with anything; the bytes that actually come out are counted.
     session.add(project := Project(name="p"))
     session.flush()
-    run = ingest_module._Run(session, home, project.id, IngestLimits(), 100_000, [])
+    run = ingest_module._Run(session, home, project, IngestLimits(), 100_000, [])
     entry.open = lambda: io.BytesIO(bytes(32 * MiB))
     with pytest.raises(IngestError, match=message):
         run.read(entry)
