@@ -76,7 +76,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 _IRREGULAR_PLURALS = {"knives": "knife", "mice": "mouse", "skis": "skis", "buses": "bus", "couches": "couch"}
 
-# Hand-checked WordNet 3.0 roots per COCO name; "-" excludes a synset (with its hyponyms).
+# Hand-checked WordNet 3.0 roots per COCO name; "-" excludes a synset (with its hyponyms). A drink
+# stands for its vessel (espresso -> cup, red wine -> wine glass): ImageNet labels such photos by it.
 # COCO names absent here have no ImageNet-1k class (person, giraffe, kite, frisbee, ...).
 IMAGENET_ROOTS: dict[str, tuple[str, ...]] = {
     "bicycle": ("n02834778",), "car": ("n02958343",), "motorcycle": ("n03790512", "n03791053"),
@@ -89,8 +90,8 @@ IMAGENET_ROOTS: dict[str, tuple[str, ...]] = {
     "elephant": ("n02503517",), "bear": ("n02131653",), "zebra": ("n02391049",),
     "backpack": ("n02769748",), "umbrella": ("n04507155",), "handbag": ("n04026417",),
     "tie": ("n03815615",), "skis": ("n04228054",), "sports ball": ("n02778669", "-n04023962"),
-    "tennis racket": ("n04039381",), "bottle": ("n02876657",), "wine glass": ("n03443371",),
-    "cup": ("n03797390", "n07930864"), "knife": ("n03623556",), "spoon": ("n04284002",),
+    "tennis racket": ("n04039381",), "bottle": ("n02876657",), "wine glass": ("n03443371", "n07892512"),
+    "cup": ("n03797390", "n07930864", "n07920052"), "knife": ("n03623556",), "spoon": ("n04284002",),
     "bowl": ("n02880940",), "banana": ("n07753592",), "apple": ("n07739125",),
     "sandwich": ("n07695965",), "orange": ("n07747607",), "broccoli": ("n07714990",),
     "hot dog": ("n07697537",), "pizza": ("n07873807",), "chair": ("n03001627",),
