@@ -53,7 +53,7 @@ class YoloReport:
         return asdict(self)
 
 
-def _unique_stems(rows: list[tuple[int, str]]) -> dict[int, PurePosixPath]:
+def unique_stems(rows: list[tuple[int, str]]) -> dict[int, PurePosixPath]:
     """image id -> relative path without suffix, unique even for ``a.jpg`` next to ``a.png``."""
     taken: set[str] = set()
     out = {}
@@ -141,7 +141,7 @@ def export_yolo(
         .where(Image.project_id == project_id)
         .order_by(col(Image.id))
     ).all()
-    stems = _unique_stems([(row[0], row[1]) for row in images])
+    stems = unique_stems([(row[0], row[1]) for row in images])
     seg = json_text(Annotation.segmentation)
     stmt = (
         select(

@@ -88,9 +88,9 @@ def test_detect_task_writes_boxes(seeded: tuple[Session, int, Path]) -> None:
 
 
 def test_same_stem_gets_a_unique_label_name(tmp_path: Path) -> None:
-    from store.yolo_export import _unique_stems
+    from store.yolo_export import unique_stems
 
-    stems = _unique_stems([(1, "a.jpg"), (2, "a.png"), (3, "sub/a.jpg")])
+    stems = unique_stems([(1, "a.jpg"), (2, "a.png"), (3, "sub/a.jpg")])
     assert [str(s) for s in stems.values()] == ["a", "a-2", "sub/a"]
 
 
