@@ -7,6 +7,7 @@ label/jobs, llm) live in their own ``server/cli_*.py`` modules and are mounted h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -136,6 +137,7 @@ def import_(
 ) -> None:
     """Import annotations (COCO polygons or RLE); bad entries are reported, never imported."""
     from store.coco_import import import_coco
+    from store.projects import get_or_create_project
 
     if fmt is not Format.coco:
         raise fail(f"import supports --format coco only, got {fmt.value}")
@@ -144,10 +146,12 @@ def import_(
     settings = get_settings()
     with store_session() as session:
         try:
+            project_id = get_or_create_project(session, name=project).id
+            assert project_id is not None
             report = import_coco(
                 session,
                 home=settings.home,
-                project_name=project,
+                project_id=project_id,
                 coco_path=annotations,
                 images_dir=images,
                 status=status,
@@ -226,7 +230,7 @@ def _history(verb: str, project: str, steps: int, as_json: bool) -> None:
                 raise fail(f"cannot {verb}: {exc}") from None
             if summary is None:
                 break
-            done.append(summary.to_dict() if hasattr(summary, "to_dict") else dict(summary))
+            done.append(dataclasses.asdict(summary))
     if not done:
         emit({verb: []}, as_json, f"nothing to {verb}")
         return
@@ -271,3 +275,15 @@ def serve(
 
 def main() -> None:
     app()
+
+
+def _mount_subcommands() -> None:
+    """Verbs that belong to other concerns live in their own modules; mount them here."""
+    from server import cli_label, cli_llm, cli_models
+
+    app.add_typer(cli_models.app, name="models")
+    app.add_typer(cli_llm.app, name="llm")
+    app.add_typer(cli_label.app)  # no name: `label` and the `jobs` group sit at the top level
+
+
+_mount_subcommands()
