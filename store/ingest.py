@@ -322,19 +322,20 @@ def _open_source(
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise IngestError(f"cannot read {source.name!r} as a zip archive: {exc}") from None
     with archive:
-        entries = [_zip_entry(archive, info, limits) for info in archive.infolist() if not info.is_dir()]
-        if len(entries) > limits.max_files:
-            raise IngestError(
-                f"{source.name!r} holds {len(entries):,} files > max_files={limits.max_files:,}"
-            )
-        declared, size = sum(e.declared for e in entries if e.skip is None), source.stat().st_size
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        if len(infos) > limits.max_files:
+            raise IngestError(f"{source.name!r} holds {len(infos):,} files > max_files={limits.max_files:,}")
+        # A first pass over the headers refuses bombs before anything is read; the entries are
+        # then made again, one at a time, rather than held for the whole run.
+        checked = (_zip_entry(archive, info, limits) for info in infos)
+        declared, size = sum(e.declared for e in checked if e.skip is None), source.stat().st_size
         if declared > limits.max_total_bytes:
             raise IngestError(
                 f"{source.name!r} declares {declared:,} uncompressed bytes > "
                 f"max_total_bytes={limits.max_total_bytes:,}; raise the limit if this is intended"
             )
         _check_bomb("the archive", declared, size, limits.max_ratio)
-        yield iter(entries), len(entries), size
+        yield (_zip_entry(archive, info, limits) for info in infos), len(infos), size
 
 
 def _zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits) -> _Entry:

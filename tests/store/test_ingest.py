@@ -492,6 +492,37 @@ def test_failed_run_leaves_db_and_disk_as_they_were(
     assert len(report.added) == 6 - existing
 
 
+def test_undo_keeps_a_file_that_a_committed_row_points_to(
+    tmp_path: Path, home: Path, session: Session, corpus: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process commits the same image while our run is going; our failure must not take
+    # that file away from it.
+    ingest(
+        session,
+        home=home,
+        project_name="p",
+        source=make_folder(tmp_path / "first", {"z.jpg": corpus["zidane.jpg"]}),
+    )
+    project_id = images_of(session, "p")["z.jpg"].project_id
+    real_write, paths = ingest_module.write_image_file, []
+
+    def write_then_race(home_: Path, relpath: str, data: bytes) -> list[Path]:
+        if paths:
+            with new_session(session.get_bind()) as other:
+                other.add(Image(project_id=project_id, file_name="theirs.jpg", path=paths[0], sha256="f" * 64,
+                                width=1, height=1))  # fmt: skip
+                other.commit()
+            raise Boom()
+        paths.append(relpath)
+        return real_write(home_, relpath, data)
+
+    monkeypatch.setattr(ingest_module, "write_image_file", write_then_race)
+    with pytest.raises(Boom):
+        ingest(session, home=home, project_name="p", source=make_folder(tmp_path / "second", corpus))
+    assert (home / paths[0]).is_file()
+    assert sorted(images_of(session, "p")) == ["theirs.jpg", "z.jpg"]
+
+
 # --- scale ----------------------------------------------------------------------------------------
 
 # Run in a fresh interpreter, peak RSS reset just before the ingest, so the peak is the ingest's;
