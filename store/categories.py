@@ -5,11 +5,11 @@ from __future__ import annotations
 import colorsys
 from collections.abc import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from store.annotations import relabel
-from store.models import Annotation, Category, ChangeBatch
+from store.models import Annotation, Category, ChangeBatch, ClassCount
 
 # Tableau-20 style: the first twenty classes of a project get visually distinct colors.
 PALETTE = (
@@ -119,11 +119,16 @@ def delete_category(session: Session, *, category_id: int) -> bool:
     category = session.get(Category, category_id)
     if category is None:
         return False
-    used = session.exec(select(func.count()).where(Annotation.category_id == category_id)).one()
+    used = session.exec(
+        select(func.count()).where(
+            Annotation.project_id == category.project_id, Annotation.category_id == category_id
+        )
+    ).one()
     if used:
         raise ValueError(
             f"category {category.name!r} still has {used} annotations; merge or delete them first"
         )
+    session.exec(delete(ClassCount).where(col(ClassCount.category_id) == category_id))  # its zero counts
     session.delete(category)
     session.commit()
     return True

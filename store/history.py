@@ -94,7 +94,10 @@ def record(
 
 
 def _net_changes(session: Session, batch_id: int) -> dict[int, tuple[dict | None, dict | None]]:
-    """Per annotation, its state before the batch's first event and after its last."""
+    """Per annotation, its state before the batch's first event and after its last.
+
+    Rows the batch created and deleted again have no net effect and are left out.
+    """
     events = session.exec(
         select(AnnotationEvent).where(AnnotationEvent.batch_id == batch_id).order_by(col(AnnotationEvent.id))
     )
@@ -102,7 +105,11 @@ def _net_changes(session: Session, batch_id: int) -> dict[int, tuple[dict | None
     for event in events:
         first_before = net[event.annotation_id][0] if event.annotation_id in net else event.before
         net[event.annotation_id] = (first_before, event.after)
-    return net
+    return {
+        key: (before, after)
+        for key, (before, after) in net.items()
+        if before is not None or after is not None
+    }
 
 
 def last_actor(session: Session, annotation_id: int) -> str:

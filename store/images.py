@@ -1,8 +1,9 @@
 """Images of a project: add, find, and the paged, filtered list the UI and the agent browse.
 
-The list is built for 100k images and 1M annotations: filters on annotations are EXISTS probes
-on ``ix_annotation_image_category``, counts read the composite indexes only, and no query loads
-all ids into Python.
+The list is built for 100k images and 1M annotations: class/status filters and per-class counts
+read the summaries that SQLite triggers keep (``ImageClass``, ``ClassCount``, the image's status
+counts; migration 0002), only a score range probes the annotations (EXISTS on an index), and no
+query loads all ids into Python.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
-from store.models import Annotation, AnnotationStatus, Category, Image
+from store.models import Annotation, AnnotationStatus, Category, ClassCount, Image, ImageClass
 
 
 def add_image(
@@ -71,24 +72,65 @@ def list_images(
     The annotation filters (class, status, score range) select images having at least one
     annotation that matches all of them; ``without_annotations`` turns that around: images with no
     matching annotation (with no filter: images with no annotations at all, the "to do" list).
+
+    Class and status filters read the trigger-kept summaries (``ImageClass``, the image's status
+    counts), so they stay fast at 1M annotations; a score range has to probe the annotations.
     """
     if offset < 0 or not 1 <= limit <= 1000:
         raise ValueError(f"need offset >= 0 and 1 <= limit <= 1000, got offset={offset}, limit={limit}")
+    state = AnnotationStatus(status).value if status is not None else None
+    where: list[Any] = [Image.project_id == project_id]
+    if min_score is not None or max_score is not None:
+        where.append(_annotation_probe(category_id, state, min_score, max_score, negate=without_annotations))
+    elif category_id is not None and not without_annotations:
+        return _list_by_class(session, project_id, category_id, state, offset, limit)
+    elif category_id is not None:
+        match = [ImageClass.image_id == Image.id, ImageClass.category_id == category_id]
+        where.append(~exists().where(*match, *([ImageClass.status == state] if state else [])))
+    elif state is not None:
+        count = getattr(Image, f"n_{state}")
+        where.append(count == 0 if without_annotations else count > 0)
+    elif without_annotations:
+        where.append(col(Image.n_proposed) + col(Image.n_accepted) + col(Image.n_rejected) == 0)
+    total = session.exec(select(func.count()).select_from(Image).where(*where)).one()
+    rows = session.exec(select(Image).where(*where).order_by(col(Image.id)).offset(offset).limit(limit))
+    return list(rows), total
+
+
+def _annotation_probe(
+    category_id: int | None,
+    state: str | None,
+    min_score: float | None,
+    max_score: float | None,
+    *,
+    negate: bool,
+) -> Any:
     match: list[Any] = [Annotation.image_id == Image.id]
     if category_id is not None:
         match.append(Annotation.category_id == category_id)
-    if status is not None:
-        match.append(Annotation.status == AnnotationStatus(status))
+    if state is not None:
+        match.append(Annotation.status == AnnotationStatus(state))
     if min_score is not None:
         match.append(col(Annotation.score) >= min_score)
     if max_score is not None:
         match.append(col(Annotation.score) <= max_score)
-    where: list[Any] = [Image.project_id == project_id]
-    if len(match) > 1 or without_annotations:
-        probe = exists().where(*match)
-        where.append(~probe if without_annotations else probe)
-    total = session.exec(select(func.count()).select_from(Image).where(*where)).one()
-    rows = session.exec(select(Image).where(*where).order_by(col(Image.id)).offset(offset).limit(limit))
+    probe = exists().where(*match)
+    return ~probe if negate else probe
+
+
+def _list_by_class(
+    session: Session, project_id: int, category_id: int, state: str | None, offset: int, limit: int
+) -> tuple[list[Image], int]:
+    # One index range of ix_imageclass_project_category_image, already in image id order.
+    ids = select(ImageClass.image_id).where(
+        ImageClass.project_id == project_id, ImageClass.category_id == category_id
+    )
+    if state is not None:
+        ids = ids.where(ImageClass.status == state)
+    ids = ids.group_by(col(ImageClass.image_id))
+    total = session.exec(select(func.count()).select_from(ids.subquery())).one()
+    page = ids.order_by(col(ImageClass.image_id)).offset(offset).limit(limit)
+    rows = session.exec(select(Image).where(col(Image.id).in_(page)).order_by(col(Image.id)))
     return list(rows), total
 
 
@@ -99,11 +141,13 @@ def _names(session: Session, project_id: int) -> dict[int, str]:
 
 def class_counts(session: Session, *, project_id: int, status: str | None = None) -> dict[str, int]:
     """Annotations per class name (every class, zeros included), optionally of one status only."""
-    statement = select(Annotation.category_id, func.count()).where(Annotation.project_id == project_id)
+    statement = select(ClassCount.category_id, func.sum(ClassCount.n)).where(
+        ClassCount.project_id == project_id
+    )
     if status is not None:
-        statement = statement.where(Annotation.status == AnnotationStatus(status))
-    counts = dict(session.exec(statement.group_by(col(Annotation.category_id))).all())
-    return {name: counts.get(cid, 0) for cid, name in _names(session, project_id).items()}
+        statement = statement.where(ClassCount.status == AnnotationStatus(status).value)
+    counts = dict(session.exec(statement.group_by(col(ClassCount.category_id))).all())
+    return {name: int(counts.get(cid) or 0) for cid, name in _names(session, project_id).items()}
 
 
 def class_status_counts(session: Session, *, project_id: int) -> dict[str, dict[str, int]]:
@@ -111,10 +155,11 @@ def class_status_counts(session: Session, *, project_id: int) -> dict[str, dict[
     names = _names(session, project_id)
     out = {name: dict.fromkeys((s.value for s in AnnotationStatus), 0) for name in names.values()}
     rows = session.exec(
-        select(Annotation.category_id, Annotation.status, func.count())
-        .where(Annotation.project_id == project_id)
-        .group_by(col(Annotation.status), col(Annotation.category_id))
+        select(ClassCount.category_id, ClassCount.status, ClassCount.n).where(
+            ClassCount.project_id == project_id
+        )
     )
     for cid, status, count in rows:
-        out[names[cid]][AnnotationStatus(status).value] = count
+        if cid in names:
+            out[names[cid]][status] = count
     return out

@@ -12,7 +12,9 @@ from store.models import (
     AuditFinding,
     Category,
     ChangeBatch,
+    ClassCount,
     Image,
+    ImageClass,
     Job,
     Membership,
     Message,
@@ -61,7 +63,18 @@ def delete_project(session: Session, *, project_id: int) -> bool:
         return False
     runs = select(AgentRun.id).where(AgentRun.project_id == project_id)
     session.exec(delete(Message).where(col(Message.run_id).in_(runs)))
-    for table in (AnnotationEvent, ChangeBatch, Annotation, AuditFinding, Job, AgentRun, Membership):
+    tables = (
+        AnnotationEvent,
+        ChangeBatch,
+        Annotation,
+        ClassCount,
+        ImageClass,
+        AuditFinding,
+        Job,
+        AgentRun,
+        Membership,
+    )
+    for table in tables:
         session.exec(delete(table).where(table.project_id == project_id))
     for table in (Image, Category):
         session.exec(delete(table).where(table.project_id == project_id))

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
-from store.db import MIGRATIONS_DIR, alembic_config, open_engine
+from store.annotations import create_annotation, delete_annotations, relabel, set_status
+from store.categories import ensure_categories, merge_categories
+from store.db import MIGRATIONS_DIR, alembic_config, migrate, open_engine
+from store.history import begin_change, redo, undo
+from store.images import add_image
+from store.projects import create_project, delete_project
+from tests.store.conftest import sha
 
 
 def test_migrated_schema_matches_models(engine: Engine) -> None:
@@ -47,3 +55,122 @@ def test_migrations_ship_with_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0002_annotation_summaries.py").is_file()
+
+
+SUMMARIES_FROM_ANNOTATIONS = {
+    "classcount": (
+        "SELECT project_id, category_id, status, count(*) FROM annotation GROUP BY category_id, status",
+        "SELECT project_id, category_id, status, n FROM classcount WHERE n > 0",
+    ),
+    "imageclass": (
+        "SELECT image_id, category_id, status, project_id, count(*) FROM annotation "
+        "GROUP BY image_id, category_id, status",
+        "SELECT image_id, category_id, status, project_id, n FROM imageclass",
+    ),
+    "image": (
+        "SELECT i.id, sum(a.status = 'proposed'), sum(a.status = 'accepted'), sum(a.status = 'rejected') "
+        "FROM image i LEFT JOIN annotation a ON a.image_id = i.id GROUP BY i.id",
+        "SELECT id, n_proposed, n_accepted, n_rejected FROM image",
+    ),
+}
+
+
+def _assert_summaries_exact(engine: Engine) -> None:
+    with engine.connect() as connection:
+        for name, (truth, kept) in SUMMARIES_FROM_ANNOTATIONS.items():
+            expected = sorted(tuple(v or 0 for v in row) for row in connection.execute(text(truth)))
+            assert sorted(tuple(row) for row in connection.execute(text(kept))) == expected, name
+
+
+def test_triggers_keep_summaries_exact_through_every_kind_of_write(engine: Engine, session: Session) -> None:
+    project = create_project(session, name="p")
+    images = [
+        add_image(
+            session,
+            project_id=project.id,
+            file_name=f"{i}.jpg",
+            path=f"{i}.jpg",
+            sha256=sha(str(i)),
+            width=100,
+            height=100,
+        )
+        for i in range(4)
+    ]
+    cats = ensure_categories(session, project_id=project.id, names=["a", "b", "c"])
+    rng = random.Random(7)
+    ids: list[int] = []
+    for step in range(12):
+        batch = begin_change(session, project_id=project.id, actor="t", description=f"step {step}")
+        for _ in range(6):
+            ann = create_annotation(
+                session,
+                batch=batch,
+                image_id=rng.choice(images).id,
+                category_id=rng.choice(cats).id,
+                bbox=[1, 1, 5, 5],
+                status=rng.choice(["proposed", "accepted", "rejected"]),
+            )
+            ids.append(ann.id)
+        picked = rng.sample(ids, 4)
+        set_status(session, batch=batch, ids=picked[:2], status=rng.choice(["accepted", "rejected"]))
+        relabel(session, batch=batch, ids=picked[2:3], category_id=rng.choice(cats).id)
+        delete_annotations(session, batch=batch, ids=picked[3:])
+        ids.remove(picked[3])
+        session.commit()
+        _assert_summaries_exact(engine)
+    for _ in range(5):
+        undo(session, project_id=project.id, actor="t")
+        _assert_summaries_exact(engine)
+    redo(session, project_id=project.id, actor="t")
+    merge = begin_change(session, project_id=project.id, actor="t", description="merge")
+    merge_categories(session, batch=merge, source_ids=[cats[1].id], target_id=cats[0].id)
+    session.commit()
+    _assert_summaries_exact(engine)
+    delete_project(session, project_id=project.id)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM imageclass")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM classcount")).scalar() == 0
+
+
+def test_upgrade_backfills_summaries_of_existing_rows(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO project (id, name, description, created_at) VALUES (1, 'p', '', '2026-01-01')")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO image (id, project_id, file_name, path, sha256, width, height, created_at) "
+                "VALUES (1, 1, 'a', 'a', 'x', 10, 10, '2026-01-01'), "
+                "(2, 1, 'b', 'b', 'y', 10, 10, '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO category (id, project_id, name, supercategory, color) VALUES (1, 1, 'c', '', '')"
+            )
+        )
+        for status in ("proposed", "proposed", "accepted"):
+            connection.execute(
+                text(
+                    "INSERT INTO annotation (project_id, image_id, category_id, bbox, area, status, tool, "
+                    "model, prompt, author, version, created_at, updated_at) VALUES "
+                    f"(1, 1, 1, '[0,0,1,1]', 1, '{status}', '', '', '', '', 1, '2026-01-01', '2026-01-01')"
+                )
+            )
+    migrate(engine)
+    _assert_summaries_exact(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT n_proposed, n_accepted FROM image WHERE id = 1")).one() == (
+            2,
+            1,
+        )
+    migrate_down = ScriptDirectory.from_config(alembic_config()).get_revision("head").down_revision
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), migrate_down)
+    assert "imageclass" not in inspect(engine).get_table_names()
+    migrate(engine)
+    _assert_summaries_exact(engine)
+    engine.dispose()
