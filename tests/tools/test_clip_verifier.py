@@ -12,7 +12,8 @@ from PIL import Image
 
 from tests.tools.no_network import NetworkUsed, blocked_network
 from tools.backends.base import Verifier
-from tools.backends.clip_verifier import DEFAULT_CONTRAST, ClipVerifier, ModelMissing, OpenClipTextEncoder
+from tools.backends.clip_verifier import DEFAULT_CONTRAST, ClipVerifier, OpenClipTextEncoder
+from tools.models.resolve import ModelMissing
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -107,22 +108,33 @@ def test_bad_settings_are_refused(kwargs: dict[str, object], message: str) -> No
         ClipVerifier(Path("unused"), random_init=True, **kwargs)  # type: ignore[arg-type]
 
 
-def test_missing_weights_name_the_file_and_the_import_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("arch", "file"),
+    [("ViT-B-32", "open_clip_ViT-B-32.safetensors"), ("ViT-B-16", "open_clip_ViT-B-16.safetensors")],
+)
+def test_missing_weights_name_the_file_and_the_import_command(tmp_path: Path, arch: str, file: str) -> None:
     with pytest.raises(ModelMissing) as raised:
-        ClipVerifier(tmp_path)
+        ClipVerifier(tmp_path, arch)
     message = str(raised.value)
-    assert str(tmp_path / "full" / "open_clip_ViT-B-32.safetensors") in message
+    assert str(tmp_path / "full" / file) in message
     assert "labelwright models import DIR" in message
 
 
 @pytest.mark.slow
-def test_loads_safetensors_from_the_models_dir(
-    verifier: ClipVerifier, crops: list[np.ndarray], tmp_path: Path
+@pytest.mark.parametrize("suffix", [".safetensors", ".bin"])
+def test_loads_weights_from_the_models_dir(
+    verifier: ClipVerifier, crops: list[np.ndarray], tmp_path: Path, suffix: str
 ) -> None:
+    import torch
     from safetensors.torch import save_file
 
     (tmp_path / "full").mkdir()
-    save_file(verifier._model.state_dict(), tmp_path / "full" / "open_clip_ViT-B-32.safetensors")
+    target = tmp_path / "full" / f"open_clip_ViT-B-32{suffix}"
+    state = verifier._model.state_dict()
+    if suffix == ".safetensors":
+        save_file(state, target)
+    else:
+        torch.save(state, target)
     loaded = ClipVerifier(tmp_path, device="cpu")
     np.testing.assert_allclose(
         loaded.score(crops, ["pedestrian", "bus"]), verifier.score(crops, ["pedestrian", "bus"]), atol=1e-6

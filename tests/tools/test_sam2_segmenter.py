@@ -15,8 +15,8 @@ from PIL import Image
 
 from tests.tools.no_network import blocked_network
 from tools.backends.base import Segmenter
-from tools.backends.clip_verifier import ModelMissing
 from tools.backends.sam2_segmenter import SAM2Segmenter
+from tools.models.resolve import ModelMissing
 
 H, W = 240, 320
 

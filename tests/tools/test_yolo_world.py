@@ -12,8 +12,8 @@ from PIL import Image
 
 from tests.tools.no_network import blocked_network
 from tools.backends.base import Detector
-from tools.backends.clip_verifier import ModelMissing
 from tools.backends.yolo_world import YOLOWorldDetector
+from tools.models.resolve import ModelMissing
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,7 +1,8 @@
 """CLIP via open_clip: the full stack's verifier, and the text encoder YOLO-World's prompts go through.
 
-Weights: ``full/open_clip_<arch>.safetensors`` under the models dir (OpenAI's CLIP ViT-B/32 by
-default, the text encoder YOLO-World v2 was trained against). Tests build the same architecture
+Weights: ``full/open_clip_ViT-B-32.safetensors`` (or ``.bin``) under the models dir, OpenAI's CLIP
+ViT-B/32 by default, the text encoder YOLO-World v2 was trained against; another architecture
+reads ``full/open_clip_<arch>.safetensors``. Tests build the same architecture
 with ``pretrained=None`` (random weights), so every code path runs without a download.
 """
 
@@ -23,25 +24,32 @@ DEFAULT_TEMPLATE = "a photo of a {label}"
 DEFAULT_CONTRAST = ("a photo of the background", "a photo of something else")
 
 
-class ModelMissing(FileNotFoundError):
-    """A weights file the chosen model stack needs is not in the models dir."""
+def weights_path(models_dir: Path, relative: str, *, model_id: str, random_init: bool) -> Path | None:
+    """The weights file ``models_dir/relative`` exactly, or None when building with random weights.
 
-
-def weights_path(models_dir: Path, relative: str, *, random_init: bool) -> Path | None:
-    """The weights file ``models_dir/relative``, or None when building with random weights.
+    For files the catalog names exactly (and whose alternatives are the same model in another
+    format), prefer ``tools.models.resolve.resolve``: it also checks sizes and says where to get
+    them. This is for the variants the catalog lists only as alternatives, such as YOLO-World m/l/x,
+    where another size standing in would be wrong.
 
     Raises:
-        ModelMissing: the file is absent; the message says which file goes where and how.
+        ModelMissing: the file is absent; the message names the file, where it goes and the command.
     """
     if random_init:
         return None
     path = Path(models_dir) / relative
-    if not path.is_file():
-        raise ModelMissing(
-            f"model weights not found: {path}. Put {path.name} at {path}, or copy it in from a "
-            "folder DIR that holds it with `labelwright models import DIR`."
-        )
-    return path
+    if path.is_file():
+        return path
+    from tools.models.resolve import ModelMissing
+
+    command = "labelwright models import DIR"
+    raise ModelMissing(
+        f"model {model_id!r}: {path} does not exist. It cannot be downloaded by labelwright: put "
+        f"{path.name} in a folder DIR and run `{command}`, or copy it to {path}.",
+        model_id=model_id,
+        expected=path,
+        command=command,
+    )
 
 
 def pick_device(device: str) -> str:
@@ -55,11 +63,6 @@ def pick_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def clip_weights_file(arch: str) -> str:
-    """Where the weights of ``arch`` live, relative to the models dir."""
-    return f"full/open_clip_{arch}.safetensors"
-
-
 def load_open_clip(
     models_dir: Path, arch: str, *, device: str, random_init: bool, quick_gelu: bool
 ) -> tuple[Any, Any, Any]:
@@ -69,8 +72,15 @@ def load_open_clip(
     QuickGELU, most LAION checkpoints with plain GELU; the wrong one loads fine and embeds badly.
     """
     from tools.backends.torchvision_compat import ensure_torchvision
+    from tools.models.resolve import resolve
 
-    checkpoint = weights_path(models_dir, clip_weights_file(arch), random_init=random_init)
+    if random_init:
+        checkpoint = None
+    elif arch == "ViT-B-32":  # the catalog's entry: .safetensors, or open_clip's .bin
+        checkpoint = resolve(Path(models_dir), "clip-vit-b-32")
+    else:
+        relative = f"full/open_clip_{arch}.safetensors"
+        checkpoint = weights_path(models_dir, relative, model_id=f"open_clip_{arch}", random_init=False)
     ensure_torchvision()
     import open_clip
 
@@ -137,7 +147,7 @@ class ClipVerifier:
     """Scores crops against labels with CLIP: a softmax over the labels and the contrast prompts.
 
     Args:
-        models_dir: The models directory holding ``full/open_clip_<arch>.safetensors``.
+        models_dir: The models directory holding the CLIP weights (see the module docstring).
         arch: An open_clip architecture name.
         device: "cpu", "cuda" or "auto" (cuda when available).
         random_init: Build the architecture with random weights instead of loading the file (tests).

@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from tools.backends.clip_verifier import pick_device, weights_path
+from tools.backends.clip_verifier import pick_device
 from tools.backends.embedding_cache import EmbeddingCache
 
-# config name -> (sam2's hydra config, weights file relative to the models dir)
-SAM2_CONFIGS: dict[str, tuple[str, str]] = {
-    "tiny": ("configs/sam2.1/sam2.1_hiera_t.yaml", "full/sam2.1_hiera_tiny.pt"),
-    "small": ("configs/sam2.1/sam2.1_hiera_s.yaml", "full/sam2.1_hiera_small.pt"),
-    "base_plus": ("configs/sam2.1/sam2.1_hiera_b+.yaml", "full/sam2.1_hiera_base_plus.pt"),
-    "large": ("configs/sam2.1/sam2.1_hiera_l.yaml", "full/sam2.1_hiera_large.pt"),
+# config name -> sam2's hydra config; the weights are the catalog's "sam2.1-hiera-<config>"
+SAM2_CONFIGS: dict[str, str] = {
+    "tiny": "configs/sam2.1/sam2.1_hiera_t.yaml",
+    "small": "configs/sam2.1/sam2.1_hiera_s.yaml",
+    "base_plus": "configs/sam2.1/sam2.1_hiera_b+.yaml",
+    "large": "configs/sam2.1/sam2.1_hiera_l.yaml",
 }
 
 
@@ -63,9 +63,11 @@ class SAM2Segmenter:
             raise ValueError(f"config must be one of {sorted(SAM2_CONFIGS)}, got {config!r}")
         if box_batch < 1:
             raise ValueError(f"box_batch must be at least 1, got {box_batch}")
-        hydra_config, relative = SAM2_CONFIGS[config]
-        checkpoint = weights_path(models_dir, relative, random_init=random_init)
         from tools.backends.torchvision_compat import ensure_torchvision
+        from tools.models.resolve import resolve
+
+        catalog_id = f"sam2.1-hiera-{config.replace('_', '-')}"
+        checkpoint = None if random_init else resolve(Path(models_dir), catalog_id)
 
         ensure_torchvision()
         from sam2.build_sam import build_sam2
@@ -75,7 +77,7 @@ class SAM2Segmenter:
         self.cache = cache if cache is not None else EmbeddingCache(cache_size)
         self.box_batch = box_batch
         ckpt_path = None if checkpoint is None else str(checkpoint)
-        model = build_sam2(hydra_config, ckpt_path=ckpt_path, device=pick_device(device))
+        model = build_sam2(SAM2_CONFIGS[config], ckpt_path=ckpt_path, device=pick_device(device))
         self._predictor = SAM2ImagePredictor(model)
         self._hw: tuple[int, int] | None = None
 

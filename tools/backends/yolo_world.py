@@ -78,7 +78,9 @@ class YOLOWorldDetector:
         if imgsz < 32 or imgsz % 32:
             raise ValueError(f"imgsz must be a positive multiple of 32, got {imgsz}")
         self.model_id = f"yolov8{size}-worldv2"
-        checkpoint = weights_path(models_dir, f"full/{self.model_id}.pt", random_init=random_init)
+        checkpoint = weights_path(
+            models_dir, f"full/{self.model_id}.pt", model_id="yolo-world-v2", random_init=random_init
+        )
         self.device = pick_device(device)
         self.imgsz, self.iou, self.max_det = imgsz, iou, max_det
         self._encode = text_encoder or OpenClipTextEncoder.from_models_dir(
