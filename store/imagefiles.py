@@ -9,6 +9,7 @@ project id and the hash, so nothing a file or archive names can steer where we w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -24,6 +25,7 @@ from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 # Pillow format name -> extension of the stored file. Only these parsers ever see untrusted bytes.
 FORMATS: dict[str, str] = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 _SUPPORTED = "supported: JPEG, PNG, WebP, BMP, TIFF"
+_FORMAT_ALIASES = {"MPO": "JPEG"}
 
 # Pillow's bomb cap and truncated-image switch are module globals; we set our own policy only
 # while holding this lock, so two ingests (or an ingest and a server thread) never race on them.
@@ -87,7 +89,8 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
         # Header only, with Pillow's own cap lifted so we can name the size; nothing is decoded yet.
         Image.MAX_IMAGE_PIXELS = None
         head = _open(data)
-        fmt, (width, height) = head.format or fmt, head.size
+        # Pillow names a JPEG with a second picture appended (phones, stereo cameras) "MPO".
+        fmt, (width, height) = _FORMAT_ALIASES.get(head.format or fmt, head.format or fmt), head.size
         if width * height > max_pixels:
             raise ImageRejected(f"image too large: {width}x{height} > pixel cap {max_pixels:,}")
         # From here on Pillow enforces the cap too (TIFF tiles, later frames).
@@ -154,14 +157,19 @@ def write_image_file(home: Path, relpath: str, data: bytes) -> list[Path]:
     """
     target = home / relpath
     created = [home / d for d in reversed(Path(relpath).parents[:-1]) if not (home / d).exists()]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    existed = target.exists()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".ingest-", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        existed = target.exists()
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".ingest-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for folder in reversed(created):  # a full disk or Ctrl-C leaves no empty folders behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     return created if existed else [*created, target]

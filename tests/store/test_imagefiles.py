@@ -56,6 +56,17 @@ def test_real_jpeg_from_ultralytics(bus: bytes) -> None:
     assert (image.format, image.width, image.height) == ("JPEG", 810, 1080)
 
 
+def test_multi_picture_jpeg_is_a_jpeg() -> None:
+    # Phones and stereo cameras append a second picture (MPO); it is still a JPEG to every reader.
+    buf = io.BytesIO()
+    first, second = Image.fromarray(skimage.data.chelsea()), Image.fromarray(skimage.data.coffee())
+    first.save(buf, format="MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    image = decode_image(buf.getvalue(), max_pixels=CAP)
+    assert (image.format, image.ext, image.width, image.height) == ("JPEG", ".jpg", 451, 300)
+    assert image.data == buf.getvalue()
+
+
 # EXIF orientation -> how the stored pixels relate to the pixels as encoded.
 ORIENTATIONS = {3: lambda a: np.rot90(a, 2), 6: lambda a: np.rot90(a, -1), 8: lambda a: np.rot90(a, 1)}
 
@@ -195,3 +206,16 @@ def test_write_image_file_reports_what_it_created(tmp_path: Path) -> None:
     # The same file again (left by an interrupted run): written, but not claimed as created.
     assert write_image_file(home, rel, b"one") == []
     assert sorted(p.name for p in (home / "images/3/ab").iterdir()) == [f"{SHA}.jpg"]  # no temp left
+
+
+def test_write_image_file_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def disk_full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("store.imagefiles.os.replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_image_file(home, image_relpath(project_id=3, sha256=SHA, ext=".jpg"), b"one")
+    assert list(home.iterdir()) == []
