@@ -113,20 +113,21 @@ class _Fidelity:
         }
 
     def write(self, path: Path, box_only: int) -> dict[str, Any]:
+        """Write the summary, then one line per instance (streamed: a million rows stay small)."""
         summary = self.summary()
-        per_instance = [
-            {"annotation_id": i, "iou": round(iou, 6), "segmentation": "rle" if rle else "polygon"}
-            for i, iou, rle in zip(self.ids, self.ious, self.rle_flags, strict=True)
-        ]
-        body = {"summary": {**summary, "box_only": box_only}, "instances": per_instance}
-        _atomic_write_bytes(path, orjson.dumps(body))
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", encoding="utf-8", buffering=1 << 20) as fh:
+            fh.write(
+                '{"summary":' + orjson.dumps({**summary, "box_only": box_only}).decode() + ',\n"instances":['
+            )
+            sep = "\n"
+            for ann_id, iou, rle in zip(self.ids, self.ious, self.rle_flags, strict=True):
+                kind = "rle" if rle else "polygon"
+                fh.write(f'{sep}{{"annotation_id":{ann_id},"iou":{round(iou, 6)!r},"segmentation":"{kind}"}}')
+                sep = ",\n"
+            fh.write("\n]}\n")
+        os.replace(tmp, path)
         return summary
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _write_annotations(
