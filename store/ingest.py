@@ -12,6 +12,7 @@ header sizes are used to refuse early, never trusted to bound the work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import lzma
 import os
@@ -262,22 +263,19 @@ def _check_bomb(what: str, size: int, compressed: int, cap: float) -> None:
 
 def _undo(session: Session, home: Path, written: list[Path]) -> None:
     """Roll back, then delete what this run wrote, keeping any file a committed row points to."""
-    session.rollback()
-    files = [p for p in written if not p.is_dir()]
     try:
-        rels = [p.relative_to(home).as_posix() for p in files]
+        session.rollback()
+        rels = [p.relative_to(home).as_posix() for p in written if not p.is_dir()]
         kept: set[str] = set()
         for i in range(0, len(rels), 500):
             kept.update(session.exec(select(Image.path).where(col(Image.path).in_(rels[i : i + 500]))))
         session.rollback()
-    except Exception:  # noqa: BLE001  (cannot tell which files are referenced: delete none)
-        return
+    except Exception:
+        return  # the database cannot say which files are referenced: delete none of them
     for path in reversed(written):
         if path.is_dir():
-            try:
+            with contextlib.suppress(OSError):  # not empty: something else lives there now
                 path.rmdir()
-            except OSError:
-                pass  # not empty: something else lives there now
         elif path.relative_to(home).as_posix() not in kept:
             path.unlink(missing_ok=True)
 
