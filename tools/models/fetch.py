@@ -140,7 +140,7 @@ def fetch(
         else:
             log(f"{entry.id}: present, sha256 ok ({entry.path})")
             results.append(FetchResult(entry.id, models_dir / entry.path, "present", sha, 0.0))
-    needed = [a for e in todo for a in recipe_artifacts(e.recipe)]  # type: ignore[arg-type]
+    needed = [a for e in todo if e.recipe is not None for a in recipe_artifacts(e.recipe)]
     inputs = ensure_artifacts(needed, cache, log) if needed else {}
     for entry in todo:
         assert entry.path is not None and entry.recipe is not None

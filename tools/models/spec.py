@@ -115,6 +115,10 @@ class ModelEntry:
     import_names: dict[str, str] = field(default_factory=dict)
     notes: str = ""
 
+    def __post_init__(self) -> None:
+        if self.recipe is not None and self.path is None:
+            raise ValueError(f"{self.id}: a fetchable entry needs a file path, got None")
+
     @property
     def paths(self) -> tuple[str, ...]:
         """Every accepted file name, preferred first (empty for a service)."""
