@@ -211,3 +211,16 @@ def test_projects_have_separate_histories(session: Session, project: Project, im
     other = create_project(session, name="other")
     assert undo(session, project_id=other.id, actor="alice") is None
     assert len(_boxes(session, project)) == 1
+
+
+def test_rows_created_and_deleted_in_one_batch_have_no_net_effect(
+    session: Session, project: Project, image: Image, car: int
+) -> None:
+    (kept,) = _add(session, project, image, car, 1)
+    batch = _change(session, project, description="draw, regret, draw")
+    scratch = create_annotation(session, batch=batch, image_id=image.id, category_id=car, bbox=[9, 9, 5, 5])
+    delete_annotations(session, batch=batch, ids=[scratch.id])
+    create_annotation(session, batch=batch, image_id=image.id, category_id=car, bbox=[20, 20, 5, 5])
+    session.commit()
+    assert undo(session, project_id=project.id, actor="alice").affected == 1
+    assert list(_boxes(session, project)) == [kept]

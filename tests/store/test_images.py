@@ -98,6 +98,13 @@ def _names(rows: list[Image]) -> list[str]:
         ({"min_score": 0.5, "max_score": 0.75}, ["2.jpg"]),
         ({"without_annotations": True}, ["3.jpg", "4.jpg", "5.jpg"]),
         ({"without_annotations": True, "category": "car"}, ["2.jpg", "3.jpg", "4.jpg", "5.jpg"]),
+        ({"without_annotations": True, "status": "proposed"}, ["2.jpg", "3.jpg", "4.jpg", "5.jpg"]),
+        (
+            {"without_annotations": True, "category": "car", "status": "accepted"},
+            ["1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg"],
+        ),
+        ({"without_annotations": True, "min_score": 0.5}, ["1.jpg", "3.jpg", "4.jpg", "5.jpg"]),
+        ({"category": "car", "min_score": 0.85}, ["0.jpg"]),
     ],
 )
 def test_list_filters(
