@@ -311,7 +311,11 @@ def _open_source(
 ) -> Iterator[tuple[Iterator[_Entry], int | None, int | None]]:
     """Yield (entries, total count or None, archive size for the ratio check or None)."""
     if source.is_dir():
-        yield _folder_entries(source, limits), None, None
+        try:
+            top = _listing(source)
+        except OSError as exc:
+            raise IngestError(f"cannot read folder {str(source)!r}: {exc.strerror}") from None
+        yield _folder_entries(source, top, limits), None, None
         return
     if not source.is_file():
         raise IngestError(f"source must be a .zip file or a folder; {str(source)!r} is neither")
@@ -360,33 +364,41 @@ def _zip_refusal(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _folder_entries(root: Path, limits: IngestLimits) -> Iterator[_Entry]:
+def _folder_entries(root: Path, top: Iterator[os.DirEntry[str]], limits: IngestLimits) -> Iterator[_Entry]:
     """Walk ``root`` depth-first in name order, never following a symlink or opening a non-file."""
-    count = 0
-    stack = [_listing(root)]
+    count, stack = 0, [top]
     while stack:
         item = next(stack[-1], None)
         if item is None:
             stack.pop()
             continue
-        count += 1
-        if count > limits.max_files:
-            raise IngestError(f"{root.name!r} holds more than max_files={limits.max_files:,} files")
         name, reason = clean_name(Path(item.path).relative_to(root).as_posix())
-        if reason is None and item.is_symlink():
-            reason = "symbolic link (not followed)"
-        elif reason is None and item.is_dir(follow_symlinks=False):
+        if reason is None and item.is_dir(follow_symlinks=False):
             try:
                 stack.append(_listing(Path(item.path)))
                 continue
             except OSError as exc:
                 reason = f"unreadable folder: {exc.strerror}"
-        elif reason is None and not item.is_file(follow_symlinks=False):
-            reason = "not a regular file"
-        elif reason is None and (size := item.stat(follow_symlinks=False).st_size) > limits.max_file_bytes:
-            reason = f"file too large: {size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
+        count += 1
+        if count > limits.max_files:
+            raise IngestError(f"{root.name!r} holds more than max_files={limits.max_files:,} files")
+        reason = reason or _file_refusal(item, limits)
         opener = None if reason is not None else (lambda path=item.path: _open_regular(path))
         yield _Entry(name, reason, opener)
+
+
+def _file_refusal(item: os.DirEntry[str], limits: IngestLimits) -> str | None:
+    if item.is_symlink():
+        return "symbolic link (not followed)"
+    if not item.is_file(follow_symlinks=False):
+        return "not a regular file"
+    try:
+        size = item.stat(follow_symlinks=False).st_size
+    except OSError as exc:
+        return f"unreadable entry: {exc.strerror}"
+    if size > limits.max_file_bytes:
+        return f"file too large: {size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
+    return None
 
 
 def _listing(folder: Path) -> Iterator[os.DirEntry[str]]:

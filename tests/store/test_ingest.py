@@ -429,6 +429,30 @@ def test_unreadable_source(
     assert state(session, home) == ([], [], {})
 
 
+def test_unreadable_folders(
+    tmp_path: Path, home: Path, session: Session, corpus: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Permissions cannot stop root (which runs CI here), so the refusal is injected.
+    source = make_folder(tmp_path / "src", {"a.jpg": corpus["bus.jpg"], "locked/b.jpg": corpus["zidane.jpg"]})
+    real_listing = ingest_module._listing
+
+    def blocking(name: str) -> Callable[[Path], Iterator[os.DirEntry[str]]]:
+        def listing(folder: Path) -> Iterator[os.DirEntry[str]]:
+            if folder.name == name:
+                raise PermissionError(13, "Permission denied")
+            return real_listing(folder)
+
+        return listing
+
+    monkeypatch.setattr(ingest_module, "_listing", blocking("locked"))
+    report = ingest(session, home=home, project_name="p", source=source)
+    assert report.skipped == [("locked", "unreadable folder: Permission denied")]
+    assert [n for n, _ in report.added] == ["a.jpg"]
+    monkeypatch.setattr(ingest_module, "_listing", blocking("src"))
+    with pytest.raises(IngestError, match=r"cannot read folder '.*src': Permission denied"):
+        ingest(session, home=home, project_name="q", source=source)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
