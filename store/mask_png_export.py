@@ -50,7 +50,7 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
     path.write_bytes(data.tobytes())
 
 
-def export_mask_pngs(
+def export_masks(
     session: Session,
     *,
     project_id: int,

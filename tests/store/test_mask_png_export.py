@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from sqlmodel import Session, select
 
 from store.db import new_session, open_engine
-from store.mask_png_export import export_mask_pngs
+from store.mask_png_export import export_masks
 from store.masks import rle_from_mask
 from store.models import Annotation, AnnotationStatus, Image
 from tests.store.shapes import HEIGHT, SHAPES, WIDTH, seed_project
@@ -28,7 +28,7 @@ def seeded(tmp_path: Path) -> tuple[Session, int, Path]:
 
 def test_maps_decode_to_the_masks(seeded: tuple[Session, int, Path]) -> None:
     session, project_id, tmp = seeded
-    report = export_mask_pngs(session, project_id=project_id, out_dir=tmp / "png")
+    report = export_masks(session, project_id=project_id, out_dir=tmp / "png")
     legend = json.loads((tmp / "png" / "legend.json").read_text())
     assert report.images == len(SHAPES) + 1 and report.instances == len(SHAPES)
     assert report.box_only_skipped == legend["box_only_skipped"] == 1
@@ -70,7 +70,7 @@ def test_small_objects_are_painted_over_large_ones(seeded: tuple[Session, int, P
         )
     )
     session.commit()
-    report = export_mask_pngs(session, project_id=project_id, out_dir=tmp / "png", kind="instance")
+    report = export_masks(session, project_id=project_id, out_dir=tmp / "png", kind="instance")
     assert report.overlapping_pixels == small.sum()
     entry = next(
         e
@@ -88,5 +88,5 @@ def test_small_objects_are_painted_over_large_ones(seeded: tuple[Session, int, P
 def test_bad_arguments_raise(seeded: tuple[Session, int, Path], kwargs: dict, match: str) -> None:
     session, project_id, tmp = seeded
     with pytest.raises(ValueError, match=match):
-        export_mask_pngs(session, project_id=project_id, out_dir=tmp / "x", **kwargs)
+        export_masks(session, project_id=project_id, out_dir=tmp / "x", **kwargs)
     assert not (tmp / "x").exists()
