@@ -50,7 +50,7 @@ class PlannedAnnotation:
 class ImportReport:
     project_id: int
     dry_run: bool
-    images_matched: int = 0
+    images_matched: int = 0  # COCO images found in the project already
     images_ingested: int = 0
     categories_created: list[str] = field(default_factory=list)
     imported: int = 0
@@ -80,6 +80,10 @@ def read_coco(path: Path) -> dict[str, Any]:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
 
 
 def check_bbox(bbox: Any, width: int, height: int) -> list[float]:
@@ -130,8 +134,8 @@ class _Images:
         self.missing: dict[Any, str] = {}  # coco image id -> reason
 
     def add(self, entry: Any) -> None:
-        if not isinstance(entry, dict) or "id" not in entry:
-            return
+        if not isinstance(entry, dict) or not _is_id(entry.get("id")):
+            return  # its annotations are reported as having an unknown image id
         image_id, name = entry["id"], entry.get("file_name")
         w, h = entry.get("width"), entry.get("height")
         if not (
@@ -186,15 +190,18 @@ def plan_annotations(
     names = {  # whitespace collapsed, as the category repository stores names
         c["id"]: " ".join(str(c["name"]).split())
         for c in coco["categories"]
-        if isinstance(c, dict) and "id" in c and str(c.get("name", "")).strip()
+        if isinstance(c, dict) and _is_id(c.get("id")) and str(c.get("name", "")).strip()
     }
     planned: list[PlannedAnnotation] = []
     seen: set[Any] = set()
     for ann in coco["annotations"]:
         coco_id = ann.get("id") if isinstance(ann, dict) else None
         try:
-            if coco_id is None:
-                raise ValueError("annotation without an id")
+            if not _is_id(coco_id):
+                raise ValueError(f"annotation without a valid id (an int or a string), got {coco_id!r}")
+            for key in ("image_id", "category_id"):
+                if not _is_id(ann.get(key)):
+                    raise ValueError(f"malformed {key} {ann.get(key)!r}: expected an int or a string")
             if coco_id in seen:
                 raise ValueError(f"duplicate annotation id {coco_id}")
             seen.add(coco_id)

@@ -140,6 +140,8 @@ def test_bad_entries_are_reported_and_not_imported(store: tuple[Session, int, Pa
         entry(101),
         entry(9, iscrowd=1),
         entry(10, bbox=(-0.5, 0, 641.0, 20), segmentation=[]),
+        entry(11, image_id=[1]),
+        {"id": None, "image_id": 1},
     ]
     _write_coco(tmp / "in.json", tmp / "photos", extra_annotations=bad)
     report = import_coco(
@@ -150,7 +152,7 @@ def test_bad_entries_are_reported_and_not_imported(store: tuple[Session, int, Pa
         images_dir=tmp / "photos",
     )
     reasons = {p["annotation_id"]: p["reason"] for p in report.problems}
-    assert set(reasons) == {1, 2, 3, 4, 5, 6, 7, 8, 101}
+    assert set(reasons) == {1, 2, 3, 4, 5, 6, 7, 8, 11, 101, None}
     assert "unknown image id 999" in reasons[1]
     assert "out of bounds" in reasons[2]
     assert "degenerate" in reasons[3]
@@ -160,6 +162,8 @@ def test_bad_entries_are_reported_and_not_imported(store: tuple[Session, int, Pa
     assert "size" in reasons[7]
     assert "malformed bbox" in reasons[8]
     assert "duplicate annotation id 101" in reasons[101]
+    assert "malformed image_id [1]" in reasons[11]
+    assert "without a valid id" in reasons[None]
     assert report.crowd_skipped == 1
     assert report.imported == len(SHAPES) + 1  # the shapes and the box that overshoots by < 1 px
     (clipped,) = [a for a in session.exec(select(Annotation)) if a.mask is None]
