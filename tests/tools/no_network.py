@@ -1,8 +1,13 @@
-"""A guard that makes any network use fail loudly, for backends that must never download anything."""
+"""A guard that makes any network use fail loudly, for backends that must never download anything.
+
+Child processes are refused too: a ``pip install`` (what ultralytics does for a missing package)
+would reach the network from a process our socket patch cannot see.
+"""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,7 +15,7 @@ import pytest
 
 
 class NetworkUsed(RuntimeError):
-    """Something tried to open a socket or resolve a host name while the network was blocked."""
+    """Something tried to open a socket, resolve a host name or start a process while blocked."""
 
 
 class _BlockedSocket(socket.socket):
@@ -19,14 +24,15 @@ class _BlockedSocket(socket.socket):
 
 
 def _refuse(*args: object, **kwargs: object) -> None:
-    raise NetworkUsed(f"network call with {args} while the network is blocked")
+    raise NetworkUsed(f"network call or child process with {args} while the network is blocked")
 
 
 @contextmanager
 def blocked_network() -> Iterator[None]:
-    """Replace socket creation, connection and name resolution by functions that raise NetworkUsed."""
+    """Make socket creation, connection, name resolution and child processes raise NetworkUsed."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket, "socket", _BlockedSocket)
         patch.setattr(socket, "create_connection", _refuse)
         patch.setattr(socket, "getaddrinfo", _refuse)
+        patch.setattr(subprocess, "Popen", _refuse)
         yield

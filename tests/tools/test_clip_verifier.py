@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,9 +35,11 @@ def crops(photos: dict[str, Path]) -> list[np.ndarray]:
     return [bus[400:900, 50:250], bus[200:700, 0:810], bus[:64, :48]]
 
 
-def test_the_network_is_blocked_here() -> None:
+def test_the_network_and_child_processes_are_blocked_here() -> None:
     with pytest.raises(NetworkUsed):
         socket.socket()
+    with pytest.raises(NetworkUsed):
+        subprocess.run(["pip", "--version"], check=False)
 
 
 def test_meets_the_verifier_protocol(verifier: ClipVerifier) -> None:
