@@ -164,11 +164,5 @@ class EmbeddedLLM:
             raise EmbeddedLLMError(message)
         return result
 
-    def warm(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> float:
-        """Evaluate a prompt prefix (system + tools) so later requests reuse its KV cache; seconds."""
-        start = time.perf_counter()
-        self.chat({"messages": messages, "max_tokens": 1, **({"tools": tools} if tools else {})})
-        return time.perf_counter() - start
-
     def close(self) -> None:
         self._server = None
