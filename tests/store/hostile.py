@@ -35,6 +35,7 @@ class RawEntry:
     flag_bits: int = 0
     repeat: int = 1
     tail: bytes = b""
+    copies: int = 1  # central directory records pointing at this one local entry (overlap bomb)
 
     @property
     def compress_size(self) -> int:
@@ -62,13 +63,14 @@ def write_raw_zip(path: Path, entries: Iterable[RawEntry]) -> Path:
             for _ in range(e.repeat):
                 out.write(e.payload)
             out.write(e.tail)
-            central.write(
-                struct.pack("<IH", 0x02014B50, (3 << 8) | 20)  # made by: Unix, so mode bits count
-                + common
-                + struct.pack("<HHHHHII", len(name), 0, 0, 0, 0, e.external_attr, offset)
-                + name
-            )
-            count += 1
+            for _ in range(e.copies):
+                central.write(
+                    struct.pack("<IH", 0x02014B50, (3 << 8) | 20)  # made by: Unix, so mode bits count
+                    + common
+                    + struct.pack("<HHHHHII", len(name), 0, 0, 0, 0, e.external_attr, offset)
+                    + name
+                )
+                count += 1
         start = out.tell()
         out.write(central.getvalue())
         out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, central.tell(), start, 0))
@@ -90,6 +92,16 @@ def zeros_entry(name: str, size: int) -> RawEntry:
 def zip_bomb(path: Path, *, size: int = 1 << 30, before: Sequence[RawEntry] = ()) -> Path:
     """A zip whose entry ``bomb.bmp`` inflates to ``size`` bytes of zeros (about 1000:1)."""
     return write_raw_zip(path, [*before, zeros_entry("bomb.bmp", size)])
+
+
+def overlap_bomb(path: Path, *, copies: int = 200, size: int = 8 * MiB) -> Path:
+    """One small deflated entry listed ``copies`` times: every listing inflates the same bytes.
+
+    Each entry is under any per-entry ratio floor; only the archive as a whole gives it away.
+    """
+    entry = zeros_entry("same.bmp", size)
+    entry.copies = copies
+    return write_raw_zip(path, [entry])
 
 
 def symlink_entry(name: str, target: str) -> RawEntry:

@@ -330,9 +330,18 @@ def test_zip_bomb_is_refused_before_anything_is_read(
     assert state(session, home) == ([], [], {})
 
 
-def test_many_small_bombs_trip_the_archive_ratio(tmp_path: Path, home: Path, session: Session) -> None:
-    entries = [hostile.zeros_entry(f"{i}.bmp", MiB) for i in range(40)]  # each under the ratio floor
-    archive = hostile.write_raw_zip(tmp_path / "b.zip", entries)
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda p: hostile.write_raw_zip(p, [hostile.zeros_entry(f"{i}.bmp", MiB) for i in range(40)]),
+        lambda p: hostile.overlap_bomb(p, copies=200, size=8 * MiB),  # 1.6 GiB from a 9 KB zip
+    ],
+    ids=["40-small-bombs", "overlapping-entries"],
+)
+def test_archive_ratio_catches_bombs_made_of_small_entries(
+    build: Callable[[Path], Path], tmp_path: Path, home: Path, session: Session
+) -> None:
+    archive = build(tmp_path / "b.zip")  # each entry is under the 16 MiB ratio floor
     with pytest.raises(IngestError, match=r"zip bomb: the archive expands more than 100x"):
         ingest(session, home=home, project_name="p", source=archive)
     assert state(session, home) == ([], [], {})
