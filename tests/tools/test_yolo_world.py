@@ -48,11 +48,15 @@ class CountingEncoder:
 
 
 def test_meets_the_detector_protocol_without_going_online(detector: YOLOWorldDetector) -> None:
-    import ultralytics.utils
+    import ultralytics.utils.checks
+    import ultralytics.utils.events
 
     assert isinstance(detector, Detector)
     assert detector.model_id == "yolov8s-worldv2"
-    assert ultralytics.utils.ONLINE is False  # no update checks, telemetry or asset downloads
+    # no update checks, asset downloads, pip installs or usage events
+    assert ultralytics.utils.ONLINE is False and ultralytics.utils.checks.ONLINE is False
+    assert ultralytics.utils.checks.AUTOINSTALL is False
+    assert ultralytics.utils.events.events.enabled is False
 
 
 def test_detections_are_boxes_in_the_image_labelled_by_prompts(

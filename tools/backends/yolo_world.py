@@ -34,7 +34,8 @@ def _import_ultralytics() -> Any:
 
     ``YOLO_OFFLINE`` makes its online check answer False without a DNS lookup (so no update check,
     no telemetry, no asset download) and ``YOLO_AUTOINSTALL=0`` stops it pip-installing missing
-    packages. Both are read when ultralytics is first imported, hence set here, before it.
+    packages. Both are read when ultralytics is first imported, hence set before it; if something
+    imported it earlier, the flags its modules copied at import are switched off as well.
     """
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "0"
@@ -42,7 +43,13 @@ def _import_ultralytics() -> Any:
 
     ensure_torchvision()
     import ultralytics
+    import ultralytics.utils.checks
+    import ultralytics.utils.events
 
+    ultralytics.utils.ONLINE = False
+    ultralytics.utils.checks.ONLINE = False
+    ultralytics.utils.checks.AUTOINSTALL = False
+    ultralytics.utils.events.events.enabled = False  # anonymous usage events sent after predict
     return ultralytics
 
 
