@@ -31,7 +31,7 @@ from store.history import begin_change
 from store.ingest import clean_name, ingest
 from store.masks import area_from_rle, normalize_rle
 from store.models import Image, Project
-from store.polygons import check_polygons, rle_from_polygons
+from store.polygons import rle_from_polygons
 
 BOX_SLACK = 1.0  # px a box may overshoot the image (float rounding in other tools); it is clipped
 
@@ -111,7 +111,7 @@ def mask_of(segmentation: Any, width: int, height: int) -> dict[str, Any] | None
         if rle["size"] != [height, width]:
             raise ValueError(f"RLE size {rle['size']} does not match the image, [h, w] = {[height, width]}")
     else:
-        rle = normalize_rle(rle_from_polygons(check_polygons(segmentation), height, width))
+        rle = normalize_rle(rle_from_polygons(segmentation, height, width))
     if area_from_rle(rle) == 0:
         raise ValueError("empty mask: the segmentation covers no pixel of the image")
     return rle
@@ -284,9 +284,10 @@ def import_coco(
         report.imported = len(planned)
         report.seconds = time.perf_counter() - start
         return report
-    by_name = {
-        c.name: c.id for c in ensure_categories(session, project_id=project_id, names=list(names.values()))
-    }
+    # Holding the rows keeps them in the session's identity map: the repository's per-annotation
+    # category check is then a dictionary lookup, not a SELECT.
+    categories = ensure_categories(session, project_id=project_id, names=list(names.values()))
+    by_name = {c.name: c.id for c in categories}
     batch = begin_change(
         session, project_id=project_id, actor=actor, description=f"import {Path(coco_path).name}"
     )

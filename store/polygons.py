@@ -126,7 +126,9 @@ def check_polygons(polygons: object) -> list[Polygon]:
             raise ValueError(f"each polygon must be a flat list of numbers, got {type(poly).__name__}")
         if len(poly) < 6 or len(poly) % 2:
             raise ValueError(f"each polygon needs an even number >= 6 of coordinates, got {len(poly)}")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in poly):
+        # Per distinct type, not per value (a polygon has thousands), then one vectorised check.
+        numeric = all(issubclass(t, int | float) and t is not bool for t in set(map(type, poly)))
+        if not numeric or not np.isfinite(np.asarray(poly, np.float64)).all():
             raise ValueError("polygon coordinates must be finite numbers")
     return polygons  # type: ignore[return-value]
 
@@ -136,7 +138,7 @@ def rle_from_polygons(polygons: list[Polygon], height: int, width: int) -> dict:
 
     Returns the RLE with ``bytes`` counts, as pycocotools produces it.
     """
-    rles = mask_utils.frPyObjects([list(map(float, p)) for p in check_polygons(polygons)], height, width)
+    rles = mask_utils.frPyObjects([[float(v) for v in p] for p in check_polygons(polygons)], height, width)
     return mask_utils.merge(rles)
 
 
