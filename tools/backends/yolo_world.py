@@ -122,7 +122,7 @@ class YOLOWorldDetector:
         model.txt_feats = features.reshape(1, len(prompts), self._width).to(self.device)
         model.model[-1].nc = len(prompts)
         model.names = list(prompts)
-        self._yolo.predictor = None  # its postprocessing captured the old class count and names
+        self._yolo.predictor = None  # its backend copied the old names; rebuilt on next predict
         self._prompts = list(prompts)
 
     def detect(self, image: np.ndarray, prompts: list[str], threshold: float) -> Detections:
