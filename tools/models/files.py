@@ -42,11 +42,12 @@ def check_sha256(path: Path, expected: str) -> None:
 def atomic_output(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds.
 
-    The temporary name ends in `.partial`, so a leftover after a crash is never mistaken for the
-    model; it is removed on failure and overwritten by the next attempt.
+    The temporary name ends in `.<pid>.partial`, so a leftover after a crash is never mistaken for
+    the model, and two processes writing the same target do not write into one file; it is removed
+    on failure.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".partial")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")
     tmp.unlink(missing_ok=True)
     try:
         yield tmp
