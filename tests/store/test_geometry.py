@@ -135,3 +135,20 @@ def test_single_polygon_carries_parts_and_holes(name: str) -> None:
     polygon, fidelity = single_polygon(rle_from_mask(mask))
     assert fidelity >= 0.98
     assert fidelity == pytest.approx(_iou(_rasterised([polygon]), mask), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        (slice(None), slice(None)),  # the whole image
+        (slice(0, 1), slice(0, 1)),  # top-left pixel
+        (slice(HEIGHT - 1, None), slice(WIDTH - 1, None)),  # bottom-right pixel
+        (slice(None), slice(WIDTH - 3, None)),  # a strip along the right edge
+    ],
+)
+def test_masks_touching_the_image_border(region: tuple[slice, slice]) -> None:
+    mask = np.zeros((HEIGHT, WIDTH), bool)
+    mask[region] = True
+    geom = mask_geometry(rle_from_mask(mask))
+    assert not geom.is_rle and geom.fidelity == 1.0
+    assert np.array_equal(_rasterised(geom.segmentation), mask)
