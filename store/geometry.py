@@ -4,7 +4,8 @@
 segmentation that is polygons where polygons carry the mask faithfully, else the compressed RLE.
 The choice, in order:
 
-1. A mask with holes stays RLE: COCO polygons are unioned, so they cannot express a hole.
+1. A mask with holes stays RLE: readers union a segmentation's polygons, so a hole cannot be a
+   polygon of its own (YOLO, which needs polygons, gets bridged rings: :func:`single_polygon`).
 2. The pixel-corner outline of each 8-connected part, simplified to ``tolerance`` px
    (Douglas-Peucker), if re-rasterised it has IoU >= ``min_fidelity`` with the mask.
 3. Else the unsimplified corner outline (thin lines and tiny objects, where simplification eats
