@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from server.settings import get_settings
@@ -59,7 +60,7 @@ def _select(ids: list[str] | None, stack: StackChoice | None) -> tuple[ModelEntr
     try:
         chosen = tuple(catalog.get(i) for i in ids) if ids else catalog.entries()
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     return tuple(e for e in chosen if stack is None or e.stack == stack.value)
 
@@ -144,11 +145,11 @@ def fetch(
     Files already present with the right checksum are skipped; nothing is downloaded for them.
     """
     selected = _select(ids, stack if ids or stack else StackChoice.lite)
-    log = (lambda _msg: None) if as_json else (lambda msg: console.print(msg))
+    log = (lambda _msg: None) if as_json else (lambda msg: console.print(msg, markup=False))
     try:
         results = fetch_models(_models_dir(models_dir), selected, cache=cache, venv=convert_venv, log=log)
     except (ValueError, DownloadError, ChecksumError, ConversionError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     if as_json:
         _print_json(
@@ -178,7 +179,7 @@ def import_(
     try:
         report = import_dir(_models_dir(models_dir), source)
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     if as_json:
         _print_json(
@@ -200,14 +201,16 @@ def import_(
     else:
         for i in report.imported:
             verb = "imported" if i.copied else "already present"
-            _out().print(f"{verb}: {i.source.name} -> {i.target} ({i.model_id}, sha256 {i.sha256[:12]})")
+            _out().print(
+                f"{verb}: {i.source.name} -> {i.target} ({i.model_id}, sha256 {i.sha256[:12]})", markup=False
+            )
         for path, why in report.invalid:
-            _out().print(f"[red]rejected: {path} ({why})[/red]")
+            _out().print(f"[red]rejected: {escape(str(path))} ({escape(why)})[/red]")
         for path in report.unrecognised:
-            _out().print(f"[yellow]unrecognised: {path}[/yellow]")
+            _out().print(f"[yellow]unrecognised: {escape(str(path))}[/yellow]")
         if not report.imported and not report.invalid:
             names = ", ".join(sorted(catalog.by_import_name()))
-            _out().print(f"no recognised weight files in {source}; known names: {names}")
+            _out().print(f"no recognised weight files in {source}; known names: {names}", markup=False)
     if report.invalid:
         raise typer.Exit(1)
 
