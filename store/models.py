@@ -11,13 +11,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC (sqlmodel's UTCDateTime columns refuse naive datetimes)."""
     return datetime.now(UTC)
+
+
+UNANNOTATED = "n_proposed + n_accepted + n_rejected = 0"
 
 
 class AnnotationStatus(StrEnum):
@@ -52,6 +55,9 @@ class Image(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("project_id", "sha256", name="uq_image_project_sha"),
         UniqueConstraint("project_id", "file_name", name="uq_image_project_name"),
+        # The "not annotated yet" list: a partial index holding only those images. Queries must spell
+        # the condition exactly like this (literal 0) for SQLite to use it; see store.images.
+        Index("ix_image_unannotated", "project_id", "id", sqlite_where=text(UNANNOTATED)),
     )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)

@@ -7,7 +7,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -15,7 +15,7 @@ from store.annotations import create_annotation, delete_annotations, relabel, se
 from store.categories import ensure_categories, merge_categories
 from store.db import MIGRATIONS_DIR, alembic_config, migrate, open_engine
 from store.history import begin_change, redo, undo
-from store.images import add_image
+from store.images import add_image, list_images
 from store.projects import create_project, delete_project
 from tests.store.conftest import sha
 
@@ -51,11 +51,35 @@ def test_annotation_indexes_exist(engine: Engine) -> None:
     assert indexes["ix_annotation_image_category"] == ["image_id", "category_id"]
 
 
+def test_unannotated_list_uses_the_partial_index(engine: Engine, session: Session) -> None:
+    project = create_project(session, name="p")
+    add_image(session, project_id=project.id, file_name="a", path="a", sha256=sha("a"), width=9, height=9)
+    captured: list[str] = []
+
+    def capture(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        captured.append(statement)
+
+    event.listen(engine, "before_cursor_execute", capture)
+    rows, total = list_images(session, project_id=project.id, without_annotations=True)
+    event.remove(engine, "before_cursor_execute", capture)
+    assert total == 1 and len(rows) == 1
+    with engine.connect() as connection:
+        for statement in captured:
+            plan = " ".join(
+                row[3]
+                for row in connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", (project.id, 50, 0)[: statement.count("?")]
+                )
+            )
+            assert "ix_image_unannotated" in plan, plan
+
+
 def test_migrations_ship_with_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0002_annotation_summaries.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0003_unannotated_index.py").is_file()
 
 
 SUMMARIES_FROM_ANNOTATIONS = {
@@ -167,9 +191,8 @@ def test_upgrade_backfills_summaries_of_existing_rows(tmp_path: Path) -> None:
             2,
             1,
         )
-    migrate_down = ScriptDirectory.from_config(alembic_config()).get_revision("head").down_revision
     with engine.begin() as connection:
-        command.downgrade(alembic_config(connection), migrate_down)
+        command.downgrade(alembic_config(connection), "0001")
     assert "imageclass" not in inspect(engine).get_table_names()
     migrate(engine)
     _assert_summaries_exact(engine)
