@@ -68,7 +68,7 @@ def _check_category(session: Session, batch: ChangeBatch, category_id: int) -> N
         raise ValueError(f"category {category_id} is not a category of project {batch.project_id}")
 
 
-def _status(value: Any) -> AnnotationStatus:
+def parse_status(value: Any) -> AnnotationStatus:
     try:
         return AnnotationStatus(value)
     except ValueError:
@@ -138,7 +138,7 @@ def create_annotation(
         category_id=category_id,
         **_geometry(image, bbox=bbox, mask=mask),
         score=_score(score),
-        status=_status(status),
+        status=parse_status(status),
         tool=tool,
         model=model,
         prompt=prompt,
@@ -216,7 +216,7 @@ def update_annotation(
     if "category_id" in changes:
         _check_category(session, batch, changes["category_id"])
     if "status" in changes:
-        changes["status"] = _status(changes["status"])
+        changes["status"] = parse_status(changes["status"])
     for name in ("score", "threshold"):
         if name in changes:
             changes[name] = _score(changes[name], name)
@@ -327,7 +327,7 @@ def _bulk_update(session: Session, batch: ChangeBatch, ids: Sequence[int], name:
 
 def set_status(session: Session, *, batch: ChangeBatch, ids: Sequence[int], status: str) -> int:
     """Accept/reject/re-propose many annotations; return how many actually changed."""
-    return _bulk_update(session, batch, ids, "status", _status(status))
+    return _bulk_update(session, batch, ids, "status", parse_status(status))
 
 
 def relabel(session: Session, *, batch: ChangeBatch, ids: Sequence[int], category_id: int) -> int:
@@ -355,7 +355,7 @@ def query_annotations(
     if category_id is not None:
         statement = statement.where(Annotation.category_id == category_id)
     if status is not None:
-        statement = statement.where(Annotation.status == _status(status))
+        statement = statement.where(Annotation.status == parse_status(status))
     if min_score is not None:
         statement = statement.where(col(Annotation.score) >= min_score)
     if max_score is not None:

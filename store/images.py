@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import exists, func, text
 from sqlmodel import Session, col, select
 
+from store.annotations import parse_status
 from store.models import UNANNOTATED, Annotation, AnnotationStatus, Category, ClassCount, Image, ImageClass
 
 
@@ -78,7 +79,7 @@ def list_images(
     """
     if offset < 0 or not 1 <= limit <= 1000:
         raise ValueError(f"need offset >= 0 and 1 <= limit <= 1000, got offset={offset}, limit={limit}")
-    state = AnnotationStatus(status).value if status is not None else None
+    state = parse_status(status).value if status is not None else None
     where: list[Any] = [Image.project_id == project_id]
     if min_score is not None or max_score is not None:
         where.append(_annotation_probe(category_id, state, min_score, max_score, negate=without_annotations))
@@ -109,7 +110,7 @@ def _annotation_probe(
     if category_id is not None:
         match.append(Annotation.category_id == category_id)
     if state is not None:
-        match.append(Annotation.status == AnnotationStatus(state))
+        match.append(Annotation.status == parse_status(state))
     if min_score is not None:
         match.append(col(Annotation.score) >= min_score)
     if max_score is not None:
@@ -145,7 +146,7 @@ def class_counts(session: Session, *, project_id: int, status: str | None = None
         ClassCount.project_id == project_id
     )
     if status is not None:
-        statement = statement.where(ClassCount.status == AnnotationStatus(status).value)
+        statement = statement.where(ClassCount.status == parse_status(status).value)
     counts = dict(session.exec(statement.group_by(col(ClassCount.category_id))).all())
     return {name: int(counts.get(cid) or 0) for cid, name in _names(session, project_id).items()}
 
