@@ -161,8 +161,15 @@ def import_(
             raise fail(str(exc)) from None
     data = report.to_dict()
     human = "\n".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, list))
-    bad = data.get("rejected") or []
-    human += "".join(f"\n  rejected annotation {r.get('id')}: {r.get('reason')}" for r in bad[:50])
+    for problem in data["problems"][:50]:
+        what = (
+            f"annotation {problem['annotation_id']}"
+            if "annotation_id" in problem
+            else f"image {problem.get('image_id')}"
+        )
+        human += f"\n  not imported: {what}: {problem['reason']}"
+    if len(data["problems"]) > 50:
+        human += f"\n  ... and {len(data['problems']) - 50} more (see --json)"
     emit(data, as_json, human)
 
 
@@ -186,7 +193,9 @@ def export(
         elif fmt is Format.yolo:
             from store.yolo_export import export_yolo
 
-            report = export_yolo(session, project_id=project_id, out_dir=out, status=status)
+            report = export_yolo(
+                session, project_id=project_id, out_dir=out, images_root=get_settings().home, status=status
+            )
         else:
             from store.mask_png_export import export_masks
 
