@@ -124,18 +124,17 @@ def test_results_are_cached_per_image_key_and_box(photos: dict[str, Path]) -> No
     assert np.array_equal(first, again)
 
 
-@pytest.fixture(scope="module")
-def isnet(models_dir: Path) -> Path:
-    path = models_dir / "lite" / "isnet-small.onnx"
+def _isnet(models_dir: Path, size: str) -> Path:
+    path = models_dir / "lite" / f"isnet-{size}.onnx"
     if not path.is_file():
-        pytest.skip(f"{path} missing: run `labelwright models fetch lite-isnet-small`")
+        pytest.skip(f"{path} missing: run `labelwright models fetch isnet-{size}`")
     return path
 
 
 @pytest.mark.slow
-def test_isnet_masks_people_and_bus(isnet: Path, photos: dict[str, Path]) -> None:
-    segmenter = LiteSegmenter(isnet, threads=2)
-    assert segmenter.model_id == "lite-isnet-small"
+def test_isnet_masks_people_and_bus(models_dir: Path, photos: dict[str, Path]) -> None:
+    segmenter = LiteSegmenter(_isnet(models_dir, "medium"), threads=2)
+    assert segmenter.model_id == "lite-isnet-medium"
     segmenter.set_image(_rgb(photos["bus.jpg"]), key="bus")
     masks, scores = segmenter.segment(boxes=BUS_BOXES)
     _assert_sensible(masks, BUS_BOXES)
@@ -143,9 +142,9 @@ def test_isnet_masks_people_and_bus(isnet: Path, photos: dict[str, Path]) -> Non
 
 
 @pytest.mark.slow
-def test_isnet_finds_a_disk_in_its_box(isnet: Path) -> None:
+def test_isnet_small_finds_a_disk_in_its_box(models_dir: Path) -> None:
     image, disk = _disk_image()
-    segmenter = LiteSegmenter(isnet, threads=2)
+    segmenter = LiteSegmenter(_isnet(models_dir, "small"), threads=2)
     segmenter.set_image(image)
     masks, scores = segmenter.segment(boxes=np.array([[90, 50, 230, 190]]))
     assert _iou(masks[0], disk) > 0.85 and scores[0] > 0.5

@@ -76,7 +76,7 @@ def test_missing_isnet_degrades_to_grabcut_and_says_so(
     with caplog.at_level(logging.WARNING):
         segmenter = build_backends("lite", tmp_path).segmenter
     assert isinstance(segmenter, Segmenter) and segmenter.model_id == "lite-grabcut"
-    assert "isnet-small" in caplog.text and "GrabCut" in caplog.text
+    assert "isnet-medium" in caplog.text and "GrabCut" in caplog.text
 
 
 def test_grabcut_can_be_chosen_and_is_built_once(tmp_path: Path) -> None:
@@ -98,6 +98,6 @@ def test_lite_stack_builds_from_the_models_dir(models_dir: Path, detector: str) 
     except ModelMissing as missing:
         pytest.skip(str(missing))
     assert isinstance(found[0], Detector) and found[0].model_id == detector
-    assert isinstance(found[1], Segmenter) and found[1].model_id == "lite-isnet-small"
+    assert isinstance(found[1], Segmenter) and found[1].model_id == "lite-isnet-medium"
     assert isinstance(found[2], Verifier) and found[2].model_id == "lite-efficientnet"
     assert found[0].detect(np.zeros((64, 64, 3), np.uint8), ["person"], 0.5).xyxy.shape[1] == 4
