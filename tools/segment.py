@@ -6,6 +6,8 @@ interactive loop: click, look, click again) skips the expensive ``set_image`` wo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
@@ -62,12 +64,14 @@ class SegmentResult(ToolResult):
     label: str
     box: list[int]  # x1, y1, x2, y2 of the mask
     area: int
-    score: float
+    score: float | None  # None: the segmenter gives no confidence (e.g. GrabCut)
 
     def text(self) -> str:
         return (
             f"saved #{self.annotation_id} {self.label} on image {self.image_id}: "
-            f"box [{', '.join(map(str, self.box))}], area {self.area} px, score {self.score:.2f} (proposed)"
+            f"box [{', '.join(map(str, self.box))}], area {self.area} px"
+            + (f", score {self.score:.2f}" if self.score is not None else "")
+            + " (proposed)"
         )
 
 
@@ -92,6 +96,8 @@ def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
             labels = np.asarray(args.point_labels or [1] * len(points), dtype=np.int32)
         masks, scores = segmenter.segment(boxes=box, points=points, point_labels=labels)
         mask = np.asarray(masks[0], dtype=bool)
+        score = float(scores[0])
+        score = None if math.isnan(score) else round(min(max(score, 0.0), 1.0), 4)  # NaN: no confidence
         if box is not None:
             mask = clip_to_box(mask, box[0])
         if not mask.any():
@@ -109,7 +115,7 @@ def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
             image=image,
             category_id=category,
             mask=mask,
-            score=round(min(max(float(scores[0]), 0.0), 1.0), 4),
+            score=score,
             tool="segment",
             model=segmenter.model_id,
             prompt=label,
@@ -125,7 +131,7 @@ def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
         label=label,
         box=xyxy_of(list(ann.bbox)),
         area=int(ann.area),
-        score=round(float(scores[0]), 2),
+        score=score,
     )
 
 

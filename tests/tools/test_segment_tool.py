@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
 from store.db import new_session
 from store.models import Annotation, Category
+from tests.tools.conftest import FakeSegmenter
 from tools.catalog import vision_tools
 from tools.registry import ToolError
 
@@ -64,3 +66,14 @@ def test_bad_prompts(store, fakes, args, message) -> None:
         SEGMENT(store.ctx(fakes), args)
     with new_session(store.engine) as session:
         assert session.exec(select(Annotation)).all() == []
+
+
+def test_segmenter_without_confidence_saves_no_score(store, fakes) -> None:
+    fakes.segmenter.segment = lambda **kw: (
+        FakeSegmenter.segment(fakes.segmenter, **kw)[0],
+        np.array([np.nan]),
+    )
+    result = SEGMENT(store.ctx(fakes), {"image": "bus.jpg", "label": "bus", "box": [20, 230, 800, 720]})
+    with new_session(store.engine) as session:
+        assert session.exec(select(Annotation)).one().score is None
+    assert result.score is None and "score" not in result.text()
