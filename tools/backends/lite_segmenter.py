@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 _ISNET_SIZE = 1024
-_GRABCUT_SIDE = 400  # GrabCut runs on the window scaled to at most this side: seconds -> ~100 ms
+_GRABCUT_SIDE = 320  # window scaled to at most this side for GrabCut (400 px: 2x the time, IoU >= 0.91)
 
 
 def _clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
