@@ -40,6 +40,8 @@ def test_coco80_has_eighty_unique_names() -> None:
         ("skis", ("skis",)),
         ("wine glasses", ("wine glass",)),
         ("hot dogs", ("hot dog",)),
+        ("a dog", ("dog",)),
+        ("The Buses", ("bus",)),
     ],
 )
 def test_to_coco_maps_synonyms_plurals_and_case(label: str, expected: tuple[str, ...]) -> None:
@@ -58,6 +60,7 @@ def test_unknown_label_is_refused_with_the_list_of_what_can_be_detected(label: s
 def test_normalize_collapses_separators() -> None:
     assert normalize(" Traffic_Light \t") == "traffic light"
     assert normalize("hair-drier") == "hair drier"
+    assert normalize("an apple") == "apple" and normalize("the") == "the"
 
 
 def test_every_synonym_and_root_points_at_coco_names() -> None:

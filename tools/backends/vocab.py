@@ -117,8 +117,9 @@ class UnknownLabel(ValueError):
 
 
 def normalize(label: str) -> str:
-    """Lower-case, ``_``/``-`` to spaces, collapsed whitespace: ``" Traffic_Light "`` -> ``traffic light``."""
-    return re.sub(r"\s+", " ", re.sub(r"[_\-]", " ", label)).strip().lower()
+    """Lower-case, ``_``/``-`` to spaces, no leading article: ``" A Traffic_Light"`` -> ``traffic light``."""
+    words = re.sub(r"[_\-]", " ", label).lower().split()
+    return " ".join(words[1:] if len(words) > 1 and words[0] in ("a", "an", "the") else words)
 
 
 def _singulars(word: str) -> list[str]:
