@@ -1,42 +1,123 @@
-"""The FastAPI application: wires settings, the store and (later) the API routes and the UI."""
+"""The FastAPI application: REST API under /api/v1, live events, auth, the job runner.
+
+``create_app(settings)`` wires everything from settings; the UI (ui.app.build_ui) is mounted at /
+by the integrator, until then / is a small landing page.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
-from sqlmodel import func, select
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.engine import Engine
 
+from server.auth import SessionSigner, load_secret
+from server.deps import PUBLIC, check_rules
+from server.events import Event, EventBus
+from server.jobs import JobHandler, JobRunner, ProgressEvent
+from server.routes import ROUTERS
+from server.security import GuardMiddleware
 from server.settings import Settings
 from store.db import new_session, open_engine
-from store.models import Image, Project
+from store.errors import StaleWriteError, StoreError
+from store.jobs import get_job
+
+API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def default_handlers(settings: Settings) -> dict[str, JobHandler]:
+    from server.cli_label import backends_factory
+    from tools.auto_label import KIND, LabelJob
+
+    factory = backends_factory(settings.stack, settings.models_dir)
+    return {KIND: LabelJob(home=settings.home, backends_factory=factory, author="auto_label")}
+
+
+def job_events(engine: Engine, bus: EventBus) -> Any:
+    """A runner subscriber that republishes job progress as project events."""
+    projects: dict[int, int] = {}
+
+    def publish(event: ProgressEvent) -> None:
+        if event.job_id not in projects:
+            with new_session(engine) as session:
+                job = get_job(session, job_id=event.job_id)
+            if job is None:
+                return
+            projects[event.job_id] = job.project_id
+        data = {"state": event.state, "done": event.done, "total": event.total, "rate": event.rate}
+        if event.error:
+            data["error"] = event.error
+        bus.publish(Event(projects[event.job_id], "job", event.state, [event.job_id], data=data))
+
+    return publish
+
+
+def create_app(settings: Settings, *, job_handlers: dict[str, JobHandler] | None = None) -> FastAPI:
+    """The app for ``settings``; ``job_handlers`` replaces the auto-label handler (tests)."""
+    local = settings.is_local  # raises for local_mode on a network bind: fail before serving
     engine = open_engine(settings.db_path)
-    app = FastAPI(title="labelwright", version="0.1.0")
+    bus = EventBus()
+    runner = JobRunner(engine, job_handlers or default_handlers(settings), lock_dir=settings.home / "jobs")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        unsubscribe = runner.subscribe(job_events(engine, bus))
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            unsubscribe()
+
+    app = FastAPI(title="labelwright", version="0.1.0", lifespan=lifespan, openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.engine = engine
+    app.state.events = bus
+    app.state.runner = runner
+    app.state.local = local
+    app.state.signer = SessionSigner(
+        load_secret(settings.session_secret, settings.home), settings.session_max_age_s
+    )
+    app.add_middleware(GuardMiddleware, settings=settings)
+    app.add_exception_handler(StaleWriteError, _stale)
+    app.add_exception_handler(StoreError, _conflict)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
 
-    @app.get("/api/v1/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "stack": settings.stack}
+    @app.get(f"{API_PREFIX}/health", dependencies=[Depends(PUBLIC)], tags=["meta"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "stack": settings.stack, "auth": "local" if local else "required"}
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(PUBLIC)], include_in_schema=False)
     def index() -> str:
-        with new_session(engine) as session:
-            projects = session.exec(select(Project).order_by(Project.name)).all()
-            rows = []
-            for p in projects:
-                n = session.exec(select(func.count()).where(Image.project_id == p.id)).one()
-                rows.append(f"<li>{html.escape(p.name)}: {n} images</li>")
-        hint = "<li>No projects yet: <code>labelwright ingest photos.zip --project NAME</code></li>"
-        listing = "".join(rows) or hint
+        mode = "local (no login)" if local else "login required"
         return (
             "<!doctype html><html><head><meta charset='utf-8'><title>labelwright</title></head>"
-            f"<body><h1>labelwright</h1><p>Model stack: {html.escape(settings.stack)}</p>"
-            f"<ul>{listing}</ul></body></html>"
+            f"<body><h1>labelwright</h1><p>Model stack: {html.escape(settings.stack)}; access: {mode}.</p>"
+            "<p>REST API: <a href='/docs'>/docs</a> (OpenAPI at <a href='/openapi.json'>/openapi.json</a>)."
+            "</p></body></html>"
         )
 
+    check_rules(app.routes)
     return app
+
+
+async def _stale(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StaleWriteError)
+    return JSONResponse(
+        status_code=409,
+        content={
+            "detail": str(exc),
+            "annotation_id": exc.annotation_id,
+            "current_version": exc.actual_version,
+            "changed_by": exc.changed_by,
+        },
+    )
+
+
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ::1 (a bind address or a peer)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -19,6 +33,18 @@ class Settings(BaseSettings):
     stack: str = "lite"  # which model stack backs the vision tools: lite | full
     host: str = "127.0.0.1"
     port: int = 7860
+    # None: no login when bound to loopback (one local user), login required otherwise. True is
+    # refused on a non-loopback bind: a network-reachable server never runs without auth.
+    local_mode: bool | None = None
+    # Addresses (or CIDR networks) of reverse proxies (Tailscale Serve) whose Tailscale-User-Login
+    # header is believed. Empty: the header is ignored from everyone.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Host header values accepted besides localhost/127.0.0.1/[::1] (DNS rebinding guard), e.g. the
+    # machine's Tailscale name. On a non-loopback bind with none configured, any Host is accepted.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    session_secret: str | None = None  # signs login cookies; default: a random key in <home>/session.key
+    session_max_age_s: int = 7 * 24 * 3600
+    max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
 
     @property
     def db_path(self) -> Path:
@@ -27,6 +53,17 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.models or self.home / "models"
+
+    @property
+    def is_local(self) -> bool:
+        """Whether requests without credentials act as the single local user."""
+        loopback = is_loopback(self.host)
+        if self.local_mode and not loopback:
+            raise ValueError(
+                f"local_mode=True needs a loopback bind address, got host={self.host!r}; "
+                "a server reachable from the network must require auth"
+            )
+        return loopback if self.local_mode is None else self.local_mode
 
 
 @lru_cache

@@ -1,0 +1,145 @@
+"""Who is calling: an API token, a login session cookie, a trusted proxy's identity header, or the
+single local user of a loopback-bound server. Nothing here decides what a caller may do (see
+:mod:`server.deps`); an unknown or bad credential is an error, never a fallback to anonymous.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session
+
+from store.models import Role
+from store.users import create_user, get_role, get_user, get_user_by_name, resolve_token
+
+SESSION_COOKIE = "labelwright_session"
+TAILSCALE_LOGIN = "tailscale-user-login"
+TAILSCALE_NAME = "tailscale-user-name"
+LOCAL_USER = "local"
+# A request carrying any of these came through a proxy (Tailscale Serve forwards to 127.0.0.1):
+# it is never the local user, whatever the peer address says.
+PROXY_HEADERS = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    TAILSCALE_LOGIN,
+    "tailscale-funnel-request",
+)
+
+
+class BadCredentials(Exception):
+    """A credential was presented and is wrong (revoked token, forged cookie): answer 401."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. ``user_id`` is None only for the local user of a loopback server."""
+
+    username: str
+    user_id: int | None
+    is_admin: bool
+    via: str  # token | session | tailscale | local
+
+    def role_in(self, session: Session, project_id: int) -> Role | None:
+        if self.is_admin:
+            return Role.admin
+        return get_role(session, user_id=self.user_id, project_id=project_id) if self.user_id else None
+
+
+def load_secret(configured: str | None, home: Path) -> bytes:
+    """The key that signs session cookies: configured, or made once and kept in ``home/session.key``."""
+    if configured:
+        return configured.encode()
+    path = home / "session.key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
+
+
+class SessionSigner:
+    """``<user id>.<issued unix time>.<HMAC-SHA256>`` cookies; expiry is checked on every read."""
+
+    def __init__(self, secret: bytes, max_age_s: int) -> None:
+        self._secret = secret
+        self.max_age_s = max_age_s
+
+    def _mac(self, payload: str) -> str:
+        digest = hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def sign(self, user_id: int, now: float | None = None) -> str:
+        payload = f"{user_id}.{int(now if now is not None else time.time())}"
+        return f"{payload}.{self._mac(payload)}"
+
+    def verify(self, cookie: str, now: float | None = None) -> int:
+        """The user id in a valid, unexpired cookie; ``BadCredentials`` otherwise."""
+        parts = cookie.split(".")
+        if len(parts) != 3 or not hmac.compare_digest(self._mac(f"{parts[0]}.{parts[1]}"), parts[2]):
+            raise BadCredentials("invalid session cookie; log in again")
+        user_id, issued = int(parts[0]), int(parts[1])
+        if (now if now is not None else time.time()) - issued > self.max_age_s:
+            raise BadCredentials("session expired; log in again")
+        return user_id
+
+
+def peer_is_trusted(peer: str | None, trusted: list[str]) -> bool:
+    if not peer or not trusted:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in trusted)
+
+
+def identify(
+    session: Session,
+    *,
+    headers: dict[str, str],
+    cookie: str | None,
+    peer: str | None,
+    signer: SessionSigner,
+    trusted_proxies: list[str],
+    local: bool,
+) -> Principal | None:
+    """The caller, or None when anonymous. ``headers`` keys are lowercase.
+
+    Order: bearer token, session cookie, Tailscale header from a trusted proxy, local user (never
+    for a proxied request). A
+    Tailscale login seen for the first time becomes a user without password or roles (default
+    deny: an admin grants roles by that name).
+    """
+    authorization = headers.get("authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise BadCredentials("Authorization must be 'Bearer <token>'")
+        user = resolve_token(session, token=token.strip())
+        if user is None:
+            raise BadCredentials("unknown or revoked API token")
+        return Principal(user.username, user.id, user.is_admin, "token")
+    if cookie:
+        user = get_user(session, user_id=signer.verify(cookie))
+        if user is None:
+            raise BadCredentials("the user of this session no longer exists; log in again")
+        return Principal(user.username, user.id, user.is_admin, "session")
+    login = headers.get(TAILSCALE_LOGIN, "").strip()
+    if login and peer_is_trusted(peer, trusted_proxies):
+        user = get_user_by_name(session, username=login) or create_user(
+            session, username=login, display_name=headers.get(TAILSCALE_NAME, "").strip()
+        )
+        return Principal(user.username, user.id, user.is_admin, "tailscale")
+    if local and not any(h in headers for h in PROXY_HEADERS):
+        return Principal(LOCAL_USER, None, True, "local")
+    return None

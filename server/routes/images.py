@@ -1,0 +1,217 @@
+"""Images: upload (a zip or files, through store.ingest), the filtered list, files and thumbnails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from sqlmodel import Session
+from starlette.datastructures import UploadFile
+
+from server.deps import BusDep, ProjectAdmin, SessionDep, Viewer, bad_input, not_found
+from server.events import Event
+from store.categories import get_category_by_name
+from store.images import get_image, list_images
+from store.ingest import IngestError, ingest
+from store.models import AnnotationStatus, Image
+from store.projects import get_project
+
+router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
+THUMB_SIDE = 256
+MAX_UPLOAD_FILES = 10_000
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                    "required": ["files"],
+                }
+            }
+        },
+    }
+}
+
+
+def image_public(image: Image) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "project_id": image.project_id,
+        "file_name": image.file_name,
+        "sha256": image.sha256,
+        "width": image.width,
+        "height": image.height,
+        "created_at": image.created_at,
+        "annotations": {
+            "proposed": image.n_proposed,
+            "accepted": image.n_accepted,
+            "rejected": image.n_rejected,
+        },
+    }
+
+
+def project_image(session: Session, project_id: int, image_id: int) -> Image:
+    image = get_image(session, image_id=image_id)
+    if image is None or image.project_id != project_id:
+        raise not_found(f"image {image_id} in project {project_id}")
+    return image
+
+
+@router.get("")
+def list_(
+    access: Viewer,
+    session: SessionDep,
+    class_name: Annotated[
+        str | None, Query(alias="class", description="Only images with this class.")
+    ] = None,
+    category_id: int | None = None,
+    status_: Annotated[AnnotationStatus | None, Query(alias="status")] = None,
+    without_annotations: bool = False,
+    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """A page of images in id order and the total count; annotation filters combine (AND)."""
+    if class_name is not None:
+        category = get_category_by_name(session, project_id=access.project_id, name=class_name)
+        if category is None:
+            raise not_found(f"class named {class_name!r} in project {access.project_id}")
+        category_id = category.id
+    with bad_input():
+        rows, total = list_images(
+            session,
+            project_id=access.project_id,
+            category_id=category_id,
+            status=status_.value if status_ else None,
+            without_annotations=without_annotations,
+            min_score=min_score,
+            max_score=max_score,
+            offset=offset,
+            limit=limit,
+        )
+    return {"items": [image_public(i) for i in rows], "total": total, "offset": offset, "limit": limit}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_SCHEMA)
+async def upload(request: Request, access: ProjectAdmin, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+    """Add images: one .zip, or image files, as multipart field ``files``. All or nothing: a
+    refused upload (bad zip, zip bomb, over a limit) keeps nothing and says why."""
+    settings = request.app.state.settings
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared is None:
+        raise HTTPException(status.HTTP_411_LENGTH_REQUIRED, "send Content-Length with an upload")
+    if int(declared) > limit:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"upload of {int(declared):,} bytes > limit {limit:,}"
+        )
+    form = await request.form(max_files=MAX_UPLOAD_FILES)
+    files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+    if not files:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "multipart field 'files' holds no files")
+    project = get_project(session, project_id=access.project_id)
+    assert project is not None
+    tmp = Path(tempfile.mkdtemp(prefix="upload-", dir=_tmp_dir(settings.home)))
+    try:
+        source = await run_in_threadpool(_stage, files, tmp)
+        report = await run_in_threadpool(
+            ingest, session, home=settings.home, project_name=project.name, source=source
+        )
+    except IngestError as exc:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"upload refused, nothing was added: {exc}"
+        ) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    finally:
+        await form.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    ids = [i for _, i in report.added]
+    bus.publish(Event(access.project_id, "image", "created", ids, actor=access.actor))
+    return report.to_dict()
+
+
+def _tmp_dir(home: Path) -> Path:
+    path = home / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stage(files: list[UploadFile], tmp: Path) -> Path:
+    """Copy the uploaded parts to ``tmp``: the zip itself, or a folder of the files by base name."""
+    names = [PurePosixPath((f.filename or "").replace("\\", "/")).name for f in files]
+    zips = [n for n in names if n.lower().endswith(".zip")]
+    if zips and len(files) > 1:
+        raise ValueError(
+            f"upload one .zip or image files, not both; got {len(zips)} zip(s) in {len(files)} files"
+        )
+    folder = tmp / "files"
+    folder.mkdir()
+    taken: set[str] = set()
+    for upload, name in zip(files, names, strict=True):
+        name = name if name not in ("", ".", "..") else "upload"
+        stem, dot, ext = name.rpartition(".")
+        unique, n = name, 1
+        while unique in taken:
+            n += 1
+            unique = f"{stem}_{n}{dot}{ext}" if dot else f"{name}_{n}"
+        taken.add(unique)
+        target = (tmp / unique) if zips else (folder / unique)
+        with target.open("wb") as out:
+            upload.file.seek(0)
+            shutil.copyfileobj(upload.file, out, 1 << 20)
+    return tmp / names[0] if zips else folder
+
+
+@router.get("/{image_id}")
+def get(image_id: int, access: Viewer, session: SessionDep) -> dict[str, Any]:
+    return image_public(project_image(session, access.project_id, image_id))
+
+
+@router.get("/{image_id}/file", response_class=FileResponse)
+def file(image_id: int, request: Request, access: Viewer, session: SessionDep) -> FileResponse:
+    """The stored original (EXIF orientation already applied at ingest)."""
+    image = project_image(session, access.project_id, image_id)
+    path = request.app.state.settings.home / image.path
+    if not path.is_file():
+        raise not_found(f"file for image {image_id} (expected at {image.path})")
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get("/{image_id}/thumbnail", response_class=FileResponse)
+def thumbnail(image_id: int, request: Request, access: Viewer, session: SessionDep) -> FileResponse:
+    """A JPEG at most 256 px on its longer side, made once and kept under ``<home>/thumbs``."""
+    image = project_image(session, access.project_id, image_id)
+    home: Path = request.app.state.settings.home
+    thumb = home / "thumbs" / f"{image.sha256}.jpg"
+    if not thumb.is_file():
+        source = home / image.path
+        if not source.is_file():
+            raise not_found(f"file for image {image_id} (expected at {image.path})")
+        make_thumbnail(source, thumb)
+    return FileResponse(thumb, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+def make_thumbnail(source: Path, target: Path) -> None:
+    from PIL import Image as PILImage
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with PILImage.open(source) as im:
+        im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a reduced scale, much faster
+        im = im.convert("RGB")
+        im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        im.save(tmp, "JPEG", quality=85)
+    os.replace(tmp, target)

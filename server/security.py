@@ -1,0 +1,94 @@
+"""Request guards that run before any route: the Host check and the cross-site write refusal.
+
+A server on 127.0.0.1 without login is reachable by any web page the local user opens: a page on
+``evil.example`` can rebind its DNS name to 127.0.0.1 and read our answers (stopped by accepting
+only known Host names), or post a form to us (stopped by refusing writes whose ``Origin`` or
+``Sec-Fetch-Site`` says they come from another site). Both answer before routing, as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from server.settings import LOOPBACK_NAMES, Settings, is_loopback
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SAME_SITE_FETCH = frozenset({"same-origin", "none"})  # "same-site" is another port: still refused
+
+
+def host_name(host_header: str) -> str:
+    """``Host`` without its port, lowercase; IPv6 keeps no brackets (``[::1]:8000`` -> ``::1``)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class HostPolicy:
+    """Which Host names the server answers to."""
+
+    def __init__(self, settings: Settings) -> None:
+        extra = {host_name(h) for h in settings.allowed_hosts}
+        self.any_host = not is_loopback(settings.host) and not extra
+        bound = {host_name(settings.host)} if settings.host not in ("0.0.0.0", "::") else set()
+        self.names = frozenset(LOOPBACK_NAMES) | extra | bound
+
+    def allows(self, host_header: str | None) -> bool:
+        if self.any_host:
+            return True
+        return host_header is not None and host_name(host_header) in self.names
+
+
+def cross_site_reason(method: str, headers: dict[str, str]) -> str | None:
+    """Why a write is refused as cross-site, or None. Reads and header-less clients pass."""
+    if method not in UNSAFE_METHODS:
+        return None
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in SAME_SITE_FETCH:
+        return f"cross-site write refused (Sec-Fetch-Site: {fetch_site})"
+    origin = headers.get("origin")
+    if origin is not None:
+        netloc = urlsplit(origin).netloc.lower() if origin != "null" else "null"
+        if netloc != headers.get("host", "").lower():
+            return f"cross-site write refused: Origin {origin!r} does not match Host {headers.get('host')!r}"
+    return None
+
+
+class GuardMiddleware:
+    """Pure ASGI middleware (streams such as Server-Sent Events pass through untouched)."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app = app
+        self.hosts = HostPolicy(settings)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope["headers"])
+        if scope["type"] == "websocket":
+            same_site = cross_site_reason("POST", headers) is None  # a socket can write
+            if not (self.hosts.allows(headers.get("host")) and same_site):
+                await send({"type": "websocket.close", "code": 1008})
+                return
+        elif not self.hosts.allows(headers.get("host")):
+            await _refuse(send, 400, f"unknown Host {headers.get('host')!r}; add it to allowed_hosts")
+            return
+        elif (reason := cross_site_reason(scope.get("method", "GET"), headers)) is not None:
+            await _refuse(send, 403, reason)
+            return
+        await self.app(scope, receive, send)
+
+
+def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+
+
+async def _refuse(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
