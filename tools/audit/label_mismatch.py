@@ -1,0 +1,98 @@
+"""Label mismatch: the verifier scores each crop against its own class and the project's others.
+
+A label is flagged when another class wins clearly (the crop looks like a truck, not a bus), or when
+its own score is so low that the crop hardly shows the class at all. Labels the verifier cannot
+judge (NaN: the lite verifier is an ImageNet classifier and has no "person") are never flagged, and
+other classes it cannot judge never win.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tools.audit.findings import AuditAnnotation, Finding
+
+KIND = "label_mismatch"
+
+
+@dataclass(frozen=True)
+class MismatchThresholds:
+    margin: float = 0.25  # another class beats the own label by this much...
+    min_other: float = 0.3  # ...and scores at least this: it wins clearly
+    low_own: float = 0.02  # own score below this (and nothing else wins): the crop hardly shows it
+
+
+def crop_xywh(image: np.ndarray, bbox: list[float]) -> np.ndarray:
+    """The pixels of an ``[x, y, w, h]`` box, clipped to the image and at least 1x1."""
+    h, w = image.shape[:2]
+    x1, y1 = min(max(int(round(bbox[0])), 0), w - 1), min(max(int(round(bbox[1])), 0), h - 1)
+    x2, y2 = int(round(bbox[0] + bbox[2])), int(round(bbox[1] + bbox[3]))
+    return image[y1 : max(min(y2, h), y1 + 1), x1 : max(min(x2, w), x1 + 1)]
+
+
+def judge(ann: AuditAnnotation, scores: dict[str, float], t: MismatchThresholds) -> Finding | None:
+    """One annotation's verdict from its crop's score per class (NaN where the verifier cannot judge)."""
+    own = scores.get(ann.category, math.nan)
+    if math.isnan(own):
+        return None
+    others = {c: s for c, s in scores.items() if c != ann.category and not math.isnan(s)}
+    best = max(others, key=others.__getitem__) if others else None
+    best_score = others[best] if best is not None else 0.0
+    evidence: dict[str, object] = {"own": round(own, 3)}
+    if best is not None:
+        evidence.update(best_class=best, best=round(best_score, 3))
+    if best is not None and best_score >= t.min_other and best_score - own >= t.margin:
+        message = f"looks like {best} ({best_score:.2f}) rather than {ann.category} ({own:.2f})"
+        severity, confidence = 0.8, min(1.0, 0.5 + (best_score - own))
+    elif own < t.low_own:
+        message = f"the verifier hardly sees a {ann.category} here (score {own:.2f})"
+        severity, confidence = 0.6, min(1.0, 0.5 + (t.low_own - own) / t.low_own * 0.3)
+    else:
+        return None
+    return Finding(
+        kind=KIND,
+        message=message,
+        severity=severity,
+        confidence=confidence,
+        image_id=ann.image_id,
+        image_name=ann.image_name,
+        annotation_id=ann.id,
+        bbox=list(ann.bbox),
+        evidence=evidence,
+    )
+
+
+def check_label_mismatch(
+    anns: list[AuditAnnotation],
+    *,
+    load_image: Callable[[int], np.ndarray],
+    verifier: object,
+    classes: list[str],
+    t: MismatchThresholds | None = None,
+) -> list[Finding]:
+    """Score every annotation's crop against all ``classes`` (one verifier call per image).
+
+    ``load_image(image_id)`` returns RGB uint8; ``verifier`` meets the ``Verifier`` Protocol.
+    """
+    t = t or MismatchThresholds()
+    vocab = sorted(set(classes) | {a.category for a in anns})
+    by_image: dict[int, list[AuditAnnotation]] = {}
+    for ann in anns:
+        by_image.setdefault(ann.image_id, []).append(ann)
+    out: list[Finding] = []
+    for image_id, group in by_image.items():
+        image = load_image(image_id)
+        table = np.asarray(verifier.score([crop_xywh(image, a.bbox) for a in group], vocab))  # type: ignore[attr-defined]
+        if table.shape != (len(group), len(vocab)):
+            raise ValueError(
+                f"verifier returned scores of shape {table.shape}, expected {(len(group), len(vocab))}"
+            )
+        for ann, row in zip(group, table, strict=True):
+            finding = judge(ann, {c: float(s) for c, s in zip(vocab, row, strict=True)}, t)
+            if finding is not None:
+                out.append(finding)
+    return out
