@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tools.backends.base import Detector
-from tools.backends.lite_detector import LiteDetector, decode_centernet, decode_nanodet, nms_per_class
+from tools.backends.lite_detector import LiteDetector, decode_centernet, decode_nanodet, nms_grouped
 from tools.backends.vocab import COCO80, UnknownLabel
 
 # Drawn by hand on ultralytics' bus.jpg (810x1080).
@@ -66,11 +66,11 @@ def test_decode_nanodet_with_nothing_above_threshold_is_empty() -> None:
     assert xyxy.shape == (0, 4) and len(scores) == len(classes) == 0
 
 
-def test_nms_is_per_class() -> None:
+def test_nms_is_per_group() -> None:
     xyxy = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
     scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
     classes = np.array([0, 0, 1, 0])
-    assert nms_per_class(xyxy, scores, classes, 0.5).tolist() == [0, 2, 3]
+    assert nms_grouped(xyxy, scores, classes, 0.5).tolist() == [0, 2, 3]
 
 
 class _Scripted(LiteDetector):
@@ -98,6 +98,23 @@ def test_rows_carry_the_prompt_and_the_coco_name(scripted: LiteDetector) -> None
     assert found.data["class_name"] == ["person", "bus"]
     np.testing.assert_allclose(found.xyxy, [[40, 20, 200, 100], [200, 100, 400, 200]])
     assert scripted.model_id == "lite-nanodet" and isinstance(scripted, Detector)
+
+
+def test_nms_runs_per_prompt_so_one_object_is_not_two_vehicles(tmp_path: Path) -> None:
+    class BusAlsoTruck(LiteDetector):
+        def _run(self, image: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            xyxy = np.array([[0.1, 0.1, 0.9, 0.9], [0.12, 0.1, 0.9, 0.92]], np.float32)
+            return (
+                xyxy,
+                np.array([0.8, 0.4], np.float32),
+                np.array([COCO80.index("bus"), COCO80.index("truck")]),
+            )
+
+    model = tmp_path / "nanodet.onnx"
+    model.write_bytes(b"never loaded")
+    image = np.zeros((10, 10, 3), np.uint8)
+    assert BusAlsoTruck(model).detect(image, ["vehicle"], 0.3).data["class_name"] == ["bus"]
+    assert BusAlsoTruck(model).detect(image, ["bus", "truck"], 0.3).data["class_name"] == ["bus", "truck"]
 
 
 def test_classes_not_asked_for_are_dropped(scripted: LiteDetector) -> None:

@@ -3,7 +3,8 @@
 The vocabulary is closed: prompts are mapped to COCO names by ``vocab.to_coco`` and an unknown
 prompt raises ``UnknownLabel`` before the model runs. Rows carry the user's prompt as ``label`` and
 the COCO name in ``data["class_name"]``. When two prompts map to the same class (``person`` and
-``pedestrian``), its boxes are labelled with the first one, so no box is reported twice.
+``pedestrian``), its boxes are labelled with the first one, so no box is reported twice. NMS runs
+per prompt, not per class: asked for "vehicle", a bus also scored as a truck is one vehicle.
 
 Both models take the whole image stretched to their square input (how they were trained and how
 the human library feeds them); boxes are scaled back per axis.
@@ -64,8 +65,8 @@ def decode_nanodet(
     return np.concatenate(boxes).clip(0, 1), np.concatenate(scores), np.concatenate(classes)
 
 
-def nms_per_class(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy NMS within each class, by decreasing score."""
+def nms_grouped(xyxy: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by greedy NMS within each group, by decreasing score."""
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     suppressed = np.zeros(len(scores), bool)
@@ -77,7 +78,7 @@ def nms_per_class(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou
         w = (np.minimum(xyxy[i, 2], xyxy[:, 2]) - np.maximum(xyxy[i, 0], xyxy[:, 0])).clip(0)
         h = (np.minimum(xyxy[i, 3], xyxy[:, 3]) - np.maximum(xyxy[i, 1], xyxy[:, 1])).clip(0)
         overlap = w * h / np.maximum(area[i] + area - w * h, 1e-9)
-        suppressed |= (overlap > iou) & (classes == classes[i])
+        suppressed |= (overlap > iou) & (groups == groups[i])
     return np.array(keep, int)
 
 
@@ -149,7 +150,10 @@ class LiteDetector:
         xyxy, scores, classes = self._run(image, threshold)
         wanted = np.isin(classes, list(prompt_of))
         xyxy, scores, classes = xyxy[wanted], scores[wanted], classes[wanted]
-        keep = nms_per_class(xyxy, scores, classes, self.nms_iou)
+        prompts = sorted(set(prompt_of.values()))
+        keep = nms_grouped(
+            xyxy, scores, np.array([prompts.index(prompt_of[int(c)]) for c in classes]), self.nms_iou
+        )
         h, w = image.shape[:2]
         xyxy = xyxy[keep] * np.array([w, h, w, h], np.float32)
         return Detections(
