@@ -1,0 +1,71 @@
+"""Fixtures for UI tests: a real store with the two photos ingested, and the app served live."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def photo_zip(tmp_path: Path, photos: dict[str, Path]) -> Path:
+    path = tmp_path / "photos.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("bus.jpg", "zidane.jpg"):
+            archive.write(photos[name], name)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_app(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str, Path]]:
+    """The UI served by ``python -m tests.ui.live_app`` on a free port with a fresh home: (url, home)."""
+    home = tmp_path / "home"
+    port = _free_port()
+    log = (tmp_path / "app.log").open("w")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.ui.live_app", "--home", str(home), "--models", str(models_dir)]
+        + ["--port", str(port)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the app exited with {process.returncode}: {(tmp_path / 'app.log').read_text()}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the app did not answer within 120 s: {(tmp_path / 'app.log').read_text()}")
+            time.sleep(0.5)
+        yield url, home
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

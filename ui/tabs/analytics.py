@@ -1,0 +1,112 @@
+"""The Analytics tab: totals, per-class counts, confidence histograms, findings, a sample grid.
+
+Every number is one grouped SQL query (the per-class counts read the trigger-kept summaries), so
+the tab stays quick on a large project.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+from sqlalchemy import Integer, cast, func, text
+from sqlmodel import Session, col, select
+
+from store import class_status_counts, image_count, list_images, new_session
+from store.models import UNANNOTATED, Annotation, AuditFinding, Category, Image
+from ui import views
+from ui.services import UIServices
+from ui.shared import Shared
+
+BINS = 10
+SAMPLES = 12
+
+
+def confidence_histogram(session: Session, project_id: int) -> pd.DataFrame:
+    """Rows (class, bin, count) with bins ``0.0-0.1`` ... ``0.9-1.0``; unscored annotations left out."""
+    bucket = func.min(cast(col(Annotation.score) * BINS, Integer), BINS - 1)
+    rows = session.exec(
+        select(Category.name, bucket, func.count())
+        .select_from(Annotation)
+        .join(Category, col(Category.id) == col(Annotation.category_id))
+        .where(Annotation.project_id == project_id, col(Annotation.score).is_not(None))
+        .group_by(Category.name, bucket)
+    ).all()
+    data = [
+        {"class": name, "confidence": f"{b / BINS:.1f}-{(b + 1) / BINS:.1f}", "count": n}
+        for name, b, n in rows
+    ]
+    return pd.DataFrame(data, columns=["class", "confidence", "count"])
+
+
+def class_counts(session: Session, project_id: int) -> pd.DataFrame:
+    data = [
+        {"class": name, "status": status, "count": n}
+        for name, by_status in class_status_counts(session, project_id=project_id).items()
+        for status, n in by_status.items()
+    ]
+    return pd.DataFrame(data, columns=["class", "status", "count"])
+
+
+def findings_by_kind(session: Session, project_id: int) -> pd.DataFrame:
+    rows = session.exec(
+        select(AuditFinding.kind, AuditFinding.status, func.count())
+        .where(AuditFinding.project_id == project_id)
+        .group_by(AuditFinding.kind, AuditFinding.status)
+    ).all()
+    return pd.DataFrame(
+        [{"kind": k, "status": s, "count": n} for k, s, n in rows], columns=["kind", "status", "count"]
+    )
+
+
+def totals(session: Session, project_id: int) -> str:
+    n_images = image_count(session, project_id=project_id)
+    todo = session.exec(
+        select(func.count()).select_from(Image).where(Image.project_id == project_id, text(UNANNOTATED))
+    ).one()
+    per_status = {"proposed": 0, "accepted": 0, "rejected": 0}
+    for by_status in class_status_counts(session, project_id=project_id).values():
+        for status, n in by_status.items():
+            per_status[status] += n
+    total = sum(per_status.values())
+    return (
+        f"**{n_images}** images ({n_images - todo} annotated, {todo} to do) · **{total}** annotations: "
+        + ", ".join(f"{n} {s}" for s, n in per_status.items())
+    )
+
+
+def samples(services: UIServices, session: Session, project_id: int) -> list[tuple[Any, str]]:
+    images, _ = list_images(session, project_id=project_id, limit=SAMPLES)
+    out = []
+    for image in images:
+        thumb = views.picture(services.home, session, image)
+        thumb.thumbnail((480, 480))
+        out.append((thumb, image.file_name))
+    return out
+
+
+def build(services: UIServices, shared: Shared) -> Any:
+    refresh = gr.Button("Refresh", size="sm", elem_id="lw-analytics-refresh")
+    summary = gr.Markdown(elem_id="lw-totals")
+    with gr.Row():
+        counts = gr.BarPlot(x="class", y="count", color="status", title="Annotations per class", height=300)
+        hist = gr.BarPlot(x="confidence", y="count", color="class", title="Confidence per class", height=300)
+    findings = gr.BarPlot(x="kind", y="count", color="status", title="Audit findings by kind", height=250)
+    grid = gr.Gallery(label="Samples", columns=4, height=520, allow_preview=True, elem_id="lw-samples")
+
+    def load(project_id: int | None) -> tuple[Any, ...]:
+        if project_id is None:
+            empty = pd.DataFrame()
+            return "No project selected.", empty, empty, empty, []
+        with new_session(services.engine) as session:
+            return (
+                totals(session, project_id),
+                class_counts(session, project_id),
+                confidence_histogram(session, project_id),
+                findings_by_kind(session, project_id),
+                samples(services, session, project_id),
+            )
+
+    refresh.click(load, [shared.project], [summary, counts, hist, findings, grid])
+    return load, [summary, counts, hist, findings, grid]

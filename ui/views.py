@@ -1,0 +1,130 @@
+"""Read-only views of the store as the UI shows them: choices, the image strip, the canvas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image as PILImage
+from sqlmodel import Session
+
+from store import (
+    get_category_by_name,
+    get_image,
+    list_categories,
+    list_images,
+    list_projects,
+    query_annotations,
+)
+from store.models import Annotation, Image
+from ui.canvas import canvas_html
+from ui.render import Overlay, render
+
+ALL = "(all)"
+STATUSES = ("proposed", "accepted", "rejected")
+THUMB = 320
+
+
+def project_choices(session: Session) -> list[tuple[str, int]]:
+    return [(p.name, p.id or 0) for p in list_projects(session)]
+
+
+def class_names(session: Session, project_id: int | None) -> list[str]:
+    if project_id is None:
+        return []
+    return [c.name for c in list_categories(session, project_id=project_id)]
+
+
+def overlays(session: Session, image_id: int, selected: int | None = None) -> list[Overlay]:
+    names = {c.id: c.name for c in list_categories(session, project_id=_project_of(session, image_id))}
+    rows = _annotations(session, image_id)
+    return [
+        Overlay(
+            id=a.id or 0,
+            label=names.get(a.category_id, "?"),
+            bbox=list(a.bbox),
+            mask=a.mask,
+            score=a.score,
+            status=a.status.value,
+            selected=a.id == selected,
+        )
+        for a in rows
+    ]
+
+
+def _project_of(session: Session, image_id: int) -> int:
+    image = get_image(session, image_id=image_id)
+    if image is None:
+        raise ValueError(f"no image with id {image_id}")
+    return image.project_id
+
+
+def _annotations(session: Session, image_id: int) -> list[Annotation]:
+    return query_annotations(session, project_id=_project_of(session, image_id), image_id=image_id)
+
+
+def picture(home: Path, session: Session, image: Image, selected: int | None = None) -> PILImage.Image:
+    with PILImage.open(home / image.path) as original:
+        return render(original.convert("RGB"), overlays(session, image.id or 0, selected))
+
+
+def canvas(
+    home: Path,
+    session: Session,
+    image_id: int | None,
+    selected: int | None = None,
+    polygon: Sequence[Sequence[float]] = (),
+) -> str:
+    image = get_image(session, image_id=image_id) if image_id else None
+    if image is None:
+        return canvas_html(None)
+    rendered = picture(home, session, image, selected)
+    return canvas_html(rendered, size=(image.width, image.height), polygon=polygon)
+
+
+def annotation_choices(session: Session, image_id: int | None) -> list[tuple[str, int]]:
+    """The annotation list of an image: ``#id class score status`` per row, for a gr.Radio."""
+    if not image_id:
+        return []
+    out = []
+    for ov in overlays(session, image_id):
+        score = f" {ov.score:.2f}" if ov.score is not None else ""
+        out.append((f"#{ov.id} {ov.label}{score} ({ov.status})", ov.id))
+    return out
+
+
+def image_strip(
+    home: Path,
+    session: Session,
+    project_id: int | None,
+    *,
+    class_name: str = ALL,
+    status: str = ALL,
+    unlabelled: bool = False,
+    limit: int = 60,
+) -> tuple[list[tuple[PILImage.Image, str]], list[int], str]:
+    """Thumbnails with overlays for the strip, their image ids, and a one-line summary."""
+    if project_id is None:
+        return [], [], "No project selected."
+    category_id = None
+    if class_name and class_name != ALL:
+        category = get_category_by_name(session, project_id=project_id, name=class_name)
+        if category is None:
+            return [], [], f"No class named {class_name!r} in this project."
+        category_id = category.id
+    images, total = list_images(
+        session,
+        project_id=project_id,
+        category_id=category_id,
+        status=None if status in ("", ALL) else status,
+        without_annotations=unlabelled,
+        limit=limit,
+    )
+    items = []
+    for image in images:
+        thumb = picture(home, session, image)
+        thumb.thumbnail((THUMB, THUMB))
+        n = image.n_proposed + image.n_accepted + image.n_rejected
+        items.append((thumb, f"{image.file_name} · {n} ann."))
+    shown = f"{len(images)} of {total}" if total > len(images) else f"{total}"
+    return items, [i.id or 0 for i in images], f"{shown} images match."
