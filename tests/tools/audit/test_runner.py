@@ -146,3 +146,16 @@ def test_model_checks_run_with_backends_and_survive_a_run_without(store: Store) 
     again = audit(store)  # --no-models: the model findings stay as they were
     assert again.closed == {} and {f["kind"] for f in again.findings} >= {"label_mismatch", "missing_object"}
     assert audit(store, Models(FakeDetector(), RedVerifier())).new == 0
+
+
+def test_audit_tool_text_lists_kinds_and_the_worst(store: Store) -> None:
+    from tools.audit_tool import TOOL
+
+    ids = seed(store)
+    text = TOOL(store.ctx(), {"models": True, "top": 2}).text()  # no backends: runs without models
+    assert text.startswith("audit done (no models): 6 open findings (6 new, 0 closed since last run): ")
+    assert "unlabelled_image 4" in text and "tiny_box 1" in text
+    assert f"; worst: duplicate on bus.jpg #{ids['dup']}: duplicates bus #{ids['bus']} (IoU" in text
+    models = Models(FakeDetector(), RedVerifier())
+    again = TOOL(store.ctx(models), {}).text()
+    assert again.startswith("audit done: ") and "missing_object " in again and models.detector.calls == 6
