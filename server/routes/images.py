@@ -115,7 +115,7 @@ async def upload(request: Request, access: ProjectAdmin, session: SessionDep, bu
         raise HTTPException(status.HTTP_411_LENGTH_REQUIRED, "send Content-Length with an upload")
     if int(declared) > limit:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"upload of {int(declared):,} bytes > limit {limit:,}"
+            status.HTTP_413_CONTENT_TOO_LARGE, f"upload of {int(declared):,} bytes > limit {limit:,}"
         )
     form = await request.form(max_files=MAX_UPLOAD_FILES)
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]

@@ -1,0 +1,97 @@
+"""Label jobs over HTTP: the app's job runner (started by the lifespan) runs auto-label in the
+background with fake vision backends; progress, listing, cancel; and exports as zip downloads."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+from fastapi.testclient import TestClient
+
+from tests.server.conftest import World, make_app
+
+
+def wait_done(client: TestClient, world: World, job_id: int, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(
+            f"/api/v1/projects/{world.project_id}/jobs/{job_id}", headers=world.auth("viewer")
+        ).json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def test_label_job_runs_in_the_background(client: TestClient, world: World) -> None:
+    jobs = f"/api/v1/projects/{world.project_id}/jobs"
+    started = client.post(
+        jobs, json={"classes": ["person"], "images": ["zidane.jpg"]}, headers=world.auth("annotator")
+    )
+    assert started.status_code == 202, started.text
+    body = started.json()
+    assert (
+        body["total"] == 1
+        and body["params"]["classes"] == ["person"]
+        and body["params"]["requested_by"] == "annotator"
+    )
+    job = wait_done(client, world, body["id"])
+    assert (job["state"], job["done"], job["error"]) == ("done", 1, "")
+    made = client.get(
+        f"/api/v1/projects/{world.project_id}/annotations",
+        params={"image_id": world.images["zidane.jpg"], "tool": "auto_label"},
+        headers=world.auth("viewer"),
+    ).json()
+    # (the template's queued job runs too: the runner picks up every queued job at start)
+    assert [a["category_id"] for a in made if a["job_id"] == body["id"]] == [world.categories["person"]] * 2
+    listed = client.get(jobs, headers=world.auth("viewer")).json()
+    assert body["id"] in [j["id"] for j in listed]
+    finished = client.post(f"{jobs}/{body['id']}/cancel", headers=world.auth("annotator"))
+    assert finished.status_code == 409 and "done" in finished.json()["detail"]
+
+
+def test_bad_job_requests_are_422(client: TestClient, world: World) -> None:
+    jobs = f"/api/v1/projects/{world.project_id}/jobs"
+    unknown = client.post(
+        jobs, json={"classes": ["person"], "images": ["nope.jpg"]}, headers=world.auth("annotator")
+    )
+    assert unknown.status_code == 422 and "nope.jpg" in unknown.json()["detail"]
+    assert client.post(jobs, json={"classes": []}, headers=world.auth("annotator")).status_code == 422
+
+
+def test_queued_job_cancels_at_once(world: World) -> None:
+    client = TestClient(make_app(world), base_url="http://localhost")  # no lifespan: nothing runs jobs
+    jobs = f"/api/v1/projects/{world.project_id}/jobs"
+    job = client.post(jobs, json={"classes": ["bus"]}, headers=world.auth("annotator")).json()
+    assert job["state"] == "queued" and job["total"] == 2
+    cancelled = client.post(f"{jobs}/{job['id']}/cancel", headers=world.auth("annotator")).json()
+    assert cancelled["state"] == "cancelled"
+    assert client.get(f"{jobs}/{job['id']}", headers=world.auth("viewer")).json()["state"] == "cancelled"
+
+
+def test_exports_download_zips_with_reports(world: World) -> None:
+    client = TestClient(make_app(world), base_url="http://localhost")
+    base = f"/api/v1/projects/{world.project_id}/exports"
+    coco = client.get(f"{base}/coco", headers=world.auth("viewer"))
+    assert coco.status_code == 200 and coco.headers["content-type"] == "application/zip"
+    assert "streets-coco.zip" in coco.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(coco.content)) as zf:
+        names = set(zf.namelist())
+        assert {"annotations.json", "annotations.fidelity.json", "report.json"} <= names
+        data = json.loads(zf.read("annotations.json"))
+        report = json.loads(zf.read("report.json"))
+    assert len(data["annotations"]) == 1 and len(data["images"]) == 2
+    assert report["annotations"] == 1 and report["out_path"] == "annotations.json"
+    only_accepted = client.get(f"{base}/coco", params={"status": "accepted"}, headers=world.auth("viewer"))
+    with zipfile.ZipFile(io.BytesIO(only_accepted.content)) as zf:
+        assert json.loads(zf.read("annotations.json"))["annotations"] == []
+    yolo = client.get(f"{base}/yolo", headers=world.auth("viewer"))
+    with zipfile.ZipFile(io.BytesIO(yolo.content)) as zf:
+        assert "data.yaml" in zf.namelist() and any(n.startswith("labels/") for n in zf.namelist())
+    masks = client.get(f"{base}/masks", headers=world.auth("viewer"))
+    with zipfile.ZipFile(io.BytesIO(masks.content)) as zf:
+        assert "legend.json" in zf.namelist()
+    assert client.get(f"{base}/pascal", headers=world.auth("viewer")).status_code == 422
+    assert list((world.home / "tmp").iterdir()) == []  # the export's work folder is removed
