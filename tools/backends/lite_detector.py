@@ -82,6 +82,16 @@ def nms_grouped(xyxy: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: f
     return np.array(keep, int)
 
 
+def open_session(model: Path, threads: int | None) -> Any:
+    """An onnxruntime CPU session for ``model`` with ``threads`` intra-op threads (None: its default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
 class LiteDetector:
     """Detector Protocol over a COCO-80 ONNX model; the session opens on first use.
 
@@ -117,12 +127,7 @@ class LiteDetector:
         import cv2
 
         if self._session is None:
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-            self._session = ort.InferenceSession(str(self.model), options, providers=["CPUExecutionProvider"])
+            self._session = open_session(self.model, self.threads)
         size = INPUT_SIZE[self.arch]
         resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         name = self._session.get_inputs()[0].name

@@ -81,7 +81,7 @@ class LiteSegmenter:
             )
         self.method: Literal["isnet", "grabcut"] = "grabcut" if isnet is None else "isnet"
         self.model_id = model_id or ("lite-grabcut" if isnet is None else f"lite-{Path(isnet).stem}")
-        self.isnet = isnet
+        self.isnet = None if isnet is None else Path(isnet)
         self.margin, self.keep, self.threshold = margin, keep, threshold
         self.threads, self.point_window, self.min_fill = threads, point_window, min_fill
         self._session: Any = None
@@ -157,12 +157,10 @@ class LiteSegmenter:
         import cv2
 
         if self._session is None:
-            import onnxruntime as ort
+            from tools.backends.lite_detector import open_session
 
-            options = ort.SessionOptions()
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-            self._session = ort.InferenceSession(str(self.isnet), options, providers=["CPUExecutionProvider"])
+            assert self.isnet is not None  # method "isnet" is only chosen with a file
+            self._session = open_session(self.isnet, self.threads)
         x = cv2.resize(crop, (_ISNET_SIZE, _ISNET_SIZE), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         x = ((x - 128.0) / 256.0).transpose(2, 0, 1)[None]
         (prob,) = self._session.run(["output"], {"input": x})
