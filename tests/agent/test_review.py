@@ -1,0 +1,112 @@
+"""The review agent over a real store, driven by a scripted model (and once by the real LLM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.events import ToolResult
+from agent.review import SYSTEM, ReviewSession, run_review, trim
+from store.db import new_session
+from store.models import Annotation, Category
+from tests.agent.conftest import ScriptedModel, call
+from tests.tools.audit.test_runner import add, audit
+from tests.tools.conftest import Store, ingest_store, make_photo_dir
+from tools.review_tools import ReviewState, review_tools
+
+
+@pytest.fixture
+def store(tmp_path: Path, photos: dict[str, Path]) -> Store:
+    found = ingest_store(tmp_path / "home", make_photo_dir(tmp_path / "src", photos, n_extra=0))
+    found.ids = {  # type: ignore[attr-defined]
+        "bus": add(found, "bus.jpg", "bus", [18, 230, 787, 490]),
+        "dup": add(found, "bus.jpg", "bus", [20, 232, 785, 488], score=0.5),
+        "tiny": add(found, "zidane.jpg", "tie", [440, 430, 3, 3]),
+        "truck": add(found, "zidane.jpg", "truck", [100, 100, 300, 200]),
+    }
+    audit(found)
+    return found
+
+
+def category(store: Store, annotation_id: int) -> str | None:
+    with new_session(store.engine) as session:
+        ann = session.get(Annotation, annotation_id)
+        return None if ann is None else session.get(Category, ann.category_id).name  # type: ignore[union-attr]
+
+
+def test_a_review_conversation(store: Store) -> None:
+    ids = store.ids  # type: ignore[attr-defined]
+    model = ScriptedModel(
+        {"content": "", "tool_calls": [call("next_finding")]},
+        {"content": "Annotation #2 duplicates the bus."},
+        {"content": "", "tool_calls": [call("relabel", label="truck")]},
+        {"content": "Relabelled; next is a tiny tie."},
+        {"content": "", "tool_calls": [call("delete_all_of_kind", kind="tiny_box")]},
+        {"content": "", "tool_calls": [call("delete_all_of_kind", kind="tiny_box", confirm=True)]},
+        {"content": "One tiny box would go. Delete it?"},
+        {"content": "", "tool_calls": [call("delete_all_of_kind", kind="tiny_box", confirm=True)]},
+        {"content": "Deleted."},
+    )
+    session = ReviewSession(model, "m", store.ctx())
+    events: list[Any] = []
+    first = session.send("review the flagged annotations with me", on_event=events.append)
+    assert first.text == "Annotation #2 duplicates the bus."
+    assert f"annotation #{ids['dup']} bus box [20, 232, 785, 488]" in first.tool_calls[0].result
+    assert session.state.current is not None
+    assert any(isinstance(e, ToolResult) and e.name == "next_finding" for e in events)
+
+    session.send("that one is a truck")
+    assert category(store, ids["dup"]) == "truck"
+
+    third = session.send("delete all tiny boxes")
+    assert [r.error for r in third.tool_calls] == [False, True]  # confirming in the same turn fails
+    assert "has not confirmed yet" in third.tool_calls[1].result
+    assert category(store, ids["tiny"]) == "tie"
+
+    fourth = session.send("yes")
+    assert fourth.tool_calls[0].result.startswith("deleted 1 annotations flagged tiny_box")
+    assert category(store, ids["tiny"]) is None
+
+    requests = model.requests
+    assert all(r["messages"][0] == {"role": "system", "content": SYSTEM} for r in requests)
+    assert all(r["tools"] == requests[0]["tools"] for r in requests)  # byte-stable prefix for the cache
+    assert [t["function"]["name"] for t in requests[0]["tools"]] == review_tools(ReviewState()).names()
+
+
+def test_run_review_adds_the_system_prompt_and_counts_turns(store: Store) -> None:
+    model = ScriptedModel({"content": "Nothing to do."})
+    state = ReviewState(turn=3)
+    result = run_review(model, "m", [{"role": "user", "content": "hi"}], store.ctx(), state=state)
+    assert result.text == "Nothing to do." and state.turn == 4
+    assert model.requests[0]["messages"][:2] == [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "hi"},
+    ]
+
+
+def test_trim_keeps_the_system_prompt_and_starts_at_a_user_message() -> None:
+    history = [{"role": "system", "content": "s"}]
+    for i in range(10):
+        history += [
+            {"role": "user", "content": f"u{i}"},
+            {"role": "assistant", "content": "", "tool_calls": []},
+            {"role": "tool", "content": "r"},
+            {"role": "assistant", "content": f"a{i}"},
+        ]
+    kept = trim(history, keep=6)
+    assert kept[0]["content"] == "s" and kept[1] == {"role": "user", "content": "u9"} and len(kept) == 5
+    assert trim(history[:5], keep=6) == history[:5]
+
+
+@pytest.mark.slow
+def test_real_llm_walks_the_queue(store: Store, qwen: Any) -> None:
+    """Qwen2.5-Coder-1.5B picks the review tool for plain requests (the default agent model)."""
+    ids = store.ids  # type: ignore[attr-defined]
+    session = ReviewSession(qwen.client, qwen.model, store.ctx(), options={"temperature": 0})
+    first = session.send("review the flagged annotations with me")
+    assert [r.name for r in first.tool_calls][:1] == ["next_finding"]
+    second = session.send("that one is a truck")
+    assert "relabel" in [r.name for r in second.tool_calls]
+    assert category(store, ids["dup"]) == "truck"
