@@ -3,6 +3,9 @@ user of a loopback server, and the Host / cross-site guards that protect that lo
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -180,3 +183,34 @@ def test_guard_helpers() -> None:
     assert host_name("[::1]:8000") == "::1" and host_name("LocalHost:1") == "localhost"
     assert cross_site_reason("GET", {"origin": "http://evil"}) is None
     assert cross_site_reason("DELETE", {"origin": "http://evil", "host": "localhost"}) is not None
+
+
+def test_cli_users_grant_and_tokens(home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from server.app import create_app
+    from server.cli_users import tokens_app, users_app
+    from server.settings import get_settings
+    from store.db import new_session, open_engine
+    from store.projects import create_project
+
+    with new_session(open_engine(home / "labelwright.db")) as session:
+        pid = create_project(session, name="p").id
+    runner = CliRunner()
+    assert runner.invoke(users_app, ["add", "bob", "--password", PASSWORD]).exit_code == 0
+    assert runner.invoke(users_app, ["add", "bob"]).exit_code == 1  # taken
+    assert runner.invoke(users_app, ["grant", "bob", "--project", "p", "--role", "reviewer"]).exit_code == 0
+    assert runner.invoke(users_app, ["grant", "bob", "--project", "nope", "--role", "viewer"]).exit_code == 1
+    made = runner.invoke(tokens_app, ["create", "bob", "--name", "ci"])
+    assert made.exit_code == 0
+    token = made.stdout.strip().splitlines()[-1]
+    client = TestClient(
+        create_app(get_settings().model_copy(update={"local_mode": False})), base_url="http://localhost"
+    )
+    me = client.get(ME, headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["username"] == "bob" and me["roles"] == {str(pid): "reviewer"}
+    listed = runner.invoke(tokens_app, ["list", "bob", "--json"])
+    token_id = json.loads(listed.stdout)[0]["id"]
+    assert runner.invoke(tokens_app, ["revoke", str(token_id)]).exit_code == 0
+    assert client.get(ME, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert runner.invoke(users_app, ["revoke", "bob", "--project", "p"]).exit_code == 0
