@@ -10,3 +10,13 @@ def vision_tools() -> Registry:
     return Registry(
         [detect.TOOL, segment.TOOL, segment_everything.TOOL, verify.TOOL, count.TOOL, auto_label.TOOL]
     )
+
+
+def command_tools() -> Registry:
+    """The vision tools plus the command agent's store tools (find, edit, undo, export)."""
+    from tools import edit, export_tool, find_images, undo_tool
+
+    registry = vision_tools()
+    for tool in [find_images.TOOL, *edit.TOOLS, undo_tool.TOOL, export_tool.TOOL]:
+        registry.add(tool)
+    return registry

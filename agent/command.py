@@ -1,0 +1,280 @@
+"""The command agent: plain-English commands on a project, one persisted conversation per run.
+
+Each :meth:`CommandAgent.send` is one user turn: a pending large change is applied (the message is
+a plain "yes") or cancelled (anything else) first, in code, without the model; otherwise the
+tool-calling loop runs with the fixed system prompt, the conversation so far and a fresh line of
+project facts. Every message is stored (``AgentRun`` + ``Message``), so a run can be resumed by id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from agent.events import AssistantText, Event, EventSink, Final, ToolCall, ToolResult
+from agent.loop import CallRecord, ChatClient, run_loop
+from agent.pending import PendingGuard
+from agent.prompts import COMMAND_TOOLS, SYSTEM, project_facts, terse
+from store.conversations import add_message, create_run, get_messages, get_run
+from store.db import new_session
+from store.models import Annotation, Category, Job
+from tools.registry import Registry, Tool, ToolContext
+from tools.registry import ToolResult as ToolOutput
+
+HISTORY = 12  # messages of earlier turns sent along: enough for follow-ups, cheap to re-read
+DEFAULT_OPTIONS = {"temperature": 0, "seed": 0}
+
+
+@dataclass
+class Turn:
+    """What one user message led to."""
+
+    text: str
+    tool_calls: list[CallRecord] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    first_tool_s: float | None = None  # seconds from the message to the first tool call
+    pending: str | None = None  # summary of a change now waiting for the user's yes
+
+
+class LabelReport(ToolOutput):
+    """``auto_label`` once its job has run in-process: the job's outcome, not just its id."""
+
+    started: str
+    report: str
+
+    def text(self) -> str:
+        return f"{self.started}; {self.report}"
+
+
+def job_report(engine: Any, job_id: int) -> str:
+    """The outcome of a finished labeling job: state, images done, proposals per class."""
+    with new_session(engine) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return f"job {job_id} is gone"
+        rows = session.exec(
+            select(Category.name, func.count())
+            .select_from(Annotation)
+            .join(Category, col(Category.id) == col(Annotation.category_id))
+            .where(Annotation.job_id == job_id)
+            .group_by(Category.name)
+        ).all()
+    found = ", ".join(f"{n} {name}" for name, n in rows) or "no objects"
+    error = f" ({job.error})" if job.error else ""
+    return f"job {job_id} {job.state.value}: {job.cursor}/{job.total} images, {found} proposed{error}"
+
+
+def _reporting(tool: Tool, engine: Any) -> Tool:
+    """``auto_label`` that reports its job's outcome when the job already ran (the CLI runs it
+    in-process inside ``enqueue``); with a background runner the job is still queued and the plain
+    "started job N" is the truth."""
+
+    def fn(ctx: ToolContext, args: BaseModel) -> ToolOutput:
+        result = tool.fn(ctx, args)
+        job_id = getattr(result, "job_id", None)
+        with new_session(engine) as session:
+            job = session.get(Job, job_id) if job_id is not None else None
+            ran = job is not None and job.state.value in ("done", "failed", "cancelled")
+        return LabelReport(started=result.text(), report=job_report(engine, job_id)) if ran else result
+
+    return dataclasses.replace(tool, fn=fn)
+
+
+def agent_registry(tools: Registry, engine: Any, names: list[str] | None = None) -> Registry:
+    """The command agent's tools: terse schemas, and ``auto_label`` reporting its outcome."""
+    chosen = terse(tools, names or [n for n in COMMAND_TOOLS if n in tools.names()])
+    return Registry(
+        [_reporting(t, engine) if t.name == "auto_label" else t for t in map(chosen.get, chosen.names())]
+    )
+
+
+class CommandAgent:
+    """One conversation about one project. Create with :meth:`start` or :meth:`resume`."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        model: str,
+        ctx: ToolContext,
+        tools: Registry,
+        *,
+        run_id: int,
+        constrained: bool = False,
+        options: Mapping[str, Any] | None = None,
+        max_steps: int = 5,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.ctx = dataclasses.replace(ctx, agent_run_id=run_id)
+        self.guard = PendingGuard()
+        self.registry = self.guard.wrap(agent_registry(tools, ctx.engine))
+        self.run_id = run_id
+        self.constrained = constrained
+        self.options = dict(DEFAULT_OPTIONS if options is None else options)
+        self.max_steps = max_steps
+
+    @classmethod
+    def start(
+        cls, client: ChatClient, model: str, ctx: ToolContext, tools: Registry, **kw: Any
+    ) -> CommandAgent:
+        with new_session(ctx.engine) as session:
+            run = create_run(session, project_id=ctx.project_id, kind="command", model=model)
+        assert run.id is not None
+        return cls(client, model, ctx, tools, run_id=run.id, **kw)
+
+    @classmethod
+    def resume(
+        cls, client: ChatClient, model: str, ctx: ToolContext, tools: Registry, run_id: int, **kw: Any
+    ) -> CommandAgent:
+        """Continue run ``run_id``; a dry run it ended on is pending again if still accurate."""
+        with new_session(ctx.engine) as session:
+            run = get_run(session, run_id=run_id)
+            if run is None or run.project_id != ctx.project_id or run.kind != "command":
+                raise ValueError(f"no command conversation {run_id} in project {ctx.project_id}")
+        agent = cls(client, model, ctx, tools, run_id=run_id, **kw)
+        history = agent.history()
+        if len(history) >= 2 and history[-1]["role"] in ("tool", "assistant"):
+            last_call = next((m for m in reversed(history) if m.get("tool_calls")), None)
+            last_tool = next((m for m in reversed(history) if m["role"] == "tool"), None)
+            if last_call and last_tool and history.index(last_call) > _last_user(history):
+                call = last_call["tool_calls"][-1]["function"]
+                agent.guard.restore(
+                    agent.ctx, agent.registry, call["name"], call["arguments"], last_tool["content"]
+                )
+        return agent
+
+    def history(self) -> list[dict[str, Any]]:
+        """The stored conversation as Ollama messages."""
+        with new_session(self.ctx.engine) as session:
+            rows = get_messages(session, run_id=self.run_id)
+        out: list[dict[str, Any]] = []
+        for m in rows:
+            message: dict[str, Any] = {"role": m.role, "content": m.content}
+            if m.tool_calls:
+                message["tool_calls"] = m.tool_calls
+            if m.tool_name:
+                message["tool_name"] = m.tool_name
+            out.append(message)
+        return out
+
+    def warm_up(self) -> None:
+        """Evaluate the fixed system+tools prefix once so the first command reuses it."""
+        self.client.chat(
+            self.model,
+            [{"role": "system", "content": SYSTEM}],
+            tools=self.registry.schemas(),
+            options={**self.options, "num_predict": 1},
+        )
+
+    def send(self, text: str, on_event: EventSink | None = None) -> Turn:
+        """Handle one user message; returns the answer and what was called."""
+        started = time.perf_counter()
+        first: list[float] = []
+        sink = on_event or (lambda event: None)
+
+        def emit(event: Event) -> None:
+            if isinstance(event, ToolCall) and not first:
+                first.append(time.perf_counter() - started)
+            sink(event)
+
+        text = text.strip()
+        if not text:
+            raise ValueError("a command must not be empty")
+        earlier = self.history()
+        waiting = self.guard.pending
+        resolved = self.guard.resolve(self.ctx, self.registry, text)
+        if waiting is not None and resolved is None:
+            cancelled = f"Cancelled the pending change (it would {waiting.summary})."
+            note = {"role": "assistant", "content": cancelled}
+            emit(AssistantText(note["content"]))
+            self._save([note])
+            earlier.append(note)
+        self._save([{"role": "user", "content": text}])
+        if resolved is not None:
+            change, result = resolved
+            args = {**change.args, "confirm": change.token}
+            emit(ToolCall(change.tool, args))
+            emit(ToolResult(change.tool, result, result.startswith("error:")))
+            answer = f"Applied: {result}" if not result.startswith("error:") else f"Not applied: {result}"
+            emit(Final(answer, 0))
+            self._save(
+                [
+                    {"role": "assistant", "content": "", "tool_calls": [_call(change.tool, change.args)]},
+                    {"role": "tool", "tool_name": change.tool, "content": result},
+                    {"role": "assistant", "content": answer},
+                ]
+            )
+            record = CallRecord(change.tool, args, result, result.startswith("error:"))
+            return Turn(answer, [record], 0, time.perf_counter() - started, first[0] if first else None)
+        messages = [
+            {"role": "system", "content": SYSTEM},
+            *_window(earlier),
+            {"role": "system", "content": project_facts(self.ctx.engine, self.ctx.project_id)},
+            {"role": "user", "content": text},
+        ]
+        result = run_loop(
+            self.client,
+            self.model,
+            messages,
+            self.registry,
+            self.ctx,
+            max_steps=self.max_steps,
+            constrained=self.constrained,
+            options=self.options,
+            on_event=emit,
+        )
+        answer = result.text
+        pending = self.guard.pending
+        if pending is not None:  # say it in code too: a small model may claim it is done
+            answer = (
+                f"{answer}\n(Waiting for your yes: this will {pending.summary}. Anything else cancels it.)"
+            )
+        new = result.messages[len(messages) :]
+        if new and new[-1]["role"] == "assistant" and not new[-1].get("tool_calls"):
+            new = new[:-1]  # the loop's final answer, replaced by ours (same text unless pending)
+        self._save([*new, {"role": "assistant", "content": answer}])
+        return Turn(
+            answer,
+            result.tool_calls,
+            result.steps,
+            time.perf_counter() - started,
+            first[0] if first else None,
+            pending.summary if pending else None,
+        )
+
+    def _save(self, messages: list[dict[str, Any]]) -> None:
+        with new_session(self.ctx.engine) as session:
+            for m in messages:
+                add_message(
+                    session,
+                    run_id=self.run_id,
+                    role=m["role"],
+                    content=m.get("content") or "",
+                    tool_name=m.get("tool_name", ""),
+                    tool_calls=m.get("tool_calls"),
+                )
+
+
+def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"function": {"name": name, "arguments": args}}
+
+
+def _last_user(history: list[dict[str, Any]]) -> int:
+    return max((i for i, m in enumerate(history) if m["role"] == "user"), default=-1)
+
+
+def _window(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last ``HISTORY`` messages, starting at a user message (a cut never orphans a tool reply)."""
+    if len(history) <= HISTORY:
+        return history
+    tail = history[-HISTORY:]
+    starts = [i for i, m in enumerate(tail) if m["role"] == "user"]
+    return tail[starts[0] :] if starts else []

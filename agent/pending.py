@@ -1,0 +1,96 @@
+"""Pending changes: a large edit waits for the user's "yes" in their next message.
+
+The edit tools (``tools.edit``) answer a large change with a :class:`~tools.edit.DryRun` and never
+apply it themselves. :class:`PendingGuard` wraps the agent's mutating tools so it sees those dry
+runs and keeps the newest as the pending change. The model cannot apply it: no tool takes the
+token. Only :meth:`PendingGuard.resolve`, called with the user's next message, can, and only when
+that message is a plain confirmation; any other message cancels it. Text inside tool results
+(file names, labels) therefore can never confirm anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from tools.edit import PLANNERS, DryRun, Edited, preview, run_edit
+from tools.registry import Registry, Tool, ToolContext, ToolError, ToolResult
+
+_YES = re.compile(
+    r"^\s*(y|yes|yep|yeah|ok|okay|sure|confirm(ed)?|apply( it)?|do it|go ahead|proceed)"
+    r"([\s,.!]+(please|thanks|thank you|do it|apply it|go ahead))*[\s.!]*$",
+    re.IGNORECASE,
+)
+
+
+def is_confirmation(text: str) -> bool:
+    """True for a short, plain "yes" (yes, ok, confirm, go ahead, ...), nothing more."""
+    return bool(_YES.match(text))
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    tool: str
+    args: dict[str, Any]
+    token: str
+    summary: str  # "delete 37 annotations of class 'car' in 12 images"
+
+
+class PendingGuard:
+    """Holds at most one pending change and applies or cancels it on the user's next message."""
+
+    def __init__(self) -> None:
+        self.pending: PendingChange | None = None
+
+    def wrap(self, registry: Registry) -> Registry:
+        """The same tools; mutating ones record their dry runs here."""
+        return Registry([self._capturing(registry.get(n)) for n in registry.names()])
+
+    def _capturing(self, tool: Tool) -> Tool:
+        if not tool.mutates:
+            return tool
+
+        def fn(ctx: ToolContext, args: BaseModel) -> ToolResult:
+            result = tool.fn(ctx, args)
+            if isinstance(result, DryRun):
+                self.pending = PendingChange(
+                    tool.name, args.model_dump(mode="json"), result.token, result.summary
+                )
+            elif tool.name != "auto_label":  # another change happened: an older preview is stale
+                self.pending = None
+            return result
+
+        return dataclasses.replace(tool, fn=fn)
+
+    def restore(
+        self, ctx: ToolContext, registry: Registry, tool: str, args: dict[str, Any], shown: str
+    ) -> None:
+        """After a resume: the dry run shown last is pending again if the store still matches it."""
+        if tool not in PLANNERS:
+            return
+        try:
+            result = preview(ctx, tool, registry.get(tool).parse(args))
+        except ToolError:
+            return
+        if result.text() == shown:
+            self.pending = PendingChange(tool, args, result.token, result.summary)
+
+    def resolve(self, ctx: ToolContext, registry: Registry, message: str) -> tuple[PendingChange, str] | None:
+        """Apply the pending change if ``message`` confirms it, else cancel it.
+
+        Returns (change, result text) when a change was applied or refused; None when there was no
+        pending change or it was cancelled (``self.pending`` is cleared either way).
+        """
+        change, self.pending = self.pending, None
+        if change is None or not is_confirmation(message):
+            return None
+        try:
+            args = registry.get(change.tool).parse(change.args)
+            result: Edited | DryRun | str = run_edit(ctx, change.tool, args, confirm=change.token)
+        except ToolError as exc:
+            result = f"error: {exc}"
+        return change, result if isinstance(result, str) else result.text()
