@@ -7,11 +7,13 @@ by the integrator, until then / is a small landing page.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.engine import Engine
 
@@ -27,6 +29,7 @@ from store.errors import StaleWriteError, StoreError
 from store.jobs import get_job
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger("labelwright.server")
 
 
 def default_handlers(settings: Settings) -> dict[str, JobHandler]:
@@ -85,6 +88,8 @@ def create_app(settings: Settings, *, job_handlers: dict[str, JobHandler] | None
     app.add_middleware(GuardMiddleware, settings=settings)
     app.add_exception_handler(StaleWriteError, _stale)
     app.add_exception_handler(StoreError, _conflict)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(Exception, _internal)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
@@ -116,6 +121,20 @@ async def _stale(_request: Request, exc: Exception) -> JSONResponse:
             "current_version": exc.actual_version,
             "changed_by": exc.changed_by,
         },
+    )
+
+
+async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+    """422 with one readable sentence (``body.bbox: Field required; query.limit: ...``)."""
+    assert isinstance(exc, RequestValidationError)
+    parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": "; ".join(parts) or "invalid request"})
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        status_code=500, content={"detail": f"internal error ({type(exc).__name__}); see the server log"}
     )
 
 

@@ -103,6 +103,13 @@ def peer_is_trusted(peer: str | None, trusted: list[str]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in trusted)
 
 
+def peer_is_loopback(peer: str | None) -> bool:
+    try:
+        return peer is not None and ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
+
+
 def identify(
     session: Session,
     *,
@@ -115,8 +122,9 @@ def identify(
 ) -> Principal | None:
     """The caller, or None when anonymous. ``headers`` keys are lowercase.
 
-    Order: bearer token, session cookie, Tailscale header from a trusted proxy, local user (never
-    for a proxied request). A
+    Order: bearer token, session cookie, Tailscale header from a trusted proxy, local user (only
+    for a loopback peer, and never for a proxied request: even when the server was started on a
+    network address by mistake, a remote caller is not the local user). A
     Tailscale login seen for the first time becomes a user without password or roles (default
     deny: an admin grants roles by that name).
     """
@@ -140,6 +148,6 @@ def identify(
             session, username=login, display_name=headers.get(TAILSCALE_NAME, "").strip()
         )
         return Principal(user.username, user.id, user.is_admin, "tailscale")
-    if local and not any(h in headers for h in PROXY_HEADERS):
+    if local and peer_is_loopback(peer) and not any(h in headers for h in PROXY_HEADERS):
         return Principal(LOCAL_USER, None, True, "local")
     return None

@@ -177,3 +177,16 @@ def test_findings_list_and_close(api: TestClient, world: World) -> None:
         ).status_code
         == 404
     )
+
+
+def test_errors_are_json_sentences_and_openapi_is_served(api: TestClient, world: World) -> None:
+    invalid = api.post(url(world), json={"bbox": "wide"}, headers=world.auth("annotator"))
+    assert invalid.status_code == 422
+    detail = invalid.json()["detail"]
+    assert isinstance(detail, str) and "body.image_id" in detail and "body.bbox" in detail
+    schema = api.get("/openapi.json").json()
+    assert "/api/v1/projects/{project_id}/annotations/{annotation_id}" in schema["paths"]
+    assert (
+        "multipart/form-data"
+        in schema["paths"]["/api/v1/projects/{project_id}/images"]["post"]["requestBody"]["content"]
+    )

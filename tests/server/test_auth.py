@@ -15,6 +15,7 @@ from server.settings import Settings
 from tests.server.conftest import PASSWORD, World, make_app
 
 ME = "/api/v1/auth/me"
+LOOPBACK = ("127.0.0.1", 50000)
 
 
 def grant(client: TestClient, world: World, username: str, role: str) -> None:
@@ -93,7 +94,7 @@ def test_tokens_are_created_listed_and_revoked(world: World) -> None:
 
 @pytest.mark.parametrize("header", ["Bearer lw_not-a-token", "Basic dXNlcjpwYXNz", "Bearer "])
 def test_bad_authorization_is_401_not_anonymous(world: World, header: str) -> None:
-    client = TestClient(make_app(world, local_mode=None), base_url="http://localhost")  # local mode
+    client = TestClient(make_app(world, local_mode=None), base_url="http://localhost", client=LOOPBACK)
     assert client.get(ME, headers={"Authorization": header}).status_code == 401
 
 
@@ -122,9 +123,12 @@ def test_tailscale_headers_only_from_trusted_proxies(world: World) -> None:
 
 
 def test_local_mode_needs_no_login_on_loopback(world: World) -> None:
-    client = TestClient(make_app(world, local_mode=None), base_url="http://127.0.0.1:7860")
+    client = TestClient(make_app(world, local_mode=None), base_url="http://127.0.0.1:7860", client=LOOPBACK)
     me = client.get(ME).json()
     assert (me["username"], me["via"], me["is_admin"]) == ("local", "local", True)
+    # a caller from another address is not the local user (a server bound wider by mistake)
+    remote = TestClient(client.app, base_url="http://127.0.0.1:7860", client=("192.168.1.20", 5))
+    assert remote.get(ME).status_code == 401
     assert client.post("/api/v1/projects", json={"name": "new"}).status_code == 201
     # a proxied request (Tailscale Serve forwards to 127.0.0.1) is never the local user
     assert client.get(ME, headers={"X-Forwarded-For": "100.64.0.9"}).status_code == 401
@@ -171,7 +175,7 @@ def test_host_header_guards_against_dns_rebinding(world: World, host: str, code:
     ],
 )
 def test_cross_site_writes_are_refused(world: World, headers: dict[str, str], code: int) -> None:
-    client = TestClient(make_app(world, local_mode=None), base_url="http://localhost:7860")
+    client = TestClient(make_app(world, local_mode=None), base_url="http://localhost:7860", client=LOOPBACK)
     url = f"/api/v1/projects/{world.project_id}/categories"
     response = client.post(url, json={"name": "dog"}, headers=headers)
     assert response.status_code == code, response.text
