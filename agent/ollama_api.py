@@ -180,7 +180,7 @@ def _error(status: int, message: str) -> JSONResponse:
 Shape = Callable[[dict[str, Any]], dict[str, Any]]  # assistant message -> the endpoint's payload
 
 
-def _stream(llm: EmbeddedLLM, request: dict[str, Any], model: str, shape: Shape) -> Iterator[bytes]:
+def ndjson_stream(llm: EmbeddedLLM, request: dict[str, Any], model: str, shape: Shape) -> Iterator[bytes]:
     """NDJSON lines: content deltas as they come, tool calls once complete, then a done line."""
     chunks: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
@@ -270,7 +270,8 @@ def create_app(llm: EmbeddedLLM) -> FastAPI:
         except ValueError as exc:
             return _error(400, str(exc))
         if body.get("stream", True):
-            return StreamingResponse(_stream(llm, request, model, shape), media_type="application/x-ndjson")
+            lines = ndjson_stream(llm, request, model, shape)
+            return StreamingResponse(lines, media_type="application/x-ndjson")
         started = time.perf_counter()
         try:
             result = llm.chat(request)

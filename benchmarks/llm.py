@@ -10,7 +10,7 @@
 4. Decode: a plain 64-token answer, for generation tokens/s.
 
 Numbers come from the responses themselves (Ollama's prompt_eval_* / eval_* fields). Prints a
-table and writes benchmarks/results/llm.json.
+table and writes benchmarks/results/llm-<threads>t.json.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def main() -> None:
             f"{name:8} {r['wall_s']:>7} {r['prompt_tokens_evaluated']:>10} {r['prompt_tok_s']!s:>12} "
             f"{r['generated_tokens']:>7} {r['gen_tok_s']!s:>9}  {r['call']} [{r['call_form']}]"
         )
-    out = REPO / "benchmarks" / "results" / "llm.json"
+    out = REPO / "benchmarks" / "results" / f"llm-{args.threads}t.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"wrote {out}")

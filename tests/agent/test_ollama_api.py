@@ -13,8 +13,9 @@ import httpx
 import ollama
 import pytest
 
+from agent.embedded_llm import EmbeddedLLMError
 from agent.llm import warm_up
-from agent.ollama_api import OLLAMA_PROTOCOL_VERSION, check_bind_host, to_openai_messages
+from agent.ollama_api import OLLAMA_PROTOCOL_VERSION, check_bind_host, ndjson_stream, to_openai_messages
 
 MODEL = "smollm2:135m"
 GREEDY = {"temperature": 0, "seed": 7, "num_predict": 8}
@@ -179,3 +180,41 @@ def test_a_larger_num_ctx_reloads_the_model(client: ollama.Client, smollm: Any) 
     assert client.ps().models[0].context_length == loaded  # smaller: keep what is loaded
     reply = client.chat(MODEL, [{"role": "user", "content": "Hi"}], options={**GREEDY, "num_ctx": loaded * 2})
     assert reply.done and client.ps().models[0].context_length == loaded * 2
+
+
+class ChunkingLLM:
+    """Replays OpenAI stream chunks (or raises) like EmbeddedLLM.chat with a callback."""
+
+    def __init__(self, chunks: list[dict[str, Any]], error: Exception | None = None) -> None:
+        self.chunks, self.error = chunks, error
+
+    def chat(self, request: dict[str, Any], on_chunk: Any) -> None:
+        for chunk in self.chunks:
+            on_chunk(chunk)
+        if self.error:
+            raise self.error
+
+
+def delta(finish: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": fields, "finish_reason": finish}]}
+
+
+def test_streamed_tool_call_fragments_are_joined() -> None:
+    chunks = [
+        delta(role="assistant", content=None),
+        delta(content="Let me add."),
+        delta(tool_calls=[{"index": 0, "id": "c", "function": {"name": "add", "arguments": '{"a": 1,'}}]),
+        delta(tool_calls=[{"index": 0, "function": {"arguments": ' "b": 2}'}}]),
+        {**delta("tool_calls"), "timings": {"prompt_n": 5, "predicted_n": 9}},
+    ]
+    lines = [json.loads(b) for b in ndjson_stream(ChunkingLLM(chunks), {}, MODEL, lambda m: {"message": m})]
+    assert [line["message"].get("content") for line in lines] == ["Let me add.", "", ""]
+    assert lines[1]["message"]["tool_calls"] == [{"function": {"name": "add", "arguments": {"a": 1, "b": 2}}}]
+    assert lines[2]["done"] and lines[2]["done_reason"] == "stop"
+    assert (lines[2]["prompt_eval_count"], lines[2]["eval_count"]) == (5, 9)
+
+
+def test_a_failure_mid_stream_becomes_an_error_line() -> None:
+    llm = ChunkingLLM([delta(content="Hi")], error=EmbeddedLLMError("context full"))
+    lines = [json.loads(b) for b in ndjson_stream(llm, {}, MODEL, lambda m: {"message": m})]
+    assert lines == [lines[0], {"error": "context full"}] and lines[0]["message"]["content"] == "Hi"
