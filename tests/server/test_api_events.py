@@ -14,17 +14,23 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from tests.server.conftest import World, make_app
 
 
 @pytest.fixture
-def server(world: World) -> Iterator[str]:
+def app(world: World) -> FastAPI:
+    return make_app(world)
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = uvicorn.Config(
-        make_app(world), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -118,3 +124,14 @@ def test_job_progress_is_streamed_and_projects_are_separate(server: str, world: 
     assert states[0] == "running" and states[-1] == "done"
     assert all(e["project_id"] == world.other_project_id for _, e in list(others.queue))
     assert [e for _, e in list(others.queue) if e["kind"] == "job"] == []
+
+
+def test_a_closed_stream_unsubscribes(server: str, app: FastAPI, world: World) -> None:
+    url = f"{server}/api/v1/projects/{world.project_id}/events"
+    with httpx.stream("GET", url, headers=world.auth("viewer"), timeout=5) as response:
+        next(response.iter_lines())
+        assert app.state.events.subscriber_count() == 1
+    deadline = time.monotonic() + 3
+    while app.state.events.subscriber_count() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert app.state.events.subscriber_count() == 0
