@@ -25,7 +25,7 @@ LOOSE = "loose_box"
 @dataclass(frozen=True)
 class MissingThresholds:
     min_confidence: float = 0.5  # detections below this are too unsure to call an object missing
-    match_iou: float = 0.3  # a same-class annotation this overlapped accounts for the detection
+    match_iou: float = 0.5  # a same-class annotation this overlapped accounts for the detection
     match_cover: float = 0.6  # ...as does one covering this share of the detection box
     other_class_iou: float = 0.7  # an other-class annotation this overlapped is the same object
     fit_confidence: float = 0.4  # detections trusted to outline an annotated object

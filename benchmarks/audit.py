@@ -1,0 +1,67 @@
+"""Benchmark: audit quality on faults planted into correctly labelled real photos, and its speed.
+
+    python benchmarks/audit.py [--models DIR] [--stack lite|full]
+
+The test set (hand-drawn labels on bus.jpg, zidane.jpg and four skimage photos, then wrong class,
+tiny box, duplicate, removed object and spilling mask planted) is the one of
+tests/tools/test_audit_planted.py. Prints recall per planted kind, the findings on the clean
+labels (false alarms), and seconds per 100 annotations with and without the model checks; writes
+benchmarks/results/audit.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    from tests.tools.test_audit_planted import build, measure, photo_dir
+    from tools.backends.stacks import build_backends
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    default_models = os.environ.get("LABELWRIGHT_MODELS", str(Path.home() / ".labelwright" / "models"))
+    parser.add_argument("--models", type=Path, default=Path(default_models))
+    parser.add_argument("--stack", default="lite")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        planted = build(Path(tmp) / "home", photo_dir(Path(tmp) / "src"))
+        result = measure(planted, build_backends(args.stack, args.models))
+        planted.engine.dispose()
+    result["stack"] = args.stack
+    print(f"{'planted kind':<16}{'planted':>8}{'caught':>8}{'recall':>8}")
+    for kind, counts in result["recall"].items():
+        recall = counts["caught"] / counts["planted"]
+        print(f"{kind:<16}{counts['planted']:>8}{counts['caught']:>8}{recall:>8.2f}")
+    total = sum(c["planted"] for c in result["recall"].values())
+    hit = sum(c["caught"] for c in result["recall"].values())
+    print(f"{'all':<16}{total:>8}{hit:>8}{hit / total:>8.2f}")
+    print(
+        f"clean labels: {result['clean_annotations']} annotations, "
+        f"{len(result['clean_findings'])} findings (false alarms)"
+    )
+    for f in result["clean_findings"]:
+        print(f"  {f['kind']} on {f['image']} #{f['annotation_id']}: {f['message']}")
+    print(
+        f"planted project: {result['planted_annotations']} annotations, "
+        f"{result['planted_findings']} open findings"
+    )
+    print(
+        f"time per 100 annotations: {result['seconds_per_100_annotations']} s with models, "
+        f"{result['seconds_per_100_annotations_no_models']} s without"
+    )
+    out = REPO / "benchmarks" / "results" / "audit.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
