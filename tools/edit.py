@@ -34,11 +34,11 @@ CONFIRM_OVER = 3  # more annotations than this: dry run first, apply after the u
 class Criteria(BaseModel):
     """Which annotations an edit acts on: all filters given must hold."""
 
-    label: Label | None = Field(None, description="Only annotations of this class.")
-    images: list[ImageRef] | None = Field(None, description="Only on these images (ids or file names).")
-    status: AnnotationStatus | None = Field(None, description="Only annotations with this status.")
-    max_score: float | None = Field(None, ge=0, le=1, description="Only scores at most this.")
-    min_score: float | None = Field(None, ge=0, le=1, description="Only scores at least this.")
+    label: Label | None = Field(None, description="Class filter.")
+    images: list[ImageRef] | None = Field(None, description="Image ids or file names.")
+    status: AnnotationStatus | None = Field(None, description="Status filter.")
+    max_score: float | None = Field(None, ge=0, le=1, description="Score <= this.")
+    min_score: float | None = Field(None, ge=0, le=1, description="Score >= this.")
 
     def any_filter(self) -> bool:
         values = (self.label, self.images, self.status, self.max_score, self.min_score)
@@ -46,11 +46,11 @@ class Criteria(BaseModel):
 
 
 class RelabelArgs(Criteria):
-    to: Label = Field(description="The new class (created if missing).")
+    to: Label = Field(description="New class.")
 
 
 class DeleteArgs(Criteria):
-    everything: bool = Field(False, description="Delete all annotations of the project (no filter).")
+    everything: bool = Field(False, description="All annotations.")
 
     @model_validator(mode="after")
     def _some_filter(self) -> DeleteArgs:
@@ -60,17 +60,17 @@ class DeleteArgs(Criteria):
 
 
 class StatusArgs(Criteria):
-    set_to: AnnotationStatus = Field(description="accepted, rejected or proposed.")
+    set_to: AnnotationStatus = Field(description="New status.")
 
 
 class RenameArgs(BaseModel):
-    old: Label = Field(description="Current class name.")
-    new: Label = Field(description="New class name (must not exist yet; else merge).")
+    old: Label = Field(description="Current name.")
+    new: Label = Field(description="New name.")
 
 
 class MergeArgs(BaseModel):
-    sources: list[Label] = Field(min_length=1, description="Classes to merge away.")
-    into: Label = Field(description="Class that receives their annotations (created if missing).")
+    sources: list[Label] = Field(min_length=1, description="Classes to merge.")
+    into: Label = Field(description="Target class.")
 
 
 class Edited(ToolResult):
@@ -260,9 +260,9 @@ def _tool(op: str, args: type[BaseModel], description: str) -> Tool:
 
 
 TOOLS = [
-    _tool("relabel", RelabelArgs, "Change the class of annotations matching filters."),
-    _tool("rename_class", RenameArgs, "Rename a class (all its annotations follow)."),
-    _tool("merge_classes", MergeArgs, "Move all annotations of some classes into one class."),
-    _tool("delete_annotations", DeleteArgs, "Delete annotations matching filters."),
-    _tool("set_status", StatusArgs, "Accept or reject annotations matching filters."),
+    _tool("relabel", RelabelArgs, "Change the class of matching annotations."),
+    _tool("rename_class", RenameArgs, "Rename a class."),
+    _tool("merge_classes", MergeArgs, "Merge classes into one."),
+    _tool("delete_annotations", DeleteArgs, "Delete matching annotations."),
+    _tool("set_status", StatusArgs, "Accept or reject matching annotations."),
 ]

@@ -48,7 +48,7 @@ def export(ctx: ToolContext, args: ExportArgs) -> ExportResult:
 
 TOOL = Tool(
     name="export",
-    description="Export the project's annotations as a COCO JSON file.",
+    description="Export annotations as COCO JSON.",
     args=ExportArgs,
     fn=export,
 )

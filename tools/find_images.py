@@ -20,11 +20,11 @@ SHOWN = 20  # images listed in the text; the total always counts every match
 
 
 class FindImagesArgs(BaseModel):
-    unlabeled: bool = Field(False, description="Only images with no annotations (of label, if given).")
-    label: Label | None = Field(None, description="Only images with this class.")
-    status: AnnotationStatus | None = Field(None, description="Only images with annotations of this status.")
-    max_score: float | None = Field(None, ge=0, le=1, description="Low confidence: a score at most this.")
-    name_contains: str | None = Field(None, max_length=100, description="File name contains this text.")
+    unlabeled: bool = Field(False, description="Images without annotations (of label).")
+    label: Label | None = Field(None, description="Class filter.")
+    status: AnnotationStatus | None = Field(None, description="Status filter.")
+    max_score: float | None = Field(None, ge=0, le=1, description="Some score <= this.")
+    name_contains: str | None = Field(None, max_length=100, description="File name part.")
 
 
 class FoundImage(BaseModel):
@@ -80,7 +80,7 @@ def find_images(ctx: ToolContext, args: FindImagesArgs) -> FindImagesResult:
 
 TOOL = Tool(
     name="find_images",
-    description="List images matching filters: unlabeled, with a class, status, low score, name.",
+    description="List images matching filters.",
     args=FindImagesArgs,
     fn=find_images,
 )

@@ -230,7 +230,7 @@ def test_compact_schema_keeps_shape() -> None:
     assert schema["properties"]["images"] == {
         "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
         "type": "array",
-        "description": "Only on these images (ids or file names).",
+        "description": "Image ids or file names.",
     }
 
 

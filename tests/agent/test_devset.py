@@ -1,0 +1,52 @@
+"""The dev set against the real embedded Qwen2.5-Coder-1.5B (temperature 0, seed 0): >= 90% right.
+
+Slow: tens of seconds per command on 2 CPU cores. Outcomes are judged by the store's final state
+(and the numbers in answers), not by which tools were called. Failures are printed by kind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent.devset import CASES, World, build_world, copy_world, run_case
+from tests.tools.conftest import FakeBackends
+
+pytestmark = pytest.mark.slow
+TARGET = 0.9
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> World:
+    return build_world(tmp_path_factory.mktemp("devset"), photos)
+
+
+def selected() -> list[Any]:
+    """LABELWRIGHT_DEVSET=name,name runs a subset while iterating on prompts."""
+    names = [n for n in os.environ.get("LABELWRIGHT_DEVSET", "").split(",") if n]
+    return [c for c in CASES if not names or c.name in names]
+
+
+@pytest.mark.timeout(7200)
+def test_devset_success_rate(qwen: Any, world: World, tmp_path: Path) -> None:
+    from agent.command import CommandAgent
+    from tests.agent.devset import agent_ctx
+    from tools.catalog import command_tools
+
+    CommandAgent.start(qwen.client, qwen.model, agent_ctx(world, FakeBackends()), command_tools()).warm_up()
+    outcomes = []
+    for i, case in enumerate(selected()):
+        outcome = run_case(
+            case, qwen.client, qwen.model, copy_world(world, tmp_path / f"case{i}"), FakeBackends()
+        )
+        outcomes.append(outcome)
+        mark = "ok  " if outcome.ok else "FAIL"
+        print(f"{mark} {case.kind:8s} {case.name:22s} {outcome.seconds:6.1f}s {outcome.reason or ''}")
+    failed = [o for o in outcomes if not o.ok]
+    rate = 1 - len(failed) / len(outcomes)
+    kinds = sorted({o.kind for o in failed})
+    print(f"dev set: {len(outcomes) - len(failed)}/{len(outcomes)} = {rate:.0%}; failures by kind: {kinds}")
+    assert rate >= TARGET, [(o.case, o.reason) for o in failed]
