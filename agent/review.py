@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.events import EventSink
+from agent.events import EventSink, ToolCall, ToolResult
 from agent.loop import ChatClient, LoopResult, run_loop
-from tools.registry import ToolContext
+from tools.registry import Registry, ToolContext
 from tools.review_tools import ReviewState, review_tools
 
 SYSTEM = """You help a person fix flagged annotations, one finding at a time. Per user message call \
@@ -56,17 +56,41 @@ def run_review(
     history = list(messages)
     if not history or history[0].get("role") != "system":
         history.insert(0, {"role": "system", "content": SYSTEM})
+    registry = review_tools(state)
+    if state.current is None:
+        history += show_first(registry, ctx, on_event)
     return run_loop(
         client,
         model,
         history,
-        review_tools(state),
+        registry,
         ctx,
         max_steps=max_steps,
         constrained=constrained,
         options=options,
         on_event=on_event,
     )
+
+
+def show_first(registry: Registry, ctx: ToolContext, on_event: EventSink | None) -> list[dict[str, Any]]:
+    """The ``next_finding`` call and its result as history, run before the model's first turn.
+
+    Every review starts there, and a small model asked "review the flagged annotations with me"
+    sometimes answers in words instead of calling it; this way it starts from a concrete finding,
+    and the turn costs one model call less.
+    """
+    emit = on_event or (lambda event: None)
+    emit(ToolCall("next_finding", {}))
+    text = registry.get("next_finding")(ctx, {}).text()
+    emit(ToolResult("next_finding", text, False))
+    return [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "next_finding", "arguments": {}}}],
+        },
+        {"role": "tool", "tool_name": "next_finding", "content": text},
+    ]
 
 
 def trim(history: list[dict[str, Any]], keep: int = HISTORY) -> list[dict[str, Any]]:
