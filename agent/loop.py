@@ -112,11 +112,12 @@ def run_loop(
         ]
         if not calls:
             recovered, content = recover_tool_calls(content)
+            if constrained and not recovered:  # weak models also write a call inside the answer
+                recovered, content = recover_tool_calls(_answer(content))
             calls = [(c.name, c.arguments) for c in recovered]
         if not calls:
-            text = _answer(content) if constrained else content
-            history.append({"role": "assistant", "content": text})
-            return _finish(emit, LoopResult(text, step, False, records, history))
+            history.append({"role": "assistant", "content": content})
+            return _finish(emit, LoopResult(content, step, False, records, history))
         history.append(
             {
                 "role": "assistant",

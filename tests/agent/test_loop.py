@@ -159,11 +159,17 @@ def test_tool_calls_written_as_text_are_recovered(registry, ctx, text) -> None:
     assert (AssistantText("I will count them.") in events) == text.startswith("I will")
 
 
-def test_constrained_mode_sends_a_schema_and_unwraps_the_answer(registry, ctx) -> None:
-    model = ScriptedModel(
-        {"content": '{"tool": "count_annotations", "arguments": {"label": "car"}}'},
-        {"content": json.dumps({"answer": f"{CARS} cars."})},
-    )
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"tool": "count_annotations", "arguments": {"label": "car"}},
+        {"answer": json.dumps({"name": "count_annotations", "arguments": {"label": "car"}})},
+    ],
+    ids=["tool-form", "call-inside-answer"],
+)
+def test_constrained_mode_sends_a_schema_and_unwraps_the_answer(registry, ctx, reply) -> None:
+    answer = {"content": json.dumps({"answer": f"{CARS} cars."})}
+    model = ScriptedModel({"content": json.dumps(reply)}, answer)
     result, _ = run(model, registry, ctx, constrained=True)
     assert result.text == f"{CARS} cars." and result.tool_calls[0].args == {"label": "car"}
     schema = model.requests[0]["format"]
