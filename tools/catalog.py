@@ -13,10 +13,10 @@ def vision_tools() -> Registry:
 
 
 def command_tools() -> Registry:
-    """The vision tools plus the command agent's store tools (find, edit, undo, export)."""
-    from tools import edit, export_tool, find_images, undo_tool
+    """The vision tools plus the command agent's store tools (find, edit, undo, audit, export)."""
+    from tools import audit_tool, edit, export_tool, find_images, undo_tool
 
     registry = vision_tools()
-    for tool in [find_images.TOOL, *edit.TOOLS, undo_tool.TOOL, export_tool.TOOL]:
+    for tool in [find_images.TOOL, *edit.TOOLS, undo_tool.TOOL, audit_tool.TOOL, export_tool.TOOL]:
         registry.add(tool)
     return registry

@@ -241,6 +241,12 @@ def test_history_window_starts_at_a_user_message() -> None:
     assert window[-1] == history[-1]
 
 
+def test_audit_is_offered_and_runs(world: World) -> None:
+    model = ScriptedModel(calls("audit", models=False), says("Found problems."))
+    turn = agent(world, model).send("check the labels")
+    assert turn.tool_calls[0].result.startswith("audit done (no models): 2 open findings")
+
+
 def test_empty_message_is_refused(world: World) -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         agent(world, ScriptedModel()).send("  ")
