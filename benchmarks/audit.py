@@ -51,8 +51,11 @@ def main() -> None:
         print(f"  {f['kind']} on {f['image']} #{f['annotation_id']}: {f['message']}")
     print(
         f"planted project: {result['planted_annotations']} annotations, "
-        f"{result['planted_findings']} open findings"
+        f"{result['planted_findings']} open findings, "
+        f"{len(result['planted_other_findings'])} naming no plant:"
     )
+    for f in result["planted_other_findings"]:
+        print(f"  {f['kind']} on {f['image'] or 'project'} #{f['annotation_id']}: {f['message']}")
     print(
         f"time per 100 annotations: {result['seconds_per_100_annotations']} s with models, "
         f"{result['seconds_per_100_annotations_no_models']} s without"
