@@ -59,6 +59,26 @@ def job_events(engine: Engine, bus: EventBus) -> Any:
     return publish
 
 
+def refresh_planner_stats(engine: Engine) -> None:
+    """Give SQLite's planner table statistics once (sampled: fast at 1M rows), then keep them fresh.
+
+    Without statistics the planner reads "annotations of image X in project P" through the
+    project index, a scan of the whole project (measured: 12 ms at 40k annotations, linear in
+    the project), instead of the per-image index (0.5 ms).
+    """
+    with engine.connect() as connection:
+        has_stats = (
+            connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
+            and connection.exec_driver_sql("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'annotation'").first()
+        )
+        if has_stats:
+            connection.exec_driver_sql("PRAGMA optimize")
+        else:
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+
+
 def create_app(settings: Settings, *, job_handlers: dict[str, JobHandler] | None = None) -> FastAPI:
     """The app for ``settings``; ``job_handlers`` replaces the auto-label handler (tests)."""
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
@@ -68,6 +88,7 @@ def create_app(settings: Settings, *, job_handlers: dict[str, JobHandler] | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refresh_planner_stats(engine)
         unsubscribe = runner.subscribe(job_events(engine, bus))
         runner.start()
         try:

@@ -95,3 +95,18 @@ def test_exports_download_zips_with_reports(world: World) -> None:
         assert "legend.json" in zf.namelist()
     assert client.get(f"{base}/pascal", headers=world.auth("viewer")).status_code == 422
     assert list((world.home / "tmp").iterdir()) == []  # the export's work folder is removed
+
+
+def test_startup_gives_the_query_planner_statistics(world: World) -> None:
+    from store.db import open_engine
+    from store.models import Annotation
+
+    engine = open_engine(world.home / "labelwright.db")
+    row = {"project_id": world.project_id, "category_id": world.categories["person"], "bbox": [1, 1, 5, 5]}
+    with engine.begin() as connection:
+        rows = [{**row, "image_id": world.images["bus.jpg" if k % 2 else "zidane.jpg"]} for k in range(5000)]
+        connection.execute(Annotation.__table__.insert(), rows)
+    with TestClient(make_app(world), base_url="http://localhost") as client:
+        with client.app.state.engine.connect() as connection:
+            analyzed = {r[0] for r in connection.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
+    assert "annotation" in analyzed
