@@ -46,10 +46,10 @@ def build_ui(services: UIServices) -> gr.Blocks:
             new_name = gr.Textbox(label="New project", placeholder="name", elem_id="lw-new-project", scale=2)
             create = gr.Button("Create project", elem_id="lw-create-project", scale=1)
         with gr.Row():
-            upload = gr.File(
-                label="Upload a zip of images", file_types=[".zip"], elem_id="lw-upload", scale=2
+            upload = gr.UploadButton(
+                "Upload a zip of images", file_types=[".zip"], elem_id="lw-upload", scale=1
             )
-            ingest_report = gr.Markdown(elem_id="lw-ingest-report")
+            ingest_report = gr.Markdown(elem_id="lw-ingest-report", container=True)
         with gr.Row():
             classes = gr.Textbox(
                 label="Classes (comma-separated)", placeholder="person, bus", elem_id="lw-classes"
@@ -80,15 +80,7 @@ def build_ui(services: UIServices) -> gr.Blocks:
             with gr.Tab("Export", id="export"):
                 export.build(services, shared)
 
-        strip_in = [shared.project, tab.class_filter, tab.status_filter, tab.unlabelled]
-        strip_out = [tab.gallery, tab.strip_ids, tab.strip_note]
-
-        def strip(project_id: int | None, klass: str, state: str, todo: bool) -> tuple[Any, ...]:
-            with new_session(services.engine) as session:
-                items, ids, note = views.image_strip(
-                    services.home, session, project_id, class_name=klass, status=state, unlabelled=todo
-                )
-            return items, ids, note
+        strip_in, strip_out, strip = tab.strip_in, tab.strip_out, tab.strip
 
         def open_project(project_id: int | None) -> tuple[Any, ...]:
             with new_session(services.engine) as session:
@@ -139,8 +131,8 @@ def build_ui(services: UIServices) -> gr.Blocks:
                 name = {v: n for n, v in _choices(services)}[project_id]
                 _, report = actions.upload_zip(services, name, Path(file))
             except actions.ERRORS as exc:
-                return None, f"⚠️ {exc}"
-            return None, report
+                return gr.update(), f"⚠️ {exc}"
+            return gr.update(), report
 
         upload.upload(ingest, [shared.project, upload], [upload, ingest_report]).then(
             open_project, [shared.project], project_out
@@ -217,8 +209,7 @@ def build_ui(services: UIServices) -> gr.Blocks:
             return found, gr.Timer(active=True)
 
         tab.chatbot.change(follow, [shared.project, shared.job], [shared.job, timer])
-        for widget in (tab.class_filter, tab.status_filter, tab.unlabelled):
-            widget.change(strip, strip_in, strip_out)
+        demo.load(lambda: gr.update(choices=_choices(services)), None, [project])
         analytics_tab.select(load_analytics, [shared.project], analytics_out)
         review_tab.select(load_review, [shared.project], review_out)
     return demo

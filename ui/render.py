@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 @dataclass
@@ -55,13 +55,22 @@ def render(image: Image.Image, overlays: Iterable[Overlay], *, alpha: float = 0.
         base[m] = base[m] * (1 - alpha) + color * alpha
     out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
+    # Lines and labels scale with the photo, so they stay readable when the canvas shrinks it.
+    scale = max(1.0, max(out.size) / 800)
+    font = ImageFont.load_default(size=round(13 * scale))
+    tag_h = round(16 * scale)
     for ov in items:
         x, y, w, h = ov.bbox
         color = (160, 160, 160) if ov.status == "rejected" else class_color(ov.label)
-        width = 4 if ov.selected else 2
+        width = round((5 if ov.selected else 2) * scale)
+        if ov.selected:
+            draw.rectangle(
+                [x - width, y - width, x + w + width, y + h + width], outline=(255, 255, 255), width=width
+            )
         draw.rectangle([x, y, x + w, y + h], outline=color, width=width)
         tag = f"#{ov.id} {ov.label}" + (f" {ov.score:.2f}" if ov.score is not None else "")
-        tw = draw.textlength(tag)
-        draw.rectangle([x, max(0, y - 14), x + tw + 6, max(14, y)], fill=color)
-        draw.text((x + 3, max(0, y - 13)), tag, fill=(0, 0, 0))
+        tw = draw.textlength(tag, font=font)
+        top = max(0, y - tag_h)
+        draw.rectangle([x, top, x + tw + 6 * scale, top + tag_h], fill=color)
+        draw.text((x + 3 * scale, top + scale), tag, fill=(0, 0, 0), font=font)
     return out

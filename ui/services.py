@@ -32,7 +32,7 @@ ChatFn = Callable[[int, str, EventSink], Any]
 NO_AGENT_HINT = (
     "No LLM is connected to this server, so I cannot act on chat commands yet. "
     "Start the local one with `labelwright llm serve` (or point the server at an Ollama) and "
-    "restart `labelwright serve`. Meanwhile the **Label** button above does the same job: "
+    "restart `labelwright serve`. Meanwhile **Label all images** above does the same job: "
     "type the classes, pick a threshold and press it."
 )
 

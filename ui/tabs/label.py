@@ -37,6 +37,9 @@ class LabelTab:
     unlabelled: gr.Checkbox
     label_class: gr.Dropdown
     show: Callable[..., tuple[Any, Any]]  # (image, selected, polygon) -> canvas html, annotation list
+    strip: Callable[..., tuple[Any, Any, Any]]  # (project, class, status, unlabelled) -> strip_out
+    strip_in: list[Any]
+    strip_out: list[Any]
 
 
 def hit(services: UIServices, image_id: int, x: float, y: float) -> int | None:
@@ -97,6 +100,15 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         fit_columns=False,
     )
     strip_ids = gr.State([])
+    strip_in = [shared.project, class_filter, status_filter, unlabelled]
+    strip_out = [gallery, strip_ids, strip_note]
+
+    def strip(project_id: int | None, klass: str, state: str, todo: bool) -> tuple[Any, Any, Any]:
+        with new_session(services.engine) as session:
+            return views.image_strip(
+                services.home, session, project_id, class_name=klass, status=state, unlabelled=todo
+            )
+
     view_in = [shared.image, shared.selected, polygon]
     view_out = [canvas, annotations]
 
@@ -165,7 +177,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         on_canvas,
         [shared.project, shared.image, shared.selected, polygon, mode, label_class],
         [shared.selected, polygon, shared.status, *view_out],
-    )
+    ).then(strip, strip_in, strip_out)
 
     def finish_polygon(
         project_id: int | None,
@@ -189,7 +201,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         finish_polygon,
         [shared.project, shared.image, shared.selected, polygon, label_class],
         [shared.selected, polygon, shared.status, *view_out],
-    )
+    ).then(strip, strip_in, strip_out)
     clear.click(lambda: [], None, [polygon]).then(show, view_in, view_out)
 
     def edit(kind: str) -> Any:
@@ -218,7 +230,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
 
         return run
 
-    edit_in = [shared.project, shared.image, shared.selected, label_class]
+    edit_in = [shared.project, shared.image, annotations, label_class]  # the list's value: no race
     edit_out = [shared.selected, shared.status, *view_out]
     for button, kind in (
         (relabel, "relabel"),
@@ -227,15 +239,17 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         (delete, "delete"),
         (undo, "undo"),
     ):
-        button.click(edit(kind), edit_in, edit_out)
+        button.click(edit(kind), edit_in, edit_out).then(strip, strip_in, strip_out)
 
     def chat(project_id: int | None, message: str, history: list[dict[str, Any]]) -> Any:
         for messages in run_chat(services, project_id, message, history):
             yield messages, ""
 
+    for widget in (class_filter, status_filter, unlabelled):
+        widget.change(strip, strip_in, strip_out)
     for trigger in (chat_in.submit, send.click):
         trigger(chat, [shared.project, chat_in, chatbot], [chatbot, chat_in])
     return LabelTab(
         chatbot, canvas, annotations, gallery, strip_ids, strip_note, class_filter, status_filter, unlabelled,
-        label_class, show,
+        label_class, show, strip, strip_in, strip_out,
     )  # fmt: skip
