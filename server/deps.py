@@ -75,6 +75,20 @@ def _signed_in(request: Request, session: Session) -> Principal:
     return principal
 
 
+def ui_identity(request: Request) -> str | None:
+    """The caller's user name, or None: Gradio's ``auth_dependency`` for the UI mounted at /.
+
+    Same identities as the API (token, session cookie, trusted Tailscale header, local user); a
+    bad credential counts as no identity.
+    """
+    with new_session(request.app.state.engine) as session:
+        try:
+            principal = current_principal(request, session)
+        except HTTPException:
+            return None
+    return principal.username if principal is not None else None
+
+
 class Rule:
     """Base of the access rules; ``name`` shows in the permission test's ids."""
 

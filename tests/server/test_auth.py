@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from server.auth import SESSION_COOKIE, BadCredentials, SessionSigner
@@ -218,3 +219,18 @@ def test_cli_users_grant_and_tokens(home: Path) -> None:
     assert runner.invoke(tokens_app, ["revoke", str(token_id)]).exit_code == 0
     assert client.get(ME, headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert runner.invoke(users_app, ["revoke", "bob", "--project", "p"]).exit_code == 0
+
+
+def test_ui_identity_for_the_mounted_ui(world: World) -> None:
+    from server.deps import ui_identity
+
+    app = make_app(world)
+
+    @app.get("/probe")
+    def probe(request: Request) -> dict[str, str | None]:
+        return {"user": ui_identity(request)}
+
+    client = TestClient(app, base_url="http://localhost")
+    assert client.get("/probe").json() == {"user": None}
+    assert client.get("/probe", headers=world.auth("viewer")).json() == {"user": "viewer"}
+    assert client.get("/probe", headers={"Authorization": "Bearer lw_bad"}).json() == {"user": None}
