@@ -214,6 +214,7 @@ class CommandAgent:
             )
             record = CallRecord(change.tool, args, result, result.startswith("error:"))
             return Turn(answer, [record], 0, time.perf_counter() - started, first[0] if first else None)
+        self.guard.new_turn()
         messages = [
             {"role": "system", "content": SYSTEM},
             *_window(earlier),
