@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -79,8 +79,20 @@ def refresh_planner_stats(engine: Engine) -> None:
         connection.commit()
 
 
-def create_app(settings: Settings, *, job_handlers: dict[str, JobHandler] | None = None) -> FastAPI:
-    """The app for ``settings``; ``job_handlers`` replaces the auto-label handler (tests)."""
+def create_app(
+    settings: Settings,
+    *,
+    job_handlers: dict[str, JobHandler] | None = None,
+    mount_ui: Callable[[FastAPI], None] | None = None,
+) -> FastAPI:
+    """The app for ``settings``.
+
+    Args:
+        job_handlers: replace the auto-label handler (tests use fake vision backends).
+        mount_ui: called with the app once the API is in place, to mount the UI at / (e.g.
+            ``gr.mount_gradio_app(app, build_ui(services), path="/", auth_dependency=ui_identity)``);
+            without it / is a small landing page.
+    """
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
     engine = open_engine(settings.db_path)
     bus = EventBus()
@@ -118,6 +130,11 @@ def create_app(settings: Settings, *, job_handlers: dict[str, JobHandler] | None
     def health() -> dict[str, Any]:
         return {"status": "ok", "stack": settings.stack, "auth": "local" if local else "required"}
 
+    check_rules(app.routes)  # the API's routes; a mounted UI guards itself (auth_dependency)
+    if mount_ui is not None:
+        mount_ui(app)
+        return app
+
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(PUBLIC)], include_in_schema=False)
     def index() -> str:
         mode = "local (no login)" if local else "login required"
@@ -128,7 +145,6 @@ def create_app(settings: Settings, *, job_handlers: dict[str, JobHandler] | None
             "</p></body></html>"
         )
 
-    check_rules(app.routes)
     return app
 
 

@@ -116,11 +116,11 @@ def world(template: World, tmp_path: Path) -> World:
     return World(**{**template.__dict__, "home": home})
 
 
-def make_app(world: World, **settings: Any) -> FastAPI:
+def make_app(world: World, mount_ui: Any = None, **settings: Any) -> FastAPI:
     config = Settings(home=world.home, **{"host": "127.0.0.1", "local_mode": False, **settings})
     backends = FakeBackends(detector=FakeDetector())
     handler = LabelJob(home=world.home, backends_factory=lambda: backends)
-    return create_app(config, job_handlers={KIND: handler})
+    return create_app(config, job_handlers={KIND: handler}, mount_ui=mount_ui)
 
 
 @pytest.fixture

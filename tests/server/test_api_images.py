@@ -130,3 +130,17 @@ def test_image_metadata_file_and_thumbnail(root: TestClient, world: World, photo
     # an image of another project is not reachable through this one
     other = root.get(f"/api/v1/projects/{world.other_project_id}/images").json()["items"][0]["id"]
     assert root.get(f"/api/v1/projects/{world.project_id}/images/{other}/file").status_code == 404
+
+
+def test_landing_page_until_a_ui_is_mounted(world: World) -> None:
+    from fastapi.responses import PlainTextResponse
+
+    plain = TestClient(make_app(world), base_url="http://localhost")
+    assert "labelwright" in plain.get("/").text and "/openapi.json" in plain.get("/").text
+
+    def mount(app) -> None:
+        app.add_api_route("/", lambda: PlainTextResponse("the ui"), include_in_schema=False)
+
+    mounted = TestClient(make_app(world, mount_ui=mount), base_url="http://localhost")
+    assert mounted.get("/").text == "the ui"
+    assert mounted.get("/api/v1/health").json()["status"] == "ok"
