@@ -20,6 +20,13 @@ from agent.llm import LLMUnavailable
 from agent.tool_call_recovery import recover_tool_calls
 from tools.registry import Registry, ToolContext, ToolError
 
+CONSTRAINED_REPLY_FORM = (
+    'Reply with JSON only: {"tool": <tool name>, "arguments": {...}} to call a tool, '
+    'or {"answer": <text>} to answer the user once a tool gave you the facts.'
+)
+"""Append to the system prompt in constrained mode: the schema forces the form, this says what it
+means (without it Qwen2.5-Coder-1.5B answered {"answer": "{\"count\": 10}"} without calling)."""
+
 
 class ChatClient(Protocol):
     """What the loop needs of ``ollama.Client`` (tests pass a scripted fake)."""
@@ -56,8 +63,8 @@ def constrained_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
     """A JSON schema for ``format=``: one tool call (``{"tool", "arguments"}``) or ``{"answer"}``.
 
     For weak models: every tool gets its own branch with its real argument schema, so decoding
-    can only produce a known tool with well-formed arguments. The system prompt should tell the
-    model to answer in this form.
+    can only produce a known tool with well-formed arguments. The system prompt should include
+    :data:`CONSTRAINED_REPLY_FORM`.
     """
     defs: dict[str, Any] = {}
     branches = []

@@ -12,7 +12,7 @@ import pytest
 
 from agent.events import AssistantText, Final, ToolCall, ToolResult
 from agent.llm import LLMUnavailable
-from agent.loop import constrained_schema, run_loop
+from agent.loop import CONSTRAINED_REPLY_FORM, constrained_schema, run_loop
 from tests.agent.conftest import CARS, ScriptedModel, call
 from tools.registry import Registry, Tool
 
@@ -180,9 +180,12 @@ def test_constrained_mode_sends_a_schema_and_unwraps_the_answer(registry, ctx, r
 
 
 @pytest.mark.slow
-def test_qwen_counts_cars_with_the_right_tool(qwen: Any, registry: Registry, ctx: Any) -> None:
+@pytest.mark.parametrize("constrained", [False, True], ids=["free", "constrained"])
+def test_qwen_counts_cars_with_the_right_tool(qwen: Any, registry: Any, ctx: Any, constrained: bool) -> None:
     """The default model, on the real runtime, picks the tool, passes the label and uses the result."""
     system = "You help label images. Use the tools to answer, then answer the user in one short sentence."
+    if constrained:
+        system = f"You help label images. {CONSTRAINED_REPLY_FORM}"
     events: list[tuple[float, Any]] = []
     started = time.perf_counter()
     result = run_loop(
@@ -192,11 +195,12 @@ def test_qwen_counts_cars_with_the_right_tool(qwen: Any, registry: Registry, ctx
         registry,
         ctx,
         max_steps=4,
+        constrained=constrained,
         options={"temperature": 0, "seed": 1, "num_predict": 128},
         on_event=lambda event: events.append((time.perf_counter() - started, event)),
     )
     first_call = next(t for t, e in events if isinstance(e, ToolCall))
     answered = events[-1][0]
-    print(f"\nqwen: first tool call after {first_call:.1f}s, answer after {answered:.1f}s: {result.text!r}")
+    print(f"\nqwen {constrained=}: first call {first_call:.1f}s, answer {answered:.1f}s: {result.text!r}")
     assert [(r.name, r.args) for r in result.tool_calls if not r.error][:1] == [COUNT_CARS[:2]]
     assert not result.hit_step_limit and str(CARS) in result.text
