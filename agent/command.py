@@ -9,6 +9,7 @@ project facts. Every message is stored (``AgentRun`` + ``Message``), so a run ca
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -233,6 +234,8 @@ class CommandAgent:
             on_event=emit,
         )
         answer = result.text
+        if not re.search(r"[A-Za-z0-9]", answer) and result.tool_calls:  # "{}" or nothing: a 1.5B quirk
+            answer = f"Result: {result.tool_calls[-1].result}"
         pending = self.guard.pending
         if pending is not None:  # say it in code too: a small model may claim it is done
             answer = (

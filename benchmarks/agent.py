@@ -11,6 +11,7 @@ does, so the times are the prompt-cached ones. Prints a table; writes benchmarks
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -58,10 +59,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", type=Path, default=Path.home() / ".labelwright" / "models")
     parser.add_argument("--cases", default="", help="Comma-separated case names (default: all).")
+    parser.add_argument("--spread", action="store_true", help="Order cases round-robin over kinds.")
     parser.add_argument("--constrained", action="store_true")
     args = parser.parse_args()
     names = [n for n in args.cases.split(",") if n]
     cases = [c for c in CASES if not names or c.name in names]
+    if args.spread:  # a run cut short still covers every kind of command
+        by_kind: dict[str, list[Any]] = {}
+        for case in cases:
+            by_kind.setdefault(case.kind, []).append(case)
+        cases = [c for group in itertools.zip_longest(*by_kind.values()) for c in group if c is not None]
 
     scratch = Path(tempfile.mkdtemp(prefix="lw-agent-bench-"))
     world = build_world(scratch / "world", photos())
@@ -103,8 +110,14 @@ def main() -> None:
             }
             rows.append(row)
             print(_line(row), flush=True)
+            save(results, rows)
     finally:
         handle.close()
+    print(f"\n{summary(results, rows)}; start {results['start_s']} s, warm-up {results['warm_up_s']} s")
+    print(f"wrote {save(results, rows)}")
+
+
+def summary(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     ok = sum(r["success"] for r in rows)
     firsts = sorted(r["first_tool_s"] for r in rows if r["first_tool_s"] is not None)
     results.update(
@@ -112,14 +125,16 @@ def main() -> None:
         success_rate=round(ok / len(rows), 3) if rows else None,
         median_first_tool_s=firsts[len(firsts) // 2] if firsts else None,
     )
-    print(
-        f"\n{ok}/{len(rows)} succeeded; median first tool call {results['median_first_tool_s']} s; "
-        f"start {results['start_s']} s, warm-up {results['warm_up_s']} s"
-    )
+    return f"{ok}/{len(rows)} succeeded; median first tool call {results['median_first_tool_s']} s"
+
+
+def save(results: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
+    """Rewritten after every case, so an interrupted run keeps what it measured."""
+    summary(results, rows)
     out = REPO / "benchmarks" / "results" / "agent.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    return out
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -260,6 +260,12 @@ def test_audit_is_offered_and_runs(world: World) -> None:
     assert turn.tool_calls[0].result.startswith("audit done (no models): 2 open findings")
 
 
+def test_an_empty_answer_falls_back_to_the_tool_result(world: World) -> None:
+    model = ScriptedModel(calls("count", label="car", image="bus.jpg"), says("{}"))
+    turn = agent(world, model).send("how many cars in bus.jpg?")
+    assert turn.text == "Result: 2 annotations by class: car: 2"
+
+
 def test_empty_message_is_refused(world: World) -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         agent(world, ScriptedModel()).send("  ")
