@@ -91,7 +91,10 @@ def recover_tool_calls(text: str) -> tuple[list[RecoveredCall], str]:
     rest = text
     for start, end in sorted(spans, reverse=True):
         rest = rest[:start] + rest[end:]
-    return calls, rest.strip()
+    rest = rest.strip()
+    if spans and not rest.strip("{}[]`\n\t "):  # Qwen sometimes doubles the braces: {{...}}
+        rest = ""
+    return calls, rest
 
 
 def _next_start(text: str, pos: int) -> int:

@@ -25,6 +25,7 @@ COUNT = RecoveredCall("count", {"label": "car"})
         ('{"name": "count", "arguments": "{\\"label\\": \\"car\\"}"}', [COUNT], ""),
         ('{"type": "function", "function": {"name": "count", "arguments": {"label": "car"}}}', [COUNT], ""),
         ('{"tool": "count", "arguments": {"label": "car"}}', [COUNT], ""),
+        ('{{"name": "count", "arguments": {"label": "car"}}}', [COUNT], ""),
         (
             '```json\n[{"name": "count", "arguments": {"label": "car"}},\n'
             ' {"name": "add", "arguments": {}}]\n```',
@@ -48,6 +49,7 @@ COUNT = RecoveredCall("count", {"label": "car"})
         "arguments-as-string",
         "openai-wrapper",
         "constrained-form",
+        "double-braces",
         "list-in-block",
         "two-tagged",
     ],
