@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.engine import Engine
 
-from server.auth import SessionSigner, load_secret
+from server.auth import LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, check_rules
 from server.events import Event, EventBus
 from server.jobs import JobHandler, JobRunner, ProgressEvent
@@ -115,6 +115,7 @@ def create_app(
     app.state.events = bus
     app.state.runner = runner
     app.state.local = local
+    app.state.login_throttle = LoginThrottle()
     app.state.signer = SessionSigner(
         load_secret(settings.session_secret, settings.home), settings.session_max_age_s
     )

@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +152,40 @@ def identify(
     if local and peer_is_loopback(peer) and not any(h in headers for h in PROXY_HEADERS):
         return Principal(LOCAL_USER, None, True, "local")
     return None
+
+
+class LoginThrottle:
+    """At most ``max_failures`` wrong passwords per (peer, user name) in ``window_s``, in memory.
+
+    Argon2 makes each guess slow already; this caps how many a client gets at all.
+    """
+
+    def __init__(self, max_failures: int = 10, window_s: float = 900.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        times = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def retry_after(self, key: tuple[str, str], now: float | None = None) -> float:
+        """Seconds until ``key`` may try again; 0 when it may now."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            times = self._recent(key, now)
+            return self.window_s - (now - times[0]) if len(times) >= self.max_failures else 0.0
+
+    def failed(self, key: tuple[str, str], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._failures[key] = [*self._recent(key, now), now]
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.pop(key, None)

@@ -42,8 +42,14 @@ class HostPolicy:
         return host_header is not None and host_name(host_header) in self.names
 
 
-def cross_site_reason(method: str, headers: dict[str, str]) -> str | None:
-    """Why a write is refused as cross-site, or None. Reads and header-less clients pass."""
+def cross_site_reason(
+    method: str, headers: dict[str, str], own_names: frozenset[str] = frozenset()
+) -> str | None:
+    """Why a write is refused as cross-site, or None. Reads and header-less clients pass.
+
+    An ``Origin`` passes when it names the Host the request was sent to, or one of ``own_names``
+    (the configured allowed_hosts: our name behind a proxy that rewrites Host).
+    """
     if method not in UNSAFE_METHODS:
         return None
     fetch_site = headers.get("sec-fetch-site")
@@ -52,7 +58,7 @@ def cross_site_reason(method: str, headers: dict[str, str]) -> str | None:
     origin = headers.get("origin")
     if origin is not None:
         netloc = urlsplit(origin).netloc.lower() if origin != "null" else "null"
-        if netloc != headers.get("host", "").lower():
+        if netloc != headers.get("host", "").lower() and host_name(netloc) not in own_names:
             return f"cross-site write refused: Origin {origin!r} does not match Host {headers.get('host')!r}"
     return None
 
@@ -63,6 +69,7 @@ class GuardMiddleware:
     def __init__(self, app: Any, settings: Settings) -> None:
         self.app = app
         self.hosts = HostPolicy(settings)
+        self.own_names = frozenset(host_name(h) for h in settings.allowed_hosts)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -70,14 +77,14 @@ class GuardMiddleware:
             return
         headers = _headers(scope["headers"])
         if scope["type"] == "websocket":
-            same_site = cross_site_reason("POST", headers) is None  # a socket can write
+            same_site = cross_site_reason("POST", headers, self.own_names) is None  # a socket can write
             if not (self.hosts.allows(headers.get("host")) and same_site):
                 await send({"type": "websocket.close", "code": 1008})
                 return
         elif not self.hosts.allows(headers.get("host")):
             await _refuse(send, 400, f"unknown Host {headers.get('host')!r}; add it to allowed_hosts")
             return
-        elif (reason := cross_site_reason(scope.get("method", "GET"), headers)) is not None:
+        elif (reason := cross_site_reason(scope.get("method", "GET"), headers, self.own_names)) is not None:
             await _refuse(send, 403, reason)
             return
         await self.app(scope, receive, send)

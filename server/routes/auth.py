@@ -32,9 +32,20 @@ def token_public(row: ApiToken) -> dict[str, Any]:
 @router.post("/login", dependencies=[Depends(PUBLIC)])
 def login(body: Login, request: Request, response: Response, session: SessionDep) -> dict[str, Any]:
     """Check a password and set a signed session cookie (HttpOnly, SameSite=Strict)."""
+    throttle = request.app.state.login_throttle
+    key = (request.client.host if request.client else "", body.username.strip())
+    wait = throttle.retry_after(key)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many wrong passwords for {key[1]!r}; try again in {wait:.0f} s",
+            {"Retry-After": str(int(wait) + 1)},
+        )
     user = authenticate(session, username=body.username, password=body.password)
     if user is None:
+        throttle.failed(key)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    throttle.succeeded(key)
     signer = request.app.state.signer
     response.set_cookie(
         SESSION_COOKIE,

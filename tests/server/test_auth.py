@@ -10,7 +10,7 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
-from server.auth import SESSION_COOKIE, BadCredentials, SessionSigner
+from server.auth import SESSION_COOKIE, BadCredentials, LoginThrottle, SessionSigner
 from server.security import cross_site_reason, host_name
 from server.settings import Settings
 from tests.server.conftest import PASSWORD, World, make_app
@@ -188,6 +188,9 @@ def test_guard_helpers() -> None:
     assert host_name("[::1]:8000") == "::1" and host_name("LocalHost:1") == "localhost"
     assert cross_site_reason("GET", {"origin": "http://evil"}) is None
     assert cross_site_reason("DELETE", {"origin": "http://evil", "host": "localhost"}) is not None
+    behind_proxy = {"origin": "https://lw.tail1.ts.net", "host": "127.0.0.1:7860"}
+    assert cross_site_reason("POST", behind_proxy) is not None
+    assert cross_site_reason("POST", behind_proxy, frozenset({"lw.tail1.ts.net"})) is None
 
 
 def test_cli_users_grant_and_tokens(home: Path) -> None:
@@ -234,3 +237,29 @@ def test_ui_identity_for_the_mounted_ui(world: World) -> None:
     assert client.get("/probe").json() == {"user": None}
     assert client.get("/probe", headers=world.auth("viewer")).json() == {"user": "viewer"}
     assert client.get("/probe", headers={"Authorization": "Bearer lw_bad"}).json() == {"user": None}
+
+
+def test_login_is_throttled_after_repeated_failures(world: World) -> None:
+    app = make_app(world)
+    app.state.login_throttle = LoginThrottle(max_failures=3, window_s=60)
+    client = TestClient(app, base_url="http://localhost")
+    wrong = {"username": "alice", "password": "not it at all"}
+    assert [client.post("/api/v1/auth/login", json=wrong).status_code for _ in range(3)] == [401] * 3
+    blocked = client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    # another account from the same client is not blocked by alice's failures
+    assert (
+        client.post("/api/v1/auth/login", json={"username": "bob", "password": PASSWORD}).status_code == 401
+    )
+
+
+def test_throttle_window_passes() -> None:
+    throttle = LoginThrottle(max_failures=2, window_s=10)
+    key = ("127.0.0.1", "alice")
+    throttle.failed(key, now=0)
+    throttle.failed(key, now=1)
+    assert throttle.retry_after(key, now=2) == pytest.approx(8)
+    assert throttle.retry_after(key, now=10.5) == 0
+    throttle.failed(key, now=11)
+    throttle.succeeded(key)
+    assert throttle.retry_after(key, now=11) == 0
