@@ -5,19 +5,25 @@ agent can hand "review" requests to it. A review conversation keeps one :class:`
 (which finding "that one" is, the skipped ones, a pending bulk delete) across its turns; pass the
 same state every turn, or use :class:`ReviewSession`, which also keeps the history.
 
+The queue's everyday words ("next", "skip", "fine as it is", "that one is a truck", "delete it",
+"delete all tiny boxes", "yes") are understood without the model (:func:`parse_command`): on
+two CPU cores a model turn costs seconds, and Qwen2.5-Coder-1.5B, shown a finding and asked to
+start, sometimes acted on it instead of describing it. Anything else goes to the model.
+
 The system prompt and the tool list never change between turns, so llama.cpp's prompt cache
 reuses them (see ARCHITECTURE.md on prompt-processing cost).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.events import EventSink, ToolCall, ToolResult
-from agent.loop import ChatClient, LoopResult, run_loop
-from tools.registry import Registry, ToolContext
+from agent.events import EventSink, Final, ToolCall, ToolResult
+from agent.loop import CallRecord, ChatClient, LoopResult, run_loop
+from tools.registry import Registry, ToolContext, ToolError
 from tools.review_tools import ReviewState, review_tools
 
 SYSTEM = """You help a person fix flagged annotations, one finding at a time. Per user message call \
@@ -32,6 +38,66 @@ what would go and ask. Only when they then say yes, call it again with confirm t
 Never invent ids: the tools act on the finding shown last."""
 
 HISTORY = 12  # messages kept after the system prompt: a review turn needs little context
+
+# Words a person uses for a finding kind -> the kind ("delete all tiny boxes" -> tiny_box).
+KIND_WORDS = {
+    "tiny": "tiny_box",
+    "small": "tiny_box",
+    "degenerate": "degenerate_box",
+    "duplicate": "duplicate",
+    "spill": "mask_spills",
+    "loose": "loose_box",
+    "conflict": "class_conflict",
+    "mismatch": "label_mismatch",
+    "wrong": "label_mismatch",
+    "sparse": "sparse_mask",
+    "fragment": "fragmented_mask",
+    "outside": "box_outside_image",
+    "thin": "extreme_aspect",
+    "aspect": "extreme_aspect",
+    "empty": "empty_mask",
+}
+_POLITE = re.compile(r"^(?:please|ok(?:ay)?|so|now|and|then)[, ]+|[.!]+$|[, ]+please$")
+_START = re.compile(r"^(?:start|begin|review\b.*|let'?s (?:start|review|go).*)$")
+_NEXT = re.compile(r"^(?:next(?: one)?|show(?: me)?(?: the)?(?: next)?(?: one)?|continue|go on)$")
+_SKIP = re.compile(r"^(?:skip(?: it| this| that)?(?: one)?|later|not now|pass)$")
+_ACCEPT = re.compile(
+    r"^(?:(?:that|this|it)(?: one)?(?: is|'s)? )?(?:fine|correct|right|good|ok|okay)(?: as it is)?$"
+    r"|^(?:keep it|accept(?: it)?|looks (?:fine|good|right)|leave it(?: as it is)?)$"
+)
+_RELABEL = re.compile(
+    r"^(?:(?:that|this|it)(?: one)?(?: is|'s)|it should be|relabel(?: it)?(?: as| to)?) "
+    r"(?:(?:actually|really) )?(?:an? |the )?(?P<label>[a-z][a-z -]{0,40})$"
+)
+_DELETE = re.compile(r"^(?:delete|remove|drop)(?: it| this| that)?(?: one)?$")
+_REJECT = re.compile(
+    r"^(?:reject(?: it)?|(?:(?:that|this|it)(?: one)?(?: is|'s) )?(?:wrong|bad|junk|not an object))$"
+)
+_DELETE_ALL = re.compile(r"^(?:delete|remove|drop) (?:all|every)(?: of)?(?: the)? (?P<what>.+)$")
+_YES = re.compile(r"^(?:yes|y|yep|sure|ok|okay|confirm(?:ed)?|do it|go ahead|yes,? delete (?:them|it|all))$")
+
+
+def parse_command(text: str, state: ReviewState) -> tuple[str, dict[str, Any]] | None:
+    """The tool call an everyday review phrase means, or None when it needs the model."""
+    words = _POLITE.sub("", " ".join(text.lower().split())).strip()
+    if state.pending is not None and _YES.match(words):
+        return "delete_all_of_kind", {"kind": state.pending.kind, "confirm": True}
+    if _START.match(words) or _NEXT.match(words):
+        return "next_finding", {}
+    if _SKIP.match(words):
+        return "skip", {}
+    if _ACCEPT.match(words):
+        return "accept_as_is", {}
+    if _DELETE.match(words):
+        return "delete_annotation", {}
+    if _REJECT.match(words):
+        return "reject_annotation", {}
+    if match := _DELETE_ALL.match(words):
+        kinds = {kind for word, kind in KIND_WORDS.items() if word in match["what"]}
+        return ("delete_all_of_kind", {"kind": kinds.pop()}) if len(kinds) == 1 else None
+    if match := _RELABEL.match(words):
+        return "relabel", {"label": match["label"].strip()}
+    return None
 
 
 def run_review(
@@ -57,8 +123,14 @@ def run_review(
     if not history or history[0].get("role") != "system":
         history.insert(0, {"role": "system", "content": SYSTEM})
     registry = review_tools(state)
-    if state.current is None:
-        history += show_first(registry, ctx, on_event)
+    shown = show_first(registry, ctx, on_event) if state.current is None else []
+    history += shown
+    asked = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    command = parse_command(asked, state)
+    if command is not None:
+        if shown and command[0] == "next_finding":  # "let's review": the finding is on screen already
+            return _answer(history, shown[-1]["content"], [], on_event)
+        return _direct(history, registry, ctx, command, on_event)
     return run_loop(
         client,
         model,
@@ -70,6 +142,38 @@ def run_review(
         options=options,
         on_event=on_event,
     )
+
+
+def _answer(
+    history: list[dict[str, Any]], text: str, calls: list[CallRecord], on_event: EventSink | None
+) -> LoopResult:
+    history.append({"role": "assistant", "content": text})
+    if on_event is not None:
+        on_event(Final(text, 0, False))
+    return LoopResult(text, 0, False, calls, history)
+
+
+def _direct(
+    history: list[dict[str, Any]],
+    registry: Registry,
+    ctx: ToolContext,
+    command: tuple[str, dict[str, Any]],
+    on_event: EventSink | None,
+) -> LoopResult:
+    """Run a parsed command's tool as if the model had called it; its result is the answer."""
+    name, args = command
+    emit = on_event or (lambda event: None)
+    emit(ToolCall(name, args))
+    try:
+        text, error = registry.get(name)(ctx, args).text(), False
+    except ToolError as exc:
+        text, error = f"error: {exc}", True
+    emit(ToolResult(name, text, error))
+    history += [
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": name, "arguments": args}}]},
+        {"role": "tool", "tool_name": name, "content": text},
+    ]
+    return _answer(history, text, [CallRecord(name, args, text, error)], on_event)
 
 
 def show_first(registry: Registry, ctx: ToolContext, on_event: EventSink | None) -> list[dict[str, Any]]:

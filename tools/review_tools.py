@@ -68,7 +68,7 @@ class ReviewState:
 
 
 class Target(BaseModel):
-    finding_id: int | None = Field(None, description="Finding id; default: the finding shown last.")
+    """The tools act on the finding shown last: a small model given an id field invents ids."""
 
 
 class RelabelArgs(Target):
@@ -87,10 +87,6 @@ class ResegmentArgs(Target):
 class BulkArgs(BaseModel):
     kind: AnnotationKind = Field(description="Finding kind whose annotations go, e.g. tiny_box.")
     confirm: bool = Field(False, description="True only after the user confirmed the dry-run summary.")
-
-
-class Empty(BaseModel):
-    pass
 
 
 class ReviewText(ToolResult):
@@ -138,8 +134,8 @@ def _next(session: Session, ctx: ToolContext, state: ReviewState) -> str:
     return describe(session, queue[0], len(queue))
 
 
-def _finding(session: Session, ctx: ToolContext, state: ReviewState, finding_id: int | None) -> AuditFinding:
-    fid = finding_id if finding_id is not None else state.current
+def _finding(session: Session, ctx: ToolContext, state: ReviewState) -> AuditFinding:
+    fid = state.current
     if fid is None:
         raise ToolError("no finding is selected: call next_finding first")
     finding = get_finding(session, finding_id=fid)
@@ -171,19 +167,19 @@ def _batch(session: Session, ctx: ToolContext, what: str):  # type: ignore[no-un
 def review_tools(state: ReviewState) -> Registry:
     """The review tools bound to one conversation's ``state``."""
 
-    def next_finding(ctx: ToolContext, args: Empty) -> ReviewText:
+    def next_finding(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
             return ReviewText(done=_next(session, ctx, state))
 
     def skip(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
-            finding = _finding(session, ctx, state, args.finding_id)
+            finding = _finding(session, ctx, state)
             state.skipped.add(finding.id)  # type: ignore[arg-type]
             return ReviewText(done=f"skipped finding {finding.id}", next=_next(session, ctx, state))
 
     def accept_as_is(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
-            finding = _finding(session, ctx, state, args.finding_id)
+            finding = _finding(session, ctx, state)
             ann = session.get(Annotation, finding.annotation_id) if finding.annotation_id else None
             if ann is not None:
                 repo.set_status(
@@ -194,7 +190,7 @@ def review_tools(state: ReviewState) -> Registry:
 
     def reject_annotation(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
-            finding = _finding(session, ctx, state, args.finding_id)
+            finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
             repo.set_status(
                 session, batch=_batch(session, ctx, f"reject #{ann.id}"), ids=[ann.id], status="rejected"
@@ -205,7 +201,7 @@ def review_tools(state: ReviewState) -> Registry:
 
     def relabel(ctx: ToolContext, args: RelabelArgs) -> ReviewText:
         with new_session(ctx.engine) as session:
-            finding = _finding(session, ctx, state, args.finding_id)
+            finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
             category = get_category_by_name(session, project_id=ctx.project_id, name=args.label)
             if category is None:
@@ -225,7 +221,7 @@ def review_tools(state: ReviewState) -> Registry:
 
     def delete_annotation(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
-            finding = _finding(session, ctx, state, args.finding_id)
+            finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
             repo.delete_annotation(
                 session, batch=_batch(session, ctx, f"delete #{ann.id}"), annotation_id=ann.id
@@ -237,7 +233,7 @@ def review_tools(state: ReviewState) -> Registry:
         if x2 <= x1 or y2 <= y1:
             raise ToolError(f"box must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {args.box}")
         with new_session(ctx.engine) as session:
-            finding = _finding(session, ctx, state, args.finding_id)
+            finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
             had_mask = ann.mask is not None
             try:
@@ -257,7 +253,7 @@ def review_tools(state: ReviewState) -> Registry:
 
     def resegment(ctx: ToolContext, args: ResegmentArgs) -> ReviewText:
         with new_session(ctx.engine) as session:
-            finding = _finding(session, ctx, state, args.finding_id)
+            finding = _finding(session, ctx, state)
             ann = None if finding.kind == MISSING else _annotation(session, finding)
             image = session.get(Image, finding.image_id)
             if image is None:
@@ -327,6 +323,9 @@ def review_tools(state: ReviewState) -> Registry:
                 raise ToolError(
                     f"call delete_all_of_kind for {args.kind} without confirm first, show the summary"
                 )
+            if pending.turn < state.turn - 1:
+                state.pending = None
+                raise ToolError("that dry run is older than the last turn: run it again without confirm")
             if pending.turn >= state.turn:
                 raise ToolError(
                     "the user has not confirmed yet: show the dry-run summary and wait for their answer"
@@ -351,7 +350,7 @@ def review_tools(state: ReviewState) -> Registry:
             Tool(
                 "next_finding",
                 "Show the worst open finding: kind, message, image, annotation id/class/box/score.",
-                Empty,
+                Target,
                 next_finding,
             ),
             Tool(

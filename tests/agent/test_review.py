@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from agent.events import ToolResult
-from agent.review import SYSTEM, ReviewSession, run_review, trim
+from agent.review import SYSTEM, ReviewSession, parse_command, run_review, trim
 from store.db import new_session
 from store.models import Annotation, Category
 from tests.agent.conftest import ScriptedModel, call
 from tests.tools.audit.test_runner import add, audit
 from tests.tools.conftest import Store, ingest_store, make_photo_dir
-from tools.review_tools import ReviewState, review_tools
+from tools.review_tools import PendingDelete, ReviewState, review_tools
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def category(store: Store, annotation_id: int) -> str | None:
         return None if ann is None else session.get(Category, ann.category_id).name  # type: ignore[union-attr]
 
 
-def test_a_review_conversation(store: Store) -> None:
+def test_a_review_conversation_through_the_model(store: Store) -> None:
     ids = store.ids  # type: ignore[attr-defined]
     model = ScriptedModel(
         {"content": "Annotation #2 duplicates the bus."},
@@ -45,12 +45,10 @@ def test_a_review_conversation(store: Store) -> None:
         {"content": "", "tool_calls": [call("delete_all_of_kind", kind="tiny_box")]},
         {"content": "", "tool_calls": [call("delete_all_of_kind", kind="tiny_box", confirm=True)]},
         {"content": "One tiny box would go. Delete it?"},
-        {"content": "", "tool_calls": [call("delete_all_of_kind", kind="tiny_box", confirm=True)]},
-        {"content": "Deleted."},
     )
     session = ReviewSession(model, "m", store.ctx())
     events: list[Any] = []
-    first = session.send("review the flagged annotations with me", on_event=events.append)
+    first = session.send("what is wrong with this one?", on_event=events.append)
     assert first.text == "Annotation #2 duplicates the bus." and first.tool_calls == []
     shown = [e for e in events if isinstance(e, ToolResult) and e.name == "next_finding"]
     assert len(shown) == 1 and f"annotation #{ids['dup']} bus box [20, 232, 785, 488]" in shown[0].text
@@ -61,22 +59,70 @@ def test_a_review_conversation(store: Store) -> None:
     }
     assert session.state.current is not None
 
-    session.send("that one is a truck")
+    session.send("hmm, I think the vehicle there is really a truck, can you fix it")
     assert category(store, ids["dup"]) == "truck"
 
-    third = session.send("delete all tiny boxes")
+    third = session.send("get rid of every box that is too tiny")
     assert [r.error for r in third.tool_calls] == [False, True]  # confirming in the same turn fails
     assert "has not confirmed yet" in third.tool_calls[1].result
     assert category(store, ids["tiny"]) == "tie"
 
-    fourth = session.send("yes")
+    fourth = session.send("yes")  # understood without the model: the pending dry run is confirmed
     assert fourth.tool_calls[0].result.startswith("deleted 1 annotations flagged tiny_box")
     assert category(store, ids["tiny"]) is None
+    assert model.replies == []
 
     requests = model.requests
     assert all(r["messages"][0] == {"role": "system", "content": SYSTEM} for r in requests)
     assert all(r["tools"] == requests[0]["tools"] for r in requests)  # byte-stable prefix for the cache
     assert [t["function"]["name"] for t in requests[0]["tools"]] == review_tools(ReviewState()).names()
+
+
+def test_everyday_commands_need_no_model(store: Store) -> None:
+    ids = store.ids  # type: ignore[attr-defined]
+    session = ReviewSession(ScriptedModel(), "m", store.ctx())  # any model call would fail the test
+    first = session.send("Let's review the flagged annotations")
+    assert first.text.startswith("finding ") and f"annotation #{ids['dup']}" in first.text
+    relabelled = session.send("That one is a truck.")
+    assert relabelled.text.startswith(f"#{ids['dup']} relabelled bus -> truck\nnext: finding ")
+    assert category(store, ids["dup"]) == "truck"
+    assert session.send("delete all tiny boxes").text.startswith("dry run: would delete 1 annotations")
+    assert session.send("yes").text.startswith("deleted 1 annotations flagged tiny_box")
+    assert category(store, ids["tiny"]) is None
+    assert session.send("next").text == "no open findings left"
+    assert session.send("fine as it is").text == "error: no finding is selected: call next_finding first"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("next", ("next_finding", {})),
+        ("review the flagged annotations with me", ("next_finding", {})),
+        ("skip this one", ("skip", {})),
+        ("fine as it is", ("accept_as_is", {})),
+        ("Looks good!", ("accept_as_is", {})),
+        ("that one is a truck", ("relabel", {"label": "truck"})),
+        ("it's actually a traffic light", ("relabel", {"label": "traffic light"})),
+        ("it's wrong", ("reject_annotation", {})),
+        ("please delete it", ("delete_annotation", {})),
+        ("delete all tiny boxes", ("delete_all_of_kind", {"kind": "tiny_box"})),
+        ("remove all the duplicates", ("delete_all_of_kind", {"kind": "duplicate"})),
+        ("delete all boxes", None),  # which kind? the model asks
+        ("yes", None),  # nothing pending to confirm
+        ("could you tighten the box a bit", None),
+    ],
+)
+def test_parse_command(text: str, expected: Any) -> None:
+    assert parse_command(text, ReviewState()) == expected
+
+
+def test_yes_confirms_only_a_pending_dry_run() -> None:
+    state = ReviewState(pending=PendingDelete("tiny_box", [1], [1], turn=0))
+    assert parse_command("Yes, delete them", state) == (
+        "delete_all_of_kind",
+        {"kind": "tiny_box", "confirm": True},
+    )
+    assert parse_command("ok", state) == ("delete_all_of_kind", {"kind": "tiny_box", "confirm": True})
 
 
 def test_run_review_adds_the_system_prompt_and_counts_turns(store: Store) -> None:
@@ -109,8 +155,8 @@ def test_real_llm_walks_the_queue(store: Store, qwen: Any) -> None:
     """Qwen2.5-Coder-1.5B picks the review tool for plain requests (the default agent model)."""
     ids = store.ids  # type: ignore[attr-defined]
     session = ReviewSession(qwen.client, qwen.model, store.ctx(), options={"temperature": 0})
-    first = session.send("review the flagged annotations with me")
+    first = session.send("what is this finding about?")
     assert first.text and session.state.current is not None
-    second = session.send("that one is a truck")
+    second = session.send("the vehicle in this box is a truck, not a bus: fix its class")
     assert "relabel" in [r.name for r in second.tool_calls]
     assert category(store, ids["dup"]) == "truck"

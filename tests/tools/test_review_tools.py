@@ -103,23 +103,21 @@ def test_model_mistakes_are_tool_errors(store: Store, seeded: dict[str, int]) ->
     state = ReviewState()
     with pytest.raises(ToolError, match="call next_finding first"):
         call(store, state, "accept_as_is")
-    call(store, state, "next_finding")
+    text = call(store, state, "next_finding")
     with pytest.raises(ToolError, match="no class 'trukc' in this project; did you mean truck"):
         call(store, state, "relabel", label="trukc")
-    with pytest.raises(ToolError, match="no finding 999"):
-        call(store, state, "skip", finding_id=999)
-    unlabelled = next(i for i in range(1, 50) if "unlabelled_image" in _kind(store, i))
+    with pytest.raises(ToolError, match="box must be"):
+        call(store, state, "adjust_box", box=[50, 50, 10, 10])
+    while "unlabelled_image" not in text:
+        text = call(store, state, "skip")
     with pytest.raises(ToolError, match="is about the image or project: accept_as_is or skip it"):
-        call(store, state, "delete_annotation", finding_id=unlabelled)
-    call(store, state, "accept_as_is", finding_id=unlabelled)
+        call(store, state, "delete_annotation")
+    unlabelled = state.current
+    call(store, state, "accept_as_is")
+    assert finding(store, unlabelled) == ("closed", "accepted")  # type: ignore[arg-type]
+    state.current = unlabelled  # e.g. a stale UI: acting twice on one finding
     with pytest.raises(ToolError, match="already closed"):
-        call(store, state, "accept_as_is", finding_id=unlabelled)
-
-
-def _kind(store: Store, finding_id: int) -> str:
-    with new_session(store.engine) as session:
-        row = get_finding(session, finding_id=finding_id)
-        return row.kind if row else ""
+        call(store, state, "accept_as_is")
 
 
 def test_skip_moves_on_and_the_queue_ends(store: Store, seeded: dict[str, int]) -> None:
@@ -155,6 +153,15 @@ def test_delete_all_of_kind_needs_a_confirmation_in_a_later_turn(
     with new_session(store.engine) as session:
         assert undo(session, project_id=store.project_id, actor="tester").affected == 2  # type: ignore[union-attr]
     assert state_of(store, seeded["tiny"]) is not None and state_of(store, seeded["tiny2"]) is not None
+
+
+def test_a_dry_run_expires_after_one_turn(store: Store, seeded: dict[str, int]) -> None:
+    state = ReviewState()
+    call(store, state, "delete_all_of_kind", kind="tiny_box")
+    state.turn += 2  # the person talked about something else in between
+    with pytest.raises(ToolError, match="older than the last turn"):
+        call(store, state, "delete_all_of_kind", kind="tiny_box", confirm=True)
+    assert state.pending is None and state_of(store, seeded["tiny"]) is not None
 
 
 def test_resegment_adds_a_missing_object(store: Store, seeded: dict[str, int]) -> None:
