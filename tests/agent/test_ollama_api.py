@@ -15,7 +15,7 @@ import pytest
 
 from agent.embedded_llm import EmbeddedLLMError
 from agent.llm import warm_up
-from agent.ollama_api import OLLAMA_PROTOCOL_VERSION, check_bind_host, ndjson_stream, to_openai_messages
+from agent.ollama_api import OLLAMA_PROTOCOL_VERSION, check_bind_host, ndjson_stream
 
 MODEL = "smollm2:135m"
 GREEDY = {"temperature": 0, "seed": 7, "num_predict": 8}
@@ -31,42 +31,6 @@ def test_network_hosts_need_allow_network(host: str) -> None:
     with pytest.raises(ValueError, match="expected a loopback address.*--allow-network"):
         check_bind_host(host, allow_network=False)
     check_bind_host(host, allow_network=True)
-
-
-def test_tool_results_are_paired_with_their_calls_by_name() -> None:
-    history = [
-        {"role": "user", "content": "go"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {"function": {"name": "add", "arguments": {"a": 1, "b": 2}}},
-                {"function": {"name": "count", "arguments": {"label": "car"}}},
-            ],
-        },
-        {"role": "tool", "tool_name": "count", "content": "7"},
-        {"role": "tool", "tool_name": "add", "content": "3"},
-    ]
-    out = to_openai_messages(history)
-    assert out[1]["tool_calls"][0] == {
-        "id": "call_1_0",
-        "type": "function",
-        "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'},
-    }
-    assert [(m["tool_call_id"], m["name"]) for m in out[2:]] == [("call_1_1", "count"), ("call_1_0", "add")]
-    assert to_openai_messages(history) == out  # same history, same prompt bytes
-
-
-@pytest.mark.parametrize(
-    ("message", "error"),
-    [
-        ({"role": "robot", "content": "x"}, "message 0: role must be one of"),
-        ({"role": "user", "content": "x", "images": ["aGk="]}, "images are not supported"),
-    ],
-)
-def test_bad_messages_are_refused(message: dict[str, Any], error: str) -> None:
-    with pytest.raises(ValueError, match=error):
-        to_openai_messages([message])
 
 
 @pytest.fixture(scope="module")
