@@ -42,19 +42,20 @@ def default_handlers(settings: Settings) -> dict[str, JobHandler]:
 
 def job_events(engine: Engine, bus: EventBus) -> Any:
     """A runner subscriber that republishes job progress as project events."""
-    projects: dict[int, int] = {}
+    owners: dict[int, tuple[int, str]] = {}  # job id -> (project id, who asked for it)
 
     def publish(event: ProgressEvent) -> None:
-        if event.job_id not in projects:
+        if event.job_id not in owners:
             with new_session(engine) as session:
                 job = get_job(session, job_id=event.job_id)
             if job is None:
                 return
-            projects[event.job_id] = job.project_id
+            owners[event.job_id] = (job.project_id, str(job.params.get("requested_by", "")))
+        project_id, actor = owners[event.job_id]
         data = {"state": event.state, "done": event.done, "total": event.total, "rate": event.rate}
         if event.error:
             data["error"] = event.error
-        bus.publish(Event(projects[event.job_id], "job", event.state, [event.job_id], data=data))
+        bus.publish(Event(project_id, "job", event.state, [event.job_id], actor=actor, data=data))
 
     return publish
 

@@ -120,7 +120,7 @@ def test_job_progress_is_streamed_and_projects_are_separate(server: str, world: 
         _, event = next_event(mine, "job", timeout=deadline - time.monotonic())
         if event["ids"] == [job_id]:
             states.append(event["action"])
-            assert event["data"]["total"] == 2
+            assert event["data"]["total"] == 2 and event["actor"] == "annotator"
     assert states[0] == "running" and states[-1] == "done"
     assert all(e["project_id"] == world.other_project_id for _, e in list(others.queue))
     assert [e for _, e in list(others.queue) if e["kind"] == "job"] == []
