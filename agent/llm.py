@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import ollama
@@ -37,10 +38,18 @@ def model_path(models_dir: Path, model: str) -> Path:
     raise ValueError(f"unknown LLM {model!r}: expected one of {known} or a path to a .gguf file")
 
 
+def ollama_url(host: str) -> str:
+    """An OLLAMA_HOST value (``host``, ``host:port`` or a URL) as a URL, defaulting as Ollama does."""
+    url = host.rstrip("/") if "://" in host else f"http://{host.rstrip('/')}"
+    if "://" not in host and urlsplit(url).port is None:
+        url += ":11434"
+    return url
+
+
 def ollama_answers(host: str, timeout: float = 1.0) -> bool:
-    """True when an Ollama-protocol server answers at ``host`` (``http://host:port``)."""
+    """True when an Ollama-protocol server answers at ``host`` (any OLLAMA_HOST form)."""
     try:
-        return httpx.get(f"{host.rstrip('/')}/api/version", timeout=timeout).status_code == 200
+        return httpx.get(f"{ollama_url(host)}/api/version", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -129,10 +138,11 @@ def connect(
     ``ollama_host`` comes from the caller (the server reads ``OLLAMA_HOST``), never from env here.
     """
     if ollama_host and ollama_answers(ollama_host):
-        client = ollama.Client(host=ollama_host)
+        url = ollama_url(ollama_host)
+        client = ollama.Client(host=url)
         names = {m.model for m in client.list().models}
         if model in names or f"{model}:latest" in names:
-            return LLMHandle(client, model, ollama_host)
+            return LLMHandle(client, model, url)
     return start_embedded(models_dir, model, threads=threads, n_ctx=n_ctx)
 
 

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from agent.llm import LLMUnavailable, connect, free_port, model_path, ollama_answers, start_embedded
+from agent.llm import (
+    LLMUnavailable,
+    connect,
+    free_port,
+    model_path,
+    ollama_answers,
+    ollama_url,
+    start_embedded,
+)
 
 
 def test_model_paths(tmp_path: Path) -> None:
@@ -28,8 +36,22 @@ def test_nothing_answers_on_a_free_port() -> None:
     assert not ollama_answers(f"http://127.0.0.1:{free_port()}", timeout=0.5)
 
 
-def test_an_answering_ollama_with_the_model_is_used(smollm: Any, models_dir: Path) -> None:
-    handle = connect(models_dir, "smollm2:135m", ollama_host=smollm.host)
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:11434"),
+        ("localhost:8080", "http://localhost:8080"),
+        ("http://10.0.0.2:11434/", "http://10.0.0.2:11434"),
+        ("https://llm.example", "https://llm.example"),
+    ],
+)
+def test_ollama_host_forms(host: str, url: str) -> None:
+    assert ollama_url(host) == url
+
+
+@pytest.mark.parametrize("scheme", ["http://", ""], ids=["url", "host:port"])
+def test_an_answering_ollama_with_the_model_is_used(smollm: Any, models_dir: Path, scheme: str) -> None:
+    handle = connect(models_dir, "smollm2:135m", ollama_host=smollm.host.replace("http://", scheme))
     assert handle.host == smollm.host and handle.embedded is None
     assert handle.client.list().models[0].model == "smollm2:135m"
     handle.close()
