@@ -276,10 +276,13 @@ def serve(
 
     from server.app import create_app
 
-    settings = get_settings()
-    bind = host or settings.host
-    console.print(f"labelwright serving on http://{bind}:{port or settings.port}  (data: {settings.home})")
-    uvicorn.run(create_app(settings), host=bind, port=port or settings.port, log_level="warning")
+    settings = get_settings().model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    console.print(f"labelwright serving on http://{settings.host}:{settings.port}  (data: {settings.home})")
+    # proxy_headers=False: the TCP peer must stay the real one, or X-Forwarded-For could claim to be
+    # a trusted identity proxy.
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="warning", proxy_headers=False
+    )
 
 
 def main() -> None:
@@ -288,11 +291,13 @@ def main() -> None:
 
 def _mount_subcommands() -> None:
     """Verbs that belong to other concerns live in their own modules; mount them here."""
-    from server import cli_label, cli_llm, cli_models
+    from server import cli_label, cli_llm, cli_models, cli_users
 
     app.add_typer(cli_models.app, name="models")
     app.add_typer(cli_llm.app, name="llm")
     app.add_typer(cli_label.app)  # no name: `label` and the `jobs` group sit at the top level
+    app.add_typer(cli_users.users_app, name="users")
+    app.add_typer(cli_users.tokens_app, name="tokens")
 
 
 _mount_subcommands()
