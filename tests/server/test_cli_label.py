@@ -123,8 +123,8 @@ def test_jobs_list_cancel_resume(project, fake_stack) -> None:
     assert RUN.invoke(cli_label.app, ["jobs", "resume", "77"]).exit_code == 1
 
 
-# Hand-drawn boxes (x1, y1, x2, y2), read off the photos on a 50 px grid. IGNORE holds objects
-# too occluded to demand (Ancelotti's tie, mostly behind a hand): finding them is no error.
+# Hand-drawn boxes (x1, y1, x2, y2), read off the photos on a 10-50 px grid; people include what
+# is visible of them (Zidane's arm reaches to x=1150; the man at bus.jpg's left edge is partial).
 HAND = {
     "bus.jpg": {
         "bus": [(18, 230, 805, 720)],
@@ -132,10 +132,11 @@ HAND = {
     },
     "zidane.jpg": {
         "person": [(120, 200, 1150, 720), (750, 40, 1140, 720)],
-        "tie": [(440, 430, 500, 720)],
+        "tie": [(440, 430, 500, 720), (992, 310, 1038, 415)],  # Zidane's; Ancelotti's above the hand
     },
 }
-IGNORE = {"zidane.jpg": {"tie": [(985, 300, 1040, 420)]}}
+# At the CLI's default threshold 0.3 the lite stack (NanoDet) finds 8 of these 9: Zidane's tie,
+# dark on a dark suit, scores 0.25. Every class must be found at least once.
 MIN_RECALL, MIN_PRECISION, IOU = 0.85, 0.8, 0.5
 
 
@@ -168,7 +169,7 @@ def test_real_lite_stack_finds_people_bus_and_tie(
     predicted = [
         (f, c, (a.bbox[0], a.bbox[1], a.bbox[0] + a.bbox[2], a.bbox[1] + a.bbox[3]), a) for f, c, a in rows
     ]
-    matched_gt, true_pos, report = 0, 0, []
+    matched_gt, true_pos, report, found = 0, 0, [], set()
     for name, classes in HAND.items():
         for cls, boxes in classes.items():
             free = [p for p in predicted if p[0] == name and p[1] == cls]
@@ -176,12 +177,12 @@ def test_real_lite_stack_finds_people_bus_and_tie(
                 best = max(free, key=lambda p: iou(p[2], gt), default=None)
                 if best is not None and iou(best[2], gt) >= IOU:
                     matched_gt += 1
+                    found.add(cls)
                     free.remove(best)
                 report.append((name, cls, gt, None if best is None else round(iou(best[2], gt), 2)))
     n_gt = sum(len(b) for c in HAND.values() for b in c.values())
     for name, cls, box, ann in predicted:
-        hits = HAND.get(name, {}).get(cls, []) + IGNORE.get(name, {}).get(cls, [])
-        true_pos += any(iou(box, gt) >= IOU for gt in hits)
+        true_pos += any(iou(box, gt) >= IOU for gt in HAND.get(name, {}).get(cls, []))
         mask = mask_from_rle(ann.mask)
         fill = mask.sum() / (ann.bbox[2] * ann.bbox[3])
         assert 0.2 <= fill <= 0.97, f"{name} {cls} {box}: mask fills {fill:.2f} of its box"  # not a rectangle
@@ -193,4 +194,7 @@ def test_real_lite_stack_finds_people_bus_and_tie(
     )
     for row in report:
         print("  hand box", *row[:3], "best IoU", row[3])
+    for name, cls, box, ann in predicted:
+        print("  predicted", name, cls, [round(v) for v in box], ann.score)
+    assert found == {"person", "bus", "tie"}, report
     assert recall >= MIN_RECALL and precision >= MIN_PRECISION, (recall, precision, report, predicted)
