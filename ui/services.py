@@ -8,7 +8,7 @@ and hands long work to the job runner it is given.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,7 +60,7 @@ class UIServices:
     chat: ChatFn | None = None
     actor: str = "ui"
     stack: str = "lite"
-    _backends: Any = None
+    _backends: Any = field(default=None, init=False, repr=False)
 
     @property
     def backends(self) -> Any:

@@ -16,10 +16,12 @@ from sqlmodel import Session, col, select
 from store import class_status_counts, image_count, list_images, new_session
 from store.models import UNANNOTATED, Annotation, AuditFinding, Category, Image
 from ui import views
+from ui.render import class_color
 from ui.services import UIServices
 from ui.shared import Shared
 
 BINS = 10
+STATUS_COLORS = {"proposed": "#f5a623", "accepted": "#2ca02c", "rejected": "#a0a0a0"}
 SAMPLES = 12
 
 
@@ -90,23 +92,42 @@ def build(services: UIServices, shared: Shared) -> Any:
     refresh = gr.Button("Refresh", size="sm", elem_id="lw-analytics-refresh")
     summary = gr.Markdown(elem_id="lw-totals")
     with gr.Row():
-        counts = gr.BarPlot(x="class", y="count", color="status", title="Annotations per class", height=300)
+        counts = gr.BarPlot(
+            x="class",
+            y="count",
+            color="status",
+            color_map=STATUS_COLORS,
+            title="Annotations per class",
+            height=300,
+        )
         hist = gr.BarPlot(x="confidence", y="count", color="class", title="Confidence per class", height=300)
+    findings_note = gr.Markdown()
     findings = gr.BarPlot(x="kind", y="count", color="status", title="Audit findings by kind", height=250)
-    grid = gr.Gallery(label="Samples", columns=4, height=520, allow_preview=True, elem_id="lw-samples")
+    grid = gr.Gallery(
+        label="Samples", columns=4, height=520, allow_preview=True, elem_id="lw-samples", object_fit="contain"
+    )
 
     def load(project_id: int | None) -> tuple[Any, ...]:
         if project_id is None:
             empty = pd.DataFrame()
-            return "No project selected.", empty, empty, empty, []
+            return "No project selected.", empty, empty, "", empty, []
         with new_session(services.engine) as session:
+            hist_data = confidence_histogram(session, project_id)
+            found = findings_by_kind(session, project_id)
             return (
                 totals(session, project_id),
                 class_counts(session, project_id),
-                confidence_histogram(session, project_id),
-                findings_by_kind(session, project_id),
+                # the same colour per class as on the canvas
+                gr.BarPlot(hist_data, color_map={n: _hex(class_color(n)) for n in set(hist_data["class"])}),
+                "" if len(found) else "No audit findings yet: the review agent files them.",
+                found,
                 samples(services, session, project_id),
             )
 
-    refresh.click(load, [shared.project], [summary, counts, hist, findings, grid])
-    return load, [summary, counts, hist, findings, grid]
+    outputs = [summary, counts, hist, findings_note, findings, grid]
+    refresh.click(load, [shared.project], outputs)
+    return load, outputs
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)

@@ -79,12 +79,12 @@ def build(services: UIServices, shared: Shared) -> Any:
     with gr.Row():
         picture = gr.Image(label="Finding", interactive=False, height=420)
         with gr.Column():
-            chosen = gr.Markdown("Click a finding in the table.")
+            chosen = gr.Markdown("Click a finding in the table.", elem_id="lw-finding")
             buttons = {
-                "accepted": gr.Button("Accept annotation"),
-                "rejected": gr.Button("Reject annotation"),
-                "delete": gr.Button("Delete annotation", variant="stop"),
-                "dismiss": gr.Button("Not a problem"),
+                "accepted": gr.Button("Accept annotation", elem_id="lw-review-accept"),
+                "rejected": gr.Button("Reject annotation", elem_id="lw-review-reject"),
+                "delete": gr.Button("Delete annotation", variant="stop", elem_id="lw-review-delete"),
+                "dismiss": gr.Button("Not a problem", elem_id="lw-review-dismiss"),
             }
 
     def choose(frame: pd.DataFrame, evt: gr.SelectData) -> tuple[Any, ...]:

@@ -1,0 +1,199 @@
+"""The UI as a person uses it: a real Chromium drives the running app, screenshot per step.
+
+Screenshots go to artifacts/ui/ (gitignored); look at them after a run.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from store import get_project_by_name, new_session, open_engine, query_annotations, upsert_finding
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SHOTS = REPO / "artifacts" / "ui"
+LABEL_TIMEOUT_MS = 600_000  # lite stack on 2 busy cores: 1-3 minutes for two photos
+
+
+def canvas_picture(page) -> Image.Image:  # type: ignore[no-untyped-def]
+    src = page.locator("#lw-canvas .lw-canvas img").get_attribute("src")
+    assert src and src.startswith("data:image/jpeg;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB")
+
+
+def overlay_difference(page, original: Path) -> float:  # type: ignore[no-untyped-def]
+    """Mean absolute difference between the canvas and the bare photo (0 = no overlays)."""
+    shown = canvas_picture(page)
+    with Image.open(original) as photo:
+        bare = photo.convert("RGB").resize(shown.size)
+    return float(np.abs(np.asarray(shown, np.int16) - np.asarray(bare, np.int16)).mean())
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_timeout(500)  # let the last update paint
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def field(page, elem_id: str):  # type: ignore[no-untyped-def]
+    """The text field of a gr.Textbox (an input or a textarea, depending on its lines)."""
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def store_annotations(home: Path, project: str) -> list:  # type: ignore[type-arg]
+    engine = open_engine(home / "labelwright.db")
+    try:
+        with new_session(engine) as session:
+            found = get_project_by_name(session, name=project)
+            assert found is not None
+            return query_annotations(session, project_id=found.id)
+    finally:
+        engine.dispose()
+
+
+def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, home = live_app
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+
+        field(page, "lw-new-project").fill("street")
+        page.locator("#lw-create-project").click()
+        expect(page.locator("#lw-status")).to_contain_text("created project street")
+        shot(page, "01_project_created")
+
+        page.locator("input[type=file]").first.set_input_files(str(photo_zip))
+        expect(page.locator("#lw-ingest-report")).to_contain_text("2 added")
+        expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
+        assert overlay_difference(page, photos["bus.jpg"]) < 3  # nothing drawn yet
+        shot(page, "02_uploaded")
+
+        field(page, "lw-chat-input").fill("label every pedestrian")
+        field(page, "lw-chat-input").press("Enter")
+        expect(page.locator("#lw-chat")).to_contain_text("No LLM is connected")
+        shot(page, "03_chat_without_llm")
+
+        field(page, "lw-classes").fill("person,bus,tie")
+        page.locator("#lw-label").click()
+        expect(page.locator("#lw-progress")).to_contain_text("running", timeout=120_000)
+        shot(page, "04_labeling")
+        expect(page.locator("#lw-progress")).to_contain_text("done", timeout=LABEL_TIMEOUT_MS)
+        expect(page.locator("#lw-annotations")).to_contain_text("bus", timeout=30_000)
+        expect(page.locator("#lw-annotations")).to_contain_text("person")
+        assert overlay_difference(page, photos["bus.jpg"]) > 8  # masks and boxes tint the photo
+        shot(page, "05_labeled")
+
+        before = store_annotations(home, "street")
+        labels = page.locator("#lw-annotations label")
+        person = labels.filter(has_text=re.compile(r"person")).first
+        ann_id = int(re.search(r"#(\d+)", person.inner_text()).group(1))  # type: ignore[union-attr]
+        person.click()
+        page.locator("#lw-delete").click()
+        expect(page.locator("#lw-status")).to_contain_text(f"deleted #{ann_id}")
+        after = store_annotations(home, "street")
+        assert ann_id in {a.id for a in before} and ann_id not in {a.id for a in after}
+        assert len(after) == len(before) - 1
+        shot(page, "06_deleted_one")
+
+        page.locator("#lw-undo").click()
+        expect(page.locator("#lw-status")).to_contain_text("undone")
+        assert ann_id in {a.id for a in store_annotations(home, "street")}
+        bus = labels.filter(has_text=re.compile(r"bus")).first
+        bus_id = int(re.search(r"#(\d+)", bus.inner_text()).group(1))  # type: ignore[union-attr]
+        bus.click()
+        page.locator("#lw-accept").click()
+        expect(page.locator("#lw-status")).to_contain_text(f"#{bus_id} accepted")
+        assert {a.id: a.status.value for a in store_annotations(home, "street")}[bus_id] == "accepted"
+        shot(page, "07_undone_and_accepted")
+
+        # Click on the canvas to segment one more object at a point (the custom canvas's JS).
+        n = len(store_annotations(home, "street"))
+        image = page.locator("#lw-canvas .lw-canvas img")
+        box = image.bounding_box()
+        assert box is not None
+        image.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.45})  # scrolls it into view
+        expect(page.locator("#lw-status")).to_contain_text("saved #", timeout=120_000)
+        rows = store_annotations(home, "street")
+        assert len(rows) == n + 1 and rows[-1].tool == "segment"
+        shot(page, "08_click_segment")
+
+        # A finding as the review agent files it; the reviewer rejects its annotation in the Review tab.
+        engine = open_engine(home / "labelwright.db")
+        with new_session(engine) as session:
+            finding = upsert_finding(
+                session,
+                project_id=rows[0].project_id,
+                kind="low_score",
+                fingerprint="browser-test",
+                message=f"#{ann_id} person scores low; is it a person?",
+                severity=0.8,
+                confidence=0.7,
+                image_id=rows[0].image_id,
+                annotation_id=ann_id,
+            )
+        engine.dispose()
+        page.get_by_role("tab", name="Review").click()
+        expect(page.locator("#lw-findings")).to_contain_text("low_score")
+        page.locator("#lw-findings").get_by_text("low_score").locator("visible=true").first.click()
+        expect(page.locator("#lw-finding")).to_contain_text(f"finding {finding.id}")
+        page.locator("#lw-review-reject").click()
+        expect(page.locator("#lw-status")).to_contain_text("rejected the annotation")
+        assert {a.id: a.status.value for a in store_annotations(home, "street")}[ann_id] == "rejected"
+        shot(page, "09_review")
+
+        page.get_by_role("tab", name="Label").click()
+        page.locator("#lw-strip").get_by_text("zidane.jpg").locator("visible=true").first.click()
+        expect(page.locator("#lw-annotations")).not_to_contain_text("bus")
+        assert overlay_difference(page, photos["zidane.jpg"]) > 8
+        shot(page, "10_second_image")
+
+        page.get_by_role("tab", name="Analytics").click()
+        expect(page.locator("#lw-totals")).to_contain_text("2 images")
+        page.wait_for_timeout(2000)
+        shot(page, "11_analytics")
+
+        page.get_by_role("tab", name="Export").click()
+        page.locator("#lw-export").click()
+        expect(page.locator("#lw-status")).to_contain_text("exported COCO")
+        expect(page.locator("#lw-export-file a").first).to_be_visible()
+        with page.expect_download() as download_info:
+            page.locator("#lw-export-file a").first.click()
+        downloaded = SHOTS / "coco.json"
+        download_info.value.save_as(downloaded)
+        shot(page, "12_exported")
+        browser.close()
+
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(downloaded))
+    names = {c["name"] for c in coco.loadCats(coco.getCatIds())}
+    assert {"person", "bus"} <= names
+    assert len(coco.getImgIds()) == 2
+    kept = [a for a in store_annotations(home, "street") if a.status.value != "rejected"]  # the default
+    assert len(coco.getAnnIds()) == len(kept) and ann_id not in coco.anns
