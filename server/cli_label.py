@@ -12,7 +12,6 @@ A finished one is reported, not redone (its annotations exist already).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from server.jobs import JobRunner, ProgressEvent
+from server.settings import get_settings
 from store.db import new_session, open_engine
 from store.models import Job, JobState
 
@@ -37,10 +37,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def paths() -> tuple[Path, Path]:
-    """(data home, models dir) from LABELWRIGHT_HOME / LABELWRIGHT_MODELS."""
-    home = Path(os.environ.get("LABELWRIGHT_HOME") or Path.home() / ".labelwright").expanduser()
-    models = Path(os.environ.get("LABELWRIGHT_MODELS") or home / "models").expanduser()
-    return home, models
+    """(data home, models dir), from the server settings."""
+    settings = get_settings()
+    return settings.home.expanduser(), settings.models_dir.expanduser()
 
 
 def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
