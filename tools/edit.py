@@ -116,7 +116,7 @@ def _matching(session: Session, project_id: int, c: Criteria) -> tuple[list[int]
     statement = select(Annotation.id, Annotation.image_id).where(Annotation.project_id == project_id)
     if c.label is not None:
         statement = statement.where(Annotation.category_id == _category_id(session, project_id, c.label))
-    if c.images is not None:
+    if c.images:  # an empty list is "no image filter", as models write it
         ids = [resolve_image(session, project_id=project_id, ref=r).id for r in c.images]
         statement = statement.where(col(Annotation.image_id).in_(ids))
     if c.status is not None:

@@ -30,6 +30,9 @@ def world(tmp_path: Path, photos: dict[str, Path]) -> World:
 
 
 def agent(world: World, model: ScriptedModel, **kw: Any) -> CommandAgent:
+    """An agent whose answers come from the scripted model (``model_answers``), as most tests
+    script them; see the ResultAnswers tests for the default."""
+    kw.setdefault("model_answers", True)
     return CommandAgent.start(model, "m", agent_ctx(world, FakeBackends()), command_tools(), **kw)
 
 
@@ -194,7 +197,9 @@ def test_conversation_persists_and_resumes_with_pending(world: World) -> None:
         roles = [m.role for m in get_messages(session, run_id=bot.run_id)]
     assert roles == ["user", "assistant", "tool", "assistant"]
     second = ScriptedModel(says("There are 0 persons now."))
-    resumed = CommandAgent.resume(second, "m", agent_ctx(world, FakeBackends()), command_tools(), bot.run_id)
+    resumed = CommandAgent.resume(
+        second, "m", agent_ctx(world, FakeBackends()), command_tools(), bot.run_id, model_answers=True
+    )
     assert resumed.guard.pending is not None and resumed.guard.pending.token == bot.guard.pending.token
     resumed.send("yes")
     assert world.counts().get("person", 0) == 0
@@ -264,6 +269,32 @@ def test_an_empty_answer_falls_back_to_the_tool_result(world: World) -> None:
     model = ScriptedModel(calls("count", label="car", image="bus.jpg"), says("{}"))
     turn = agent(world, model).send("how many cars in bus.jpg?")
     assert turn.text == "Result: 2 annotations by class: car: 2"
+
+
+def test_default_answers_come_from_tool_results_without_a_second_model_call(world: World) -> None:
+    model = ScriptedModel(calls("count", label="car", image="bus.jpg"))
+    turn = agent(world, model, model_answers=False).send("how many cars in bus.jpg?")
+    assert turn.text == "2 annotations by class: car: 2" and len(model.requests) == 1
+
+
+def test_default_answers_ask_the_model_again_after_an_error(world: World) -> None:
+    model = ScriptedModel(calls("count", label="zebra"), calls("count", label="cat"))
+    turn = agent(world, model, model_answers=False).send("how many cats?")
+    assert turn.text == "2 annotations by class: cat: 2" and len(model.requests) == 2
+
+
+def test_default_answer_for_a_dry_run_asks_for_yes_once(world: World) -> None:
+    turn = agent(world, ScriptedModel(DELETE_PERSONS), model_answers=False).send("delete all persons")
+    assert turn.text == (
+        "DRY RUN, nothing changed yet: this will delete 7 annotations of class 'person' in 3 images. "
+        "Reply yes to apply it."
+    )
+
+
+def test_empty_image_list_means_all_images(world: World) -> None:
+    model = ScriptedModel(calls("auto_label", classes=["bus"], images=[]))
+    turn = agent(world, model, model_answers=False).send("label buses")
+    assert "job 1 done: 7/7 images" in turn.text
 
 
 def test_empty_message_is_refused(world: World) -> None:
