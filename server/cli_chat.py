@@ -97,6 +97,12 @@ def chat(
     constrained: Annotated[
         bool, typer.Option("--constrained", help="Schema-constrained replies (for weak models).")
     ] = False,
+    model_answers: Annotated[
+        bool,
+        typer.Option(
+            "--model-answers", help="Let the model word answers (strong models); default: tool results."
+        ),
+    ] = False,
     stack: Annotated[str | None, typer.Option(help="Vision stack: lite | full (default: setting).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the events as JSON lines.")] = False,
 ) -> None:
@@ -123,12 +129,19 @@ def chat(
             handle = connect(settings.models_dir, model, ollama_host=_ollama_host())
         except (LLMUnavailable, ValueError) as exc:
             raise _fail(str(exc)) from None
-        options = {"client": handle.client, "model": handle.model, "ctx": ctx, "tools": command_tools()}
+        options = {
+            "client": handle.client,
+            "model": handle.model,
+            "ctx": ctx,
+            "tools": command_tools(),
+            "constrained": constrained,
+            "model_answers": model_answers,
+        }
         try:
             agent = (
-                CommandAgent.resume(**options, run_id=resume, constrained=constrained)
+                CommandAgent.resume(**options, run_id=resume)
                 if resume is not None
-                else CommandAgent.start(**options, constrained=constrained)
+                else CommandAgent.start(**options)
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
