@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +57,29 @@ def field(page, elem_id: str):  # type: ignore[no-untyped-def]
     return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
 
 
+def launch(pw):  # type: ignore[no-untyped-def]
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.set_default_timeout(60_000)
+    return browser, page
+
+
+def open_project_with_photos(page, url: str, photo_zip: Path, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    field(page, "lw-new-project").fill("street")
+    page.locator("#lw-create-project").click()
+    expect(page.locator("#lw-status")).to_contain_text("created project street")
+    shot(page, f"{prefix}01_project_created")
+    page.locator("input[type=file]").first.set_input_files(str(photo_zip))
+    expect(page.locator("#lw-ingest-report")).to_contain_text("2 added")
+    expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
+
+
 def store_annotations(home: Path, project: str) -> list:  # type: ignore[type-arg]
     engine = open_engine(home / "labelwright.db")
     try:
@@ -70,27 +92,12 @@ def store_annotations(home: Path, project: str) -> list:  # type: ignore[type-ar
 
 
 def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
     from playwright.sync_api import expect, sync_playwright
 
     url, home = live_app
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    SHOTS.mkdir(parents=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.set_default_timeout(60_000)
-        page.goto(url)
-
-        field(page, "lw-new-project").fill("street")
-        page.locator("#lw-create-project").click()
-        expect(page.locator("#lw-status")).to_contain_text("created project street")
-        shot(page, "01_project_created")
-
-        page.locator("input[type=file]").first.set_input_files(str(photo_zip))
-        expect(page.locator("#lw-ingest-report")).to_contain_text("2 added")
-        expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
+        browser, page = launch(pw)
+        open_project_with_photos(page, url, photo_zip)
         assert overlay_difference(page, photos["bus.jpg"]) < 3  # nothing drawn yet
         shot(page, "02_uploaded")
 
@@ -173,10 +180,43 @@ def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: d
         assert overlay_difference(page, photos["zidane.jpg"]) > 8
         shot(page, "10_second_image")
 
+        # Drag a box around the left man to segment him; then outline the tie as a polygon.
+        field(page, "lw-class").fill("person")
+        field(page, "lw-class").press("Enter")
+        image.scroll_into_view_if_needed()
+        box = image.bounding_box()
+        assert box is not None
+        start, end = (0.15, 0.2), (0.62, 0.99)
+        page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1], steps=8)
+        page.mouse.up()
+        expect(page.locator("#lw-status")).to_contain_text("saved #", timeout=120_000)
+        dragged = store_annotations(home, "street")[-1]
+        x, y, w, h = dragged.bbox
+        assert dragged.tool == "segment" and w * h > 0.1 * 1280 * 720
+        assert x >= 0.15 * 1280 - 2 and y >= 0.2 * 720 - 2 and x + w <= 0.62 * 1280 + 2
+        shot(page, "11_drag_segment")
+
+        page.locator("#lw-mode").get_by_text("Polygon").click()
+        field(page, "lw-class").fill("tie")
+        field(page, "lw-class").press("Enter")
+        corners = [(0.44, 0.62), (0.48, 0.62), (0.47, 0.95), (0.43, 0.95)]
+        for n, (fx, fy) in enumerate(corners, 1):
+            image.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+            expect(page.locator("#lw-canvas svg circle")).to_have_count(n)
+        shot(page, "12_polygon_drawn")
+        page.locator("#lw-poly-finish").click()
+        expect(page.locator("#lw-status")).to_contain_text("added #")
+        tie = store_annotations(home, "street")[-1]
+        assert tie.tool == "ui" and tie.mask is not None and tie.status.value == "accepted"
+        assert abs(tie.bbox[0] - 0.43 * 1280) < 8 and abs(tie.bbox[1] - 0.62 * 720) < 8
+        shot(page, "13_polygon_saved")
+
         page.get_by_role("tab", name="Analytics").click()
         expect(page.locator("#lw-totals")).to_contain_text("2 images")
         page.wait_for_timeout(2000)
-        shot(page, "11_analytics")
+        shot(page, "14_analytics")
 
         page.get_by_role("tab", name="Export").click()
         page.locator("#lw-export").click()
@@ -186,7 +226,7 @@ def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: d
             page.locator("#lw-export-file a").first.click()
         downloaded = SHOTS / "coco.json"
         download_info.value.save_as(downloaded)
-        shot(page, "12_exported")
+        shot(page, "15_exported")
         browser.close()
 
     from pycocotools.coco import COCO
@@ -197,3 +237,29 @@ def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: d
     assert len(coco.getImgIds()) == 2
     kept = [a for a in store_annotations(home, "street") if a.status.value != "rejected"]  # the default
     assert len(coco.getAnnIds()) == len(kept) and ann_id not in coco.anns
+
+
+def test_label_through_the_agent_chat(live_app_with_agent, photo_zip: Path) -> None:  # type: ignore[no-untyped-def]
+    """The chat path: the command agent on the embedded LLM starts the labeling job."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, home = live_app_with_agent
+    with sync_playwright() as pw:
+        browser, page = launch(pw)
+        open_project_with_photos(page, url, photo_zip, prefix="agent_")
+        field(page, "lw-classes").fill("person,bus,tie")
+        page.locator("#lw-save-classes").click()
+        expect(page.locator("#lw-status")).to_contain_text("classes: person, bus, tie")
+        field(page, "lw-chat-input").fill("label every person, bus and tie in all images")
+        field(page, "lw-chat-input").press("Enter")
+        chat = page.locator("#lw-chat")
+        expect(chat).to_contain_text(re.compile(r"started job|error:"), timeout=LABEL_TIMEOUT_MS)
+        shot(page, "agent_02_tool_call")
+        text = chat.text_content() or ""
+        assert "started job" in text, f"the agent did not start a job: {text}"
+        expect(page.locator("#lw-progress")).to_contain_text("done", timeout=LABEL_TIMEOUT_MS)
+        expect(page.locator("#lw-annotations")).to_contain_text("person", timeout=30_000)
+        shot(page, "agent_03_labeled")
+        browser.close()
+    rows = store_annotations(home, "street")
+    assert rows and all(a.agent_run_id is not None for a in rows)

@@ -19,8 +19,8 @@ MODES = ["Segment", "Select", "Draw box", "Polygon"]
 MODE_HELP = {
     "Segment": "Click an object, or drag a box around it, to segment it as the chosen class.",
     "Select": "Click an annotation to select it.",
-    "Draw box": "Drag a box: it replaces the selected annotation's shape, or adds a new one.",
-    "Polygon": "Click the corners, then press 'Finish polygon'.",
+    "Draw box": "Drag a box: it reshapes the annotation picked in the list, or adds one.",
+    "Polygon": "Click the corners, then 'Finish polygon'. It reshapes the picked annotation, or adds one.",
 }
 
 
@@ -142,7 +142,10 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
     annotations.input(
         select_annotation, [shared.image, annotations, polygon], [shared.selected, canvas, label_class]
     )
-    mode.change(lambda m: (MODE_HELP[m], []), [mode], [mode_help, polygon]).then(show, view_in, view_out)
+    # A new tool starts with nothing selected: pick from the list what a box or polygon should replace.
+    mode.change(lambda m: (MODE_HELP[m], [], None), [mode], [mode_help, polygon, shared.selected]).then(
+        show, view_in, view_out
+    )
 
     def on_canvas(
         project_id: int | None,
