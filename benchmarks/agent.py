@@ -107,6 +107,7 @@ def main() -> None:
                 if client.ns > ns
                 else None,
                 "answers": outcome.answers,
+                "calls": [[r.name, r.args, r.error] for t in outcome.turns for r in t.tool_calls],
             }
             rows.append(row)
             print(_line(row), flush=True)
