@@ -32,8 +32,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def live_app(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str, Path]]:
+def serve(tmp_path: Path, models_dir: Path, *extra: str) -> Iterator[tuple[str, Path]]:
     """The UI served by ``python -m tests.ui.live_app`` on a free port with a fresh home: (url, home)."""
     home = tmp_path / "home"
     port = _free_port()
@@ -41,14 +40,14 @@ def live_app(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str, Path]]:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.ui.live_app", "--home", str(home), "--models", str(models_dir)]
-        + ["--port", str(port)],
+        + ["--port", str(port), *extra],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     try:
         while True:
             if process.poll() is not None:
@@ -59,7 +58,7 @@ def live_app(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str, Path]]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the app did not answer within 120 s: {(tmp_path / 'app.log').read_text()}")
+                pytest.fail(f"the app did not answer within 300 s: {(tmp_path / 'app.log').read_text()}")
             time.sleep(0.5)
         yield url, home
     finally:
@@ -69,3 +68,19 @@ def live_app(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str, Path]]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture
+def live_app(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str, Path]]:
+    yield from serve(tmp_path, models_dir)
+
+
+@pytest.fixture
+def live_app_with_agent(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str, Path]]:
+    """The same, its chat backed by the command agent on the embedded LLM (skipped without weights)."""
+    from agent.llm import DEFAULT_MODEL, model_path
+
+    weights = model_path(models_dir, DEFAULT_MODEL)
+    if not weights.is_file():
+        pytest.skip(f"no LLM weights at {weights} (labelwright models fetch)")
+    yield from serve(tmp_path, models_dir, "--agent")

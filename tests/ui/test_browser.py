@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from store import get_project_by_name, new_session, open_engine, query_annotations, upsert_finding
+from store import get_project_by_name, list_jobs, new_session, open_engine, query_annotations, upsert_finding
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -78,6 +78,15 @@ def open_project_with_photos(page, url: str, photo_zip: Path, prefix: str = "") 
     page.locator("input[type=file]").first.set_input_files(str(photo_zip))
     expect(page.locator("#lw-ingest-report")).to_contain_text("2 added")
     expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
+
+
+def store_jobs(home: Path) -> list:  # type: ignore[type-arg]
+    engine = open_engine(home / "labelwright.db")
+    try:
+        with new_session(engine) as session:
+            return list_jobs(session)
+    finally:
+        engine.dispose()
 
 
 def store_annotations(home: Path, project: str) -> list:  # type: ignore[type-arg]
@@ -253,10 +262,9 @@ def test_label_through_the_agent_chat(live_app_with_agent, photo_zip: Path) -> N
         field(page, "lw-chat-input").fill("label every person, bus and tie in all images")
         field(page, "lw-chat-input").press("Enter")
         chat = page.locator("#lw-chat")
-        expect(chat).to_contain_text(re.compile(r"started job|error:"), timeout=LABEL_TIMEOUT_MS)
+        expect(chat).to_contain_text(re.compile(r"started job|error:", re.I), timeout=LABEL_TIMEOUT_MS)
         shot(page, "agent_02_tool_call")
-        text = chat.text_content() or ""
-        assert "started job" in text, f"the agent did not start a job: {text}"
+        assert store_jobs(home), f"the agent did not start a job: {chat.text_content()}"
         expect(page.locator("#lw-progress")).to_contain_text("done", timeout=LABEL_TIMEOUT_MS)
         expect(page.locator("#lw-annotations")).to_contain_text("person", timeout=30_000)
         shot(page, "agent_03_labeled")
