@@ -217,7 +217,9 @@ class ReviewSession:
     ctx: ToolContext
     state: ReviewState = field(default_factory=ReviewState)
     history: list[dict[str, Any]] = field(default_factory=lambda: [{"role": "system", "content": SYSTEM}])
-    options: Mapping[str, Any] | None = None
+    # A review reply is a sentence: the cap stops a small model that starts repeating itself (seen:
+    # Qwen2.5-Coder-1.5B ran a turn past a 4096-token context).
+    options: Mapping[str, Any] = field(default_factory=lambda: {"temperature": 0, "num_predict": 256})
 
     def send(self, text: str, on_event: EventSink | None = None) -> LoopResult:
         self.history.append({"role": "user", "content": text})

@@ -78,7 +78,7 @@ def review(
     except (LLMUnavailable, ValueError) as exc:
         console.print(f"[red]error:[/red] {_escape(str(exc))}")
         raise typer.Exit(1) from None
-    talk = ReviewSession(handle.client, handle.model, ctx, options={"temperature": 0})
+    talk = ReviewSession(handle.client, handle.model, ctx)
     try:
         if message is not None:
             _turn(talk, message)
