@@ -91,7 +91,7 @@ def create_app(
     Args:
         job_handlers: replace the auto-label handler (tests use fake vision backends).
         mount_ui: called with the app once the API is in place, to mount the UI at / (e.g.
-            ``gr.mount_gradio_app(app, build_ui(services), path="/", auth_dependency=ui_identity)``);
+            ``gr.mount_gradio_app(app, build_ui(services), path="/", auth_dependency=ui_identity(app))``);
             without it / is a small landing page.
     """
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving

@@ -280,9 +280,10 @@ def serve(
     console.print(f"labelwright serving on http://{settings.host}:{settings.port}  (data: {settings.home})")
     # proxy_headers=False: the TCP peer must stay the real one, or X-Forwarded-For could claim to be
     # a trusted identity proxy.
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", proxy_headers=False
-    )
+    from server.ui_mount import mount_ui
+
+    app_ = create_app(settings, mount_ui=lambda api: mount_ui(settings, api))
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
 
 
 def main() -> None:

@@ -8,12 +8,12 @@ deny, checked where it cannot be forgotten), and the permission test walks the s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -43,10 +43,14 @@ def get_bus(request: Request) -> EventBus:
 BusDep = Annotated[EventBus, Depends(get_bus)]
 
 
-def current_principal(request: Request, session: Session) -> Principal | None:
-    """The caller (computed once per request), None when anonymous; 401 on a bad credential."""
+def current_principal(request: Request, session: Session, app_state: Any = None) -> Principal | None:
+    """The caller (computed once per request), None when anonymous; 401 on a bad credential.
+
+    ``app_state`` is the API app's state, for callers inside a mounted sub-app (the UI), whose
+    ``request.app`` is the sub-app.
+    """
     if not hasattr(request.state, "principal"):
-        state = request.app.state
+        state = app_state or request.app.state
         try:
             request.state.principal = identify(
                 session,
@@ -75,18 +79,22 @@ def _signed_in(request: Request, session: Session) -> Principal:
     return principal
 
 
-def ui_identity(request: Request) -> str | None:
-    """The caller's user name, or None: Gradio's ``auth_dependency`` for the UI mounted at /.
+def ui_identity(api: FastAPI) -> Callable[[Request], str | None]:
+    """Gradio's ``auth_dependency`` for the UI mounted at / of ``api``: the caller's user name or None.
 
     Same identities as the API (token, session cookie, trusted Tailscale header, local user); a
     bad credential counts as no identity.
     """
-    with new_session(request.app.state.engine) as session:
-        try:
-            principal = current_principal(request, session)
-        except HTTPException:
-            return None
-    return principal.username if principal is not None else None
+
+    def identity(request: Request) -> str | None:
+        with new_session(api.state.engine) as session:
+            try:
+                principal = current_principal(request, session, api.state)
+            except HTTPException:
+                return None
+        return principal.username if principal is not None else None
+
+    return identity
 
 
 class Rule:

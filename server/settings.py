@@ -6,7 +6,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     session_secret: str | None = None  # signs login cookies; default: a random key in <home>/session.key
     session_max_age_s: int = 7 * 24 * 3600
+    # A real Ollama to prefer over the embedded LLM; read from LABELWRIGHT_OLLAMA_HOST or OLLAMA_HOST.
+    ollama_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("LABELWRIGHT_OLLAMA_HOST", "OLLAMA_HOST")
+    )
+    llm_threads: int = 2
     max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
 
     @property

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from server.auth import SESSION_COOKIE, BadCredentials, LoginThrottle, SessionSigner
@@ -228,15 +228,19 @@ def test_ui_identity_for_the_mounted_ui(world: World) -> None:
     from server.deps import ui_identity
 
     app = make_app(world)
+    identity = ui_identity(app)
+    # Like Gradio's, the probe lives in a mounted sub-app: its request.app is not the API app.
+    sub = FastAPI()
 
-    @app.get("/probe")
+    @sub.get("/probe")
     def probe(request: Request) -> dict[str, str | None]:
-        return {"user": ui_identity(request)}
+        return {"user": identity(request)}
 
+    app.mount("/ui", sub)
     client = TestClient(app, base_url="http://localhost")
-    assert client.get("/probe").json() == {"user": None}
-    assert client.get("/probe", headers=world.auth("viewer")).json() == {"user": "viewer"}
-    assert client.get("/probe", headers={"Authorization": "Bearer lw_bad"}).json() == {"user": None}
+    assert client.get("/ui/probe").json() == {"user": None}
+    assert client.get("/ui/probe", headers=world.auth("viewer")).json() == {"user": "viewer"}
+    assert client.get("/ui/probe", headers={"Authorization": "Bearer lw_bad"}).json() == {"user": None}
 
 
 def test_login_is_throttled_after_repeated_failures(world: World) -> None:

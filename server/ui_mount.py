@@ -1,0 +1,83 @@
+"""Mounting the Gradio UI at / of the API app, with the agent behind its chat panel.
+
+The UI gets services, never settings (ui/ must not import server/): this module is where the
+server turns its settings into those services.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi import FastAPI
+
+from agent.events import EventSink
+from server.cli_label import backends_factory
+from server.settings import Settings
+
+
+class AgentChat:
+    """``chat(project_id, message, on_event)`` for the UI: one command agent per project.
+
+    The LLM (a configured Ollama, else the embedded llama.cpp model) is started on the first
+    message, not at server start, so the server comes up in seconds and never loads 1 GB for a
+    team that only reviews.
+    """
+
+    def __init__(self, settings: Settings, services: Any) -> None:
+        self._settings = settings
+        self._services = services
+        self._handle: Any = None
+        self._agents: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, project_id: int, message: str, on_event: EventSink) -> Any:
+        from agent.command import CommandAgent
+        from agent.llm import connect
+        from tools.catalog import command_tools
+
+        with self._lock:
+            if self._handle is None:
+                self._handle = connect(
+                    self._settings.models_dir,
+                    ollama_host=self._settings.ollama_host,
+                    threads=self._settings.llm_threads,
+                )
+            agent = self._agents.get(project_id)
+            if agent is None:
+                agent = CommandAgent.start(
+                    self._handle.client,
+                    self._handle.model,
+                    self._services.tool_context(project_id),
+                    command_tools(),
+                )
+                self._agents[project_id] = agent
+        return agent.send(message, on_event)
+
+
+def mount_ui(settings: Settings, app: FastAPI) -> None:
+    """Mount ``ui.app.build_ui`` at / using the app's engine and job runner."""
+    import gradio as gr
+
+    from server.deps import ui_identity
+    from ui.app import build_ui
+    from ui.services import UIServices
+
+    services = UIServices(
+        engine=app.state.engine,
+        home=settings.home,
+        models_dir=settings.models_dir,
+        backends_factory=backends_factory(settings.stack, settings.models_dir),
+        jobs=app.state.runner,
+        stack=settings.stack,
+    )
+    services.chat = AgentChat(settings, services)
+    exports = settings.home / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    gr.mount_gradio_app(
+        app,
+        build_ui(services),
+        path="/",
+        allowed_paths=[str(exports)],
+        auth_dependency=None if app.state.local else ui_identity(app),
+    )
