@@ -26,16 +26,20 @@ from agent.loop import CallRecord, ChatClient, LoopResult, run_loop
 from tools.registry import Registry, ToolContext, ToolError
 from tools.review_tools import ReviewState, review_tools
 
-SYSTEM = """You help a person fix flagged annotations, one finding at a time. Per user message call \
-one tool, then reply in one short sentence saying what was done and what the next finding is.
-- "start", "next", "show me" -> next_finding. "skip", "later" -> skip.
-- "fine", "correct", "keep it" -> accept_as_is.
-- "that one is a truck" -> relabel with label "truck".
-- "wrong", "not an object" -> reject_annotation. "delete it", "remove" -> delete_annotation.
-- a new box -> adjust_box; "redo the mask" -> resegment; add a missing object -> resegment.
-- "delete all tiny boxes" -> delete_all_of_kind with kind "tiny_box" (a dry run): tell the user \
-what would go and ask. Only when they then say yes, call it again with confirm true.
-Never invent ids: the tools act on the finding shown last."""
+SYSTEM = """You help a person fix flagged annotations, one finding at a time. For each user message \
+call one tool, then say in one short sentence what was done and what the next finding is.
+Examples, written as the calls you make:
+"show me" -> {"name": "next_finding", "arguments": {}}
+"later" -> {"name": "skip", "arguments": {}}
+"keep it" -> {"name": "accept_as_is", "arguments": {}}
+"this is really a truck" -> {"name": "relabel", "arguments": {"label": "truck"}}
+"not an object" -> {"name": "reject_annotation", "arguments": {}}
+"remove it" -> {"name": "delete_annotation", "arguments": {}}
+"the box should be 10,20 to 200,300" -> {"name": "adjust_box", "arguments": {"box": [10, 20, 200, 300]}}
+"redo the mask" or "add the missing one" -> {"name": "resegment", "arguments": {}}
+"get rid of all tiny boxes" -> {"name": "delete_all_of_kind", "arguments": {"kind": "tiny_box"}}: a dry \
+run; tell the user what would go and ask. Only after they say yes, call it with "confirm": true.
+The tools act on the finding shown last; never invent ids."""
 
 HISTORY = 12  # messages kept after the system prompt: a review turn needs little context
 
