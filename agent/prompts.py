@@ -81,6 +81,12 @@ def compact_schema(schema: dict[str, Any], defs: dict[str, Any] | None = None) -
 class TerseTool(Tool):
     """A tool whose schema is compacted for the LLM; arguments are validated by the full model."""
 
+    def parse(self, raw: dict[str, Any] | str | None) -> Any:
+        """Drop empty optional values first: the 1.5B model fills every field ("status": [])."""
+        if isinstance(raw, dict):
+            raw = {k: v for k, v in raw.items() if v not in (None, "", [], {})}
+        return super().parse(raw)
+
     def schema(self) -> dict[str, Any]:
         full = super().schema()
         params = compact_schema(full["function"]["parameters"])

@@ -297,6 +297,13 @@ def test_empty_image_list_means_all_images(world: World) -> None:
     assert "job 1 done: 7/7 images" in turn.text
 
 
+def test_empty_values_from_the_model_are_dropped(world: World) -> None:
+    """As Qwen2.5-Coder-1.5B wrote it in the end-to-end run: every optional field filled."""
+    model = ScriptedModel(calls("delete_annotations", label="cup", images=[], status=[], min_score=None))
+    turn = agent(world, model, model_answers=False).send("delete the cups")
+    assert turn.text.startswith("Done: delete 1 annotation of class 'cup'") and "cup" not in world.counts()
+
+
 def test_empty_message_is_refused(world: World) -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         agent(world, ScriptedModel()).send("  ")
