@@ -15,7 +15,7 @@ import pytest
 from tests.agent.devset import CASES, World, build_world, copy_world, run_case
 from tests.tools.conftest import FakeBackends
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.agent_eval]
 TARGET = 0.9
 
 
