@@ -81,6 +81,16 @@ _DELETE_ALL = re.compile(r"^(?:delete|remove|drop) (?:all|every)(?: of)?(?: the)
 _YES = re.compile(r"^(?:yes|y|yep|sure|ok|okay|confirm(?:ed)?|do it|go ahead|yes,? delete (?:them|it|all))$")
 
 
+_REVIEW_REQUEST = re.compile(
+    r"^\s*(?:please\s+|let'?s\s+)?review\b|\breview\b.*\b(?:flag|finding|queue|audit)", re.I
+)
+
+
+def is_review_request(text: str) -> bool:
+    """Whether a chat message asks for a review session ("review the flagged annotations with me")."""
+    return bool(_REVIEW_REQUEST.search(text))
+
+
 def parse_command(text: str, state: ReviewState) -> tuple[str, dict[str, Any]] | None:
     """The tool call an everyday review phrase means, or None when it needs the model."""
     words = _POLITE.sub("", " ".join(text.lower().split())).strip()

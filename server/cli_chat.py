@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -108,12 +109,18 @@ def chat(
 ) -> None:
     """Ask the agent to label, count, find, rename, merge, delete, accept/reject, undo or export."""
     from agent.command import CommandAgent
+    from agent.review import is_review_request
+    from server.cli_review import review_session
     from store.db import new_session, open_engine
     from store.projects import get_project_by_name
     from tools.catalog import command_tools
 
     if not project:
         raise _fail("--project is required")
+    if message is not None and resume is None and is_review_request(message):
+        # "review the flagged annotations with me": the review agent's session, in this terminal.
+        review_session(project, message, model=model, stack=stack, threads=2, interactive=sys.stdin.isatty())
+        return
     settings = get_settings()
     engine = open_engine(settings.db_path)
     handle = None

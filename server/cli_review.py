@@ -50,6 +50,16 @@ def review(
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for the embedded LLM.")] = 2,
 ) -> None:
     """Review the project's open findings: "next", "that one is a truck", "fine as it is", ..."""
+    review_session(project, message, model=model, stack=stack, threads=threads, interactive=message is None)
+
+
+def review_session(
+    project: str, message: str | None, *, model: str, stack: str | None, threads: int, interactive: bool
+) -> None:
+    """Run ``message`` (if any) through the review agent, then a prompt loop when ``interactive``.
+
+    `labelwright chat` hands review requests ("review the flagged annotations with me") here.
+    """
     from agent.llm import connect, warm_up
     from agent.review import SYSTEM, ReviewSession
     from store.projects import get_project_by_name
@@ -82,6 +92,7 @@ def review(
     try:
         if message is not None:
             _turn(talk, message)
+        if not interactive:
             return
         warm_up(handle.client, handle.model, SYSTEM, review_tools(ReviewState()).schemas())
         console.print('review session: "next", "fine as it is", "that one is a truck", ... "quit" ends it')
