@@ -7,9 +7,11 @@ server turns its settings into those services.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from agent.events import EventSink
 from server.cli_label import backends_factory
@@ -55,6 +57,56 @@ class AgentChat:
         return agent.send(message, on_event)
 
 
+LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>labelwright: sign in</title>
+<style>body{font-family:sans-serif;max-width:22rem;margin:4rem auto}input,button{display:block;width:100%;
+margin:.4rem 0;padding:.5rem;font-size:1rem}#error{color:#b00}</style></head><body>
+<h1>labelwright</h1><form id="f">
+<input name="username" placeholder="user name" autocomplete="username" required>
+<input name="password" type="password" placeholder="password" autocomplete="current-password" required>
+<button>Sign in</button><p id="error"></p></form><script>
+document.getElementById("f").onsubmit = async (e) => {
+  e.preventDefault();
+  const data = Object.fromEntries(new FormData(e.target));
+  const r = await fetch("/api/v1/auth/login", {method: "POST", headers: {"Content-Type": "application/json"},
+                                               body: JSON.stringify(data)});
+  if (r.ok) { location.href = "/"; return; }
+  document.getElementById("error").textContent = (await r.json()).detail;
+};
+</script></body></html>"""
+
+
+def add_login_page(app: FastAPI) -> None:
+    """On a network bind the UI needs an identity: a browser without one is sent to /login.
+
+    The form posts to the API's login route, which sets the signed session cookie the UI's
+    ``auth_dependency`` accepts (tokens and trusted Tailscale headers work without it).
+    """
+    from server.deps import ui_identity
+
+    identity = ui_identity(app)
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page() -> str:
+        return LOGIN_PAGE
+
+    app.add_middleware(LoginRedirect, identity=identity)
+
+
+class LoginRedirect:
+    """Plain ASGI (not BaseHTTPMiddleware, which breaks streamed responses on client disconnect)."""
+
+    def __init__(self, app: Any, identity: Callable[[Request], str | None]) -> None:
+        self.app = app
+        self.identity = identity
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/":
+            if self.identity(Request(scope)) is None:
+                await RedirectResponse("/login", status_code=303)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def mount_ui(settings: Settings, app: FastAPI) -> None:
     """Mount ``ui.app.build_ui`` at / using the app's engine and job runner."""
     import gradio as gr
@@ -72,6 +124,8 @@ def mount_ui(settings: Settings, app: FastAPI) -> None:
         stack=settings.stack,
     )
     services.chat = AgentChat(settings, services)
+    if not app.state.local:
+        add_login_page(app)
     exports = settings.home / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     gr.mount_gradio_app(
