@@ -48,6 +48,29 @@ class Finding:
     bbox: list[float] | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def about(
+        cls,
+        ann: AuditAnnotation,
+        kind: str,
+        message: str,
+        severity: float,
+        confidence: float,
+        evidence: dict[str, Any] | None = None,
+    ) -> Finding:
+        """A finding on one annotation: located at its image and box."""
+        return cls(
+            kind=kind,
+            message=message,
+            severity=severity,
+            confidence=confidence,
+            image_id=ann.image_id,
+            image_name=ann.image_name,
+            annotation_id=ann.id,
+            bbox=list(ann.bbox),
+            evidence=evidence or {},
+        )
+
     def fingerprint(self) -> str:
         """Stable identity across runs: the same problem on the same object is one finding."""
         where = (

@@ -31,17 +31,8 @@ class GeometryThresholds:
 def _finding(
     ann: AuditAnnotation, kind: str, message: str, severity: float, confidence: float, **ev
 ) -> Finding:
-    return Finding(
-        kind=kind,
-        message=message,
-        severity=severity,
-        confidence=confidence,
-        image_id=ann.image_id,
-        image_name=ann.image_name,
-        annotation_id=ann.id,
-        bbox=list(ann.bbox),
-        evidence={k: (round(v, 4) if isinstance(v, float) else v) for k, v in ev.items()},
-    )
+    evidence = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in ev.items()}
+    return Finding.about(ann, kind, message, severity, confidence, evidence)
 
 
 def check_box(ann: AuditAnnotation, t: GeometryThresholds) -> list[Finding]:

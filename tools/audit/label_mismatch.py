@@ -55,17 +55,7 @@ def judge(ann: AuditAnnotation, scores: dict[str, float], t: MismatchThresholds)
         severity, confidence = 0.6, min(1.0, 0.5 + (t.low_own - own) / t.low_own * 0.3)
     else:
         return None
-    return Finding(
-        kind=KIND,
-        message=message,
-        severity=severity,
-        confidence=confidence,
-        image_id=ann.image_id,
-        image_name=ann.image_name,
-        annotation_id=ann.id,
-        bbox=list(ann.bbox),
-        evidence=evidence,
-    )
+    return Finding.about(ann, KIND, message, severity, confidence, evidence)
 
 
 def check_label_mismatch(

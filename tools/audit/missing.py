@@ -112,16 +112,13 @@ def compare(
             continue
         kind, what = (SPILL, "mask") if ann.mask is not None else (LOOSE, "box")
         out.append(
-            Finding(
-                kind=kind,
-                message=f"the {ann.category} fills only {ratio:.0%} of its {what}: it spills past the object",
-                severity=0.6,
-                confidence=float(min(1.0, conf * (1.2 - ratio))),
-                image_id=ann.image_id,
-                image_name=ann.image_name,
-                annotation_id=ann.id,
-                bbox=list(ann.bbox),
-                evidence={
+            Finding.about(
+                ann,
+                kind,
+                f"the {ann.category} fills only {ratio:.0%} of its {what}: it spills past the object",
+                0.6,
+                float(min(1.0, conf * (1.2 - ratio))),
+                {
                     "detected_box": [round(v, 1) for v in box],
                     "detector": round(conf, 3),
                     "fill": round(ratio, 3),
