@@ -151,6 +151,7 @@ def test_trim_keeps_the_system_prompt_and_starts_at_a_user_message() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.agent_eval  # one free-form turn of a 1.5B model: passed alone, failed once in a full CI run
 def test_real_llm_relabels_from_a_free_form_request(store: Store, qwen: Any) -> None:
     """Qwen2.5-Coder-1.5B (the default agent model) turns a request no pattern knows into relabel."""
     ids = store.ids  # type: ignore[attr-defined]
