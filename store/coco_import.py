@@ -28,7 +28,8 @@ from sqlmodel import Session, select
 from store.annotations import create_annotation
 from store.categories import ensure_categories, list_categories
 from store.history import begin_change
-from store.ingest import clean_name, ingest
+from store.ingest import ingest
+from store.ingest_sources import clean_name
 from store.masks import area_from_rle, normalize_rle
 from store.models import Image, Project
 from store.polygons import rle_from_polygons

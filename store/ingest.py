@@ -15,29 +15,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import lzma
-import os
-import re
-import stat
 import time
-import unicodedata
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from store.imagefiles import ImageRejected, decode_image, image_relpath, write_image_file
+from store.ingest_sources import (
+    Entry,
+    IngestError,
+    IngestLimits,
+    check_bomb,
+    open_source,
+)
 from store.models import Image, Project
 from store.projects import get_project_by_name
 
-MiB = 1 << 20
-GiB = 1 << 30
-_CHUNK = MiB
-_RATIO_FLOOR = 16 * MiB  # below this much output a high ratio is harmless (a blank BMP, say)
+_CHUNK = 1 << 20
 _FLUSH_EVERY = 500
 # What a damaged entry raises while it is read: the entry is skipped, the run goes on.
 _READ_ERRORS = (
@@ -49,27 +48,6 @@ _READ_ERRORS = (
     RuntimeError,
     OSError,
 )
-_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-
-
-class IngestError(ValueError):
-    """The source as a whole was refused or the run failed; nothing of the run was kept."""
-
-
-@dataclass(frozen=True)
-class IngestLimits:
-    """Caps that keep a hostile or mistaken source from exhausting disk, memory or time."""
-
-    max_total_bytes: int = 20 * GiB  # uncompressed bytes read from the whole source
-    max_file_bytes: int = 200 * MiB  # one entry; larger ones are skipped
-    max_ratio: float = 100.0  # uncompressed / compressed, per zip entry and for the whole zip
-    max_pixels: int = 100_000_000  # one image, width x height
-    max_files: int = 1_000_000  # entries in the source
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if not value > 0:
-                raise ValueError(f"IngestLimits.{name} must be positive, got {value!r}")
 
 
 @dataclass
@@ -92,15 +70,6 @@ class IngestReport:
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
         }
-
-
-@dataclass
-class _Entry:
-    name: str  # path inside the source, forward slashes, NFC
-    skip: str | None = None  # set when the entry must not be read at all
-    open: Callable[[], BinaryIO] | None = None
-    compressed: int | None = None  # zip entries: compressed size, for the ratio check
-    declared: int = 0  # zip entries: uncompressed size the header claims
 
 
 ProgressFn = Callable[[int, int | None], None]
@@ -133,7 +102,7 @@ def ingest(
     home = Path(home).absolute()
     written: list[Path] = []
     try:
-        with _open_source(Path(source), limits) as (entries, total, archive_size):
+        with open_source(Path(source), limits) as (entries, total, archive_size):
             # Not get_or_create_project: it commits, and this run must stay one transaction.
             project = get_project_by_name(session, name=name)
             if project is None:
@@ -179,7 +148,7 @@ class _Run:
             self.names.add(file_name)
         self.unflushed = 0
 
-    def take(self, entry: _Entry) -> None:
+    def take(self, entry: Entry) -> None:
         if entry.skip is not None:
             self.report.skipped.append((entry.name, entry.skip))
             return
@@ -222,7 +191,7 @@ class _Run:
         self.unflushed = 0
         self.report.added.extend((row.file_name, row.id) for row in sorted(new, key=lambda r: r.id or 0))
 
-    def read(self, entry: _Entry) -> bytes:
+    def read(self, entry: Entry) -> bytes:
         """Read one entry in chunks, enforcing the per-file, total and ratio caps as bytes arrive."""
         assert entry.open is not None
         lim, chunks, size = self.limits, [], 0
@@ -244,21 +213,13 @@ class _Run:
             raise ImageRejected(f"unreadable entry: {exc}") from None
         return b"".join(chunks)
 
-    def _check_ratio(self, entry: _Entry, size: int) -> None:
+    def _check_ratio(self, entry: Entry, size: int) -> None:
         # A backstop: zipfile stops at the declared size, which _open_source has checked already.
         cap = self.limits.max_ratio
         if entry.compressed is not None:
-            _check_bomb(f"entry {entry.name!r}", size, entry.compressed, cap)
+            check_bomb(f"entry {entry.name!r}", size, entry.compressed, cap)
         if self.archive_size is not None:
-            _check_bomb("the archive", self.report.bytes, self.archive_size, cap)
-
-
-def _check_bomb(what: str, size: int, compressed: int, cap: float) -> None:
-    if size > _RATIO_FLOOR and size > cap * max(compressed, 1):
-        raise IngestError(
-            f"zip bomb: {what} expands more than {cap:g}x its {compressed:,} compressed bytes "
-            f"(max_ratio={cap:g}); raise the limit only for an archive you trust"
-        )
+            check_bomb("the archive", self.report.bytes, self.archive_size, cap)
 
 
 def _undo(session: Session, home: Path, written: list[Path]) -> None:
@@ -287,129 +248,3 @@ def _unique(name: str, taken: set[str]) -> str:
         n += 1
         candidate = str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
     return candidate
-
-
-def clean_name(raw: str) -> tuple[str, str | None]:
-    """Normalise a path from a source to ``a/b.jpg``; the reason when it must not be taken."""
-    name = unicodedata.normalize("NFC", raw.replace("\\", "/"))
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return name, "unsafe path: control character in name"
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
-        return name, "unsafe path: absolute"
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        return name, "unsafe path: '..' component"
-    name = "/".join(parts)
-    if not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
-        return name, "hidden"
-    return name, None
-
-
-@contextmanager
-def _open_source(
-    source: Path, limits: IngestLimits
-) -> Iterator[tuple[Iterator[_Entry], int | None, int | None]]:
-    """Yield (entries, total count or None, archive size for the ratio check or None)."""
-    if source.is_dir():
-        try:
-            top = _listing(source)
-        except OSError as exc:
-            raise IngestError(f"cannot read folder {str(source)!r}: {exc.strerror}") from None
-        yield _folder_entries(source, top, limits), None, None
-        return
-    if not source.is_file():
-        raise IngestError(f"source must be a .zip file or a folder; {str(source)!r} is neither")
-    try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise IngestError(f"cannot read {source.name!r} as a zip archive: {exc}") from None
-    with archive:
-        infos = [info for info in archive.infolist() if not info.is_dir()]
-        if len(infos) > limits.max_files:
-            raise IngestError(f"{source.name!r} holds {len(infos):,} files > max_files={limits.max_files:,}")
-        # A first pass over the headers refuses bombs before anything is read; the entries are
-        # then made again, one at a time, rather than held for the whole run.
-        checked = (_zip_entry(archive, info, limits) for info in infos)
-        declared, size = sum(e.declared for e in checked if e.skip is None), source.stat().st_size
-        if declared > limits.max_total_bytes:
-            raise IngestError(
-                f"{source.name!r} declares {declared:,} uncompressed bytes > "
-                f"max_total_bytes={limits.max_total_bytes:,}; raise the limit if this is intended"
-            )
-        _check_bomb("the archive", declared, size, limits.max_ratio)
-        yield (_zip_entry(archive, info, limits) for info in infos), len(infos), size
-
-
-def _zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits) -> _Entry:
-    name, reason = clean_name(info.filename)
-    reason = reason or _zip_refusal(info)
-    if reason is None:
-        _check_bomb(f"entry {name!r}", info.file_size, info.compress_size, limits.max_ratio)
-        if info.file_size > limits.max_file_bytes:
-            reason = f"file too large: {info.file_size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
-    opener = None if reason is not None else (lambda: archive.open(info))
-    return _Entry(name, reason, opener, compressed=info.compress_size, declared=info.file_size)
-
-
-def _zip_refusal(info: zipfile.ZipInfo) -> str | None:
-    mode = info.external_attr >> 16  # Unix mode bits, where the archiver recorded them
-    if stat.S_ISLNK(mode):
-        return "symbolic link (not followed)"
-    if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
-        return "not a regular file"
-    if info.flag_bits & 0x1:
-        return "encrypted"
-    if info.compress_type not in _ZIP_METHODS:
-        return f"unsupported zip compression method {info.compress_type}"
-    return None
-
-
-def _folder_entries(root: Path, top: Iterator[os.DirEntry[str]], limits: IngestLimits) -> Iterator[_Entry]:
-    """Walk ``root`` depth-first in name order, never following a symlink or opening a non-file."""
-    count, stack = 0, [top]
-    while stack:
-        item = next(stack[-1], None)
-        if item is None:
-            stack.pop()
-            continue
-        name, reason = clean_name(Path(item.path).relative_to(root).as_posix())
-        if reason is None and item.is_dir(follow_symlinks=False):
-            try:
-                stack.append(_listing(Path(item.path)))
-                continue
-            except OSError as exc:
-                reason = f"unreadable folder: {exc.strerror}"
-        count += 1
-        if count > limits.max_files:
-            raise IngestError(f"{root.name!r} holds more than max_files={limits.max_files:,} files")
-        reason = reason or _file_refusal(item, limits)
-        opener = None if reason is not None else (lambda path=item.path: _open_regular(path))
-        yield _Entry(name, reason, opener)
-
-
-def _file_refusal(item: os.DirEntry[str], limits: IngestLimits) -> str | None:
-    if item.is_symlink():
-        return "symbolic link (not followed)"
-    if not item.is_file(follow_symlinks=False):
-        return "not a regular file"
-    try:
-        size = item.stat(follow_symlinks=False).st_size
-    except OSError as exc:
-        return f"unreadable entry: {exc.strerror}"
-    if size > limits.max_file_bytes:
-        return f"file too large: {size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
-    return None
-
-
-def _listing(folder: Path) -> Iterator[os.DirEntry[str]]:
-    with os.scandir(folder) as it:
-        return iter(sorted(it, key=lambda e: e.name))
-
-
-def _open_regular(path: str) -> BinaryIO:
-    """Open without following a link and without blocking on a FIFO swapped in since the walk."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(f"{path} is not a regular file")
-    return os.fdopen(fd, "rb")

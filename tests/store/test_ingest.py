@@ -24,8 +24,10 @@ from PIL import Image as PILImage
 from sqlmodel import Session, select
 
 import store.ingest as ingest_module
+import store.ingest_sources as sources_module
 from store.db import new_session, open_engine
-from store.ingest import IngestError, IngestLimits, clean_name, ingest
+from store.ingest import ingest
+from store.ingest_sources import IngestError, IngestLimits, clean_name
 from store.models import Image, Project
 from tests.store import hostile
 
@@ -350,12 +352,12 @@ def test_archive_ratio_catches_bombs_made_of_small_entries(
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        (ingest_module._Entry("x.bmp", compressed=10_000), r"zip bomb: entry 'x.bmp' expands more than 100x"),
-        (ingest_module._Entry("x.bmp"), r"zip bomb: the archive expands more than 100x its 100,000"),
+        (sources_module.Entry("x.bmp", compressed=10_000), r"zip bomb: entry 'x.bmp' expands more than 100x"),
+        (sources_module.Entry("x.bmp"), r"zip bomb: the archive expands more than 100x its 100,000"),
     ],
 )
 def test_streamed_ratio_backstop(
-    entry: ingest_module._Entry, message: str, session: Session, home: Path
+    entry: sources_module.Entry, message: str, session: Session, home: Path
 ) -> None:
     # Headers can be made to agree with anything; the bytes that actually come out are counted.
     session.add(project := Project(name="p"))
@@ -443,7 +445,7 @@ def test_unreadable_folders(
 ) -> None:
     # Permissions cannot stop root (which runs CI here), so the refusal is injected.
     source = make_folder(tmp_path / "src", {"a.jpg": corpus["bus.jpg"], "locked/b.jpg": corpus["zidane.jpg"]})
-    real_listing = ingest_module._listing
+    real_listing = sources_module._listing
 
     def blocking(name: str) -> Callable[[Path], Iterator[os.DirEntry[str]]]:
         def listing(folder: Path) -> Iterator[os.DirEntry[str]]:
@@ -453,11 +455,11 @@ def test_unreadable_folders(
 
         return listing
 
-    monkeypatch.setattr(ingest_module, "_listing", blocking("locked"))
+    monkeypatch.setattr(sources_module, "_listing", blocking("locked"))
     report = ingest(session, home=home, project_name="p", source=source)
     assert report.skipped == [("locked", "unreadable folder: Permission denied")]
     assert [n for n, _ in report.added] == ["a.jpg"]
-    monkeypatch.setattr(ingest_module, "_listing", blocking("src"))
+    monkeypatch.setattr(sources_module, "_listing", blocking("src"))
     with pytest.raises(IngestError, match=r"cannot read folder '.*src': Permission denied"):
         ingest(session, home=home, project_name="q", source=source)
 
