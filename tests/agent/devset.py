@@ -269,6 +269,13 @@ class Outcome:
     seconds: float = 0.0
 
 
+def fill_ids(text: str, images: dict[str, int]) -> str:
+    """``{zidane.jpg}`` -> that image's id (str.format would read ``.jpg`` as an attribute)."""
+    for name, image_id in images.items():
+        text = text.replace("{" + name + "}", str(image_id))
+    return text
+
+
 def run_case(case: Case, client: Any, model: str, world: World, backends: Any, **agent_kw: Any) -> Outcome:
     """Run ``case`` in a new conversation on ``world`` (a private copy) and judge it."""
     from agent.command import CommandAgent
@@ -278,7 +285,7 @@ def run_case(case: Case, client: Any, model: str, world: World, backends: Any, *
     agent = CommandAgent.start(client, model, agent_ctx(world, backends), command_tools(), **agent_kw)
     turns, answers = [], []
     for text in case.turns:
-        turn = agent.send(text.format(**world.images))
+        turn = agent.send(fill_ids(text, world.images))
         turns.append(turn)
         answers.append(turn.text)
     reason = case.check(world, answers)
