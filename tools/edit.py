@@ -41,8 +41,11 @@ class Criteria(BaseModel):
     min_score: float | None = Field(None, ge=0, le=1, description="Score >= this.")
 
     def any_filter(self) -> bool:
-        values = (self.label, self.images, self.status, self.max_score, self.min_score)
+        values = (self.label, self.images, self.status_filter(), self.max_score, self.min_score)
         return any(v is not None for v in values)
+
+    def status_filter(self) -> AnnotationStatus | None:
+        return self.status
 
 
 class RelabelArgs(Criteria):
@@ -60,7 +63,15 @@ class DeleteArgs(Criteria):
 
 
 class StatusArgs(Criteria):
-    set_to: AnnotationStatus = Field(description="New status.")
+    """``status`` is the status to set: "accept the ties" is {"label": "tie", "status": "accepted"}
+    from every model we tried, so the field is named the way they write it; the filter on the
+    current status is ``current_status``."""
+
+    status: AnnotationStatus = Field(description="New status.")  # type: ignore[assignment]
+    current_status: AnnotationStatus | None = Field(None, description="Current status filter.")
+
+    def status_filter(self) -> AnnotationStatus | None:
+        return self.current_status
 
 
 class RenameArgs(BaseModel):
@@ -119,8 +130,8 @@ def _matching(session: Session, project_id: int, c: Criteria) -> tuple[list[int]
     if c.images:  # an empty list is "no image filter", as models write it
         ids = [resolve_image(session, project_id=project_id, ref=r).id for r in c.images]
         statement = statement.where(col(Annotation.image_id).in_(ids))
-    if c.status is not None:
-        statement = statement.where(Annotation.status == c.status)
+    if c.status_filter() is not None:
+        statement = statement.where(Annotation.status == c.status_filter())
     if c.min_score is not None:
         statement = statement.where(col(Annotation.score) >= c.min_score)
     if c.max_score is not None:
@@ -131,8 +142,8 @@ def _matching(session: Session, project_id: int, c: Criteria) -> tuple[list[int]
 
 def _describe(c: Criteria) -> str:
     parts = [f"of class {c.label!r}"] if c.label else []
-    if c.status is not None:
-        parts.append(f"with status {c.status.value}")
+    if (status := c.status_filter()) is not None:
+        parts.append(f"with status {status.value}")
     if c.min_score is not None:
         parts.append(f"scoring >= {c.min_score}")
     if c.max_score is not None:
@@ -201,8 +212,8 @@ def plan_status(session: Session, project_id: int, args: StatusArgs) -> Plan:
     return Plan(
         ids,
         images,
-        f"mark {what} as {args.set_to.value}",
-        lambda s, b, i: set_status(s, batch=b, ids=i, status=args.set_to.value),
+        f"mark {what} as {args.status.value}",
+        lambda s, b, i: set_status(s, batch=b, ids=i, status=args.status.value),
     )
 
 

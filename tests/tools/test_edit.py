@@ -45,7 +45,7 @@ def statuses(world: World, label: str) -> list[str]:
     [
         ("delete_annotations", DeleteArgs(label="person"), "delete 7 annotations of class 'person' in 3 images"),
         ("relabel", RelabelArgs(label="person", to="pedestrian"), "relabel 7 annotations of class 'person' in 3 images as 'pedestrian'"),
-        ("set_status", StatusArgs(status="proposed", set_to="accepted"), "mark 10 annotations with status proposed in 5 images as accepted"),
+        ("set_status", StatusArgs(current_status="proposed", status="accepted"), "mark 10 annotations with status proposed in 5 images as accepted"),
         ("delete_annotations", DeleteArgs(everything=True), f"delete {TOTAL} annotations in 5 images"),
     ],
 )  # fmt: skip
@@ -87,7 +87,7 @@ def test_small_edits_apply_and_undo_as_one_batch(world: World, ctx: ToolContext)
 
 
 def test_score_and_status_filters(world: World, ctx: ToolContext) -> None:
-    run_edit(ctx, "set_status", StatusArgs(max_score=0.3, set_to="rejected"))
+    run_edit(ctx, "set_status", StatusArgs(max_score=0.3, status="rejected"))
     assert (
         statuses(world, "cat") == ["proposed", "rejected"]
         and statuses(world, "person").count("rejected") == 1
