@@ -204,3 +204,78 @@ def test_qwen_counts_cars_with_the_right_tool(qwen: Any, registry: Any, ctx: Any
     print(f"\nqwen {constrained=}: first call {first_call:.1f}s, answer {answered:.1f}s: {result.text!r}")
     assert [(r.name, r.args) for r in result.tool_calls if not r.error][:1] == [COUNT_CARS[:2]]
     assert not result.hit_step_limit and str(CARS) in result.text
+
+
+def test_prepare_rewrites_a_call_and_its_history(registry, ctx) -> None:
+    """The call runs as prepared, and the history and events show it that way."""
+    model = ScriptedModel(
+        {"content": "", "tool_calls": [call("count_annotations", label="car", status="all")]},
+        {"content": "7 cars."},
+    )
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def prepare(name: str, args: dict[str, Any]) -> dict[str, Any]:
+        seen.append((name, args))
+        return {k: v for k, v in args.items() if k != "status"}
+
+    result, events = run(model, registry, ctx, prepare=prepare)
+    assert seen == [("count_annotations", {"label": "car", "status": "all"})]
+    assert [(r.name, r.args, r.error) for r in result.tool_calls] == [COUNT_CARS]
+    assert model.requests[1]["messages"][-2]["tool_calls"] == [call("count_annotations", label="car")]
+    assert ToolCall("count_annotations", {"label": "car"}) in events
+
+
+def test_prepare_can_refuse_a_call(registry, ctx) -> None:
+    """A ToolError from prepare goes back to the model like a tool's own error; nothing runs."""
+    from tools.registry import ToolError
+
+    model = ScriptedModel(
+        {"content": "", "tool_calls": [call("count_annotations", label="zebra")]},
+        {"content": "", "tool_calls": [call("count_annotations", label="car")]},
+        {"content": "7 cars."},
+    )
+
+    def prepare(name: str, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("label") == "zebra":
+            raise ToolError("the user did not name 'zebra'")
+        return args
+
+    result, _ = run(model, registry, ctx, prepare=prepare)
+    first, second = result.tool_calls
+    assert first.error and first.result == "error: the user did not name 'zebra'"
+    assert (second.name, second.args, second.error) == COUNT_CARS
+    assert model.requests[1]["messages"][-1]["content"] == "error: the user did not name 'zebra'"
+
+
+@pytest.mark.parametrize("text", ["count_annotations", "`count_annotations`", 'count_annotations {"a": 1}'])
+def test_a_tool_name_written_as_the_whole_reply_is_a_call(registry, ctx, text: str) -> None:
+    """Qwen2.5-Coder-1.5B answered "undo that" with the text "undo"."""
+    model = ScriptedModel({"content": text}, {"content": "done"})
+    result, _ = run(model, registry, ctx)
+    assert [r.name for r in result.tool_calls] == ["count_annotations"]
+    plain, _ = run(ScriptedModel({"content": "count the cars"}), registry, ctx)
+    assert plain.tool_calls == [] and plain.text == "count the cars"
+
+
+def test_a_repeated_failing_call_ends_the_loop(registry, ctx) -> None:
+    """Greedy decoding repeats a failing call word for word; the loop stops instead of looping."""
+    zebra = {"content": "", "tool_calls": [call("count_annotations", label="zebra")]}
+    model = ScriptedModel(zebra, zebra)
+    result, _ = run(model, registry, ctx, max_steps=8)
+    assert len(model.requests) == 2 and len(result.tool_calls) == 1 and not result.hit_step_limit
+    assert result.text == "I could not do that: unknown label 'zebra'; known: car, person"
+
+
+def test_insist_asks_again_once_when_no_tool_was_called(registry, ctx) -> None:
+    model = ScriptedModel(
+        {"content": "Project 'streets': 7 images."},  # an echo of the context, seen for real
+        {"content": "", "tool_calls": [call("count_annotations", label="car")]},
+        {"content": "7 cars."},
+    )
+    result, _ = run(model, registry, ctx, insist="Call a tool.")
+    assert model.requests[1]["messages"][-1] == {"role": "system", "content": "Call a tool."}
+    assert [r.name for r in result.tool_calls] == ["count_annotations"] and result.text == "7 cars."
+    assert {"role": "system", "content": "Call a tool."} not in result.messages  # not kept in history
+    chat = ScriptedModel({"content": "Hello."}, {"content": "Hello again."})
+    answer, _ = run(chat, registry, ctx, insist="Call a tool.")
+    assert answer.text == "Hello again." and len(chat.requests) == 2  # asked once, then accepted
