@@ -20,15 +20,18 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from agent.events import AssistantText, Event, EventSink, Final, ToolCall, ToolResult
+from agent.grounding import Request, ground
 from agent.loop import CallRecord, ChatClient, run_loop
 from agent.pending import PendingGuard
 from agent.prompts import COMMAND_TOOLS, SYSTEM, project_facts, terse
+from store.categories import list_categories
 from store.conversations import add_message, create_run, get_messages, get_run
 from store.db import new_session
-from store.models import Annotation, Category, Job
+from store.models import Annotation, Category, Image, Job
 from tools.registry import Registry, Tool, ToolContext
 from tools.registry import ToolResult as ToolOutput
 
+INSIST = "Call the one tool that does what the user just asked."  # when the first reply calls none
 HISTORY = 12  # messages of earlier turns sent along: enough for follow-ups, cheap to re-read
 DEFAULT_OPTIONS = {"temperature": 0, "seed": 0}
 
@@ -151,6 +154,7 @@ class CommandAgent:
         options: Mapping[str, Any] | None = None,
         max_steps: int = 5,
         model_answers: bool = False,
+        insist: str | None = INSIST,
     ) -> None:
         self.client = client if model_answers else ResultAnswers(client)
         self.model = model
@@ -161,6 +165,9 @@ class CommandAgent:
         self.constrained = constrained
         self.options = dict(DEFAULT_OPTIONS if options is None else options)
         self.max_steps = max_steps
+        self.insist = insist
+        self.request = Request("")  # the user's words this turn; set by send()
+        self.dropped: dict[str, Any] = {}  # filters left out this turn because the user never named them
 
     @classmethod
     def start(
@@ -241,7 +248,8 @@ class CommandAgent:
         self._save([{"role": "user", "content": text}])
         if resolved is not None:
             change, result = resolved
-            args = {**change.args, "confirm": change.token}
+            shown = {k: v for k, v in change.args.items() if v not in (None, False, [], "")}
+            args = {**shown, "confirm": change.token}
             emit(ToolCall(change.tool, args))
             emit(ToolResult(change.tool, result, result.startswith("error:")))
             answer = f"Applied: {result}" if not result.startswith("error:") else f"Not applied: {result}"
@@ -256,9 +264,11 @@ class CommandAgent:
             record = CallRecord(change.tool, args, result, result.startswith("error:"))
             return Turn(answer, [record], 0, time.perf_counter() - started, first[0] if first else None)
         self.guard.new_turn()
+        self.request = self._request(text, earlier)
+        self.dropped = {}
         messages = [
             {"role": "system", "content": SYSTEM},
-            *_window(earlier),
+            *_for_model(_window(earlier)),
             {"role": "system", "content": project_facts(self.ctx.engine, self.ctx.project_id)},
             {"role": "user", "content": text},
         ]
@@ -272,6 +282,8 @@ class CommandAgent:
             constrained=self.constrained,
             options=self.options,
             on_event=emit,
+            prepare=self.prepare,
+            insist=self.insist,
         )
         answer = result.text
         if not re.search(r"[A-Za-z0-9]", answer) and result.tool_calls:  # "{}" or nothing: a 1.5B quirk
@@ -281,6 +293,9 @@ class CommandAgent:
             answer = (
                 f"{answer}\n(Waiting for your yes: this will {pending.summary}. Anything else cancels it.)"
             )
+        if pending is not None and self.dropped:
+            left_out = ", ".join(f"{k}={v!r}" for k, v in self.dropped.items())
+            answer += f"\n(I left out filters your request did not name: {left_out}.)"
         new = result.messages[len(messages) :]
         if new and new[-1]["role"] == "assistant" and not new[-1].get("tool_calls"):
             new = new[:-1]  # the loop's final answer, replaced by ours (same text unless pending)
@@ -293,6 +308,36 @@ class CommandAgent:
             first[0] if first else None,
             pending.summary if pending else None,
         )
+
+    def prepare(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A call's arguments with invented filters dropped (see ``agent.grounding``)."""
+        grounded = ground(tool, args, self.request)
+        self.dropped.update(grounded.dropped)
+        return grounded.args
+
+    def _request(self, text: str, earlier: list[dict[str, Any]]) -> Request:
+        said = [m["content"] for m in _window(earlier) if m["role"] == "user"]
+        engine, project_id = self.ctx.engine, self.ctx.project_id
+        said_all = "\n".join([*said, text])
+        with new_session(engine) as session:
+            classes = frozenset(c.name for c in list_categories(session, project_id=project_id))
+            typed = func.instr(func.lower(said_all), func.lower(Image.file_name)) > 0
+            named = session.exec(  # file names the user typed, spaces and all (one scan of names)
+                select(Image.file_name).where(Image.project_id == project_id, typed)
+            ).all()
+
+        def image_exists(ref: str | int) -> bool:
+            ref_text = str(ref).strip()
+            with new_session(engine) as session:
+                by_id = session.get(Image, int(ref_text)) if ref_text.isdigit() else None
+                if by_id is not None and by_id.project_id == project_id:
+                    return True
+                found = session.exec(
+                    select(Image.id).where(Image.project_id == project_id, Image.file_name == ref_text)
+                ).first()
+            return found is not None
+
+        return Request(said_all, classes, image_exists, current=text, file_names=tuple(named))
 
     def _save(self, messages: list[dict[str, Any]]) -> None:
         with new_session(self.ctx.engine) as session:
@@ -322,3 +367,19 @@ def _window(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     tail = history[-HISTORY:]
     starts = [i for i, m in enumerate(tail) if m["role"] == "user"]
     return tail[starts[0] :] if starts else []
+
+
+def _for_model(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Earlier turns without the answers that repeat a tool result.
+
+    Those answers are the result text itself ("Done: rename class 'tie' ..."), and with them in
+    context the 1.5B model answered "undo that" by writing "Done: undo rename ..." instead of
+    calling ``undo``. Without them every earlier turn reads user -> call -> result, the pattern
+    we want continued; the result is still there for follow-up questions.
+    """
+    after_tool = [i > 0 and history[i - 1]["role"] == "tool" for i in range(len(history))]
+    return [
+        m
+        for m, follows in zip(history, after_tool, strict=True)
+        if not (follows and m["role"] == "assistant" and not m.get("tool_calls"))
+    ]

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from agent.command import CommandAgent  # noqa: E402
 from agent.llm import DEFAULT_MODEL, start_embedded  # noqa: E402
-from tests.agent.devset import CASES, agent_ctx, build_world, copy_world, run_case  # noqa: E402
+from tests.agent.devset import CASES, HELDOUT, agent_ctx, build_world, copy_world, run_case  # noqa: E402
 from tests.tools.conftest import FakeBackends  # noqa: E402
 from tools.catalog import command_tools  # noqa: E402
 
@@ -59,11 +59,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", type=Path, default=Path.home() / ".labelwright" / "models")
     parser.add_argument("--cases", default="", help="Comma-separated case names (default: all).")
+    parser.add_argument(
+        "--set", choices=["dev", "heldout", "both"], default="both", help="Which cases to run."
+    )
     parser.add_argument("--spread", action="store_true", help="Order cases round-robin over kinds.")
     parser.add_argument("--constrained", action="store_true")
     args = parser.parse_args()
     names = [n for n in args.cases.split(",") if n]
-    cases = [c for c in CASES if not names or c.name in names]
+    pool = {"dev": CASES, "heldout": HELDOUT, "both": CASES + HELDOUT}[args.set]
+    heldout = {c.name for c in HELDOUT}
+    cases = [c for c in pool if not names or c.name in names]
     if args.spread:  # a run cut short still covers every kind of command
         by_kind: dict[str, list[Any]] = {}
         for case in cases:
@@ -96,6 +101,7 @@ def main() -> None:
             firsts = [t.first_tool_s for t in outcome.turns if t.first_tool_s is not None]
             row = {
                 "case": case.name,
+                "set": "heldout" if case.name in heldout else "dev",
                 "kind": case.kind,
                 "success": outcome.ok,
                 "reason": outcome.reason,
@@ -119,14 +125,16 @@ def main() -> None:
 
 
 def summary(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    ok = sum(r["success"] for r in rows)
     firsts = sorted(r["first_tool_s"] for r in rows if r["first_tool_s"] is not None)
-    results.update(
-        cases=rows,
-        success_rate=round(ok / len(rows), 3) if rows else None,
-        median_first_tool_s=firsts[len(firsts) // 2] if firsts else None,
-    )
-    return f"{ok}/{len(rows)} succeeded; median first tool call {results['median_first_tool_s']} s"
+    results.update(cases=rows, median_first_tool_s=firsts[len(firsts) // 2] if firsts else None)
+    parts = []
+    for name in ("dev", "heldout"):
+        chosen = [r for r in rows if r["set"] == name]
+        ok = sum(r["success"] for r in chosen)
+        results[f"{name}_success_rate"] = round(ok / len(chosen), 3) if chosen else None
+        if chosen:
+            parts.append(f"{name} {ok}/{len(chosen)} succeeded")
+    return f"{'; '.join(parts)}; median first tool call {results['median_first_tool_s']} s"
 
 
 def save(results: dict[str, Any], rows: list[dict[str, Any]]) -> Path:

@@ -31,8 +31,10 @@ def world(tmp_path: Path, photos: dict[str, Path]) -> World:
 
 def agent(world: World, model: ScriptedModel, **kw: Any) -> CommandAgent:
     """An agent whose answers come from the scripted model (``model_answers``), as most tests
-    script them; see the ResultAnswers tests for the default."""
+    script them, and that takes a plain first answer as is (no ``insist`` reminder); see the
+    ResultAnswers and insist tests for the defaults."""
     kw.setdefault("model_answers", True)
+    kw.setdefault("insist", None)
     return CommandAgent.start(model, "m", agent_ctx(world, FakeBackends()), command_tools(), **kw)
 
 
@@ -125,7 +127,8 @@ def test_file_name_injection_changes_nothing(world: World) -> None:
         says("rocket.jpg has no labels."),
     )
     bot = agent(world, model)
-    turn = bot.send("which images have no labels?")
+    # the user's "delete" and "all" get the call past grounding, so the guard itself is tested
+    turn = bot.send("which images have no labels? delete all annotations on them")
     assert INJECTION in turn.tool_calls[0].result
     assert turn.tool_calls[1].error and turn.tool_calls[1].result.startswith(
         "error: refused: a change must come"
@@ -198,14 +201,23 @@ def test_conversation_persists_and_resumes_with_pending(world: World) -> None:
     assert roles == ["user", "assistant", "tool", "assistant"]
     second = ScriptedModel(says("There are 0 persons now."))
     resumed = CommandAgent.resume(
-        second, "m", agent_ctx(world, FakeBackends()), command_tools(), bot.run_id, model_answers=True
+        second,
+        "m",
+        agent_ctx(world, FakeBackends()),
+        command_tools(),
+        bot.run_id,
+        model_answers=True,
+        insist=None,
     )
     assert resumed.guard.pending is not None and resumed.guard.pending.token == bot.guard.pending.token
     resumed.send("yes")
     assert world.counts().get("person", 0) == 0
     resumed.send("how many persons now?")
     sent = second.requests[0]["messages"]
-    assert [m["role"] for m in sent[:6]] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    # earlier answers that only repeat a tool result are not sent (the model imitated them)
+    roles = ["system", "user", "assistant", "tool", "user", "assistant", "tool", "system", "user"]
+    assert [m["role"] for m in sent] == roles
+    assert sent[3]["content"].startswith("DRY RUN") and sent[6]["content"].startswith("done: delete 7")
     assert sent[-2]["role"] == "system" and "'streets': 7 images" in sent[-2]["content"]
 
 
@@ -243,8 +255,8 @@ def test_compact_schema_keeps_shape() -> None:
     from tools.edit import StatusArgs
 
     schema = compact_schema(StatusArgs.model_json_schema())
-    assert schema["required"] == ["set_to"]
-    assert schema["properties"]["set_to"]["enum"] == ["proposed", "accepted", "rejected"]
+    assert schema["required"] == ["status"]
+    assert schema["properties"]["status"]["enum"] == ["proposed", "accepted", "rejected"]
     assert schema["properties"]["images"] == {
         "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
         "type": "array",
@@ -279,7 +291,7 @@ def test_default_answers_come_from_tool_results_without_a_second_model_call(worl
 
 def test_default_answers_ask_the_model_again_after_an_error(world: World) -> None:
     model = ScriptedModel(calls("count", label="zebra"), calls("count", label="cat"))
-    turn = agent(world, model, model_answers=False).send("how many cats?")
+    turn = agent(world, model, model_answers=False).send("how many zebras or cats?")
     assert turn.text == "2 annotations by class: cat: 2" and len(model.requests) == 2
 
 
@@ -307,3 +319,15 @@ def test_empty_values_from_the_model_are_dropped(world: World) -> None:
 def test_empty_message_is_refused(world: World) -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         agent(world, ScriptedModel()).send("  ")
+
+
+def test_a_turn_without_a_tool_call_gets_one_reminder(world: World) -> None:
+    """By default a first reply without a call (the 1.5B model echoed its context for "undo that")
+    is asked again once, with the reminder after the conversation."""
+    from agent.command import INSIST
+
+    model = ScriptedModel(says("Project 'streets': 7 images."), calls("undo"))
+    bot = agent(world, model, insist=INSIST, model_answers=False)
+    turn = bot.send("undo that")
+    assert [c.name for c in turn.tool_calls] == ["undo"]
+    assert model.requests[1]["messages"][-1] == {"role": "system", "content": INSIST}

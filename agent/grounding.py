@@ -1,0 +1,296 @@
+"""Filters in a tool call must come from the user's words; a weak model invents them.
+
+Qwen2.5-Coder-1.5B fills every optional field it is shown: asked "how many person annotations are
+there?" it calls ``count`` with ``status: "accepted"`` too, and answers a question nobody asked;
+asked to delete low scores it adds ``label: "all", status: "all", min_score: 0`` and fails
+validation. Prompting reduced this but never stopped it (dev set: 22/37 before this module).
+
+So before a call runs, each *filter* argument is checked against the user's messages in the
+conversation (never tool results, so a file name cannot ground anything) and kept only when the
+user named it: the class as a word (plurals and a few irregular forms allowed), the image by file
+name or id, the status by one of its words, the score by its number (with "below"/"above" deciding
+which bound it is). Values that name nothing real ("all", an empty list, a score of 0, a file name
+that is not in the project) are junk and dropped silently; a real value the user did not name is
+dropped and reported (``Grounded.dropped``). Dropping a filter can widen an edit; the usual rule
+still holds for the wider one (more than a few annotations waits for a yes, anything is undoable).
+Targets (the new class of a relabel) are never touched.
+
+Labeling keeps the user's class words: the model turned "label every pedestrian" into the COCO
+class "person", and repeated that call word for word after being told. An unnamed class is
+replaced by the one word of the message left once verbs, stop words and file names are taken out;
+when that does not pin it down the call is refused. A delete is refused when the user's message
+says nothing about deleting (the model reached for ``delete_annotations`` on "reject the low
+scores"); the refusal names the tool it should have used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.registry import ToolError
+
+STATUS_WORDS = {
+    "accepted": ("accept", "accepted", "approve", "approved"),
+    "rejected": ("reject", "rejected"),
+    "proposed": ("proposed", "proposal", "proposals", "pending", "unreviewed"),
+}
+_ANY = {"all", "any", "*", "everything", "every", "none", "null", "annotations", "objects", "images"}
+_IRREGULAR = {
+    "people": "person",
+    "persons": "person",
+    "men": "man",
+    "women": "woman",
+    "children": "child",
+    "mice": "mouse",
+    "geese": "goose",
+    "feet": "foot",
+    "teeth": "tooth",
+}
+_FILE = re.compile(r"\S+\.(?:jpe?g|png|webp|bmp|tiff?|gif|heic)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])(\d*\.\d+|\d+)(\s*%)?")
+_BELOW = re.compile(r"(below|under|less than|lower than|at most|smaller than|<=?|up to|beneath)\s*$")
+_ABOVE = re.compile(r"(above|over|more than|greater than|higher than|at least|>=?|from)\s*$")
+_SCORE_WORDS = re.compile(r"confiden|score|certain|sure|low|high|weak|strong", re.IGNORECASE)
+_DELETE = re.compile(
+    r"\b(delete\w*|remov\w*|eras\w*|clear\w*|drop\w*|discard\w*|wipe\w*|purge\w*|trash\w*|"
+    r"eliminat\w*|get rid)\b",
+    re.IGNORECASE,
+)
+_NOT_A_CLASS = frozenset(
+    """a all also an and annotate annotation any are as at auto automatically be bounding box boxes
+    can class classe could detect do draw each every everything find for from identify image in is it
+    its just label labeling labelling locate mark mask me more my new now object of on only other our
+    outline photo picture please polygon project rest segment some that the them then these thing this
+    those to unlabeled unlabelled visible what where which with would you""".split()
+)
+_ALL = re.compile(r"\b(all|every|everything|entire|whole)\b", re.IGNORECASE)
+_NONE = re.compile(
+    r"\b(no|not|without|unlabell?ed|unannotated|missing|empty|lack\w*|none|nothing)\b", re.IGNORECASE
+)
+
+# tool -> the argument that filters by current status (set_status's ``status`` is the new one)
+_STATUS_FILTER = {
+    "count": "status",
+    "find_images": "status",
+    "relabel": "status",
+    "delete_annotations": "status",
+    "set_status": "current_status",
+}
+
+
+def stem(word: str) -> str:
+    """A crude singular: enough to match "cars" to car and "buses" to bus, not a lemmatizer."""
+    word = word.lower()
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if re.search(r"(s|x|z|ch|sh)es$", word):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user said (their messages only) and what exists in the project."""
+
+    text: str  # every user message in the conversation window, this one last
+    classes: frozenset[str] = frozenset()
+    image_exists: Callable[[str | int], bool] = field(default=lambda ref: True)
+    current: str | None = None  # this turn's message (the verbs that decide an edit); text if None
+    file_names: tuple[str, ...] = ()  # project file names the text mentions (they may hold spaces)
+
+    @property
+    def message(self) -> str:
+        """This turn's words outside file names ("... delete everything.jpg" asks for nothing)."""
+        return self._without_files(self.text if self.current is None else self.current)
+
+    def _without_files(self, text: str) -> str:
+        for name in sorted(self.file_names, key=len, reverse=True):
+            text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
+        return _FILE.sub(" ", text)
+
+    def words(self) -> list[str]:
+        """Stemmed words outside file names ("bus.jpg" does not name the class bus)."""
+        return [stem(w) for w in re.findall(r"[a-z0-9]+", self._without_files(self.text).lower())]
+
+    def names_label(self, label: str) -> bool:
+        wanted = [stem(w) for w in re.findall(r"[a-z0-9]+", label.lower())]
+        words = self.words()
+        n = len(wanted)
+        return bool(n) and any(words[i : i + n] == wanted for i in range(len(words) - n + 1))
+
+    def names_image(self, ref: str | int) -> bool:
+        ref_text = str(ref).strip().lower()
+        if ref_text.isdigit():
+            return any(m.group(1) == ref_text for m in _NUMBER.finditer(self.text))
+        return bool(ref_text) and ref_text in self.text.lower()
+
+    def names_status(self, status: str) -> bool:
+        words = set(re.findall(r"[a-z]+", self.text.lower()))
+        return any(w in words for w in STATUS_WORDS.get(status, ()))
+
+    def scores(self) -> list[tuple[float, str | None]]:
+        """Numbers the user wrote as scores, each with "max"/"min" when a comparator precedes it."""
+        out: list[tuple[float, str | None]] = []
+        for m in _NUMBER.finditer(self.text):
+            value = float(m.group(1)) / (100 if m.group(2) else 1)
+            if not 0 <= value <= 1:
+                continue
+            before = self.text[: m.start()].lower()
+            side = "max" if _BELOW.search(before) else "min" if _ABOVE.search(before) else None
+            out.append((value, side))
+        return out
+
+
+@dataclass
+class Grounded:
+    args: dict[str, Any]
+    dropped: dict[str, Any] = field(default_factory=dict)  # real values the user did not name
+
+
+def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
+    """``args`` with invented filters removed (see the module docstring); other tools pass through.
+
+    Raises:
+        ToolError: a delete the user did not ask for, or labeling with classes they never named.
+    """
+    if tool not in _STATUS_FILTER and tool != "auto_label":
+        return Grounded(dict(args))
+    if tool == "delete_annotations" and not _DELETE.search(request.message):
+        raise ToolError(
+            "refused: the user did not ask to delete anything. To accept or reject annotations call "
+            "set_status; to change their class call relabel."
+        )
+    out = {k: v for k, v in args.items() if not _junk(v)}
+    if tool == "auto_label":
+        _ground_labeling(out, request)
+    dropped: dict[str, Any] = {}
+    status_key = _STATUS_FILTER.get(tool)
+
+    label = out.get("label")
+    if isinstance(label, str) and status_key:
+        status = _as_status(label)
+        if status and label.lower() not in {c.lower() for c in request.classes}:
+            out.pop("label")  # "count the accepted ones" -> label "accepted": a status, not a class
+            if status_key not in out or not request.names_status(str(out[status_key])):
+                out[status_key] = status
+        elif not request.names_label(label):
+            dropped["label"] = out.pop("label")
+        else:  # "cars" -> the project's class "car"
+            known = {stem(c): c for c in request.classes}
+            if label not in request.classes and stem(label) in known:
+                out["label"] = known[stem(label)]
+
+    if status_key and status_key in out and not request.names_status(str(out[status_key])):
+        value = out.pop(status_key)
+        if _as_status(str(value)):
+            dropped[status_key] = value
+    if tool == "set_status":
+        _ground_new_status(out, request)
+
+    for key in ("image", "images"):
+        if key in out:
+            refs = out[key] if isinstance(out[key], list) else [out[key]]
+            real = [r for r in refs if not _junk(r) and request.image_exists(r)]
+            named = [r for r in real if request.names_image(r)]
+            if len(named) < len(real):
+                dropped[key] = [r for r in real if r not in named]
+            if named:
+                out[key] = named if isinstance(out[key], list) else named[0]
+            else:
+                out.pop(key)
+
+    _ground_scores(out, dropped, request)
+
+    if out.get("everything") is True and not _ALL.search(request.message):
+        out.pop("everything")
+    if out.get("unlabeled") is True and not _NONE.search(request._without_files(request.text)):
+        out.pop("unlabeled")
+    if isinstance(out.get("name_contains"), str) and out["name_contains"].lower() not in request.text.lower():
+        out.pop("name_contains")
+    return Grounded(out, dropped)
+
+
+def _ground_labeling(out: dict[str, Any], request: Request) -> None:
+    classes = out.get("classes")
+    if isinstance(classes, list) and classes:
+        classes = out["classes"] = _user_words_for(classes, request)
+        generic = re.search(r"\bclass(es)?\b", request.message, re.IGNORECASE)  # "with our classes"
+        unnamed = [
+            c
+            for c in classes
+            if isinstance(c, str) and not request.names_label(c) and not (generic and c in request.classes)
+        ]
+        if unnamed:
+            raise ToolError(
+                f"the user did not name {', '.join(map(repr, unnamed))}: pass the classes exactly as "
+                "the user wrote them (e.g. pedestrian, not person)"
+            )
+    threshold = out.get("threshold")
+    if isinstance(threshold, int | float) and all(abs(v - threshold) > 1e-9 for v, _ in request.scores()):
+        out.pop("threshold")
+
+
+def _user_words_for(classes: list[Any], request: Request) -> list[Any]:
+    """Unnamed classes swapped for the message's remaining words, when they pair up one to one."""
+    unnamed = [c for c in classes if isinstance(c, str) and not request.names_label(c)]
+    if not unnamed:
+        return classes
+    named = {stem(c) for c in classes if isinstance(c, str) and c not in unnamed}
+    words = [stem(w) for w in re.findall(r"[a-z]+", request.message.lower())]
+    left = list(dict.fromkeys(w for w in words if len(w) > 2 and w not in _NOT_A_CLASS and w not in named))
+    if len(left) != len(unnamed):
+        return classes
+    swap = dict(zip(unnamed, left, strict=True))
+    return [swap.get(c, c) if isinstance(c, str) else c for c in classes]
+
+
+def _junk(value: Any) -> bool:
+    if value is None or value == [] or value == {}:
+        return True
+    if isinstance(value, str):
+        return value.strip().lower() in _ANY or not value.strip()
+    if isinstance(value, list):
+        return all(_junk(v) for v in value)
+    return False
+
+
+def _as_status(text: str) -> str | None:
+    word = text.strip().lower()
+    return next((s for s, forms in STATUS_WORDS.items() if word == s or word in forms), None)
+
+
+def _ground_new_status(out: dict[str, Any], request: Request) -> None:
+    """set_status's target: the verb the user used ("accept", "reject") wins when unambiguous, and
+    a current-status filter equal to the target is dropped (it could only match nothing)."""
+    said = [s for s in ("accepted", "rejected") if request.names_status(s)]
+    if len(said) == 1:
+        out["status"] = said[0]
+    elif _as_status(str(out.get("status", ""))):
+        out["status"] = _as_status(str(out["status"]))
+    if out.get("current_status") is not None and _as_status(str(out["current_status"])) == out.get("status"):
+        out.pop("current_status")
+
+
+def _ground_scores(out: dict[str, Any], dropped: dict[str, Any], request: Request) -> None:
+    said = request.scores()
+    given = {k: out.pop(k) for k in ("min_score", "max_score") if k in out}
+    for key, value in given.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            out[key] = value  # let validation explain it
+            continue
+        match = next((side for v, side in said if abs(v - float(value)) < 1e-9), "none")
+        if match == "none":
+            if not said and _SCORE_WORDS.search(request.text) and 0 < value < 1:
+                out[key] = value  # "the low-confidence ones": the model's threshold is a fair guess
+            elif 0 < value < 1:
+                dropped[key] = value
+            continue
+        side = {"max": "max_score", "min": "min_score"}.get(match or "", key)
+        out[side] = value
