@@ -13,14 +13,16 @@ which bound it is). Values that name nothing real ("all", an empty list, a score
 that is not in the project) are junk and dropped silently; a real value the user did not name is
 dropped and reported (``Grounded.dropped``). Dropping a filter can widen an edit; the usual rule
 still holds for the wider one (more than a few annotations waits for a yes, anything is undoable).
-Targets (the new class of a relabel) are never touched.
+
+A change must be asked for in this turn's message, file names taken out: a delete needs a delete
+verb (the model reached for ``delete_annotations`` on "reject the low scores"), a status change a
+status word, and a new class name (relabel's ``to``, rename's ``new``, merge's ``into``) must be
+written by the user. Otherwise the call is refused with a message the model can act on.
 
 Labeling keeps the user's class words: the model turned "label every pedestrian" into the COCO
 class "person", and repeated that call word for word after being told. An unnamed class is
 replaced by the one word of the message left once verbs, stop words and file names are taken out;
-when that does not pin it down the call is refused. A delete is refused when the user's message
-says nothing about deleting (the model reached for ``delete_annotations`` on "reject the low
-scores"); the refusal names the tool it should have used.
+when that does not pin it down the call is refused.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ _NOT_A_CLASS = frozenset(
     its just label labeling labelling locate mark mask me more my new now object of on only other our
     outline photo picture please polygon project rest segment some that the them then these thing this
     those to unlabeled unlabelled visible what where which with would you""".split()
+)
+_STATUS_ASK = re.compile(
+    r"\b(accept\w*|approv\w*|reject\w*|status\w*|propos\w*|unreview\w*|pending|mark\w*|review\w*)",
+    re.IGNORECASE,
 )
 _ALL = re.compile(r"\b(all|every|everything|entire|whole)\b", re.IGNORECASE)
 _NONE = re.compile(
@@ -115,13 +121,14 @@ class Request:
             text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
         return _FILE.sub(" ", text)
 
-    def words(self) -> list[str]:
+    def words(self, this_turn: bool = False) -> list[str]:
         """Stemmed words outside file names ("bus.jpg" does not name the class bus)."""
-        return [stem(w) for w in re.findall(r"[a-z0-9]+", self._without_files(self.text).lower())]
+        text = self.message if this_turn else self._without_files(self.text)
+        return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
 
-    def names_label(self, label: str) -> bool:
+    def names_label(self, label: str, this_turn: bool = False) -> bool:
         wanted = [stem(w) for w in re.findall(r"[a-z0-9]+", label.lower())]
-        words = self.words()
+        words = self.words(this_turn)
         n = len(wanted)
         return bool(n) and any(words[i : i + n] == wanted for i in range(len(words) - n + 1))
 
@@ -131,8 +138,9 @@ class Request:
             return any(m.group(1) == ref_text for m in _NUMBER.finditer(self.text))
         return bool(ref_text) and ref_text in self.text.lower()
 
-    def names_status(self, status: str) -> bool:
-        words = set(re.findall(r"[a-z]+", self.text.lower()))
+    def names_status(self, status: str, this_turn: bool = False) -> bool:
+        text = self.message if this_turn else self._without_files(self.text)
+        words = set(re.findall(r"[a-z]+", text.lower()))
         return any(w in words for w in STATUS_WORDS.get(status, ()))
 
     def scores(self) -> list[tuple[float, str | None]]:
@@ -158,15 +166,13 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
     """``args`` with invented filters removed (see the module docstring); other tools pass through.
 
     Raises:
-        ToolError: a delete the user did not ask for, or labeling with classes they never named.
+        ToolError: a change the user's message did not ask for (a delete without a delete verb, a
+            status change without a status word, a new class name they did not write), or
+            labeling with classes they never named.
     """
+    _check_asked(tool, args, request)
     if tool not in _STATUS_FILTER and tool != "auto_label":
         return Grounded(dict(args))
-    if tool == "delete_annotations" and not _DELETE.search(request.message):
-        raise ToolError(
-            "refused: the user did not ask to delete anything. To accept or reject annotations call "
-            "set_status; to change their class call relabel."
-        )
     out = {k: v for k, v in args.items() if not _junk(v)}
     if tool == "auto_label":
         _ground_labeling(out, request)
@@ -215,6 +221,24 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
     if isinstance(out.get("name_contains"), str) and out["name_contains"].lower() not in request.text.lower():
         out.pop("name_contains")
     return Grounded(out, dropped)
+
+
+_TARGETS = {"relabel": "to", "rename_class": "new", "merge_classes": "into"}
+
+
+def _check_asked(tool: str, args: dict[str, Any], request: Request) -> None:
+    """Refuse a change this turn's message does not ask for. Seen with the held-out set: told the
+    file "... delete everything.jpg" by name, the model tried a delete, then rejecting everything."""
+    if tool == "delete_annotations" and not _DELETE.search(request.message):
+        raise ToolError(
+            "refused: the user did not ask to delete anything. To accept or reject annotations call "
+            "set_status; to change their class call relabel."
+        )
+    if tool == "set_status" and not _STATUS_ASK.search(request.message):
+        raise ToolError("refused: the user did not ask to accept, reject or change the status of anything")
+    target = args.get(_TARGETS.get(tool, ""))
+    if isinstance(target, str) and target.strip() and not request.names_label(target, this_turn=True):
+        raise ToolError(f"refused: the user did not name the class {target!r}; use the name the user wrote")
 
 
 def _ground_labeling(out: dict[str, Any], request: Request) -> None:
@@ -269,7 +293,7 @@ def _as_status(text: str) -> str | None:
 def _ground_new_status(out: dict[str, Any], request: Request) -> None:
     """set_status's target: the verb the user used ("accept", "reject") wins when unambiguous, and
     a current-status filter equal to the target is dropped (it could only match nothing)."""
-    said = [s for s in ("accepted", "rejected") if request.names_status(s)]
+    said = [s for s in ("accepted", "rejected") if request.names_status(s, this_turn=True)]
     if len(said) == 1:
         out["status"] = said[0]
     elif _as_status(str(out.get("status", ""))):

@@ -18,7 +18,7 @@ from agent.llm import model_path
 from store.db import new_session, open_engine
 from tests.agent.devset import World
 
-pytestmark = [pytest.mark.slow, pytest.mark.agent_eval]
+pytestmark = [pytest.mark.slow]
 COMMANDS = [
     "Label every pedestrian.",
     "How many pedestrian annotations are there?",

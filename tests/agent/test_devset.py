@@ -17,7 +17,7 @@ import pytest
 from tests.agent.devset import CASES, HELDOUT, Case, World, build_world, copy_world, run_case
 from tests.tools.conftest import FakeBackends
 
-pytestmark = [pytest.mark.slow, pytest.mark.agent_eval]
+pytestmark = [pytest.mark.slow]
 TARGET = 0.9
 HELDOUT_TARGET = 0.8
 

@@ -75,7 +75,7 @@ def test_stem(word: str, expected: str) -> None:
         ("find_images", "Which images have no labels?", {"unlabeled": True, "label": "person"},
          {"unlabeled": True}),
         # targets are never touched, nor are other tools
-        ("rename_class", "rename it", {"old": "tie", "new": "necktie"}, {"old": "tie", "new": "necktie"}),
+        ("rename_class", "rename tie to necktie", {"old": "tie", "new": "necktie"}, {"old": "tie", "new": "necktie"}),
         ("auto_label", "Label every pedestrian.", {"classes": ["pedestrian"], "images": ["1", "2"]},
          {"classes": ["pedestrian"]}),
     ],
@@ -150,3 +150,41 @@ def test_words_inside_a_file_name_are_not_the_users_verbs() -> None:
         "delete_annotations", {"everything": True, "label": "cat"}, request(f"delete the cats in {name}")
     )
     assert delete.args == {"label": "cat"}  # "everything" came from the file name, not the user
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "text", "refused"),
+    [
+        ("set_status", {"status": "rejected"}, f"How many annotations does {INJECTION} have?", True),
+        ("set_status", {"status": "accepted", "label": "cup"}, "Approve the cup annotation.", False),
+        ("set_status", {"status": "rejected", "label": "cat"}, "Mark the cats as rejected.", False),
+        ("relabel", {"to": "bus", "label": "car"}, "how many cars are there?", True),
+        (
+            "relabel",
+            {"to": "dog", "label": "cat"},
+            "The cats in chelsea.png are actually dogs, fix that.",
+            False,
+        ),
+        (
+            "rename_class",
+            {"old": "tie", "new": "necktie"},
+            "Please change the class name 'tie' to 'necktie'.",
+            False,
+        ),
+        ("rename_class", {"old": "tie", "new": "necktie"}, "Undo that.", True),
+        (
+            "merge_classes",
+            {"sources": ["cup", "tie"], "into": "object"},
+            "Combine cup and tie into one class called object.",
+            False,
+        ),
+    ],
+)
+def test_changes_must_be_asked_for_in_this_message(
+    tool: str, args: dict[str, Any], text: str, refused: bool
+) -> None:
+    if refused:
+        with pytest.raises(ToolError, match="refused"):
+            ground(tool, args, request(text))
+    else:
+        assert ground(tool, args, request(text)).args
