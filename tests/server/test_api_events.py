@@ -129,7 +129,8 @@ def test_job_progress_is_streamed_and_projects_are_separate(server: str, world: 
 def test_a_closed_stream_unsubscribes(server: str, app: FastAPI, world: World) -> None:
     url = f"{server}/api/v1/projects/{world.project_id}/events"
     with httpx.stream("GET", url, headers=world.auth("viewer"), timeout=5) as response:
-        next(response.iter_lines())
+        lines = response.iter_lines()  # held: a dropped iterator closes the connection when collected
+        assert next(lines) == ": connected"
         assert app.state.events.subscriber_count() == 1
     deadline = time.monotonic() + 3
     while app.state.events.subscriber_count() and time.monotonic() < deadline:
