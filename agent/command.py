@@ -28,6 +28,7 @@ from store.categories import list_categories
 from store.conversations import add_message, create_run, get_messages, get_run
 from store.db import new_session
 from store.models import Annotation, Category, Image, Job
+from tools.pipeline import find_image
 from tools.registry import Registry, Tool, ToolContext
 from tools.registry import ToolResult as ToolOutput
 
@@ -327,15 +328,8 @@ class CommandAgent:
             ).all()
 
         def image_exists(ref: str | int) -> bool:
-            ref_text = str(ref).strip()
             with new_session(engine) as session:
-                by_id = session.get(Image, int(ref_text)) if ref_text.isdigit() else None
-                if by_id is not None and by_id.project_id == project_id:
-                    return True
-                found = session.exec(
-                    select(Image.id).where(Image.project_id == project_id, Image.file_name == ref_text)
-                ).first()
-            return found is not None
+                return find_image(session, project_id=project_id, ref=ref) is not None
 
         return Request(said_all, classes, image_exists, current=text, file_names=tuple(named))
 

@@ -114,16 +114,16 @@ class Request:
     @property
     def message(self) -> str:
         """This turn's words outside file names ("... delete everything.jpg" asks for nothing)."""
-        return self._without_files(self.text if self.current is None else self.current)
+        return self.without_files(self.text if self.current is None else self.current)
 
-    def _without_files(self, text: str) -> str:
+    def without_files(self, text: str) -> str:
         for name in sorted(self.file_names, key=len, reverse=True):
             text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
         return _FILE.sub(" ", text)
 
     def words(self, this_turn: bool = False) -> list[str]:
         """Stemmed words outside file names ("bus.jpg" does not name the class bus)."""
-        text = self.message if this_turn else self._without_files(self.text)
+        text = self.message if this_turn else self.without_files(self.text)
         return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
 
     def names_label(self, label: str, this_turn: bool = False) -> bool:
@@ -139,7 +139,7 @@ class Request:
         return bool(ref_text) and ref_text in self.text.lower()
 
     def names_status(self, status: str, this_turn: bool = False) -> bool:
-        text = self.message if this_turn else self._without_files(self.text)
+        text = self.message if this_turn else self.without_files(self.text)
         words = set(re.findall(r"[a-z]+", text.lower()))
         return any(w in words for w in STATUS_WORDS.get(status, ()))
 
@@ -216,7 +216,7 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
 
     if out.get("everything") is True and not _ALL.search(request.message):
         out.pop("everything")
-    if out.get("unlabeled") is True and not _NONE.search(request._without_files(request.text)):
+    if out.get("unlabeled") is True and not _NONE.search(request.without_files(request.text)):
         out.pop("unlabeled")
     if isinstance(out.get("name_contains"), str) and out["name_contains"].lower() not in request.text.lower():
         out.pop("name_contains")

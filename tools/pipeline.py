@@ -55,8 +55,8 @@ class ImageResult:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
-def resolve_image(session: Session, *, project_id: int, ref: int | str) -> Image:
-    """An image of the project named by id or file name; ToolError lists near matches otherwise."""
+def find_image(session: Session, *, project_id: int, ref: int | str) -> Image | None:
+    """An image of the project named by id or file name, or None."""
     text = str(ref).strip()
     image: Image | None = None
     if text.isdigit():
@@ -67,6 +67,13 @@ def resolve_image(session: Session, *, project_id: int, ref: int | str) -> Image
         image = session.exec(
             select(Image).where(Image.project_id == project_id, Image.file_name == text)
         ).first()
+    return image
+
+
+def resolve_image(session: Session, *, project_id: int, ref: int | str) -> Image:
+    """An image of the project named by id or file name; ToolError lists near matches otherwise."""
+    text = str(ref).strip()
+    image = find_image(session, project_id=project_id, ref=ref)
     if image is None:
         names = session.exec(select(Image.file_name).where(Image.project_id == project_id)).all()
         near = difflib.get_close_matches(text, names, n=5, cutoff=0.4)
