@@ -133,6 +133,9 @@ class ChangeBatch(SQLModel, table=True):
     kind: str = "change"  # change | undo | redo
     reverts_id: int | None = None  # for undo/redo batches: the batch they act on
     undone: bool = False
+    # Through what the actor made the change: api | ui | agent | cli | job, and the agent run if any.
+    via: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    agent_run_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -168,6 +171,8 @@ class AgentRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
     kind: str = "command"  # command | review
+    # The user whose conversation this is: only they may read, continue or confirm in it.
+    owner: str = Field(default="", index=True, sa_column_kwargs={"server_default": ""})
     model: str = ""
     title: str = ""
     created_at: datetime = Field(default_factory=utcnow)
@@ -255,3 +260,25 @@ class ImageClass(SQLModel, table=True):
     status: str = Field(primary_key=True)
     project_id: int
     n: int = 0
+
+
+class ProjectEvent(SQLModel, table=True):
+    """A change to a project, written in the same transaction as the change (an outbox).
+
+    Every process that shares the database sees every change in commit order by reading rows past
+    the last id it saw: the server's live streams follow this table, so an edit made by the CLI, a
+    worker or another server process reaches every open browser. No foreign key: the event of a
+    deleted project outlives it. Old rows are pruned (``store.events.prune``).
+    """
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(index=True)
+    kind: str  # annotation | category | image | job | finding | project | member
+    action: str = ""  # created | updated | deleted | undo | redo | progress | ...
+    ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int | None = None
+    actor: str = ""
+    via: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
