@@ -117,7 +117,9 @@ def list_members(env: Env, caller: Caller | None, project_id: int) -> list[dict[
         return [{"username": u, "display_name": d, "role": Role(r).value} for u, d, r in rows]
 
 
-def set_member(env: Env, caller: Caller | None, project_id: int, *, username: str, role: Role | str) -> dict[str, str]:
+def set_member(
+    env: Env, caller: Caller | None, project_id: int, *, username: str, role: Role | str
+) -> dict[str, str]:
     with change(env, caller, "member.set", project_id) as unit:
         user = get_user_by_name(unit.session, username=username)
         if user is None or user.id is None:
@@ -130,8 +132,10 @@ def set_member(env: Env, caller: Caller | None, project_id: int, *, username: st
 def remove_member(env: Env, caller: Caller | None, project_id: int, *, username: str) -> None:
     with change(env, caller, "member.remove", project_id) as unit:
         user = get_user_by_name(unit.session, username=username)
-        if user is None or user.id is None or not remove_membership(
-            unit.session, user_id=user.id, project_id=project_id
+        if (
+            user is None
+            or user.id is None
+            or not remove_membership(unit.session, user_id=user.id, project_id=project_id)
         ):
             raise NotFound(f"{username!r} is not a member of this project")
         unit.event("member", "deleted", [user.id], data={"username": user.username})
