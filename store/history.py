@@ -263,8 +263,8 @@ def redo(session: Session, *, project_id: int, actor: str, own: bool = False) ->
     """Re-apply the most recently undone batch (of the same stack as ``undo``).
 
     None when nothing is undone, or when a newer change batch exists since that undo (a new change
-    empties the redo stack). Flushes; the caller commits. Raises ``StaleWriteError`` (writing nothing) when a row has
-    been changed since the undo.
+    empties the redo stack). Flushes; the caller commits. Raises ``StaleWriteError`` (writing
+    nothing) when a row has been changed since the undo.
     """
     reverted = aliased(ChangeBatch)
     undone = select(ChangeBatch).join(reverted, col(reverted.id) == ChangeBatch.reverts_id)
