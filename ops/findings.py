@@ -27,8 +27,14 @@ RESOLUTIONS = {
     "reshape": "fixed",
     "add": "added",
 }
-NEEDS = {"accept": "annotation.review", "reject": "annotation.review", "delete": "annotation.delete",
-         "relabel": "annotation.edit", "reshape": "annotation.edit", "add": "annotation.create"}  # fmt: skip
+NEEDS = {
+    "accept": "annotation.review",
+    "reject": "annotation.review",
+    "delete": "annotation.delete",
+    "relabel": "annotation.edit",
+    "reshape": "annotation.edit",
+    "add": "annotation.create",
+}
 
 
 def list_(env: Env, caller: Caller | None, project_id: int, **filters: Any) -> list[AuditFinding]:
@@ -79,8 +85,12 @@ def resolve(
             if image is None or mask is None:
                 raise Invalid(f"adding the missing object of finding {finding_id} needs its image and a mask")
             cls = label or str(finding.evidence.get("class", ""))
-            add(unit, image, [NewAnnotation(label=cls, mask=mask, status="accepted", tool=tool, model=model,
-                                            prompt=cls)], what)  # fmt: skip
+            add(
+                unit,
+                image,
+                [NewAnnotation(label=cls, mask=mask, status="accepted", tool=tool, model=model, prompt=cls)],
+                what,
+            )
         elif action != "dismiss":
             if finding.annotation_id is None:
                 raise Invalid(

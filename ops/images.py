@@ -47,15 +47,35 @@ def ingest(
 
         def record(s: Session, report: IngestReport) -> None:
             if created:
-                add_event(s, project_id=report.project_id, kind="project", action="created",
-                          ids=[report.project_id], actor=who.username, via=who.via)  # fmt: skip
+                add_event(
+                    s,
+                    project_id=report.project_id,
+                    kind="project",
+                    action="created",
+                    ids=[report.project_id],
+                    actor=who.username,
+                    via=who.via,
+                )
             ids = [i for _, i in report.added]
-            add_event(s, project_id=report.project_id, kind="image", action="created", ids=ids,
-                      actor=who.username, via=who.via)  # fmt: skip
+            add_event(
+                s,
+                project_id=report.project_id,
+                kind="image",
+                action="created",
+                ids=ids,
+                actor=who.username,
+                via=who.via,
+            )
 
         try:
-            return run_ingest(session, home=env.home, project_name=name, source=source, progress=progress,
-                              before_commit=record)  # fmt: skip
+            return run_ingest(
+                session,
+                home=env.home,
+                project_name=name,
+                source=source,
+                progress=progress,
+                before_commit=record,
+            )
         except IngestError as exc:
             raise Invalid(f"ingest refused, nothing was added: {exc}") from None
         except ValueError as exc:

@@ -31,18 +31,40 @@ def import_annotations(
         if project is None:
             who = authorize_global(caller, "project.create")
             project = create_project(session, name=name)
-            add_event(session, project_id=project.id or 0, kind="project", action="created",
-                      ids=[project.id or 0], actor=who.username, via=who.via)  # fmt: skip
+            add_event(
+                session,
+                project_id=project.id or 0,
+                kind="project",
+                action="created",
+                ids=[project.id or 0],
+                actor=who.username,
+                via=who.via,
+            )
             session.commit()
         access = authorize(session, caller, "annotation.import", project.id or 0)
         if status != "proposed":
             access.require("annotation.review", f"importing annotations as {status}")
         try:
-            report = import_coco(session, home=env.home, project_id=project.id or 0, coco_path=coco_path,
-                                 images_dir=images_dir, status=status, actor=access.caller.username)  # fmt: skip
+            report = import_coco(
+                session,
+                home=env.home,
+                project_id=project.id or 0,
+                coco_path=coco_path,
+                images_dir=images_dir,
+                status=status,
+                actor=access.caller.username,
+            )
         except ValueError as exc:
             raise Invalid(str(exc)) from None
-        add_event(session, project_id=project.id or 0, kind="annotation", action="created", ids=[],
-                  actor=access.caller.username, via=access.caller.via, data={"imported": report.imported})  # fmt: skip
+        add_event(
+            session,
+            project_id=project.id or 0,
+            kind="annotation",
+            action="created",
+            ids=[],
+            actor=access.caller.username,
+            via=access.caller.via,
+            data={"imported": report.imported},
+        )
         session.commit()
         return report
