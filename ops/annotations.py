@@ -240,3 +240,28 @@ def delete_many(env: Env, caller: Caller | None, project_id: int, *, ids: Sequen
         deleted = repo.delete_annotations(unit.session, batch=batch, ids=chosen)
         unit.event("annotation", "deleted", chosen)
         return deleted, batch.id or 0
+
+
+def count(
+    env: Env, caller: Caller | None, project_id: int, *, by: str = "class", **criteria: Any
+) -> dict[str, int]:
+    """Annotation counts grouped ``by`` class, image or status (largest first), over the criteria
+    of :func:`ops.filters.resolve`; one SQL query."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from store.models import Category
+
+    keys = {"class": col(Category.name), "image": col(Image.file_name), "status": col(Annotation.status)}
+    if by not in keys:
+        raise Invalid(f"by must be one of {sorted(keys)}, got {by!r}")
+    key = keys[by]
+    with read(env, caller, "annotation.read", project_id) as unit:
+        where = resolve(unit.session, project_id, **criteria)
+        statement = select(key, func.count()).select_from(Annotation).where(*where.conditions(project_id))
+        if by == "class":
+            statement = statement.join(Category, col(Category.id) == col(Annotation.category_id))
+        elif by == "image":
+            statement = statement.join(Image, col(Image.id) == col(Annotation.image_id))
+        rows = unit.session.exec(statement.group_by(key).order_by(func.count().desc(), key)).all()
+        return {str(getattr(k, "value", k)): int(n) for k, n in rows}

@@ -14,6 +14,7 @@ from ops.caller import Caller
 from ops.errors import Conflict, Invalid, NotFound
 from ops.unit import Env, Unit, change, read
 from store import annotations as repo
+from store.filters import AnnotationFilter
 from store.findings import close_finding, get_finding, list_findings
 from store.models import AuditFinding, Image
 
@@ -151,3 +152,33 @@ def run_audit(env: Env, caller: Caller | None, project_id: int, run: Callable[[S
         report = run(unit.session)
         unit.event("finding", "audited", [], data={"open": len(getattr(report, "findings", []))})
         return report
+
+
+def delete_flagged(env: Env, caller: Caller | None, project_id: int, finding_ids: list[int]) -> int:
+    """Delete the annotations of these open findings and close them, as one change; returns how
+    many annotations went (ones already gone are skipped)."""
+    with change(env, caller, "finding.close", project_id) as unit:
+        assert unit.access is not None
+        unit.access.require("annotation.delete")
+        rows = [_finding(unit, fid) for fid in dict.fromkeys(finding_ids)]
+        ids = sorted({f.annotation_id for f in rows if f.status == "open" and f.annotation_id is not None})
+        keep = (
+            [
+                a.id or 0
+                for a in repo.query_annotations(
+                    unit.session, project_id=project_id, where=AnnotationFilter(ids=tuple(ids))
+                )
+            ]
+            if ids
+            else []
+        )
+        if keep:
+            repo.delete_annotations(
+                unit.session, batch=unit.batch(f"review: delete {len(keep)} flagged"), ids=keep
+            )
+            unit.event("annotation", "deleted", keep)
+        for f in rows:
+            if f.status == "open":
+                close_finding(unit.session, finding_id=f.id or 0, resolution="deleted")
+        unit.event("finding", "closed", [f.id or 0 for f in rows])
+        return len(keep)
