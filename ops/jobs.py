@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from ops import names
 from ops.caller import Caller
@@ -65,6 +65,15 @@ def _job(unit: Unit, job_id: int) -> Job:
     if job is None or job.project_id != unit.project_id:
         raise NotFound(f"no job {job_id} in project {unit.project_id}")
     return job
+
+
+def image_ids(session: Session, project_id: int, images: Sequence[int | str] | None) -> list[int]:
+    """The ids a job over ``images`` (None: every image, in id order) works through."""
+    if images is None:
+        return list(
+            session.exec(select(Image.id).where(Image.project_id == project_id).order_by(col(Image.id)))
+        )
+    return list(dict.fromkeys(image_of(session, project_id, ref).id or 0 for ref in images))
 
 
 def start_label(
