@@ -131,7 +131,7 @@ def _plan(unit: Unit, op: str, args: dict[str, Any]) -> Plan:
     if op == "rename_class":
         old, new = category_of(session, pid, args["old"]), names.class_name(args["new"])
         if get_category_by_name(session, project_id=pid, name=new) is not None:
-            raise Conflict(f"class {new!r} exists already; merge {old.name!r} into it instead")
+            raise Conflict(f"class {new!r} exists already; use merge_classes to merge {old.name!r} into it")
         ids, images = matching(session, project_id=pid, where=AnnotationFilter(category_ids=(old.id or 0,)))
         summary = f"rename class {old.name!r} to {new!r} ({_in(len(ids), images)})"
         if not ids:  # an empty class: renaming the row loses nothing, there is nothing to undo

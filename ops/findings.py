@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlmodel import Session
@@ -16,7 +17,7 @@ from ops.unit import Env, Unit, change, read
 from store import annotations as repo
 from store.filters import AnnotationFilter
 from store.findings import close_finding, get_finding, list_findings
-from store.models import AuditFinding, Image
+from store.models import Annotation, AuditFinding, Image
 
 Action = Literal["accept", "reject", "delete", "dismiss", "relabel", "reshape", "add"]
 RESOLUTIONS = {
@@ -36,6 +37,12 @@ NEEDS = {
     "reshape": "annotation.edit",
     "add": "annotation.create",
 }
+
+
+@dataclass(frozen=True)
+class Resolved:
+    finding: AuditFinding  # now closed
+    added: Annotation | None  # the annotation an "add" created
 
 
 def list_(env: Env, caller: Caller | None, project_id: int, **filters: Any) -> list[AuditFinding]:
@@ -64,7 +71,7 @@ def resolve(
     mask: dict[str, Any] | None = None,
     tool: str = "review",
     model: str = "",
-) -> AuditFinding:
+) -> Resolved:
     """Act on the finding's annotation and close the finding, as one change.
 
     accept/reject set the status; delete removes the annotation; relabel moves it to ``label``;
@@ -81,17 +88,20 @@ def resolve(
         if action in NEEDS:
             unit.access.require(NEEDS[action])
         what = f"review: {action} finding {finding_id}"
+        created: Annotation | None = None
         if action == "add":
             image = unit.session.get(Image, finding.image_id) if finding.image_id is not None else None
             if image is None or mask is None:
                 raise Invalid(f"adding the missing object of finding {finding_id} needs its image and a mask")
             cls = label or str(finding.evidence.get("class", ""))
-            add(
+            (created,) = add(
                 unit,
                 image,
                 [NewAnnotation(label=cls, mask=mask, status="accepted", tool=tool, model=model, prompt=cls)],
                 what,
             )
+        elif action == "accept" and finding.annotation_id is None:
+            pass  # a finding about the image or project, accepted as it is
         elif action != "dismiss":
             if finding.annotation_id is None:
                 raise Invalid(
@@ -116,7 +126,7 @@ def resolve(
         closed = close_finding(unit.session, finding_id=finding_id, resolution=RESOLUTIONS[action])
         unit.event("finding", "closed", [finding_id])
         assert closed is not None
-        return closed
+        return Resolved(closed, created)
 
 
 def _relabel(session: Session, unit: Unit, annotation_id: int, label: str) -> None:

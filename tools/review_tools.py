@@ -150,10 +150,16 @@ def _annotation(session: Session, finding: AuditFinding) -> Annotation:
 def _act(ctx: ToolContext, state: ReviewState, finding: AuditFinding, action: str, **kw: object) -> str:
     """Resolve ``finding`` through ``ops.findings.resolve`` (annotation change + close, one
     change) and return the next finding's line."""
-    findings.resolve(ctx.env, ctx.caller, ctx.project_id, finding.id or 0, action, **kw)  # type: ignore[arg-type]
+    return _resolve(ctx, state, finding, action, **kw)[1]
+
+
+def _resolve(
+    ctx: ToolContext, state: ReviewState, finding: AuditFinding, action: str, **kw: object
+) -> tuple[findings.Resolved, str]:
+    done = findings.resolve(ctx.env, ctx.caller, ctx.project_id, finding.id or 0, action, **kw)  # type: ignore[arg-type]
     state.skipped.discard(finding.id)  # type: ignore[arg-type]
     with new_session(ctx.engine) as session:
-        return _next(session, ctx, state)
+        return done, _next(session, ctx, state)
 
 
 def review_tools(state: ReviewState) -> Registry:
@@ -173,7 +179,7 @@ def review_tools(state: ReviewState) -> Registry:
         with new_session(ctx.engine) as session:
             finding = _finding(session, ctx, state)
             ann = session.get(Annotation, finding.annotation_id) if finding.annotation_id else None
-        nxt = _act(ctx, state, finding, "accept" if ann is not None else "dismiss")
+        nxt = _act(ctx, state, finding, "accept")
         return ReviewText(done=f"finding {finding.id} accepted as is", next=nxt)
 
     def reject_annotation(ctx: ToolContext, args: Target) -> ReviewText:
@@ -240,8 +246,10 @@ def review_tools(state: ReviewState) -> Registry:
         rle = rle_from_mask(mask)
         if ann is None:
             label = str(finding.evidence.get("class", ""))
-            nxt = _act(ctx, state, finding, "add", label=label, mask=rle, model=segmenter.model_id)
-            return ReviewText(done=f"added the missing {label} (accepted)", next=nxt)
+            done, nxt = _resolve(ctx, state, finding, "add", label=label, mask=rle, model=segmenter.model_id)
+            new = done.added
+            assert new is not None
+            return ReviewText(done=f"added #{new.id} {label} box {_box(new.bbox)}", next=nxt)
         nxt = _act(ctx, state, finding, "reshape", mask=rle, model=segmenter.model_id)
         return ReviewText(done=f"#{ann.id} resegmented: area {int(mask.sum())} px", next=nxt)
 
