@@ -1,4 +1,5 @@
-"""Audit findings: the ranked review queue, and closing a finding with its resolution."""
+"""Audit findings: the ranked review queue, and closing a finding with its resolution; thin
+adapters over :mod:`ops.findings`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from server.deps import BusDep, Reviewer, SessionDep, Viewer, bad_input, not_found
-from server.events import Event
-from store.findings import close_finding, get_finding, list_findings
+from ops import findings
+from server.deps import CallerDep, EnvDep
 
 router = APIRouter(prefix="/projects/{project_id}/findings", tags=["findings"])
 
@@ -20,8 +20,9 @@ class FindingClose(BaseModel):
 
 @router.get("")
 def list_(
-    access: Viewer,
-    session: SessionDep,
+    project_id: int,
+    env: EnvDep,
+    caller: CallerDep,
     status: Literal["open", "closed"] | None = None,
     kind: str | None = None,
     image_id: int | None = None,
@@ -29,27 +30,17 @@ def list_(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Open findings first, ranked by severity x confidence."""
-    rows = list_findings(
-        session,
-        project_id=access.project_id,
-        status=status,
-        kind=kind,
-        image_id=image_id,
-        offset=offset,
-        limit=limit,
+    rows = findings.list_(
+        env, caller, project_id, status=status, kind=kind, image_id=image_id, offset=offset, limit=limit
     )
     return [f.model_dump(mode="json") for f in rows]
 
 
 @router.post("/{finding_id}/close")
 def close(
-    finding_id: int, body: FindingClose, access: Reviewer, session: SessionDep, bus: BusDep
+    project_id: int, finding_id: int, body: FindingClose, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
-    finding = get_finding(session, finding_id=finding_id)
-    if finding is None or finding.project_id != access.project_id:
-        raise not_found(f"finding {finding_id} in project {access.project_id}")
-    with bad_input():
-        closed = close_finding(session, finding_id=finding_id, resolution=body.resolution)
-    assert closed is not None
-    bus.publish(Event(access.project_id, "finding", "closed", [finding_id], actor=access.actor))
-    return closed.model_dump(mode="json")
+    """Close a finding with a free-text resolution (nothing else changes)."""
+    return findings.close(env, caller, project_id, finding_id, resolution=body.resolution).model_dump(
+        mode="json"
+    )

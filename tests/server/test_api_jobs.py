@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 
@@ -57,7 +58,7 @@ def test_bad_job_requests_are_422(client: TestClient, world: World) -> None:
     unknown = client.post(
         jobs, json={"classes": ["person"], "images": ["nope.jpg"]}, headers=world.auth("annotator")
     )
-    assert unknown.status_code == 422 and "nope.jpg" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "nope.jpg" in unknown.json()["detail"]
     assert client.post(jobs, json={"classes": []}, headers=world.auth("annotator")).status_code == 422
 
 
@@ -76,7 +77,7 @@ def test_exports_download_zips_with_reports(world: World) -> None:
     base = f"/api/v1/projects/{world.project_id}/exports"
     coco = client.get(f"{base}/coco", headers=world.auth("viewer"))
     assert coco.status_code == 200 and coco.headers["content-type"] == "application/zip"
-    assert "streets-coco.zip" in coco.headers["content-disposition"]
+    assert re.search(r'filename="\d+-streets-[\d-]+-coco\.zip"', coco.headers["content-disposition"])
     with zipfile.ZipFile(io.BytesIO(coco.content)) as zf:
         names = set(zf.namelist())
         assert {"annotations.json", "annotations.fidelity.json", "report.json"} <= names
@@ -94,7 +95,7 @@ def test_exports_download_zips_with_reports(world: World) -> None:
     with zipfile.ZipFile(io.BytesIO(masks.content)) as zf:
         assert "legend.json" in zf.namelist()
     assert client.get(f"{base}/pascal", headers=world.auth("viewer")).status_code == 422
-    assert list((world.home / "tmp").iterdir()) == []  # the export's work folder is removed
+    assert list((world.home / "exports").iterdir()) == []  # each export's folder is removed
 
 
 def test_startup_gives_the_query_planner_statistics(world: World) -> None:
