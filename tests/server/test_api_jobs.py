@@ -111,3 +111,24 @@ def test_startup_gives_the_query_planner_statistics(world: World) -> None:
         with client.app.state.engine.connect() as connection:
             analyzed = {r[0] for r in connection.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
     assert "annotation" in analyzed
+
+
+def test_export_of_a_hostile_project_name_stays_in_home(world: World) -> None:
+    from store.db import new_session, open_engine
+    from store.projects import create_project
+
+    engine = open_engine(world.home / "labelwright.db")
+    with new_session(engine) as session:  # written directly: the API refuses such a name (422)
+        pid = create_project(session, name="../../../../tmp/x").id
+        session.commit()
+    engine.dispose()
+    before = {p for p in world.home.parent.rglob("*") if world.home not in p.parents}
+    client = TestClient(make_app(world), base_url="http://localhost")
+    response = client.get(f"/api/v1/projects/{pid}/exports/coco", headers=world.auth("root"))
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert re.search(rf'filename="{pid}-tmp_x-[\d-]+-coco\.zip"', disposition) and ".." not in disposition
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        assert {"annotations.json", "report.json"} <= set(zf.namelist())
+    assert {p for p in world.home.parent.rglob("*") if world.home not in p.parents} == before
+    assert list((world.home / "exports").iterdir()) == []
