@@ -109,12 +109,17 @@ class _Public(Guard):
 
 
 class _Caller(Guard):
-    """The caller or None (anonymous): the operation decides whether that is enough."""
+    """The caller or None (anonymous): the operation decides whether that is enough.
+
+    Resolved in a session of its own, closed at once: the operation opens the session it works
+    in, and no connection is held for the life of a request (or of a streamed download).
+    """
 
     name = "caller"
 
-    def __call__(self, request: Request, session: SessionDep) -> Caller | None:
-        return current_principal(request, session)
+    def __call__(self, request: Request) -> Caller | None:
+        with new_session(request.app.state.engine) as session:
+            return current_principal(request, session)
 
 
 PUBLIC = _Public()
