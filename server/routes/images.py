@@ -16,8 +16,9 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
 from ops import images
+from ops.caller import Caller
 from ops.errors import Invalid
-from ops.unit import read
+from ops.unit import Env, read
 from server.deps import CallerDep, EnvDep
 from store.models import AnnotationStatus, Image
 
@@ -122,7 +123,7 @@ async def upload(project_id: int, request: Request, env: EnvDep, caller: CallerD
     return report.to_dict()
 
 
-def _may_ingest(env: Any, caller: Any, project_id: int) -> None:
+def _may_ingest(env: Env, caller: Caller | None, project_id: int) -> None:
     """Refuse a caller before reading a large body; ``ops.images.ingest`` checks again (the same
     policy entry) when it writes."""
     with read(env, caller, "image.ingest", project_id):

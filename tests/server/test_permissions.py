@@ -22,12 +22,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from ops.policy import POLICY, Rule, signed_in
 from server.app import create_app
+from server.deps import PUBLIC as PUBLIC_GUARD
 from server.deps import CallerDep, api_routes, check_rules
 from server.settings import Settings
 from tests.ops.conftest import CALLERS
@@ -262,6 +263,13 @@ def test_route_without_a_guard_is_refused() -> None:
         return {}
 
     check_rules(guarded.routes)
+
+    @guarded.get("/api/v1/both", dependencies=[Depends(PUBLIC_GUARD)])
+    def both(caller: CallerDep) -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RuntimeError, match="both"):
+        check_rules(guarded.routes)
 
 
 def test_denied_answers_are_json_with_a_reason(world: World) -> None:
