@@ -14,6 +14,13 @@ from server.deps import CallerDep, EnvDep
 router = APIRouter(prefix="/projects/{project_id}/findings", tags=["findings"])
 
 
+class FindingResolve(BaseModel):
+    action: findings.Action = Field(description="What to do with the finding's annotation.")
+    label: str | None = Field(None, description="relabel: the class to move it to.")
+    bbox: list[float] | None = Field(None, description="reshape: a new [x, y, w, h] box.")
+    mask: dict[str, Any] | None = Field(None, description="reshape or add: a COCO RLE mask.")
+
+
 class FindingClose(BaseModel):
     resolution: str = Field(min_length=1, max_length=500, description="e.g. 'fixed', 'not a problem'.")
 
@@ -44,3 +51,15 @@ def close(
     return findings.close(env, caller, project_id, finding_id, resolution=body.resolution).model_dump(
         mode="json"
     )
+
+
+@router.post("/{finding_id}/resolve")
+def resolve(
+    project_id: int, finding_id: int, body: FindingResolve, env: EnvDep, caller: CallerDep
+) -> dict[str, Any]:
+    """Act on the finding's annotation (accept, reject, delete, relabel, reshape, add the missing
+    object, or dismiss) and close the finding, as one undoable change."""
+    closed = findings.resolve(
+        env, caller, project_id, finding_id, body.action, label=body.label, bbox=body.bbox, mask=body.mask
+    )
+    return closed.model_dump(mode="json")

@@ -57,3 +57,9 @@ def get(project_id: int, job_id: int, env: EnvDep, caller: CallerDep) -> dict[st
 def cancel(project_id: int, job_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """A queued job is cancelled at once; a running one stops after the image in flight."""
     return job_public(jobs.cancel(env, caller, project_id, job_id))
+
+
+@router.post("/{job_id}/resume")
+def resume(project_id: int, job_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+    """Queue a cancelled or failed job again; it continues from the image it stopped at."""
+    return job_public(jobs.resume(env, caller, project_id, job_id))

@@ -207,3 +207,21 @@ def test_an_annotator_undoes_only_its_own_change(api: TestClient, world: World) 
     assert api.get(seeded, headers=world.auth("viewer")).json()["score"] == 0.5  # the reviewer's edit stays
     batches = api.get(history, headers=world.auth("viewer")).json()
     assert (batches[0]["actor"], batches[0]["via"]) == ("annotator", "api")
+
+
+def test_resolving_a_finding_acts_on_its_annotation_in_one_change(api: TestClient, world: World) -> None:
+    findings = f"/api/v1/projects/{world.project_id}/findings"
+    ann = url(world, f"/{world.annotation_id}")
+    resolve = f"{findings}/{world.finding_id}/resolve"
+    annotator = api.post(resolve, json={"action": "dismiss"}, headers=world.auth("annotator"))
+    assert annotator.status_code == 403 and "reviewer" in annotator.json()["detail"]
+    assert api.post(resolve, json={"action": "maybe"}, headers=world.auth("reviewer")).status_code == 422
+    assert api.get(ann, headers=world.auth("viewer")).json()["status"] == "proposed"  # nothing written
+    assert api.get(findings, params={"status": "open"}, headers=world.auth("viewer")).json() != []
+    # the template's finding names no annotation: acting on one is refused, dismissing closes it
+    refused = api.post(resolve, json={"action": "accept"}, headers=world.auth("reviewer"))
+    assert refused.status_code == 422 and "dismiss" in refused.json()["detail"]
+    done = api.post(resolve, json={"action": "dismiss"}, headers=world.auth("reviewer")).json()
+    assert (done["status"], done["resolution"]) == ("closed", "not a problem")
+    again = api.post(resolve, json={"action": "dismiss"}, headers=world.auth("reviewer"))
+    assert again.status_code == 409 and "already closed" in again.json()["detail"]

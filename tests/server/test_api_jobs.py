@@ -132,3 +132,14 @@ def test_export_of_a_hostile_project_name_stays_in_home(world: World) -> None:
         assert {"annotations.json", "report.json"} <= set(zf.namelist())
     assert {p for p in world.home.parent.rglob("*") if world.home not in p.parents} == before
     assert list((world.home / "exports").iterdir()) == []
+
+
+def test_a_cancelled_job_resumes(world: World) -> None:
+    client = TestClient(make_app(world), base_url="http://localhost")  # no lifespan: nothing runs jobs
+    jobs = f"/api/v1/projects/{world.project_id}/jobs"
+    job = client.post(jobs, json={"classes": ["bus"]}, headers=world.auth("annotator")).json()
+    client.post(f"{jobs}/{job['id']}/cancel", headers=world.auth("annotator"))
+    assert client.post(f"{jobs}/{job['id']}/resume", headers=world.auth("viewer")).status_code == 403
+    resumed = client.post(f"{jobs}/{job['id']}/resume", headers=world.auth("annotator")).json()
+    assert (resumed["state"], resumed["cancel_requested"]) == ("queued", False)
+    assert client.post(f"{jobs}/999/resume", headers=world.auth("annotator")).status_code == 404

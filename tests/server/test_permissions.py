@@ -80,11 +80,13 @@ ROUTE_OPS: dict[tuple[str, str], str] = {
     ("POST", f"{P}/jobs"): "jobs.start_label",
     ("GET", f"{P}/jobs/{{job_id}}"): "jobs.get",
     ("POST", f"{P}/jobs/{{job_id}}/cancel"): "jobs.cancel",
+    ("POST", f"{P}/jobs/{{job_id}}/resume"): "jobs.resume",
     ("GET", f"{P}/history"): "history.list",
     ("POST", f"{P}/history/undo"): "history.undo_own",
     ("POST", f"{P}/history/redo"): "history.undo_own",
     ("GET", f"{P}/findings"): "findings.list",
     ("POST", f"{P}/findings/{{finding_id}}/close"): "findings.close",
+    ("POST", f"{P}/findings/{{finding_id}}/resolve"): "findings.resolve",
     ("GET", f"{P}/exports/{{fmt}}"): "exports.export",
     ("GET", f"{P}/events"): STREAM,
 }
@@ -195,6 +197,7 @@ def body(method: str, path: str, world: World) -> dict[str, Any]:
         ("POST", f"{P}/annotations/relabel"): {"ids": [world.annotation_id], "category_id": person},
         ("POST", f"{P}/jobs"): {"classes": ["bus"]},
         ("POST", f"{P}/findings/{{finding_id}}/close"): {"resolution": "fixed"},
+        ("POST", f"{P}/findings/{{finding_id}}/resolve"): {"action": "dismiss"},
     }
     if (method, path) == ("POST", f"{P}/images"):
         photo = next(p for p in sorted((world.home / "images").rglob("*")) if p.is_file())
