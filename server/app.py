@@ -18,6 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.engine import Engine
 
+from ops.annotations import PreconditionRequired
+from ops.errors import OpError, status_of
+from ops.unit import Env
 from server.auth import LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, check_rules
 from server.events import EventBus, OutboxFollower
@@ -140,6 +143,7 @@ def create_app(
     app = FastAPI(title="labelwright", version="0.1.0", lifespan=lifespan, openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.engine = engine
+    app.state.env = Env(engine, settings.home)
     app.state.events = bus
     app.state.runner = runner
     app.state.backends = backends
@@ -150,6 +154,7 @@ def create_app(
     )
     app.add_middleware(GuardMiddleware, settings=settings)
     app.add_exception_handler(StaleWriteError, _stale)
+    app.add_exception_handler(OpError, _refused)
     app.add_exception_handler(StoreError, _conflict)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(Exception, _internal)
@@ -189,6 +194,13 @@ async def _stale(_request: Request, exc: Exception) -> JSONResponse:
             "changed_by": exc.changed_by,
         },
     )
+
+
+async def _refused(_request: Request, exc: Exception) -> JSONResponse:
+    """An operation's refusal as its status (ops.errors.status_of) with the operation's sentence."""
+    code = 428 if isinstance(exc, PreconditionRequired) else status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return JSONResponse(status_code=code, content={"detail": str(exc)}, headers=headers)
 
 
 async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
