@@ -178,7 +178,6 @@ def review_tools(state: ReviewState) -> Registry:
     def accept_as_is(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
             finding = _finding(session, ctx, state)
-            ann = session.get(Annotation, finding.annotation_id) if finding.annotation_id else None
         nxt = _act(ctx, state, finding, "accept")
         return ReviewText(done=f"finding {finding.id} accepted as is", next=nxt)
 
