@@ -62,4 +62,4 @@ def resolve(
     closed = findings.resolve(
         env, caller, project_id, finding_id, body.action, label=body.label, bbox=body.bbox, mask=body.mask
     )
-    return closed.model_dump(mode="json")
+    return closed.finding.model_dump(mode="json")

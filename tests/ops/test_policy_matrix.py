@@ -64,6 +64,7 @@ HELPERS = {
     "ops.filters.image_of",
     "ops.filters.resolve",
     "ops.jobs.clean_labels",
+    "ops.jobs.image_ids",
     "ops.names.class_name",
     "ops.names.clean_name",
     "ops.names.project_name",
@@ -209,6 +210,9 @@ CASES: dict[str, Case] = {
     "annotations.list": Case(
         annotations.list_, "annotation.read", lambda c, s: annotations.list_(s.env, c, s.pid)
     ),
+    "annotations.count": Case(
+        annotations.count, "annotation.read", lambda c, s: annotations.count(s.env, c, s.pid, by="status")
+    ),
     "annotations.update": Case(
         annotations.update,
         "annotation.edit",
@@ -286,6 +290,11 @@ CASES: dict[str, Case] = {
         findings.resolve,
         "finding.close",
         lambda c, s: findings.resolve(s.env, c, s.pid, s.world.finding_id, "dismiss"),
+    ),
+    "findings.delete_flagged": Case(
+        findings.delete_flagged,
+        "finding.close",
+        lambda c, s: findings.delete_flagged(s.env, c, s.pid, [s.world.finding_id]),
     ),
     "findings.close": Case(
         findings.close,
