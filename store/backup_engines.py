@@ -97,20 +97,31 @@ def check_sqlite(path: Path) -> Snapshot:
         connection.close()
 
 
-def _libpq(database_url: str) -> tuple[str, dict[str, str]]:
-    """The database name and PG* environment for the client programs (no password on argv)."""
+def _libpq(database_url: str) -> dict[str, str]:
+    """libpq connection parameters of a SQLAlchemy URL (``?host=/run/postgresql`` for a socket)."""
     url = make_url(database_url)
-    env = dict(os.environ)
-    for key, value in (
-        ("PGHOST", url.host),
-        ("PGPORT", url.port),
-        ("PGUSER", url.username),
-        ("PGPASSWORD", url.password),
-        ("PGDATABASE", url.database),
-    ):
-        if value is not None:
-            env[key] = str(value)
-    return url.database or "", env
+    params = {
+        "host": url.host or url.query.get("host"),
+        "port": url.port or url.query.get("port"),
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+    return {key: str(value) for key, value in params.items() if value}
+
+
+_PG_ENV = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "dbname": "PGDATABASE",
+}
+
+
+def _client_env(database_url: str) -> dict[str, str]:
+    """The environment for pg_dump / pg_restore: the connection in PG* variables, not on argv."""
+    return {**os.environ, **{_PG_ENV[k]: v for k, v in _libpq(database_url).items()}}
 
 
 def _program(name: str) -> str:
@@ -131,20 +142,7 @@ def _run(args: list[str], env: dict[str, str]) -> None:
 def _connect_postgres(database_url: str) -> Any:
     import psycopg  # only a PostgreSQL backup needs the driver
 
-    _, env = _libpq(database_url)
-    return psycopg.connect(
-        **{
-            k: env[v]
-            for k, v in (
-                ("host", "PGHOST"),
-                ("port", "PGPORT"),
-                ("user", "PGUSER"),
-                ("password", "PGPASSWORD"),
-                ("dbname", "PGDATABASE"),
-            )
-            if v in env
-        }
-    )
+    return psycopg.connect(**_libpq(database_url))
 
 
 def dump_postgres(database_url: str, dest: Path) -> Snapshot:
@@ -152,7 +150,7 @@ def dump_postgres(database_url: str, dest: Path) -> Snapshot:
     import psycopg
 
     pg_dump = _program("pg_dump")
-    _, env = _libpq(database_url)
+    env = _client_env(database_url)
     with _connect_postgres(database_url) as connection:
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with connection.transaction(), connection.cursor() as cursor:
@@ -176,7 +174,9 @@ def postgres_is_empty(database_url: str) -> bool:
 def restore_postgres(database_url: str, dump: Path, *, replace: bool) -> Snapshot:
     """``pg_restore`` in one transaction (all or nothing); ``replace`` drops existing objects first."""
     pg_restore = _program("pg_restore")
-    _, env = _libpq(database_url)
+    env = _client_env(database_url)
+    if "PGDATABASE" not in env:
+        raise BackupError(f"the restore target {make_url(database_url)!r} names no database")
     args = [
         pg_restore,
         "--single-transaction",

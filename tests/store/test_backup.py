@@ -13,7 +13,7 @@ import sqlite3
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -313,4 +313,141 @@ def test_backup_refuses_to_overwrite_and_reports_a_missing_image(source: tuple[P
 def test_backup_refuses_an_unsupported_database(tmp_path: Path, database_url: str, reason: str) -> None:
     with pytest.raises(BackupError, match=reason):
         create_backup(tmp_path / "b.tar", home=tmp_path, database_url=database_url)
+    assert list(tmp_path.iterdir()) == []
+
+
+# PostgreSQL: a throwaway cluster on a Unix socket only (no TCP), when the server programs exist.
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Callable[[str], str]]:
+    """``make(name)`` creates an empty database in a private cluster and returns its URL."""
+    import getpass
+    import os
+    import subprocess
+    import tempfile
+
+    programs = [shutil.which(p) for p in ("initdb", "pg_ctl", "pg_dump", "pg_restore")]
+    if not all(programs):
+        pytest.skip("PostgreSQL server and client programs are not on PATH")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root: run the cluster as the postgres account
+        if (
+            shutil.which("runuser") is None
+            or subprocess.run(["id", "postgres"], capture_output=True).returncode
+        ):
+            pytest.skip("running as root without a postgres account to own the cluster")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="lw-pg-"))
+    if as_user:
+        shutil.chown(root, user="postgres")
+    user = "postgres" if as_user else getpass.getuser()
+    run = lambda *args: subprocess.run([*as_user, *args], check=True, capture_output=True)  # noqa: E731
+    run("initdb", "-D", str(root / "data"), "-A", "trust", "-U", user)
+    options = f"-k {root} -c listen_addresses='' -p 55433 -c fsync=off"
+    run("pg_ctl", "-D", str(root / "data"), "-o", options, "-l", str(root / "log"), "-w", "start")
+
+    import psycopg
+
+    def make(name: str) -> str:
+        with psycopg.connect(host=str(root), port=55433, user=user, dbname="postgres", autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name}")
+        return f"postgresql+psycopg://{user}@/{name}?host={root}&port=55433"
+
+    try:
+        yield make
+    finally:
+        run("pg_ctl", "-D", str(root / "data"), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _pg_seed(database_url: str, home: Path, photos: dict[str, Path]) -> None:
+    """The three tables a backup reads, with the photos stored under ``home`` like ingest does."""
+    import hashlib
+
+    import psycopg
+
+    from store.backup_engines import _libpq
+
+    with psycopg.connect(**_libpq(database_url)) as c:
+        c.execute("CREATE TABLE project (id serial PRIMARY KEY, name text)")
+        c.execute(
+            "CREATE TABLE image (id serial PRIMARY KEY, project_id int REFERENCES project,"
+            " path text, sha256 text)"
+        )
+        c.execute("CREATE TABLE annotation (id serial PRIMARY KEY, image_id int REFERENCES image)")
+        c.execute("INSERT INTO project (name) VALUES ('streets')")
+        for path in photos.values():
+            data = path.read_bytes()
+            sha = hashlib.sha256(data).hexdigest()
+            rel = f"images/1/{sha[:2]}/{sha}.jpg"
+            (home / rel).parent.mkdir(parents=True, exist_ok=True)
+            (home / rel).write_bytes(data)
+            c.execute("INSERT INTO image (project_id, path, sha256) VALUES (1, %s, %s)", (rel, sha))
+
+
+def test_postgres_backup_under_writes_restores_with_pg_restore(
+    postgres: Callable[[str], str], tmp_path: Path, photos: dict[str, Path]
+) -> None:
+    import psycopg
+
+    from store.backup_engines import _libpq
+
+    source_url, target_url = postgres("source"), postgres("target")
+    home = tmp_path / "home"
+    _pg_seed(source_url, home, photos)
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        with psycopg.connect(**_libpq(source_url), autocommit=True) as c:
+            for i in range(20_000):
+                if stop.is_set():
+                    break
+                acked.append(
+                    c.execute(
+                        "INSERT INTO annotation (image_id) VALUES (%s) RETURNING id", (1 + i % 2,)
+                    ).fetchone()[0]
+                )
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        while len(acked) < 50 and writer.is_alive():
+            time.sleep(0.01)
+        before = set(acked)
+        archive = tmp_path / "backup.tar"
+        report = create_backup(archive, home=home, database_url=source_url)
+        after_backup = len(acked)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert report.engine == "postgresql" and report.counts["images"] == 2
+
+    restored = tmp_path / "restored"
+    restore_backup(archive, home=restored, database_url=target_url)
+    with psycopg.connect(**_libpq(target_url)) as c:
+        ids = {row[0] for row in c.execute("SELECT id FROM annotation")}
+    assert before <= ids and ids <= set(acked[:after_backup])
+    assert report.counts["annotations"] == len(ids)
+    assert sorted(p.name for p in (restored / "images").rglob("*.jpg")) == sorted(
+        p.name for p in (home / "images").rglob("*.jpg")
+    )
+    assert not (restored / "labelwright.pgdump").exists()
+
+    again = tmp_path / "again"
+    with pytest.raises(BackupError, match="the target PostgreSQL database has tables"):
+        restore_backup(archive, home=again, database_url=target_url)
+    assert not again.exists()
+    restore_backup(archive, home=again, database_url=target_url, force=True)
+    with pytest.raises(BackupError, match="this is a PostgreSQL backup"):
+        restore_backup(archive, home=tmp_path / "third")
+
+
+def test_postgres_backup_without_pg_dump_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(BackupError, match="pg_dump is not on PATH"):
+        create_backup(
+            tmp_path / "b.tar", home=tmp_path, database_url="postgresql+psycopg://u@/x?host=/nowhere"
+        )
     assert list(tmp_path.iterdir()) == []
