@@ -20,6 +20,9 @@ from store.backup import BackupError, BackupReport, create_backup, restore_backu
 app = typer.Typer(help="Back up and restore the data home.", no_args_is_help=True)
 console = Console(stderr=True)
 
+# What a home holds besides its data, left in place by a restore: the default model cache
+# (Settings.models_dir), which a backup does not carry.
+KEEP = ("models",)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
@@ -48,7 +51,7 @@ def backup(
         report = create_backup(
             out, home=settings.home.expanduser(), database_url=database_url(settings), overwrite=force
         )
-    except BackupError as exc:
+    except (BackupError, OSError) as exc:
         console.print(f"[red]error:[/red] backup failed, nothing was written: {exc}")
         raise typer.Exit(1) from None
     _emit(report, as_json, f"backed up to {out}")
@@ -61,7 +64,8 @@ def restore(
         Path | None, typer.Option(help="The data home to create (default: LABELWRIGHT_HOME).")
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace a non-empty home (moved aside, not deleted).")
+        bool,
+        typer.Option("--force", help="Replace a non-empty home (moved aside, not deleted; models/ stays)."),
     ] = False,
     check: Annotated[bool, typer.Option("--check", help="Only verify the archive; write nothing.")] = False,
     as_json: JsonOpt = False,
@@ -76,8 +80,10 @@ def restore(
         if check:
             report = verify_backup(archive)
         else:
-            report = restore_backup(archive, home=target, database_url=database_url(settings), force=force)
-    except BackupError as exc:
+            report = restore_backup(
+                archive, home=target, database_url=database_url(settings), force=force, keep=KEEP
+            )
+    except (BackupError, OSError) as exc:
         console.print(f"[red]error:[/red] restore refused, nothing was written: {exc}")
         raise typer.Exit(1) from None
     if check:

@@ -26,7 +26,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,10 +170,10 @@ def verify_backup(archive: Path) -> BackupReport:
         return BackupReport.of(opened)
 
 
-def _is_empty_home(home: Path) -> bool:
+def _is_empty_home(home: Path, ignore: Sequence[str] = ()) -> bool:
     if home.exists() and not home.is_dir():
         raise BackupError(f"{home} exists and is not a folder")
-    return not home.exists() or not any(home.iterdir())
+    return not home.exists() or all(entry.name in ignore for entry in home.iterdir())
 
 
 def _check_database(snapshot: Snapshot, archive: Archive) -> None:
@@ -204,20 +204,27 @@ def _stage(archive: Archive, stage: Path) -> Path:
 
 
 def restore_backup(
-    archive: Path, *, home: Path, database_url: str | None = None, force: bool = False
+    archive: Path,
+    *,
+    home: Path,
+    database_url: str | None = None,
+    force: bool = False,
+    keep: Sequence[str] = (),
 ) -> BackupReport:
     """Restore ``archive`` into ``home`` (and, for a PostgreSQL backup, into ``database_url``).
 
     Args:
         home: the data home to create; a non-empty one is refused unless ``force``, which moves
             it aside to ``<home>.replaced-<UTC time>`` (it is never deleted).
+        keep: entries of an existing home that are not part of a backup and stay in place (the
+            model cache); a home holding only these counts as empty.
         database_url: the target of a PostgreSQL backup; a SQLite backup becomes
             ``home/labelwright.db`` whatever this says.
 
     Raises:
         BackupError: the archive is damaged, tampered with or unsafe, or the target is not empty.
     """
-    if not force and not _is_empty_home(home):
+    if not force and not _is_empty_home(home, keep):
         raise BackupError(f"{home} is not empty; restore into a new folder, or pass --force to replace it")
     with Archive(archive) as opened:
         opened.verify()  # every check passes before the first byte is written
@@ -236,29 +243,43 @@ def restore_backup(
             else:
                 snapshot = check_sqlite(database)
             _check_database(snapshot, opened)
-            replaced = _swap_in(stage, home)
+            replaced = _swap_in(stage, home, keep)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
         return BackupReport.of(opened, home=str(home), replaced=replaced)
 
 
-def _swap_in(stage: Path, home: Path) -> str | None:
-    """Rename the stage to ``home``; an existing non-empty home is moved aside first."""
+def _swap_in(stage: Path, home: Path, keep: Sequence[str]) -> str | None:
+    """Rename the stage to ``home``, carrying the ``keep`` entries of the old home into it; what
+    else the old home holds is moved aside (its new path is returned), never deleted."""
+    kept = [name for name in keep if (home / name).exists()]
+    clash = [name for name in kept if (stage / name).exists()]
+    if clash:
+        raise BackupError(f"the archive holds {clash[0]!r}, which the home keeps; restore into a new folder")
+    moved: list[str] = []
     replaced = None
-    if not _is_empty_home(home):
-        aside = home.with_name(f"{home.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
-        home.rename(aside)
-        replaced = str(aside)
-        try:
+    try:
+        for name in kept:
+            (home / name).rename(stage / name)
+            moved.append(name)
+        if _is_empty_home(home):
+            if home.exists():
+                home.rmdir()
             stage.rename(home)
-        except BaseException:
-            aside.rename(home)
-            raise
-    else:
-        if home.exists():
-            home.rmdir()
-        stage.rename(home)
+        else:
+            aside = home.with_name(f"{home.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
+            home.rename(aside)
+            try:
+                stage.rename(home)
+            except BaseException:
+                aside.rename(home)
+                raise
+            replaced = str(aside)
+    except BaseException:
+        for name in moved:  # the stage is still there: give the old home its entries back
+            (stage / name).rename(home / name)
+        raise
     fd = os.open(home.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

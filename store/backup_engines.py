@@ -85,7 +85,7 @@ def dump_sqlite(database_url: str, dest: Path) -> Snapshot:
 
 def check_sqlite(path: Path) -> Snapshot:
     """Run ``PRAGMA integrity_check`` on a restored SQLite file, then read its snapshot."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:

@@ -284,6 +284,26 @@ def test_restore_refuses_a_non_empty_home_unless_forced(source: tuple[Path, Path
     assert (target / DB).is_file() and not (target / "notes.txt").exists()
 
 
+def test_restore_keeps_the_model_cache_in_place(source: tuple[Path, Path], tmp_path: Path) -> None:
+    _, archive = source
+    target = tmp_path / "target"
+    (target / "models").mkdir(parents=True)
+    (target / "models" / "weights.onnx").write_bytes(b"weights")
+    restore_backup(archive, home=target, keep=["models"])  # a home with only models/ counts as empty
+    assert (target / "models" / "weights.onnx").read_bytes() == b"weights"
+    assert len(annotation_ids(target / DB)) >= 5
+
+    (target / "notes.txt").write_text("mine")
+    report = restore_backup(archive, home=target, force=True, keep=["models"])
+    assert (target / "models" / "weights.onnx").read_bytes() == b"weights"
+    assert report.replaced is not None
+    assert sorted(p.name for p in Path(report.replaced).iterdir()) == [
+        "images",
+        "labelwright.db",
+        "notes.txt",
+    ]
+
+
 def test_restore_into_an_empty_existing_folder(source: tuple[Path, Path], tmp_path: Path) -> None:
     _, archive = source
     (tmp_path / "empty").mkdir()
