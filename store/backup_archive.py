@@ -12,8 +12,9 @@ import hashlib
 import json
 import re
 import tarfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from store.backup_engines import COUNTED, DUMPS, BackupError
 
@@ -23,6 +24,7 @@ VERSION = 1
 _MAX_MANIFEST_BYTES = 64 * 1024**2
 _CHUNK = 1024**2
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
 
 
 def copy_hashing(source: IO[bytes], target: IO[bytes] | None = None) -> tuple[str, int]:
@@ -133,10 +135,22 @@ class Archive:
             raise BackupError(f"no {MANIFEST} in the archive: not a labelwright backup")
         if info.size > _MAX_MANIFEST_BYTES:
             raise BackupError(f"{MANIFEST} is {info.size} bytes, more than the {_MAX_MANIFEST_BYTES} allowed")
+        data = self._read(info, lambda source: source.read())
         try:
-            return json.loads(self._tar.extractfile(info).read())  # type: ignore[union-attr]
+            return json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BackupError(f"{MANIFEST} is not valid JSON: {exc}") from None
+
+    def _read(self, info: tarfile.TarInfo, reader: Callable[[IO[bytes]], T]) -> T:
+        """``reader`` applied to a member's bytes; a truncated or broken archive is refused."""
+        try:
+            source = self._tar.extractfile(info)
+            assert source is not None  # regular files only (checked by _members)
+            return reader(source)
+        except (tarfile.TarError, EOFError) as exc:
+            raise BackupError(
+                f"member {info.name!r} cannot be read, the archive is truncated or broken: {exc}"
+            ) from None
 
     def _check_listing(self) -> None:
         listed = [e["name"] for e in self.entries]
@@ -155,9 +169,7 @@ class Archive:
 
     def copy(self, entry: dict[str, Any], target: IO[bytes] | None = None) -> None:
         """Read the member ``entry`` names (into ``target`` if given) and check size and sha256."""
-        source = self._tar.extractfile(self._members[entry["name"]])
-        assert source is not None  # regular files only (checked by _members)
-        sha, size = copy_hashing(source, target)
+        sha, size = self._read(self._members[entry["name"]], lambda source: copy_hashing(source, target))
         if size != entry["size"]:
             raise BackupError(f"member {entry['name']!r} is {size} bytes, the manifest says {entry['size']}")
         if sha != entry["sha256"]:

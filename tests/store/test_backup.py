@@ -259,12 +259,22 @@ def test_a_damaged_or_unsafe_archive_is_refused_and_writes_nothing(
     assert not (parent.parent / "escaped.txt").exists() and not Path("/tmp/absolute.txt").exists()
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_an_unreadable_archive_is_refused(source: tuple[Path, Path], damage: str) -> None:
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        ("inside_database", "is not a readable tar archive: unexpected end of data"),
+        ("inside_manifest", "is not a readable tar archive: unexpected end of data"),
+        ("garbage", "is not a readable tar archive"),
+    ],
+)
+def test_a_truncated_or_foreign_file_is_refused(source: tuple[Path, Path], cut: str, reason: str) -> None:
     _, archive = source
+    with tarfile.open(archive) as tar:
+        offsets = {m.name: (m.offset_data, m.size) for m in tar.getmembers()}
     data = archive.read_bytes()
-    archive.write_bytes(data[: len(data) // 3] if damage == "truncate" else b"not a tar file" * 100)
-    with pytest.raises(BackupError):
+    start, size = offsets[DB if cut == "inside_database" else "manifest.json"]
+    archive.write_bytes(b"not a tar file" * 100 if cut == "garbage" else data[: start + size // 2])
+    with pytest.raises(BackupError, match=reason):
         restore_backup(archive, home=archive.parent / "restored")
     assert not (archive.parent / "restored").exists()
 
