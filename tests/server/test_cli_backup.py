@@ -100,3 +100,18 @@ def test_restore_refuses_a_non_empty_home_and_a_damaged_archive(
 
     code, _, err = cli("backup", "--out", str(archive))
     assert code == 1 and "already exists" in err
+
+
+@pytest.mark.parametrize(("env", "level"), [(None, 1), ("1", 2)])  # synchronous: NORMAL = 1, FULL = 2
+def test_durable_setting_reaches_the_server_engine(
+    home: Path, monkeypatch: pytest.MonkeyPatch, env: str | None, level: int
+) -> None:
+    if env is None:
+        monkeypatch.delenv("LABELWRIGHT_DURABLE", raising=False)
+    else:
+        monkeypatch.setenv("LABELWRIGHT_DURABLE", env)
+    get_settings.cache_clear()
+    engine = create_app(get_settings()).state.engine
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    engine.dispose()
