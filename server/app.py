@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,43 +20,61 @@ from sqlalchemy.engine import Engine
 
 from server.auth import LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, check_rules
-from server.events import Event, EventBus
+from server.events import EventBus, OutboxFollower
 from server.jobs import JobHandler, JobRunner, ProgressEvent
 from server.routes import ROUTERS
 from server.security import GuardMiddleware
 from server.settings import Settings
 from store.db import new_session, open_engine
 from store.errors import StaleWriteError, StoreError
+from store.events import add_event
 from store.jobs import get_job
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("labelwright.server")
 
 
-def default_handlers(settings: Settings) -> dict[str, JobHandler]:
-    from server.cli_label import backends_factory
+class SharedBackends:
+    """The process's one model stack: the UI, the agent's tools and the job runner all use it, so
+    models load once and embedding caches are shared. Built on first use."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._backends: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._backends is None:
+                self._backends = self._factory()
+            return self._backends
+
+
+def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[str, JobHandler]:
     from tools.auto_label import KIND, LabelJob
 
-    factory = backends_factory(settings.stack, settings.models_dir)
-    return {KIND: LabelJob(home=settings.home, backends_factory=factory, author="auto_label")}
+    return {KIND: LabelJob(home=settings.home, backends_factory=backends)}
 
 
-def job_events(engine: Engine, bus: EventBus) -> Any:
-    """A runner subscriber that republishes job progress as project events."""
+def job_events(engine: Engine) -> Any:
+    """A runner subscriber that writes job progress into the event outbox (the follower publishes
+    it, so other processes see it too)."""
     owners: dict[int, tuple[int, str]] = {}  # job id -> (project id, who asked for it)
 
     def publish(event: ProgressEvent) -> None:
-        if event.job_id not in owners:
-            with new_session(engine) as session:
+        with new_session(engine) as session:
+            if event.job_id not in owners:
                 job = get_job(session, job_id=event.job_id)
-            if job is None:
-                return
-            owners[event.job_id] = (job.project_id, str(job.params.get("requested_by", "")))
-        project_id, actor = owners[event.job_id]
-        data = {"state": event.state, "done": event.done, "total": event.total, "rate": event.rate}
-        if event.error:
-            data["error"] = event.error
-        bus.publish(Event(project_id, "job", event.state, [event.job_id], actor=actor, data=data))
+                if job is None:
+                    return
+                owners[event.job_id] = (job.project_id, str(job.params.get("requested_by", "")))
+            project_id, actor = owners[event.job_id]
+            data = {"state": event.state, "done": event.done, "total": event.total, "rate": event.rate}
+            if event.error:
+                data["error"] = event.error
+            add_event(session, project_id=project_id, kind="job", action=event.state, ids=[event.job_id],
+                      actor=actor, via="job", data=data)  # fmt: skip
+            session.commit()
 
     return publish
 
@@ -97,24 +116,33 @@ def create_app(
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
     engine = open_engine(settings.db_path, durable=settings.durable)
     bus = EventBus()
-    runner = JobRunner(engine, job_handlers or default_handlers(settings), lock_dir=settings.home / "jobs")
+    follower = OutboxFollower(engine, bus)
+    from server.cli_label import backends_factory
+
+    backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
+    runner = JobRunner(
+        engine, job_handlers or default_handlers(settings, backends), lock_dir=settings.home / "jobs"
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refresh_planner_stats(engine)
-        unsubscribe = runner.subscribe(job_events(engine, bus))
+        follower.start()
+        unsubscribe = runner.subscribe(job_events(engine))
         runner.start()
         try:
             yield
         finally:
             runner.stop()
             unsubscribe()
+            follower.stop()
 
     app = FastAPI(title="labelwright", version="0.1.0", lifespan=lifespan, openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.engine = engine
     app.state.events = bus
     app.state.runner = runner
+    app.state.backends = backends
     app.state.local = local
     app.state.login_throttle = LoginThrottle()
     app.state.signer = SessionSigner(

@@ -161,6 +161,7 @@ def test_triggers_keep_summaries_exact_through_every_kind_of_write(engine: Engin
     session.commit()
     _assert_summaries_exact(engine)
     delete_project(session, project_id=project.id)
+    session.commit()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM imageclass")).scalar() == 0
         assert connection.execute(text("SELECT count(*) FROM classcount")).scalar() == 0
