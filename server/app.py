@@ -117,7 +117,7 @@ def create_app(
             without it / is a small landing page.
     """
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
-    engine = open_engine(settings.db_path)
+    engine = open_engine(settings.db_path, durable=settings.durable)
     bus = EventBus()
     follower = OutboxFollower(engine, bus)
     from server.cli_label import backends_factory

@@ -233,6 +233,9 @@ def _mount_subcommands() -> None:
     app.add_typer(cli_review.app, name="review")
     app.add_typer(cli_users.users_app, name="users")
     app.add_typer(cli_users.tokens_app, name="tokens")
+    from server.cli_backup import app as backup_app
+
+    app.add_typer(backup_app)  # no name: `backup` and `restore` sit at the top level
 
 
 _mount_subcommands()

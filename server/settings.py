@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     )
     llm_threads: int = 2
     max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
+    # SQLite commits with synchronous=FULL: an acknowledged write survives an OS crash or power cut,
+    # not only a crash of the process (NORMAL). Costs a WAL fsync per commit (benchmarks/durability.py).
+    durable: bool = False
 
     @property
     def db_path(self) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -42,6 +43,14 @@ def test_pragmas(engine: Engine) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])  # NORMAL = 1, FULL = 2
+def test_durable_selects_synchronous_full(tmp_path: Path, durable: bool, level: int) -> None:
+    engine = open_engine(tmp_path / "labelwright.db", durable=durable)
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == level
+    engine.dispose()
 
 
 def test_annotation_indexes_exist(engine: Engine) -> None:
