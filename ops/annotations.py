@@ -11,7 +11,7 @@ from typing import Any
 
 from ops import names
 from ops.caller import Caller
-from ops.errors import Invalid, NotFound
+from ops.errors import Invalid, NotFound, TooLarge
 from ops.filters import category_by_id, resolve
 from ops.unit import Env, Unit, change, read
 from store import annotations as repo
@@ -28,11 +28,13 @@ class PreconditionRequired(Invalid):
 
 @dataclass(frozen=True)
 class NewAnnotation:
-    """One annotation to add: its class by name or id, a COCO RLE mask or an [x, y, w, h] box."""
+    """One annotation to add: its class by name or id, and a COCO RLE mask, a polygon (see
+    :func:`polygon_mask`) or an [x, y, w, h] box."""
 
     label: str | None = None
     category_id: int | None = None
     mask: dict[str, Any] | None = None
+    polygon: Sequence[Sequence[float]] | None = None
     bbox: Sequence[float] | None = None
     score: float | None = None
     status: AnnotationStatus | str = AnnotationStatus.proposed
@@ -48,6 +50,57 @@ def _status(value: Any) -> AnnotationStatus:
         return AnnotationStatus(value)
     except ValueError:
         raise Invalid(f"status must be one of {[s.value for s in AnnotationStatus]}, got {value!r}") from None
+
+
+def polygon_mask(polygon: Any, image: Image) -> dict[str, Any]:
+    """A polygon rasterised as COCO does, as the RLE mask the store keeps.
+
+    Accepts ``[[x, y], ...]`` (one outline as points) or COCO's flat lists ``[[x1, y1, x2, y2,
+    ...], ...]`` (one list per part); at most :data:`~store.polygons.MAX_POLYGON_VERTICES`
+    vertices and :data:`~store.polygons.MAX_POLYGON_PARTS` parts (:class:`TooLarge` otherwise).
+    """
+    from store.polygons import check_polygon_limits, check_polygons, rle_from_polygons
+
+    if not isinstance(polygon, list | tuple) or not polygon:
+        raise Invalid(
+            f"polygon must be [[x, y], ...] or COCO flat lists [[x1, y1, ...], ...], got {polygon!r:.80}"
+        )
+    parts = [list(p) if isinstance(p, list | tuple) else p for p in polygon]
+    if all(isinstance(p, list) and len(p) == 2 for p in parts):
+        parts = [[v for point in parts for v in point]]  # points of one outline
+    try:
+        check_polygon_limits(parts)
+    except ValueError as exc:
+        raise TooLarge(str(exc)) from None
+    try:
+        rle = rle_from_polygons(check_polygons(parts), image.height, image.width)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    return _limited(dict(rle))
+
+
+def _limited(mask: dict[str, Any]) -> dict[str, Any]:
+    """``mask`` normalized, or :class:`TooLarge` naming the run-length limit."""
+    from store.masks import check_rle_limits, normalize_rle
+
+    try:
+        check_rle_limits(mask)
+    except ValueError as exc:
+        raise TooLarge(str(exc)) from None
+    return normalize_rle(mask, max_runs=None)  # checked just above
+
+
+def _shape(mask: Any, polygon: Any, image: Image) -> dict[str, Any] | None:
+    """The mask to write from a mask or a polygon (not both), limits checked."""
+    if mask is not None and polygon is not None:
+        raise Invalid("give a mask or a polygon, not both")
+    if polygon is not None:
+        return polygon_mask(polygon, image)
+    if mask is not None:
+        if not isinstance(mask, dict):
+            raise Invalid(f"mask must be a COCO RLE {{size: [h, w], counts}}, got {type(mask).__name__}")
+        return _limited(mask)
+    return None
 
 
 def owned(unit: Unit, annotation_id: int) -> Annotation:
@@ -81,7 +134,7 @@ def add(unit: Unit, image: Image, items: Sequence[NewAnnotation], description: s
                 image_id=image.id,  # type: ignore[arg-type]
                 category_id=category_id,  # type: ignore[arg-type]
                 bbox=item.bbox,
-                mask=item.mask,
+                mask=_shape(item.mask, item.polygon, image),
                 score=item.score,
                 status=_status(item.status).value,
                 tool=item.tool,
@@ -147,7 +200,13 @@ def update(
         if "status" in fields:
             unit.access.require("annotation.review", "changing an annotation's status")
             fields["status"] = _status(fields["status"]).value
-        owned(unit, annotation_id)
+        current = owned(unit, annotation_id)
+        if "polygon" in fields:
+            image = unit.session.get(Image, current.image_id)
+            assert image is not None
+            fields["mask"] = _shape(fields.get("mask"), fields.pop("polygon"), image)
+        elif fields.get("mask") is not None:
+            fields["mask"] = _limited(fields["mask"]) if isinstance(fields["mask"], dict) else fields["mask"]
         label = fields.pop("label", None)
         if label is not None:
             unit.access.require("category.create", "relabelling to a class by name")

@@ -25,15 +25,22 @@ def list_(env: Env, caller: Caller | None, project_id: int) -> list[tuple[Catego
 
 def ensure(env: Env, caller: Caller | None, project_id: int, labels: Sequence[str]) -> list[Category]:
     """The classes named ``labels`` in that order, creating the missing ones (an existing name
-    returns its class)."""
+    returns its class, also when a concurrent request created it a moment before: the UNIQUE
+    constraint refuses the second insert, and a second try finds the row)."""
     cleaned = [names.class_name(n) for n in labels]
-    with change(env, caller, "category.create", project_id) as unit:
-        before = {c.name for c in repo.list_categories(unit.session, project_id=project_id)}
-        out = repo.ensure_categories(unit.session, project_id=project_id, names=cleaned)
-        new = [c.id or 0 for c in out if c.name not in before]
-        if new:
-            unit.event("category", "created", new)
-        return out
+    for attempt in range(2):
+        try:
+            with change(env, caller, "category.create", project_id) as unit:
+                before = {c.name for c in repo.list_categories(unit.session, project_id=project_id)}
+                out = repo.ensure_categories(unit.session, project_id=project_id, names=cleaned)
+                new = [c.id or 0 for c in out if c.name not in before]
+                if new:
+                    unit.event("category", "created", new)
+                return out
+        except Conflict:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def rename(env: Env, caller: Caller | None, project_id: int, category_id: int, *, name: str) -> Category:

@@ -9,7 +9,7 @@ from ops.caller import Caller
 from ops.errors import Invalid
 from ops.policy import authorize, authorize_global
 from ops.unit import Env
-from store.coco_import import ImportReport, import_coco
+from store.coco_import import ImportReport, import_coco, read_coco
 from store.db import new_session
 from store.events import add_event
 from store.projects import create_project, get_project_by_name
@@ -26,6 +26,7 @@ def import_annotations(
 ) -> ImportReport:
     """Import a COCO file; accepted or rejected annotations need a reviewer."""
     name = names.project_name(project_name)
+    _check_class_names(coco_path)
     with new_session(env.engine) as session:
         project = get_project_by_name(session, name=name)
         if project is None:
@@ -68,3 +69,18 @@ def import_annotations(
         )
         session.commit()
         return report
+
+
+def _check_class_names(coco_path: Path) -> None:
+    """Refuse a COCO file whose category names break the name rules (:mod:`ops.names`) before
+    anything is written; the store reads the file again to import it."""
+    try:
+        coco = read_coco(coco_path)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    for category in coco.get("categories") or []:
+        if isinstance(category, dict) and "name" in category:
+            try:
+                names.class_name(category["name"])
+            except Invalid as exc:
+                raise Invalid(f"category {category.get('id')!r} of {coco_path.name}: {exc}") from None

@@ -15,6 +15,8 @@ from ops.errors import Invalid
 
 PROJECT_MAX = 200
 CLASS_MAX = 64
+USER_MAX = 200  # Tailscale logins are e-mail addresses
+DESCRIPTION_MAX = 10_000  # a project's description: a paragraph or two, returned by every list
 BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
@@ -44,3 +46,26 @@ def project_name(value: object) -> str:
 def class_name(value: object) -> str:
     """A class name, with inner runs of white space folded to one space ("traffic  light")."""
     return " ".join(clean_name(value, "class name", CLASS_MAX).split())
+
+
+def user_name(value: object) -> str:
+    """A user name: the name rules, and no white space inside (it is typed at a login prompt)."""
+    name = clean_name(value, "user name", USER_MAX)
+    if any(c.isspace() for c in name):
+        raise Invalid(f"user name must not contain white space, got {name!r}")
+    return name
+
+
+def description(value: object) -> str:
+    """A free-text description: trimmed, at most ``DESCRIPTION_MAX`` characters, no control
+    characters but line breaks and tabs, no text-direction overrides."""
+    if not isinstance(value, str):
+        raise Invalid(f"description must be a string, got {type(value).__name__}")
+    text = value.strip()
+    if len(text) > DESCRIPTION_MAX:
+        raise Invalid(f"description must be at most {DESCRIPTION_MAX:,} characters, got {len(text):,}")
+    bad = sorted({c for c in text if (unicodedata.category(c) == "Cc" and c not in "\n\t") or c in BIDI})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        raise Invalid(f"description must not contain control or text-direction characters, got {shown}")
+    return text

@@ -59,11 +59,11 @@ def list_projects(env: Env, caller: Caller | None) -> list[ProjectInfo]:
 
 def create_project(env: Env, caller: Caller | None, *, name: str, description: str = "") -> ProjectInfo:
     """A new project; :class:`Conflict` when the name is taken (also under concurrent creates)."""
-    clean = names.project_name(name)
+    clean, text = names.project_name(name), names.description(description)
     with global_op(env, caller, "project.create", commit=True) as unit:
         if repo.get_project_by_name(unit.session, name=clean) is not None:
             raise Conflict(f"a project named {clean!r} already exists; pick another name or open it")
-        project = repo.create_project(unit.session, name=clean, description=str(description))
+        project = repo.create_project(unit.session, name=clean, description=text)
         assert project.id is not None
         unit.event("project", "created", [project.id], project_id=project.id)
         return _info(unit.session, project, Role.admin)

@@ -21,12 +21,13 @@ from sqlalchemy.engine import Engine
 from ops.annotations import PreconditionRequired
 from ops.errors import OpError, status_of
 from ops.unit import Env
-from server.auth import LoginThrottle, SessionSigner, load_secret
-from server.deps import PUBLIC, check_rules
+from server.auth import SESSION_COOKIE, LoginThrottle, SessionSigner, load_secret
+from server.deps import PUBLIC, api_routes, check_rules
 from server.events import EventBus, OutboxFollower
 from server.jobs import JobHandler, JobRunner, ProgressEvent
 from server.routes import ROUTERS
-from server.security import GuardMiddleware
+from server.routes.schema import errors
+from server.security import BULK_BODY_LIMIT, BodyLimitMiddleware, GuardMiddleware
 from server.settings import Settings
 from store.db import new_session, open_engine
 from store.errors import StaleWriteError, StoreError
@@ -152,7 +153,8 @@ def create_app(
     app.state.signer = SessionSigner(
         load_secret(settings.session_secret, settings.home), settings.session_max_age_s
     )
-    app.add_middleware(GuardMiddleware, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits())
+    app.add_middleware(GuardMiddleware, settings=settings)  # added last: runs first
     app.add_exception_handler(StaleWriteError, _stale)
     app.add_exception_handler(OpError, _refused)
     app.add_exception_handler(StoreError, _conflict)
@@ -161,10 +163,13 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
-    @app.get(f"{API_PREFIX}/health", dependencies=[Depends(PUBLIC)], tags=["meta"])
+    @app.get(
+        f"{API_PREFIX}/health", dependencies=[Depends(PUBLIC)], tags=["meta"], responses=errors(caller=False)
+    )
     def health() -> dict[str, Any]:
         return {"status": "ok", "stack": settings.stack, "auth": "local" if local else "required"}
 
+    app.openapi = lambda: openapi_with_security(app)  # type: ignore[method-assign]
     check_rules(app.routes)  # the API's routes; a mounted UI guards itself (auth_dependency)
     if mount_ui is not None:
         mount_ui(app)
@@ -181,6 +186,56 @@ def create_app(
         )
 
     return app
+
+
+def body_limits() -> list[tuple[str, int | None]]:
+    """Request body caps by path (first match wins; the rest get ``DEFAULT_BODY_LIMIT``): image
+    uploads stream under their own ``max_upload_bytes``; bulk annotation routes take more."""
+    project = rf"{API_PREFIX}/projects/[^/]+"
+    return [
+        (rf"{project}/images", None),
+        (rf"{project}/annotations(/review|/delete|/relabel)?", BULK_BODY_LIMIT),
+    ]
+
+
+SECURITY_SCHEMES = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (`labelwright users token NAME` or POST /api/v1/auth/tokens).",
+    },
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The signed session cookie set by POST /api/v1/auth/login.",
+    },
+    "tailscaleUser": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Tailscale-User-Login",
+        "description": "Set by a Tailscale Serve proxy; honoured only from the configured trusted_proxies.",
+    },
+}
+
+
+def openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the ways to authenticate: each route that takes the caller accepts
+    any one of them (or none, as the local user of a loopback server without login); PUBLIC
+    routes need none."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        routes = api_routes(app.routes)
+        public = {(r.path, m.lower()) for r in routes if PUBLIC in r.guards for m in r.methods}
+        anyone = [{}, *({name: []} for name in SECURITY_SCHEMES)]
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                operation["security"] = [] if (path, method) in public else anyone
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 async def _stale(_request: Request, exc: Exception) -> JSONResponse:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from sqlmodel import Session
 
+from ops import names
 from server.settings import get_settings
 from store.db import new_session, open_engine
 from store.models import Role
@@ -69,7 +70,7 @@ def add(
         password = sys.stdin.readline().rstrip("\n")
     with _session() as session:
         try:
-            user = create_user(session, username=name, password=password, is_admin=admin)
+            user = create_user(session, username=names.user_name(name), password=password, is_admin=admin)
         except ValueError as exc:
             raise _fail(str(exc)) from None
     console.print(f"added user {user.username!r}" + (" (instance admin)" if admin else ""))

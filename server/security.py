@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.exceptions import HTTPException
+
 from server.settings import LOOPBACK_NAMES, Settings, is_loopback
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -99,3 +101,67 @@ async def _refuse(send: Any, status: int, detail: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+DEFAULT_BODY_LIMIT = 4 * 1024**2  # JSON bodies: a few thousand annotations' worth
+BULK_BODY_LIMIT = 64 * 1024**2  # bulk annotation routes: 100,000 ids, or many masks at once
+
+
+class BodyTooLarge(HTTPException):
+    """The request body passed its route's limit while it was being read (an HTTPException, so
+    the body parser passes it on and the app answers 413)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(413, _too_large(cap, f"over {cap:,} bytes sent"))
+
+
+class BodyLimitMiddleware:
+    """Cap request bodies by route, counting bytes as they arrive (a declared Content-Length over the
+    cap is refused before reading; a chunked body is cut off at the cap). Both answer 413 naming
+    the limit.
+
+    ``limits`` pairs a path pattern with its cap, first match wins; None exempts the route (image
+    uploads stream to disk under their own ``max_upload_bytes``).
+    """
+
+    def __init__(self, app: Any, limits: list[tuple[str, int | None]], default: int = DEFAULT_BODY_LIMIT):
+        import re
+
+        self.app = app
+        self.limits = [(re.compile(pattern), cap) for pattern, cap in limits]
+        self.default = default
+
+    def limit_for(self, path: str) -> int | None:
+        for pattern, cap in self.limits:
+            if pattern.fullmatch(path):
+                return cap
+        return self.default
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = self.limit_for(scope.get("path", ""))
+        if cap is None:
+            await self.app(scope, receive, send)
+            return
+        declared = _headers(scope["headers"]).get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            await _refuse(send, 413, _too_large(cap, f"{int(declared):,} bytes declared"))
+            return
+        seen = 0
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    raise BodyTooLarge(cap)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large(cap: int, got: str) -> str:
+    return f"request body too large: the limit of this route is {cap:,} bytes, got {got}"

@@ -22,6 +22,10 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 Polygon = list[float]  # COCO spelling: flat [x1, y1, x2, y2, ...]
+# The most vertices (all parts together) a written polygon may have, and the most parts: enough
+# for any traced object outline, and rasterising stays in milliseconds.
+MAX_POLYGON_VERTICES = 20_000
+MAX_POLYGON_PARTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,23 @@ def join_rings(rings: list[np.ndarray]) -> np.ndarray:
 def to_coco(parts: list[np.ndarray], *, dx: float = 0.0, dy: float = 0.0) -> list[Polygon]:
     """Flat COCO polygons, shifted by ``(dx, dy)`` (a crop's origin in the image)."""
     return [(part.astype(np.float64) + (dx, dy)).ravel().tolist() for part in parts]
+
+
+def check_polygon_limits(polygons: object) -> None:
+    """ValueError naming the limit when polygons to be written have too many parts or vertices."""
+    if not isinstance(polygons, list):
+        return
+    if len(polygons) > MAX_POLYGON_PARTS:
+        raise ValueError(
+            f"polygon too complex: {len(polygons):,} parts, the limit is {MAX_POLYGON_PARTS:,} "
+            "(MAX_POLYGON_PARTS)"
+        )
+    vertices = sum(len(p) // 2 for p in polygons if isinstance(p, list))
+    if vertices > MAX_POLYGON_VERTICES:
+        raise ValueError(
+            f"polygon too complex: {vertices:,} vertices, the limit is {MAX_POLYGON_VERTICES:,} "
+            "(MAX_POLYGON_VERTICES)"
+        )
 
 
 def check_polygons(polygons: object) -> list[Polygon]:

@@ -11,37 +11,50 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ops import annotations
 from ops.annotations import MAX_IDS, NewAnnotation
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import MAX_INT, Id, errors
 from store.models import Annotation, AnnotationStatus
 
-router = APIRouter(prefix="/projects/{project_id}/annotations", tags=["annotations"])
+router = APIRouter(prefix="/projects/{project_id}/annotations", tags=["annotations"], responses=errors(428))
 IfMatch = Annotated[str | None, Header(description='The version read, e.g. "3" (instead of body version).')]
 
 
+POLYGON = (
+    "An outline as [[x, y], ...] points, or COCO flat lists [[x1, y1, x2, y2, ...], ...] (one per "
+    "part); stored as the mask it rasterises to. Give a mask or a polygon, not both."
+)
+
+
 class AnnotationCreate(BaseModel):
-    image_id: int
-    category_id: int
+    model_config = ConfigDict(extra="forbid")  # a misspelt or unsupported field is refused, not ignored
+
+    image_id: Id
+    category_id: Id
     bbox: list[float] | None = Field(None, description="[x, y, w, h] in pixels; or give a mask.")
     mask: dict[str, Any] | None = Field(None, description="COCO RLE {size: [h, w], counts}; its bbox wins.")
+    polygon: list[list[float]] | None = Field(None, description=POLYGON)
     score: float | None = Field(None, ge=0, le=1)
     status: AnnotationStatus = AnnotationStatus.proposed
 
 
 class AnnotationUpdate(BaseModel):
-    version: int | None = Field(None, description="The version you read; or send If-Match.")
-    category_id: int | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    version: Id | None = Field(None, description="The version you read; or send If-Match.")
+    category_id: Id | None = None
     bbox: list[float] | None = None
     mask: dict[str, Any] | None = Field(None, description="A new mask, or null to drop the mask.")
+    polygon: list[list[float]] | None = Field(None, description=POLYGON)
     score: float | None = Field(None, ge=0, le=1)
     status: AnnotationStatus | None = None
 
 
 class Ids(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=MAX_IDS)
+    ids: list[Id] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class Review(Ids):
@@ -49,7 +62,7 @@ class Review(Ids):
 
 
 class Relabel(Ids):
-    category_id: int
+    category_id: Id
 
 
 def annotation_public(a: Annotation) -> dict[str, Any]:
@@ -62,20 +75,20 @@ def _version(body_version: int | None, if_match: str | None) -> int | None:
     if if_match is None:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not (raw.isdigit() and raw.isascii() and int(raw) <= MAX_INT):
         raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"If-Match must be a version number, got {if_match!r}"
+            status.HTTP_400_BAD_REQUEST, f"If-Match must be a version number (0..2**62), got {if_match!r}"
         )
     return int(raw)
 
 
 @router.get("")
 def list_(
-    project_id: int,
+    project_id: Id,
     env: EnvDep,
     caller: CallerDep,
-    image_id: int | None = None,
-    category_id: int | None = None,
+    image_id: Id | None = None,
+    category_id: Id | None = None,
     status_: Annotated[AnnotationStatus | None, Query(alias="status")] = None,
     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
@@ -99,10 +112,15 @@ def list_(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(project_id: int, body: AnnotationCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def create(project_id: Id, body: AnnotationCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Add one annotation; creating it as accepted or rejected needs a reviewer."""
     item = NewAnnotation(
-        category_id=body.category_id, bbox=body.bbox, mask=body.mask, score=body.score, status=body.status
+        category_id=body.category_id,
+        bbox=body.bbox,
+        mask=body.mask,
+        polygon=body.polygon,
+        score=body.score,
+        status=body.status,
     )
     (annotation,) = annotations.create(env, caller, project_id, image_id=body.image_id, items=[item])
     return annotation_public(annotation)
@@ -110,7 +128,7 @@ def create(project_id: int, body: AnnotationCreate, env: EnvDep, caller: CallerD
 
 @router.get("/{annotation_id}")
 def get(
-    project_id: int, annotation_id: int, env: EnvDep, caller: CallerDep, response: Response
+    project_id: Id, annotation_id: Id, env: EnvDep, caller: CallerDep, response: Response
 ) -> dict[str, Any]:
     annotation = annotations.get(env, caller, project_id, annotation_id)
     response.headers["ETag"] = f'"{annotation.version}"'
@@ -119,8 +137,8 @@ def get(
 
 @router.patch("/{annotation_id}")
 def update(
-    project_id: int,
-    annotation_id: int,
+    project_id: Id,
+    annotation_id: Id,
     body: AnnotationUpdate,
     env: EnvDep,
     caller: CallerDep,
@@ -138,11 +156,11 @@ def update(
 
 @router.delete("/{annotation_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete(
-    project_id: int,
-    annotation_id: int,
+    project_id: Id,
+    annotation_id: Id,
     env: EnvDep,
     caller: CallerDep,
-    version: int | None = None,
+    version: Id | None = None,
     if_match: IfMatch = None,
 ) -> Response:
     """Delete one annotation (undo brings it back); a version, when given, must be current."""
@@ -151,21 +169,21 @@ def delete(
 
 
 @router.post("/review")
-def review(project_id: int, body: Review, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def review(project_id: Id, body: Review, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Accept, reject or re-propose many annotations as one undoable change."""
     changed, batch_id = annotations.set_status(env, caller, project_id, ids=body.ids, status=body.status)
     return {"changed": changed, "batch_id": batch_id}
 
 
 @router.post("/delete")
-def bulk_delete(project_id: int, body: Ids, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def bulk_delete(project_id: Id, body: Ids, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Delete many annotations as one undoable change; unknown ids refuse the whole request."""
     deleted, batch_id = annotations.delete_many(env, caller, project_id, ids=body.ids)
     return {"deleted": deleted, "batch_id": batch_id}
 
 
 @router.post("/relabel")
-def bulk_relabel(project_id: int, body: Relabel, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def bulk_relabel(project_id: Id, body: Relabel, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Move many annotations to another class as one undoable change."""
     changed, batch_id = annotations.relabel(
         env, caller, project_id, ids=body.ids, category_id=body.category_id

@@ -13,10 +13,11 @@ from ops.errors import Conflict, NotFound
 from ops.policy import signed_in
 from server.auth import SESSION_COOKIE
 from server.deps import PUBLIC, CallerDep, SessionDep
+from server.routes.schema import Id, errors
 from store.models import ApiToken, Membership
 from store.users import authenticate, create_token, list_tokens, revoke_token
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], responses=errors(429))
 
 
 class Login(BaseModel):
@@ -97,7 +98,7 @@ def tokens(caller: CallerDep, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke(token_id: int, caller: CallerDep, session: SessionDep) -> Response:
+def revoke(token_id: Id, caller: CallerDep, session: SessionDep) -> Response:
     """Revoke one of your tokens (instance admins: anyone's)."""
     user = signed_in(caller)
     row = session.get(ApiToken, token_id)

@@ -12,8 +12,9 @@ from fastapi.responses import StreamingResponse
 
 from server.deps import BusDep, SessionDep, Viewer
 from server.events import Event, Subscription
+from server.routes.schema import MAX_INT, errors
 
-router = APIRouter(prefix="/projects/{project_id}/events", tags=["events"])
+router = APIRouter(prefix="/projects/{project_id}/events", tags=["events"], responses=errors())
 KEEPALIVE_S = 15.0
 
 
@@ -28,7 +29,7 @@ async def stream(
         Query(ge=0, le=86_400, description="End the stream after this long (clients reconnect)."),
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, le=2**62, description="Replay the events after this id first.")
+        int | None, Query(ge=0, le=MAX_INT, description="Replay the events after this id first.")
     ] = None,
     last_event_id: Annotated[str | None, Header(description="The id of the last event you saw.")] = None,
 ) -> StreamingResponse:
@@ -36,7 +37,7 @@ async def stream(
     disconnect. A reconnecting client sends ``Last-Event-ID`` (browsers do) or ``after`` and gets
     the events it missed first (kept for two days)."""
     subscription = bus.subscribe(access.project_id)  # subscribe first: nothing falls between
-    since = after if after is not None else (int(last_event_id) if (last_event_id or "").isdigit() else None)
+    since = after if after is not None else _event_id(last_event_id)
     missed: list[Event] = []
     if since is not None:
         from store.events import events_after
@@ -48,6 +49,12 @@ async def stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _event_id(header: str | None) -> int | None:
+    """``Last-Event-ID`` as an event id, or None when it is not one (a replay is then skipped)."""
+    text = (header or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and int(text) <= MAX_INT else None
 
 
 def _frame(event: Event) -> str:

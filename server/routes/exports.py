@@ -20,14 +20,15 @@ from starlette.background import BackgroundTask
 from ops import exports
 from ops.exports import Format
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import Id, errors
 from store.models import AnnotationStatus
 
-router = APIRouter(prefix="/projects/{project_id}/exports", tags=["exports"])
+router = APIRouter(prefix="/projects/{project_id}/exports", tags=["exports"], responses=errors())
 
 
 @router.get("/{fmt}", response_class=FileResponse)
 def export(
-    project_id: int,
+    project_id: Id,
     fmt: Format,
     env: EnvDep,
     caller: CallerDep,

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from ops import findings
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import MAX_INT, Id, errors
 
-router = APIRouter(prefix="/projects/{project_id}/findings", tags=["findings"])
+router = APIRouter(prefix="/projects/{project_id}/findings", tags=["findings"], responses=errors())
 
 
 class FindingResolve(BaseModel):
@@ -27,13 +28,13 @@ class FindingClose(BaseModel):
 
 @router.get("")
 def list_(
-    project_id: int,
+    project_id: Id,
     env: EnvDep,
     caller: CallerDep,
     status: Literal["open", "closed"] | None = None,
     kind: str | None = None,
-    image_id: int | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    image_id: Id | None = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Open findings first, ranked by severity x confidence."""
@@ -45,7 +46,7 @@ def list_(
 
 @router.post("/{finding_id}/close")
 def close(
-    project_id: int, finding_id: int, body: FindingClose, env: EnvDep, caller: CallerDep
+    project_id: Id, finding_id: Id, body: FindingClose, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Close a finding with a free-text resolution (nothing else changes)."""
     return findings.close(env, caller, project_id, finding_id, resolution=body.resolution).model_dump(
@@ -55,7 +56,7 @@ def close(
 
 @router.post("/{finding_id}/resolve")
 def resolve(
-    project_id: int, finding_id: int, body: FindingResolve, env: EnvDep, caller: CallerDep
+    project_id: Id, finding_id: Id, body: FindingResolve, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Act on the finding's annotation (accept, reject, delete, relabel, reshape, add the missing
     object, or dismiss) and close the finding, as one undoable change."""

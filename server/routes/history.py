@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 
 from ops import history
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import Id, errors
 
-router = APIRouter(prefix="/projects/{project_id}/history", tags=["history"])
+router = APIRouter(prefix="/projects/{project_id}/history", tags=["history"], responses=errors())
 
 
 def _done(verb: str, result: history.Reverted | None) -> dict[str, Any]:
@@ -27,19 +28,19 @@ def _done(verb: str, result: history.Reverted | None) -> dict[str, Any]:
 
 @router.get("")
 def list_(
-    project_id: int, env: EnvDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    project_id: Id, env: EnvDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict[str, Any]]:
     """The newest change batches: who changed what, through what, and whether it was undone."""
     return [b.model_dump(mode="json") for b in history.list_changes(env, caller, project_id, limit=limit)]
 
 
 @router.post("/undo")
-def undo_(project_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def undo_(project_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Revert the newest change (an annotator's: its own); 409 if a row it touched was edited since."""
     return _done("undo", history.step(env, caller, project_id, "undo"))
 
 
 @router.post("/redo")
-def redo_(project_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def redo_(project_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Re-apply the newest undone change (until a new change is made)."""
     return _done("redo", history.step(env, caller, project_id, "redo"))

@@ -20,9 +20,10 @@ from ops.caller import Caller
 from ops.errors import Invalid
 from ops.unit import Env, read
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import MAX_INT, Id, errors
 from store.models import AnnotationStatus, Image
 
-router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
+router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"], responses=errors(411))
 THUMB_SIDE = 256
 MAX_UPLOAD_FILES = 10_000
 _UPLOAD_SCHEMA = {
@@ -62,18 +63,18 @@ def image_public(image: Image) -> dict[str, Any]:
 
 @router.get("")
 def list_(
-    project_id: int,
+    project_id: Id,
     env: EnvDep,
     caller: CallerDep,
     class_name: Annotated[
         str | None, Query(alias="class", description="Only images with this class.")
     ] = None,
-    category_id: int | None = None,
+    category_id: Id | None = None,
     status_: Annotated[AnnotationStatus | None, Query(alias="status")] = None,
     without_annotations: bool = False,
     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """A page of images in id order and the total count; annotation filters combine (AND)."""
@@ -94,7 +95,7 @@ def list_(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_SCHEMA)
-async def upload(project_id: int, request: Request, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+async def upload(project_id: Id, request: Request, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Add images: one .zip, or image files, as multipart field ``files``. All or nothing: a
     refused upload (bad zip, zip bomb, over a limit) keeps nothing and says why."""
     limit = request.app.state.settings.max_upload_bytes
@@ -123,7 +124,7 @@ async def upload(project_id: int, request: Request, env: EnvDep, caller: CallerD
     return report.to_dict()
 
 
-def _may_ingest(env: Env, caller: Caller | None, project_id: int) -> None:
+def _may_ingest(env: Env, caller: Caller | None, project_id: Id) -> None:
     """Refuse a caller before reading a large body; ``ops.images.ingest`` checks again (the same
     policy entry) when it writes."""
     with read(env, caller, "image.ingest", project_id):
@@ -163,19 +164,19 @@ def _stage(files: list[UploadFile], tmp: Path) -> Path:
 
 
 @router.get("/{image_id}")
-def get(project_id: int, image_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def get(project_id: Id, image_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     return image_public(images.get(env, caller, project_id, image_id))
 
 
 @router.get("/{image_id}/file", response_class=FileResponse)
-def file(project_id: int, image_id: int, env: EnvDep, caller: CallerDep) -> FileResponse:
+def file(project_id: Id, image_id: Id, env: EnvDep, caller: CallerDep) -> FileResponse:
     """The stored original (EXIF orientation already applied at ingest)."""
     _, path = images.file_path(env, caller, project_id, image_id)
     return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse)
-def thumbnail(project_id: int, image_id: int, env: EnvDep, caller: CallerDep) -> FileResponse:
+def thumbnail(project_id: Id, image_id: Id, env: EnvDep, caller: CallerDep) -> FileResponse:
     """A JPEG at most 256 px on its longer side, made once and kept under ``<home>/thumbs``."""
     image, source = images.file_path(env, caller, project_id, image_id)
     thumb = env.home / "thumbs" / f"{image.sha256}.jpg"

@@ -11,14 +11,15 @@ from pydantic import BaseModel, Field
 
 from ops import jobs
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import Id, errors
 from store.models import JobState
 
-router = APIRouter(prefix="/projects/{project_id}/jobs", tags=["jobs"])
+router = APIRouter(prefix="/projects/{project_id}/jobs", tags=["jobs"], responses=errors())
 
 
 class LabelJobCreate(BaseModel):
     classes: list[str] = Field(min_length=1, max_length=20, description="Classes to label, e.g. ['person'].")
-    images: list[int | str] | None = Field(None, description="Image ids or file names; omit for all images.")
+    images: list[Id | str] | None = Field(None, description="Image ids or file names; omit for all images.")
     threshold: float = Field(0.3, ge=0.01, le=0.99, description="Minimum detector confidence.")
 
 
@@ -27,7 +28,7 @@ def job_public(job: jobs.JobInfo) -> dict[str, Any]:
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
-def start(project_id: int, body: LabelJobCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def start(project_id: Id, body: LabelJobCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Queue an auto-label job; progress arrives on ``/events`` and at ``GET /jobs/{id}``."""
     return job_public(
         jobs.start_label(
@@ -38,7 +39,7 @@ def start(project_id: int, body: LabelJobCreate, env: EnvDep, caller: CallerDep)
 
 @router.get("")
 def list_(
-    project_id: int,
+    project_id: Id,
     env: EnvDep,
     caller: CallerDep,
     state: JobState | None = None,
@@ -49,17 +50,17 @@ def list_(
 
 
 @router.get("/{job_id}")
-def get(project_id: int, job_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def get(project_id: Id, job_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     return job_public(jobs.get(env, caller, project_id, job_id))
 
 
 @router.post("/{job_id}/cancel")
-def cancel(project_id: int, job_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def cancel(project_id: Id, job_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """A queued job is cancelled at once; a running one stops after the image in flight."""
     return job_public(jobs.cancel(env, caller, project_id, job_id))
 
 
 @router.post("/{job_id}/resume")
-def resume(project_id: int, job_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def resume(project_id: Id, job_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Queue a cancelled or failed job again; it continues from the image it stopped at."""
     return job_public(jobs.resume(env, caller, project_id, job_id))

@@ -9,9 +9,10 @@ from pydantic import BaseModel
 
 from ops import projects
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import Id, errors
 from store.models import Role
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(prefix="/projects", tags=["projects"], responses=errors())
 
 
 class ProjectCreate(BaseModel):
@@ -40,36 +41,36 @@ def create(body: ProjectCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any
 
 
 @router.get("/{project_id}")
-def get(project_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def get(project_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     return projects.get_project(env, caller, project_id).to_dict()
 
 
 @router.patch("/{project_id}")
-def rename(project_id: int, body: ProjectRename, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def rename(project_id: Id, body: ProjectRename, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Rename the project (its admins)."""
     return projects.rename_project(env, caller, project_id, name=body.name).to_dict()
 
 
 @router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(project_id: int, env: EnvDep, caller: CallerDep) -> Response:
+def delete(project_id: Id, env: EnvDep, caller: CallerDep) -> Response:
     """Delete the project and every row in it (stored image files stay in the data home)."""
     projects.delete_project(env, caller, project_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{project_id}/members")
-def members(project_id: int, env: EnvDep, caller: CallerDep) -> list[dict[str, Any]]:
+def members(project_id: Id, env: EnvDep, caller: CallerDep) -> list[dict[str, Any]]:
     return list(projects.list_members(env, caller, project_id))
 
 
 @router.put("/{project_id}/members/{username}")
 def set_member(
-    project_id: int, username: str, body: MemberSet, env: EnvDep, caller: CallerDep
+    project_id: Id, username: str, body: MemberSet, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
     return projects.set_member(env, caller, project_id, username=username, role=body.role)
 
 
 @router.delete("/{project_id}/members/{username}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_member(project_id: int, username: str, env: EnvDep, caller: CallerDep) -> Response:
+def remove_member(project_id: Id, username: str, env: EnvDep, caller: CallerDep) -> Response:
     projects.remove_member(env, caller, project_id, username=username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,86 @@
+"""What every route shares in its OpenAPI contract: bounded ids and counts, and the error answers.
+
+Bounds: an id, offset or count a client sends is an integer in ``0..MAX_INT`` (2**62, well inside
+SQLite's signed 64-bit INTEGER), so a value SQLite cannot store is a 422 from the request model,
+never an ``OverflowError`` deep in a query.
+
+Errors: every refusal is ``{"detail": "<one sentence>"}`` (:class:`ErrorBody`), whoever refuses
+(an operation's :mod:`ops.errors`, a request model, the Host and body-size guards). :func:`errors`
+builds the ``responses=`` map a router declares, one entry per status with an example, from the
+refusals that can happen there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import annotated_types as at
+from pydantic import BaseModel, Field
+
+from ops.errors import STATUS
+
+MAX_INT = 2**62
+Id = Annotated[int, at.Ge(0), at.Le(MAX_INT)]
+Count = Annotated[int, at.Ge(0), at.Le(MAX_INT)]
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: one sentence for the person, naming what was expected and what came."""
+
+    detail: str = Field(description="What went wrong, e.g. 'no project with id 7'.")
+
+
+class StaleBody(ErrorBody):
+    """409 for a write based on an old version: who changed the row, and its current version."""
+
+    annotation_id: int | None = None
+    current_version: int | None = None
+    changed_by: str | None = None
+
+
+EXAMPLES: dict[int, str] = {
+    400: "unknown Host 'evil.example'; add it to allowed_hosts",
+    401: "authentication required: log in, or send 'Authorization: Bearer <token>'",
+    403: "annotation.create needs the annotator role in project 1; you (bob) are viewer",
+    404: "no project with id 7",
+    409: "a project named 'streets' already exists; pick another name or open it",
+    411: "send Content-Length with an upload",
+    413: "request body over 4,194,304 bytes (the limit of this route)",
+    422: "body.name: Field required",
+    428: "send the version you read (body 'version' or If-Match)",
+    429: "too many wrong passwords for 'alice'; try again in 30 s",
+}
+# Refusals that can come before any operation runs: the Host and cross-site guards (400, 403), the
+# body-size cap (413) and request validation (422).
+GUARDS = (400, 403, 413, 422)
+
+
+def errors(*extra: int, caller: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` map of a router: the guards' statuses, the operations' refusals
+    (``ops.errors.STATUS``) when its routes take the caller, and ``extra`` ones."""
+    codes = set(GUARDS) | set(extra)
+    if caller:
+        codes |= set(STATUS.values())
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in sorted(codes):
+        model = StaleBody if code == 409 else ErrorBody
+        out[code] = {
+            "model": model,
+            "description": _DESCRIPTIONS.get(code, "Refused"),
+            "content": {"application/json": {"example": {"detail": EXAMPLES[code]}}},
+        }
+    return out
+
+
+_DESCRIPTIONS = {
+    400: "Bad request (unknown Host, malformed header)",
+    401: "No or bad credentials",
+    403: "Your role does not allow this, or a cross-site write",
+    404: "Not found (or not in this project)",
+    409: "Conflicts with the current state (a name taken, a stale version)",
+    411: "Content-Length required",
+    413: "Over a size or complexity limit",
+    422: "Invalid input",
+    428: "The version you read is required",
+    429: "Too many attempts",
+}
