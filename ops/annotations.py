@@ -215,6 +215,8 @@ def update(
             )
             fields["category_id"] = category.id
         elif "category_id" in fields:
+            if fields["category_id"] is None:
+                raise Invalid("category_id must be a class id, got null (an annotation always has a class)")
             category_by_id(unit.session, project_id, fields["category_id"])
         what = ", ".join(sorted(fields))
         annotation = repo.update_annotation(

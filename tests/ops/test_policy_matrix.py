@@ -53,6 +53,7 @@ from tests.server.conftest import World
 HELPERS = {
     "ops.annotations.add",
     "ops.annotations.owned",
+    "ops.annotations.polygon_mask",
     "ops.caller.local_caller",
     "ops.errors.status_of",
     "ops.files.export_dir",
@@ -67,7 +68,9 @@ HELPERS = {
     "ops.jobs.image_ids",
     "ops.names.class_name",
     "ops.names.clean_name",
+    "ops.names.description",
     "ops.names.project_name",
+    "ops.names.user_name",
     "ops.policy.authorize",
     "ops.policy.authorize_global",
     "ops.policy.role_of",

@@ -234,3 +234,12 @@ def test_bad_polygons_are_refused_never_ignored(
 def test_bad_project_names_are_refused_by_the_api(client: TestClient, world: World, name: str) -> None:
     r = client.post("/api/v1/projects", json={"name": name}, headers=world.auth("root"))
     assert r.status_code == 422 and "project name" in r.json()["detail"]
+
+
+def test_null_class_in_a_patch_is_422(client: TestClient, world: World) -> None:
+    r = client.patch(
+        _p(world, f"/annotations/{world.annotation_id}"),
+        json={"version": 1, "category_id": None},
+        headers=world.auth("annotator"),
+    )
+    assert r.status_code == 422 and "category_id" in r.json()["detail"]
