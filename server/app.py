@@ -27,7 +27,7 @@ from server.events import EventBus, OutboxFollower
 from server.jobs import JobHandler, JobRunner, ProgressEvent
 from server.routes import ROUTERS
 from server.routes.schema import errors
-from server.security import BULK_BODY_LIMIT, BodyLimitMiddleware, GuardMiddleware
+from server.security import BULK_BODY_LIMIT, BodyLimitMiddleware, GuardMiddleware, MethodMiddleware
 from server.settings import Settings
 from store.db import new_session, open_engine
 from store.errors import StaleWriteError, StoreError
@@ -153,7 +153,8 @@ def create_app(
     app.state.signer = SessionSigner(
         load_secret(settings.session_secret, settings.home), settings.session_max_age_s
     )
-    app.add_middleware(BodyLimitMiddleware, limits=body_limits())
+    app.add_middleware(BodyLimitMiddleware, prefix=API_PREFIX, limits=body_limits())
+    app.add_middleware(MethodMiddleware, prefix=API_PREFIX, routes=lambda: api_routes(app.routes))
     app.add_middleware(GuardMiddleware, settings=settings)  # added last: runs first
     app.add_exception_handler(StaleWriteError, _stale)
     app.add_exception_handler(OpError, _refused)

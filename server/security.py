@@ -96,9 +96,12 @@ def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
-async def _refuse(send: Any, status: int, detail: str) -> None:
+async def _refuse(
+    send: Any, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += extra or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -121,17 +124,23 @@ class BodyLimitMiddleware:
     the limit.
 
     ``limits`` pairs a path pattern with its cap, first match wins; None exempts the route (image
-    uploads stream to disk under their own ``max_upload_bytes``).
+    uploads stream to disk under their own ``max_upload_bytes``). Paths outside ``prefix`` (the
+    mounted UI, with its own file uploads) are not capped here.
     """
 
-    def __init__(self, app: Any, limits: list[tuple[str, int | None]], default: int = DEFAULT_BODY_LIMIT):
+    def __init__(
+        self, app: Any, prefix: str, limits: list[tuple[str, int | None]], default: int = DEFAULT_BODY_LIMIT
+    ) -> None:
         import re
 
         self.app = app
+        self.prefix = prefix
         self.limits = [(re.compile(pattern), cap) for pattern, cap in limits]
         self.default = default
 
     def limit_for(self, path: str) -> int | None:
+        if not path.startswith(self.prefix):
+            return None
         for pattern, cap in self.limits:
             if pattern.fullmatch(path):
                 return cap
@@ -165,3 +174,49 @@ class BodyLimitMiddleware:
 
 def _too_large(cap: int, got: str) -> str:
     return f"request body too large: the limit of this route is {cap:,} bytes, got {got}"
+
+
+NEVER_ALLOWED = frozenset({"TRACE", "CONNECT"})
+
+
+class MethodMiddleware:
+    """405 with ``Allow`` for a method no API route at the path accepts, and for TRACE and CONNECT
+    anywhere. Without it a UI mounted at / would take such requests and answer 404.
+
+    ``routes`` returns the API's routes (objects with a full ``path`` and ``methods``), read on the
+    first request, once the app has all its routes.
+    """
+
+    def __init__(self, app: Any, prefix: str, routes: Any) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.routes = routes
+        self._compiled: list[tuple[Any, frozenset[str]]] | None = None
+
+    def allowed(self, path: str) -> set[str]:
+        if self._compiled is None:
+            from starlette.routing import compile_path
+
+            self._compiled = [(compile_path(r.path)[0], frozenset(r.methods)) for r in self.routes()]
+        methods: set[str] = set()
+        for regex, route_methods in self._compiled:
+            if regex.fullmatch(path):
+                methods |= route_methods
+        return methods
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            method, path = scope.get("method", "GET"), scope.get("path", "")
+            if method in NEVER_ALLOWED or path.startswith(self.prefix):
+                allowed = self.allowed(path)
+                if "GET" in allowed:
+                    allowed.add("HEAD")
+                if method in NEVER_ALLOWED or (allowed and method not in allowed):
+                    await _refuse(
+                        send,
+                        405,
+                        f"method {method} not allowed here; allowed: {', '.join(sorted(allowed)) or 'none'}",
+                        [(b"allow", ", ".join(sorted(allowed)).encode())],
+                    )
+                    return
+        await self.app(scope, receive, send)

@@ -17,7 +17,7 @@ from server.routes.schema import MAX_INT
 from server.security import BULK_BODY_LIMIT, DEFAULT_BODY_LIMIT
 from store.masks import MAX_RLE_RUNS, rle_from_mask
 from store.polygons import MAX_POLYGON_VERTICES
-from tests.server.conftest import World
+from tests.server.conftest import World, make_app
 
 BIG = 2**63  # one past SQLite's INTEGER
 
@@ -243,3 +243,20 @@ def test_null_class_in_a_patch_is_422(client: TestClient, world: World) -> None:
         headers=world.auth("annotator"),
     )
     assert r.status_code == 422 and "category_id" in r.json()["detail"]
+
+
+def test_405_also_with_a_ui_mounted_at_the_root(world: World) -> None:
+    """A UI mounted at / takes every path the API does not fully match; TRACE answered 404 there."""
+    from starlette.responses import PlainTextResponse
+
+    async def ui(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("not found", status_code=404)(scope, receive, send)
+
+    app = make_app(world, mount_ui=lambda a: a.mount("/", ui))
+    with TestClient(app, base_url="http://localhost") as c:
+        assert c.request("TRACE", "/api/v1/projects").status_code == 405
+        assert c.request("TRACE", "/").status_code == 405
+        r = c.delete("/api/v1/health")
+        assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+        assert c.get("/api/v1/health").status_code == 200
+        assert c.get("/somewhere").status_code == 404  # the UI's own answer
