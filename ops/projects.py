@@ -10,10 +10,11 @@ from sqlmodel import col, select
 
 from ops import names
 from ops.caller import Caller
-from ops.errors import Conflict, NotFound
+from ops.errors import Conflict, Invalid, NotFound
 from ops.policy import role_of
 from ops.unit import Env, change, global_op, read
 from store import projects as repo
+from store.db import new_session
 from store.images import class_status_counts, image_count
 from store.models import Membership, Project, Role, User
 from store.users import get_user_by_name, remove_membership, set_membership
@@ -60,13 +61,22 @@ def list_projects(env: Env, caller: Caller | None) -> list[ProjectInfo]:
 def create_project(env: Env, caller: Caller | None, *, name: str, description: str = "") -> ProjectInfo:
     """A new project; :class:`Conflict` when the name is taken (also under concurrent creates)."""
     clean, text = names.project_name(name), names.description(description)
-    with global_op(env, caller, "project.create", commit=True) as unit:
-        if repo.get_project_by_name(unit.session, name=clean) is not None:
-            raise Conflict(f"a project named {clean!r} already exists; pick another name or open it")
-        project = repo.create_project(unit.session, name=clean, description=text)
-        assert project.id is not None
-        unit.event("project", "created", [project.id], project_id=project.id)
-        return _info(unit.session, project, Role.admin)
+    taken = f"a project named {clean!r} already exists; pick another name or open it"
+    try:
+        with global_op(env, caller, "project.create", commit=True) as unit:
+            if repo.get_project_by_name(unit.session, name=clean) is not None:
+                raise Conflict(taken)
+            project = repo.create_project(unit.session, name=clean, description=text)
+            assert project.id is not None
+            unit.event("project", "created", [project.id], project_id=project.id)
+            return _info(unit.session, project, Role.admin)
+    except (Conflict, Invalid):
+        # A concurrent create may win between any check and the insert (the store's own check,
+        # or the UNIQUE constraint): whichever refused, a name that now exists is a Conflict.
+        with new_session(env.engine) as session:
+            if repo.get_project_by_name(session, name=clean) is not None:
+                raise Conflict(taken) from None
+        raise
 
 
 def find_project(env: Env, caller: Caller | None, name: str) -> int:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ops import annotations
 from ops.annotations import MAX_IDS, NewAnnotation
 from server.deps import CallerDep, EnvDep
-from server.routes.schema import MAX_INT, Id, errors
+from server.routes.schema import MAX_INT, Box, Id, Points, errors
 from store.models import Annotation, AnnotationStatus
 
 router = APIRouter(prefix="/projects/{project_id}/annotations", tags=["annotations"], responses=errors(428))
@@ -34,9 +34,9 @@ class AnnotationCreate(BaseModel):
 
     image_id: Id
     category_id: Id
-    bbox: list[float] | None = Field(None, description="[x, y, w, h] in pixels; or give a mask.")
+    bbox: Box | None = Field(None, description="[x, y, w, h] in pixels; or give a mask.")
     mask: dict[str, Any] | None = Field(None, description="COCO RLE {size: [h, w], counts}; its bbox wins.")
-    polygon: list[list[float]] | None = Field(None, description=POLYGON)
+    polygon: Points | None = Field(None, description=POLYGON)
     score: float | None = Field(None, ge=0, le=1)
     status: AnnotationStatus = AnnotationStatus.proposed
 
@@ -46,9 +46,9 @@ class AnnotationUpdate(BaseModel):
 
     version: Id | None = Field(None, description="The version you read; or send If-Match.")
     category_id: Id | None = None
-    bbox: list[float] | None = None
+    bbox: Box | None = None
     mask: dict[str, Any] | None = Field(None, description="A new mask, or null to drop the mask.")
-    polygon: list[list[float]] | None = Field(None, description=POLYGON)
+    polygon: Points | None = Field(None, description=POLYGON)
     score: float | None = Field(None, ge=0, le=1)
     status: AnnotationStatus | None = None
 
@@ -92,7 +92,7 @@ def list_(
     status_: Annotated[AnnotationStatus | None, Query(alias="status")] = None,
     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    tool: str | None = None,
+    tool: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Annotations matching every filter, in id order (at most ``limit``)."""

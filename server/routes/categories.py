@@ -10,18 +10,18 @@ from pydantic import BaseModel, Field
 
 from ops import categories
 from server.deps import CallerDep, EnvDep
-from server.routes.schema import Id, errors
+from server.routes.schema import Id, Name, errors
 from store.models import Category
 
 router = APIRouter(prefix="/projects/{project_id}/categories", tags=["categories"], responses=errors())
 
 
 class CategoryCreate(BaseModel):
-    name: str
+    name: Name
 
 
 class CategoryRename(BaseModel):
-    name: str
+    name: Name
 
 
 class CategoryMerge(BaseModel):

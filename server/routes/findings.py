@@ -10,15 +10,15 @@ from pydantic import BaseModel, Field
 
 from ops import findings
 from server.deps import CallerDep, EnvDep
-from server.routes.schema import MAX_INT, Id, errors
+from server.routes.schema import MAX_INT, Box, Id, Name, errors
 
 router = APIRouter(prefix="/projects/{project_id}/findings", tags=["findings"], responses=errors())
 
 
 class FindingResolve(BaseModel):
     action: findings.Action = Field(description="What to do with the finding's annotation.")
-    label: str | None = Field(None, description="relabel: the class to move it to.")
-    bbox: list[float] | None = Field(None, description="reshape: a new [x, y, w, h] box.")
+    label: Name | None = Field(None, description="relabel: the class to move it to.")
+    bbox: Box | None = Field(None, description="reshape: a new [x, y, w, h] box.")
     mask: dict[str, Any] | None = Field(None, description="reshape or add: a COCO RLE mask.")
 
 
@@ -32,7 +32,7 @@ def list_(
     env: EnvDep,
     caller: CallerDep,
     status: Literal["open", "closed"] | None = None,
-    kind: str | None = None,
+    kind: Annotated[str | None, Query(max_length=200)] = None,
     image_id: Id | None = None,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

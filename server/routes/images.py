@@ -67,7 +67,7 @@ def list_(
     env: EnvDep,
     caller: CallerDep,
     class_name: Annotated[
-        str | None, Query(alias="class", description="Only images with this class.")
+        str | None, Query(alias="class", max_length=1000, description="Only images with this class.")
     ] = None,
     category_id: Id | None = None,
     status_: Annotated[AnnotationStatus | None, Query(alias="status")] = None,

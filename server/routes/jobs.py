@@ -11,15 +11,17 @@ from pydantic import BaseModel, Field
 
 from ops import jobs
 from server.deps import CallerDep, EnvDep
-from server.routes.schema import Id, errors
+from server.routes.schema import Id, Name, errors
 from store.models import JobState
 
 router = APIRouter(prefix="/projects/{project_id}/jobs", tags=["jobs"], responses=errors())
 
 
 class LabelJobCreate(BaseModel):
-    classes: list[str] = Field(min_length=1, max_length=20, description="Classes to label, e.g. ['person'].")
-    images: list[Id | str] | None = Field(None, description="Image ids or file names; omit for all images.")
+    classes: list[Name] = Field(min_length=1, max_length=20, description="Classes to label, e.g. ['person'].")
+    images: list[Id | Name] | None = Field(
+        None, max_length=100_000, description="Image ids or file names; omit for all images."
+    )
     threshold: float = Field(0.3, ge=0.01, le=0.99, description="Minimum detector confidence.")
 
 

@@ -9,19 +9,19 @@ from pydantic import BaseModel
 
 from ops import projects
 from server.deps import CallerDep, EnvDep
-from server.routes.schema import Id, errors
+from server.routes.schema import Id, Name, Text, errors
 from store.models import Role
 
 router = APIRouter(prefix="/projects", tags=["projects"], responses=errors())
 
 
 class ProjectCreate(BaseModel):
-    name: str
-    description: str = ""
+    name: Name
+    description: Text = ""
 
 
 class ProjectRename(BaseModel):
-    name: str
+    name: Name
 
 
 class MemberSet(BaseModel):
@@ -65,12 +65,12 @@ def members(project_id: Id, env: EnvDep, caller: CallerDep) -> list[dict[str, An
 
 @router.put("/{project_id}/members/{username}")
 def set_member(
-    project_id: Id, username: str, body: MemberSet, env: EnvDep, caller: CallerDep
+    project_id: Id, username: Name, body: MemberSet, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
     return projects.set_member(env, caller, project_id, username=username, role=body.role)
 
 
 @router.delete("/{project_id}/members/{username}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_member(project_id: Id, username: str, env: EnvDep, caller: CallerDep) -> Response:
+def remove_member(project_id: Id, username: Name, env: EnvDep, caller: CallerDep) -> Response:
     projects.remove_member(env, caller, project_id, username=username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -15,13 +15,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import annotated_types as at
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FiniteFloat
 
 from ops.errors import STATUS
 
 MAX_INT = 2**62
 Id = Annotated[int, at.Ge(0), at.Le(MAX_INT)]
-Count = Annotated[int, at.Ge(0), at.Le(MAX_INT)]
+# Names and labels: the operation checks each kind's own rules (ops.names) and says which; this
+# bound only keeps a hostile string from costing anything before that.
+Name = Annotated[str, at.MaxLen(1000)]
+Text = Annotated[str, at.MaxLen(20_000)]  # a description (ops.names.description allows 10,000)
+Box = Annotated[list[FiniteFloat], at.Len(4, 4)]  # [x, y, w, h]; NaN and infinities are refused
+Points = list[Annotated[list[FiniteFloat], at.MinLen(2)]]
 
 
 class ErrorBody(BaseModel):

@@ -260,3 +260,15 @@ def test_405_also_with_a_ui_mounted_at_the_root(world: World) -> None:
         assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
         assert c.get("/api/v1/health").status_code == 200
         assert c.get("/somewhere").status_code == 404  # the UI's own answer
+
+
+@pytest.mark.parametrize("box", ["[NaN, 0, 5, 5]", "[0, 0, Infinity, 5]", "[0, 0, 5]"])
+def test_non_finite_or_short_boxes_are_422(client: TestClient, world: World, box: str) -> None:
+    ids = f'"image_id": {world.images["bus.jpg"]}, "category_id": {world.categories["bus"]}'
+    body = f'{{{ids}, "bbox": {box}}}'
+    r = client.post(
+        _p(world, "/annotations"),
+        content=body,
+        headers={**world.auth("annotator"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["detail"].startswith("body.bbox"), r.text
