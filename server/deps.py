@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import annotated_types as at
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.engine import Engine
@@ -26,6 +27,9 @@ from ops.unit import Env
 from server.auth import SESSION_COOKIE, BadCredentials, identify
 from server.events import EventBus
 from store.db import new_session
+
+MAX_INT = 2**62  # ids, offsets and counts a client sends: well inside SQLite's signed 64-bit INTEGER
+Id = Annotated[int, at.Ge(0), at.Le(MAX_INT)]
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -127,7 +131,7 @@ CALLER = _Caller()
 CallerDep = Annotated[Caller | None, Depends(CALLER)]
 
 
-def _stream_access(project_id: int, caller: CallerDep, session: SessionDep) -> Access:
+def _stream_access(project_id: Id, caller: CallerDep, session: SessionDep) -> Access:
     """Access to a project's live stream (``project.read``), for server/routes/events.py until its
     stream reads the outbox through an operation."""
     return authorize(session, caller, "project.read", project_id)

@@ -18,9 +18,10 @@ import annotated_types as at
 from pydantic import BaseModel, Field, FiniteFloat
 
 from ops.errors import STATUS
+from server.deps import MAX_INT, Id
 
-MAX_INT = 2**62
-Id = Annotated[int, at.Ge(0), at.Le(MAX_INT)]
+__all__ = ["MAX_INT", "Box", "ErrorBody", "Id", "Name", "Points", "StaleBody", "Text", "errors"]
+
 # Names and labels: the operation checks each kind's own rules (ops.names) and says which; this
 # bound only keeps a hostile string from costing anything before that.
 Name = Annotated[str, at.MaxLen(1000)]

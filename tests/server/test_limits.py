@@ -272,3 +272,8 @@ def test_non_finite_or_short_boxes_are_422(client: TestClient, world: World, box
         headers={**world.auth("annotator"), "Content-Type": "application/json"},
     )
     assert r.status_code == 422 and r.json()["detail"].startswith("body.bbox"), r.text
+
+
+def test_event_stream_of_a_huge_project_id_is_422(client: TestClient, world: World) -> None:
+    r = client.get(f"/api/v1/projects/{BIG}/events?until_s=0", headers=world.auth("root"))
+    assert r.status_code == 422 and "project_id" in r.json()["detail"]
