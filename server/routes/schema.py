@@ -51,7 +51,7 @@ EXAMPLES: dict[int, str] = {
     404: "no project with id 7",
     409: "a project named 'streets' already exists; pick another name or open it",
     411: "send Content-Length with an upload",
-    413: "request body over 4,194,304 bytes (the limit of this route)",
+    413: "request body too large: the limit of this route is 4,194,304 bytes, got 5,000,000 bytes declared",
     422: "body.name: Field required",
     428: "send the version you read (body 'version' or If-Match)",
     429: "too many wrong passwords for 'alice'; try again in 30 s",
