@@ -98,11 +98,16 @@ def require_project(session: Session, name: str) -> int:
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="A .zip of images or a folder.")],
+    source: Annotated[Path, typer.Argument(help="A .zip of images and videos, a folder, or one video.")],
     project: ProjectOpt,
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Frames per second kept from videos (default: every frame)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add images from a zip or folder to a project (created if new); report skips by name and reason."""
+    """Add images and videos (MP4, MOV, WebM, AVI: their sampled frames) to a project (created if
+    new); report skips by name and reason."""
     from store.ingest import IngestError
     from store.ingest import ingest as run_ingest
 
@@ -112,7 +117,12 @@ def ingest(
     with store_session() as session, progress_bar("ingesting") as update:
         try:
             report = run_ingest(
-                session, home=settings.home, project_name=project, source=source, progress=update
+                session,
+                home=settings.home,
+                project_name=project,
+                source=source,
+                progress=update,
+                sample_fps=fps,
             )
         except IngestError as exc:
             raise fail(f"ingest failed, nothing was imported: {exc}") from None
@@ -121,6 +131,7 @@ def ingest(
         f"project {project!r}: {len(report.added)} added, {len(report.duplicates)} duplicates, "
         f"{len(report.skipped)} skipped"
     ]
+    lines += [f"  video {v.file_name}: {v.frames} frames of {v.duration_s:.1f} s" for v in report.videos]
     lines += [f"  skipped {name}: {reason}" for name, reason in report.skipped]
     lines += [f"  duplicate {name} (same as {of})" for name, of in report.duplicates]
     emit(data, as_json, "\n".join(lines))
