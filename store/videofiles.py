@@ -94,8 +94,9 @@ def decode_video(
         av.logging.set_level(av.logging.ERROR)
         try:
             with av.logging.Capture(local=False) as logs:
-                return _decode(av, data, demuxer, logs, tag, max_pixels, max_seconds, max_frames,
-                               sample_fps, on_frame)
+                return _decode(
+                    av, data, demuxer, logs, tag, max_pixels, max_seconds, max_frames, sample_fps, on_frame
+                )
         except ImageRejected:
             raise
         except (av.FFmpegError, OSError, ValueError, EOFError, IndexError, MemoryError) as exc:

@@ -115,8 +115,9 @@ def test_limits_refuse_a_video_clearly(session, tmp_path: Path, clips, limits, f
 
 def test_sampling_under_the_cap_passes(session: Session, tmp_path: Path, clips) -> None:
     limits = IngestLimits(max_video_frames=50)
-    report = ingest(session, home=tmp_path / "h", project_name="p", source=clips["tree.avi"], limits=limits,
-                    sample_fps=1)
+    report = ingest(
+        session, home=tmp_path / "h", project_name="p", source=clips["tree.avi"], limits=limits, sample_fps=1
+    )
     assert report.videos[0].frames == 30
 
 
