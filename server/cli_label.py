@@ -54,10 +54,36 @@ def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
 
 
 def make_runner(engine: Engine, home: Path, models_dir: Path, stack: str) -> JobRunner:
+    from tools import video_label
     from tools.auto_label import KIND, LabelJob
 
-    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir), author="cli")
-    return JobRunner(engine, {KIND: handler}, lock_dir=home / "jobs")
+    build, built = backends_factory(stack, models_dir), []
+
+    def factory() -> Any:  # one set of models for both handlers
+        if not built:
+            built.append(build())
+        return built[0]
+
+    handlers = {
+        KIND: LabelJob(home=home, backends_factory=factory, author="cli"),
+        video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory, author="cli"),
+    }
+    return JobRunner(engine, handlers, lock_dir=home / "jobs")
+
+
+def _wants_video(session: Any, project_id: int, video: bool | None) -> bool:
+    """``--video`` as given; unset: yes when the project has videos and no image outside them."""
+    from sqlmodel import col, func, select
+
+    from store.models import Image, Video
+
+    if video is not None:
+        return video
+    has_video = session.exec(select(Video.id).where(Video.project_id == project_id).limit(1)).first()
+    plain = session.exec(
+        select(func.count()).where(Image.project_id == project_id, col(Image.video_id).is_(None))
+    ).one()
+    return has_video is not None and plain == 0
 
 
 def _fail(message: str) -> typer.Exit:
@@ -79,6 +105,9 @@ def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
             .where(Annotation.job_id == job.id)
             .group_by(Category.name)
         ).all()
+        tracks = session.exec(
+            select(func.count(func.distinct(Annotation.track_id))).where(Annotation.job_id == job.id)
+        ).one()
     return {
         "job_id": job.id,
         "state": job.state.value,
@@ -86,8 +115,9 @@ def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
         "total": job.total,
         "error": job.error,
         "annotations": dict(rows),
+        "tracks": tracks,
         "seconds": round(seconds, 2),
-        "params": {k: v for k, v in job.params.items() if k != "image_ids"},
+        "params": {k: v for k, v in job.params.items() if k not in ("image_ids", "frame_ids")},
     }
 
 
@@ -98,7 +128,9 @@ def _print_summary(data: dict[str, Any], as_json: bool) -> None:
     found = ", ".join(f"{n} {name}" for name, n in sorted(data["annotations"].items())) or "nothing"
     console.print(
         f"job {data['job_id']} {data['state']}: {data['done']}/{data['total']} images, "
-        f"{found} proposed in {data['seconds']} s" + (f" ({data['error']})" if data["error"] else "")
+        f"{found} proposed in {data['seconds']} s"
+        + (f" on {data['tracks']} tracks" if data["tracks"] else "")
+        + (f" ({data['error']})" if data["error"] else "")
     )
 
 
@@ -123,13 +155,15 @@ def _run_foreground(runner: JobRunner, job_id: int, as_json: bool) -> Job:
         return runner.run_job(job_id)
 
 
-def find_resumable(engine: Engine, runner: JobRunner, project_id: int, params: dict[str, Any]) -> Job | None:
-    """This project's newest auto_label job with exactly these params, if not run elsewhere now."""
+def find_resumable(
+    engine: Engine, runner: JobRunner, project_id: int, params: dict[str, Any], kind: str = "auto_label"
+) -> Job | None:
+    """This project's newest job of ``kind`` with exactly these params, if not run elsewhere now."""
     from store.jobs import list_jobs
 
     runner.requeue_stale()  # "running" jobs whose process died are queued again first
     with new_session(engine) as session:
-        for job in list_jobs(session, project_id=project_id, kind="auto_label", limit=1000):
+        for job in list_jobs(session, project_id=project_id, kind=kind, limit=1000):
             if job.params == params:
                 return job
     return None
@@ -144,10 +178,19 @@ def label(
     ] = None,
     threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Minimum detector confidence.")] = 0.3,
     stack: Annotated[str, typer.Option(help="Model stack: lite | full.")] = "lite",
+    video: Annotated[
+        bool | None,
+        typer.Option(
+            "--video/--no-video",
+            help="Label the videos' frames as tracks (lite: detector + ByteTrack + segmenter). "
+            "Default: yes when the project holds only videos.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run."""
     from store.projects import get_project_by_name
+    from tools import video_label
     from tools.auto_label import KIND, check_labels, clean_labels, job_params
     from tools.registry import ToolError
 
@@ -164,19 +207,24 @@ def label(
                 )
             project_id = found.id
             refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
+            wanted = [c for c in classes.split(",") if c.strip()]
+            kind = video_label.KIND if _wants_video(session, project_id, video) else KIND
+            if kind == video_label.KIND and refs is not None:
+                raise _fail("--images picks images; a video job labels every sampled frame of the videos")
             try:
-                params = job_params(
-                    session,
-                    project_id=project_id,
-                    classes=[c for c in classes.split(",") if c.strip()],
-                    images=refs,
-                    threshold=threshold,
-                )
+                if kind == video_label.KIND:
+                    params = video_label.video_job_params(
+                        session, project_id=project_id, classes=wanted, videos=None, threshold=threshold
+                    )
+                else:
+                    params = job_params(
+                        session, project_id=project_id, classes=wanted, images=refs, threshold=threshold
+                    )
             except ToolError as exc:
                 raise _fail(str(exc)) from None
         params["stack"] = stack
         runner = make_runner(engine, home, models_dir, stack)
-        job = find_resumable(engine, runner, project_id, params)
+        job = find_resumable(engine, runner, project_id, params, kind)
         if job is not None and job.state == JobState.done:
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
@@ -187,7 +235,7 @@ def label(
                 check_labels(runner.handlers[KIND].backends.detector, clean_labels(params["classes"]))
             except ToolError as exc:
                 raise _fail(str(exc)) from None
-            job_id = runner.enqueue(project_id, KIND, params)
+            job_id = runner.enqueue(project_id, kind, params)
         else:
             assert job.id is not None
             job_id = runner.resume(job.id).id or job.id

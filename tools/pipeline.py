@@ -145,10 +145,12 @@ def write_annotation(
     job_id: int | None,
     agent_run_id: int | None,
     author: str,
+    track_id: int | None = None,
 ) -> Annotation:
     """One proposed annotation with its provenance, through the store's history-keeping writer.
 
-    Its bbox, area and COCO segmentation are derived from ``mask`` by the store.
+    Its bbox, area and COCO segmentation are derived from ``mask`` by the store; ``track_id``
+    puts it on a track of its video (``tools.video_label``).
     """
     from store.annotations import create_annotation
     from store.masks import rle_from_mask
@@ -168,6 +170,7 @@ def write_annotation(
         job_id=job_id,
         agent_run_id=agent_run_id,
         author=author,
+        track_id=track_id,
     )
 
 

@@ -45,3 +45,28 @@ def damaged(source: Path, out: Path, *, seed: int = 0, count: int = 2000) -> Pat
         data[rng.randrange(100_000, len(data) - 100_000)] = rng.randrange(256)
     out.write_bytes(bytes(data))
     return out
+
+
+def moving_squares(out: Path, *, frames: int = 20, fps: int = 10) -> Path:
+    """A synthetic clip for exact tracking checks: two white squares moving right 6 px a frame,
+    and a third from frame 10 on, on a grey 320x240 background (MP4, H.264, 4:4:4-safe sizes)."""
+    import av
+    import numpy as np
+
+    with av.open(str(out), "w") as dst:
+        stream = dst.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for i in range(frames):
+            rgb = np.full((240, 320, 3), 90, dtype=np.uint8)
+            for x0, y0, start in SQUARES:
+                if i >= start:
+                    x = x0 + 6 * (i - start)
+                    rgb[y0 : y0 + 40, x : x + 40] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return out
+
+
+SQUARES = ((10, 20, 0), (10, 150, 0), (100, 90, 10))  # x, y at the first frame it shows, that frame

@@ -1,0 +1,362 @@
+"""``label_video``: label classes through a video's sampled frames as tracks with stable ids.
+
+Per frame: detect the classes (the stack's Detector), follow each class with its own ByteTrack
+(roboflow ``trackers``' ``ByteTrackTracker``, the successor of ``supervision.ByteTrack``, which
+supervision 0.30 removed), segment each tracked box with the stack's Segmenter, and write one
+proposed annotation per tracked object on that frame's ``Track`` (created the first time the
+tracker names it, called ``"<label> <tracker id>"``). A box that barely moved since the previous
+frame (IoU >= ``reuse_iou``) reuses that frame's mask, shifted with the box, instead of paying
+for a segmenter call.
+
+It is a resumable job with the shape of :class:`tools.auto_label.LabelJob`: item ``i`` is frame
+``params['frame_ids'][i]`` (frames of one video are contiguous and in frame order); the runner
+commits a frame's annotations and new tracks together with the cursor.
+
+Resuming. A tracker's state (Kalman filters, lost tracks, the id counter) lives in memory. When a
+job resumes after a crash, a cancel or in another process, the handler restarts tracking
+deterministically: it replays the video's frames that this job already finished (detector and
+tracker only: no segmenting, no writes), which reproduces the tracker state and tracker ids
+exactly because both are deterministic for the same frames, then maps tracker ids back to the
+``Track`` rows it wrote (by their names) and takes the previous frame's masks from the store.
+Replaying costs one detection per finished frame of the current video (~30 ms on the lite stack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from store.models import Annotation, Image, Job, Track, Video
+from tools.pipeline import category_ids, clip_to_box, load_rgb, write_annotation
+from tools.registry import ToolError
+
+KIND = "label_video"
+
+
+def video_job_params(
+    session: Session, *, project_id: int, classes: list[str], videos: list[int] | None, threshold: float
+) -> dict[str, Any]:
+    """The job's params: every sampled frame of the videos (default: all), resolved now."""
+    statement = select(Video.id).where(Video.project_id == project_id).order_by(col(Video.id))
+    found = list(session.exec(statement))
+    chosen = found if videos is None else [v for v in dict.fromkeys(videos) if v in found]
+    if videos is not None and len(chosen) != len(set(videos)):
+        raise ToolError(f"videos {sorted(set(videos) - set(found))} are not videos of this project")
+    if not chosen:
+        raise ToolError("the project has no videos to label; ingest one first (labelwright ingest clip.mp4)")
+    frames = session.exec(
+        select(Image.id)
+        .where(col(Image.video_id).in_(chosen))
+        .order_by(col(Image.video_id), col(Image.frame_index))
+    )
+    labels = list(dict.fromkeys(" ".join(c.split()) for c in classes))
+    return {"classes": labels, "video_ids": chosen, "frame_ids": list(frames), "threshold": threshold}
+
+
+@dataclass(eq=False)  # compared by identity: it holds an array
+class _Tracked:
+    label: str
+    tracker_id: int
+    box: np.ndarray  # xyxy
+    confidence: float
+
+
+@dataclass
+class _VideoState:
+    """Tracking of one video in one job, up to (not including) item ``next_index``."""
+
+    job_id: int
+    video_id: int
+    next_index: int
+    trackers: dict[str, Any] = field(default_factory=dict)
+    tracks: dict[tuple[str, int], int] = field(default_factory=dict)  # (label, tracker id) -> Track.id
+    last: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # box, mask
+    # Detections of the previous frame that started a track but have no id yet (ByteTrack names a
+    # track when it matches a second time): the frame that names it writes them back there.
+    spawned: list[_Tracked] = field(default_factory=list)
+    previous_image_id: int | None = None
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def shift_mask(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``mask`` moved by ``(dx, dy)`` pixels; what leaves the frame is dropped."""
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    src = mask[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
+
+
+class VideoLabelJob:
+    """Job handler: item ``i`` is frame ``params['frame_ids'][i]``; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        home: Path,
+        backends_factory: Callable[[], Any],
+        author: str = KIND,
+        reuse_iou: float = 0.9,
+    ) -> None:
+        self.home, self.backends_factory, self.author, self.reuse_iou = (
+            home,
+            backends_factory,
+            author,
+            reuse_iou,
+        )
+        self._backends: Any = None
+        self.state: _VideoState | None = None
+        self.stats = {"frames": 0, "replayed": 0, "segmented": 0, "reused": 0}
+
+    @property
+    def backends(self) -> Any:
+        if self._backends is None:
+            self._backends = self.backends_factory()
+        return self._backends
+
+    def total(self, params: dict[str, Any]) -> int:
+        return len(params["frame_ids"])
+
+    def process(self, session: Session, job: Job, index: int) -> None:
+        image = session.get(Image, job.params["frame_ids"][index])
+        if image is None or image.video_id is None:  # deleted since the job was queued
+            self.state = None
+            return
+        done = session.exec(
+            select(Annotation.id).where(Annotation.job_id == job.id, Annotation.image_id == image.id).limit(1)
+        ).first()
+        if done is not None:  # delivered twice: its writes exist; the tracker replays it next time
+            self.state = None
+            return
+        state = self._state_for(session, job, index, image.video_id)
+        labels = job.params["classes"]
+        categories = category_ids(session, project_id=image.project_id, labels=labels)  # commits: first
+        rgb = load_rgb(self.home, image)
+        tracked, spawned = self._track(state, rgb, labels, float(job.params["threshold"]), image.timestamp_s)
+        born = _born(state, tracked)
+        previous = session.get(Image, state.previous_image_id) if born and state.previous_image_id else None
+        writes = []
+        if previous is not None:
+            masks = self._masks(state, load_rgb(self.home, previous), previous, born)
+            writes.append((previous, born, masks))
+            state.last.update({(o.label, o.tracker_id): (o.box, m) for o, m in zip(born, masks, strict=True)})
+        writes.append((image, tracked, self._masks(state, rgb, image, tracked)))
+        self._write(session, job, image, state, writes, categories)
+        state.last = {
+            (o.label, o.tracker_id): (o.box, m) for o, m in zip(tracked, writes[-1][2], strict=True)
+        }
+        state.spawned, state.previous_image_id = spawned, image.id
+        state.next_index = index + 1
+        self.stats["frames"] += 1
+
+    # -- tracking ----------------------------------------------------------------------------
+
+    def _state_for(self, session: Session, job: Job, index: int, video_id: int) -> _VideoState:
+        state = self.state
+        if state is not None and (state.job_id, state.video_id, state.next_index) == (
+            job.id,
+            video_id,
+            index,
+        ):
+            return state
+        frame_ids = job.params["frame_ids"]
+        start = index
+        while start > 0 and _video_of(session, frame_ids[start - 1]) == video_id:
+            start -= 1
+        state = _VideoState(job_id=job.id or 0, video_id=video_id, next_index=start)
+        labels, threshold = job.params["classes"], float(job.params["threshold"])
+        tracked: list[_Tracked] = []
+        for i in range(start, index):  # replay: the same frames give the same tracker state and ids
+            frame = session.get(Image, frame_ids[i])
+            if frame is None:
+                continue
+            rgb = load_rgb(self.home, frame)
+            tracked, state.spawned = self._track(state, rgb, labels, threshold, frame.timestamp_s)
+            state.previous_image_id = frame.id
+            self.stats["replayed"] += 1
+        state.tracks = _job_tracks(session, job.id or 0, video_id)
+        if index > start:
+            state.last = _stored_masks(session, job.id or 0, frame_ids[index - 1], state, tracked)
+        state.next_index = index
+        self.state = state
+        return state
+
+    def _track(
+        self, state: _VideoState, rgb: np.ndarray, labels: list[str], threshold: float, t: float | None
+    ) -> tuple[list[_Tracked], list[_Tracked]]:
+        """The tracked objects of this frame, and the detections that started a track here."""
+        import supervision as sv
+        from trackers import ByteTrackTracker
+
+        # Boxes down to half the threshold feed ByteTrack's second, low-confidence association
+        # (keeps occluded objects on their track); only the threshold may start a track.
+        dets = self.backends.detector.detect(rgb, labels, max(0.05, threshold / 2))
+        out: list[_Tracked] = []
+        spawned: list[_Tracked] = []
+        for label in labels:
+            rows = [i for i, name in enumerate(dets.label) if name == label]
+            tracker = state.trackers.get(label)
+            if tracker is None:
+                tracker = state.trackers[label] = ByteTrackTracker(
+                    track_activation_threshold=threshold,
+                    high_conf_det_threshold=threshold,
+                    minimum_consecutive_frames=1,
+                    lost_track_buffer=30,
+                )
+            given = sv.Detections(
+                xyxy=dets.xyxy[rows].reshape(-1, 4).astype(np.float32),
+                confidence=dets.confidence[rows].astype(np.float32),
+                class_id=np.zeros(len(rows), dtype=int),
+            )
+            result = tracker.update(given, timestamp=t)
+            for box, conf, tid in zip(result.xyxy, result.confidence, result.tracker_id, strict=True):
+                obj = _Tracked(label, int(tid), np.asarray(box, dtype=np.float32), float(conf))
+                if tid >= 0:
+                    out.append(obj)
+                elif conf >= threshold:
+                    spawned.append(obj)
+        return out, spawned
+
+    # -- masks and writes ----------------------------------------------------------------------
+
+    def _masks(self, state: _VideoState, rgb: np.ndarray, image: Image, tracked: list[_Tracked]) -> list:
+        masks: list[np.ndarray | None] = []
+        fresh: list[int] = []
+        for i, obj in enumerate(tracked):
+            prev = state.last.get((obj.label, obj.tracker_id))
+            if prev is not None and _iou(prev[0], obj.box) >= self.reuse_iou:
+                dx, dy = (
+                    int(round(v)) for v in ((obj.box[:2] + obj.box[2:]) - (prev[0][:2] + prev[0][2:])) / 2
+                )
+                masks.append(clip_to_box(shift_mask(prev[1], dx, dy), obj.box))
+                self.stats["reused"] += 1
+            else:
+                masks.append(None)
+                fresh.append(i)
+        if fresh:
+            segmenter = self.backends.segmenter
+            segmenter.set_image(rgb, key=image.id)
+            found, _ = segmenter.segment(boxes=np.stack([tracked[i].box for i in fresh]))
+            for i, mask in zip(fresh, found, strict=True):
+                masks[i] = clip_to_box(np.asarray(mask, dtype=bool), tracked[i].box)
+            self.stats["segmented"] += len(fresh)
+        return masks
+
+    def _write(
+        self,
+        session: Session,
+        job: Job,
+        image: Image,
+        state: _VideoState,
+        writes: list[tuple[Image, list[_Tracked], list[np.ndarray]]],
+        categories: dict[str, int],
+    ) -> None:
+        """One change batch for this frame: its objects, and the first frames of tracks born here."""
+        from store.history import begin_change
+        from store.tracks import create_track
+
+        if not any(objs for _, objs, _ in writes):
+            return
+        labels = job.params["classes"]
+        batch = begin_change(
+            session,
+            project_id=image.project_id,
+            actor=self.author,
+            description=f"{KIND}: {', '.join(labels[:5])}{' ...' * (len(labels) > 5)} on {image.file_name}",
+        )
+        model = f"{self.backends.detector.model_id}+bytetrack+{self.backends.segmenter.model_id}"
+        for target, objs, masks in writes:
+            for obj, mask in zip(objs, masks, strict=True):
+                if not mask.any():
+                    continue
+                key = (obj.label, obj.tracker_id)
+                if key not in state.tracks:
+                    track = create_track(
+                        session,
+                        batch=batch,
+                        video_id=state.video_id,
+                        category_id=categories[obj.label],
+                        name=f"{obj.label} {obj.tracker_id}",
+                    )
+                    state.tracks[key] = track.id  # type: ignore[assignment]
+                write_annotation(
+                    session,
+                    batch=batch,
+                    image=target,
+                    category_id=categories[obj.label],
+                    mask=mask,
+                    score=round(obj.confidence, 4),
+                    tool=KIND,
+                    model=model,
+                    prompt=obj.label,
+                    threshold=float(job.params["threshold"]),
+                    job_id=job.id,
+                    agent_run_id=job.params.get("agent_run_id"),
+                    author=self.author,
+                    track_id=state.tracks[key],
+                )
+
+
+def _born(state: _VideoState, tracked: list[_Tracked]) -> list[_Tracked]:
+    """Tracks named on this frame, as the detections that started them on the previous frame."""
+    out = []
+    for obj in tracked:
+        if (obj.label, obj.tracker_id) in state.tracks:
+            continue
+        same = [s for s in state.spawned if s.label == obj.label]
+        best = max(same, key=lambda s: _iou(s.box, obj.box), default=None)
+        if best is not None and _iou(best.box, obj.box) > 0:
+            state.spawned.remove(best)
+            out.append(_Tracked(obj.label, obj.tracker_id, best.box, best.confidence))
+    return out
+
+
+def _video_of(session: Session, image_id: int) -> int | None:
+    return session.exec(select(Image.video_id).where(Image.id == image_id)).first()
+
+
+def _job_tracks(session: Session, job_id: int, video_id: int) -> dict[tuple[str, int], int]:
+    """(label, tracker id) -> Track.id for the tracks this job wrote in the video (names say which)."""
+    ids = select(Annotation.track_id).where(
+        Annotation.job_id == job_id, col(Annotation.track_id).is_not(None)
+    )
+    rows = session.exec(
+        select(Track.id, Track.name).where(Track.video_id == video_id, col(Track.id).in_(ids))
+    )
+    out: dict[tuple[str, int], int] = {}
+    for track_id, name in rows:
+        label, _, tid = name.rpartition(" ")
+        if label and tid.isdigit():
+            out[(label, int(tid))] = int(track_id)  # type: ignore[arg-type]
+    return out
+
+
+def _stored_masks(
+    session: Session, job_id: int, image_id: int, state: _VideoState, tracked: list[_Tracked]
+) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+    """The previous frame's written masks, keyed like ``state.last``, with the replayed boxes."""
+    from store.masks import mask_from_rle
+
+    by_track = {track_id: key for key, track_id in state.tracks.items()}
+    boxes = {(obj.label, obj.tracker_id): obj.box for obj in tracked}
+    out = {}
+    rows = session.exec(
+        select(Annotation).where(Annotation.job_id == job_id, Annotation.image_id == image_id)
+    )
+    for ann in rows:
+        key = by_track.get(ann.track_id)  # type: ignore[arg-type]
+        if key is not None and key in boxes and ann.mask is not None:
+            out[key] = (boxes[key], mask_from_rle(ann.mask).astype(bool))
+    return out
