@@ -41,6 +41,8 @@ class Format(StrEnum):
     coco = "coco"
     yolo = "yolo"
     masks = "masks"
+    coco_video = "coco-video"
+    mot = "mot"
 
 
 @contextmanager
@@ -187,8 +189,10 @@ def import_(
 @app.command()
 def export(
     project: ProjectOpt,
-    out: Annotated[Path, typer.Option(help="Output file (coco) or folder (yolo, masks).")],
-    fmt: Annotated[Format, typer.Option("--format", help="coco | yolo | masks")] = Format.coco,
+    out: Annotated[Path, typer.Option(help="Output file (coco, coco-video) or folder (yolo, masks, mot).")],
+    fmt: Annotated[
+        Format, typer.Option("--format", help="coco | coco-video | yolo | masks | mot")
+    ] = Format.coco,
     status: Annotated[
         list[str] | None, typer.Option(help="Only annotations with this status (repeatable).")
     ] = None,
@@ -201,6 +205,17 @@ def export(
             from store.coco_export import export_coco
 
             report = export_coco(session, project_id=project_id, out_path=out, status=status)
+        elif fmt is Format.coco_video:
+            from store.coco_video_export import export_coco_video
+
+            report = export_coco_video(session, project_id=project_id, out_path=out, status=status)
+        elif fmt is Format.mot:
+            from store.mot_export import export_mot
+
+            try:
+                report = export_mot(session, project_id=project_id, out_dir=out, status=status)
+            except ValueError as exc:
+                raise fail(str(exc)) from None
         elif fmt is Format.yolo:
             from store.yolo_export import export_yolo
 
