@@ -211,10 +211,10 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     check = json.loads(HANDCHECK.read_text()) if HANDCHECK.is_file() else {}
-    key = f"{clip.name}@{args.fps:g}fps/{args.frames}/{args.segmenter}"
+    key = f"{clip.name}@{args.fps:g}fps/{args.frames}"  # ids do not depend on the segmenter
     if key in check:
         result["identity"]["hand_check"] = {
-            "frames": check[key]["frames"],
+            **{k: v for k, v in check[key].items() if k != "people"},
             **identity_errors(check[key]["people"]),
         }
     if args.sheet is not None:
