@@ -132,3 +132,20 @@ def test_the_same_clip_twice_is_a_duplicate(session: Session, tmp_path: Path, cl
 def test_sample_fps_must_be_positive(session: Session, tmp_path: Path, clips, fps) -> None:
     with pytest.raises(ValueError, match="sample_fps must be a positive number"):
         ingest(session, home=tmp_path, project_name="p", source=clips["tree.avi"], sample_fps=fps)
+
+
+def test_deleting_the_project_removes_its_videos_and_tracks(session: Session, tmp_path: Path, clips) -> None:
+    from store.categories import ensure_categories
+    from store.history import begin_change
+    from store.models import Project, Track
+    from store.projects import delete_project
+    from store.tracks import create_track
+
+    report = ingest(session, home=tmp_path / "h", project_name="p", source=clips["tree.avi"], sample_fps=1)
+    (tree,) = ensure_categories(session, project_id=report.project_id, names=["tree"])
+    batch = begin_change(session, project_id=report.project_id, actor="t", description="t")
+    create_track(session, batch=batch, video_id=report.videos[0].video_id, category_id=tree.id)
+    session.commit()
+    assert delete_project(session, project_id=report.project_id)
+    assert session.exec(select(Video)).all() == [] and session.exec(select(Track)).all() == []
+    assert session.exec(select(Project)).all() == [] and session.exec(select(Image)).all() == []
