@@ -184,7 +184,6 @@ def main() -> None:
         "clip": clip.name,
         "sample_fps": args.fps,
         "ingest": {
-            "source_frames": video.frames and report.videos[0].frames,
             "stored_frames": video.frames,
             "seconds": round(ingest_s, 2),
             "stored_frames_per_s": round(video.frames / ingest_s, 1),

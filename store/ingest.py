@@ -1,4 +1,6 @@
-"""Ingest: a zip or a folder of photos into a project, all or nothing, whatever the input holds.
+"""Ingest: a zip or a folder of photos and videos (or one video) into a project, all or nothing.
+
+Videos become their sampled frames (:mod:`store.video_ingest`); a refused video is one skip.
 
 Every entry gets exactly one outcome: added, duplicate (same content as an image already in the
 project or earlier in this source) or skipped with a reason. A bad *file* is a skip; a bad

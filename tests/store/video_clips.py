@@ -49,7 +49,7 @@ def damaged(source: Path, out: Path, *, seed: int = 0, count: int = 2000) -> Pat
 
 def moving_squares(out: Path, *, frames: int = 20, fps: int = 10) -> Path:
     """A synthetic clip for exact tracking checks: two white squares moving right 6 px a frame,
-    and a third from frame 10 on, on a grey 320x240 background (MP4, H.264, 4:4:4-safe sizes)."""
+    and a third from frame 10 on, on a grey 320x240 background (MP4, H.264)."""
     import av
     import numpy as np
 
