@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 from store.models import Annotation, Image, Job, Track, Video
 from tools.pipeline import category_ids, clip_to_box, load_rgb, write_annotation
 from tools.registry import ToolError
+from tools.video_tracking import FrameTracker, Tracked, born, iou, shift_mask
 
 KIND = "label_video"
 
@@ -58,14 +59,6 @@ def video_job_params(
     return {"classes": labels, "video_ids": chosen, "frame_ids": list(frames), "threshold": threshold}
 
 
-@dataclass(eq=False)  # compared by identity: it holds an array
-class _Tracked:
-    label: str
-    tracker_id: int
-    box: np.ndarray  # xyxy
-    confidence: float
-
-
 @dataclass
 class _VideoState:
     """Tracking of one video in one job, up to (not including) item ``next_index``."""
@@ -73,31 +66,13 @@ class _VideoState:
     job_id: int
     video_id: int
     next_index: int
-    rate: float = 30.0  # frames per second of the sampled frames: the trackers' clock
-    trackers: dict[str, Any] = field(default_factory=dict)
+    tracker: FrameTracker = field(default_factory=lambda: FrameTracker(rate=30.0))
     tracks: dict[tuple[str, int], int] = field(default_factory=dict)  # (label, tracker id) -> Track.id
     last: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # box, mask
     # Detections of the previous frame that started a track but have no id yet (ByteTrack names a
     # track when it matches a second time): the frame that names it writes them back there.
-    spawned: list[_Tracked] = field(default_factory=list)
+    spawned: list[Tracked] = field(default_factory=list)
     previous_image_id: int | None = None
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def shift_mask(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """``mask`` moved by ``(dx, dy)`` pixels; what leaves the frame is dropped."""
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    src = mask[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
-    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
-    return out
 
 
 class VideoLabelJob:
@@ -145,14 +120,15 @@ class VideoLabelJob:
         labels = job.params["classes"]
         categories = category_ids(session, project_id=image.project_id, labels=labels)  # commits: first
         rgb = load_rgb(self.home, image)
-        tracked, spawned = self._track(state, rgb, labels, float(job.params["threshold"]), image.timestamp_s)
-        born = _born(state, tracked)
-        previous = session.get(Image, state.previous_image_id) if born and state.previous_image_id else None
+        detector, threshold = self.backends.detector, float(job.params["threshold"])
+        tracked, spawned = state.tracker.step(detector, rgb, labels, threshold, image.timestamp_s)
+        new = born(set(state.tracks), state.spawned, tracked)
+        previous = session.get(Image, state.previous_image_id) if new and state.previous_image_id else None
         writes = []
         if previous is not None:
-            masks = self._masks(state, load_rgb(self.home, previous), previous, born)
-            writes.append((previous, born, masks))
-            state.last.update({(o.label, o.tracker_id): (o.box, m) for o, m in zip(born, masks, strict=True)})
+            masks = self._masks(state, load_rgb(self.home, previous), previous, new)
+            writes.append((previous, new, masks))
+            state.last.update({(o.label, o.tracker_id): (o.box, m) for o, m in zip(new, masks, strict=True)})
         writes.append((image, tracked, self._masks(state, rgb, image, tracked)))
         self._write(session, job, image, state, writes, categories)
         state.last = {
@@ -178,15 +154,19 @@ class VideoLabelJob:
             start -= 1
         video = session.get(Video, video_id)
         rate = min(video.fps, video.sample_fps or video.fps) if video is not None else 30.0
-        state = _VideoState(job_id=job.id or 0, video_id=video_id, next_index=start, rate=rate)
+        state = _VideoState(
+            job_id=job.id or 0, video_id=video_id, next_index=start, tracker=FrameTracker(rate)
+        )
         labels, threshold = job.params["classes"], float(job.params["threshold"])
-        tracked: list[_Tracked] = []
+        tracked: list[Tracked] = []
         for i in range(start, index):  # replay: the same frames give the same tracker state and ids
             frame = session.get(Image, frame_ids[i])
             if frame is None:
                 continue
             rgb = load_rgb(self.home, frame)
-            tracked, state.spawned = self._track(state, rgb, labels, threshold, frame.timestamp_s)
+            tracked, state.spawned = state.tracker.step(
+                self.backends.detector, rgb, labels, threshold, frame.timestamp_s
+            )
             state.previous_image_id = frame.id
             self.stats["replayed"] += 1
         state.tracks = _job_tracks(session, job.id or 0, video_id)
@@ -196,54 +176,14 @@ class VideoLabelJob:
         self.state = state
         return state
 
-    def _track(
-        self, state: _VideoState, rgb: np.ndarray, labels: list[str], threshold: float, t: float | None
-    ) -> tuple[list[_Tracked], list[_Tracked]]:
-        """The tracked objects of this frame, and the detections that started a track here."""
-        import supervision as sv
-        from trackers import ByteTrackTracker
-
-        # Boxes down to half the threshold feed ByteTrack's second, low-confidence association
-        # (keeps occluded objects on their track); only the threshold may start a track.
-        dets = self.backends.detector.detect(rgb, labels, max(0.05, threshold / 2))
-        out: list[_Tracked] = []
-        spawned: list[_Tracked] = []
-        for label in labels:
-            rows = [i for i, name in enumerate(dets.label) if name == label]
-            tracker = state.trackers.get(label)
-            if tracker is None:
-                tracker = state.trackers[label] = ByteTrackTracker(
-                    track_activation_threshold=threshold,
-                    high_conf_det_threshold=threshold,
-                    minimum_consecutive_frames=1,
-                    lost_track_buffer=30,
-                    # Its Kalman steps are frames at this rate: left at its 30 fps default, every
-                    # 0.2 s gap of a 5 fps sample predicts six steps ahead and tracks are lost
-                    # (vtest.avi, 50 frames: 31 tracks instead of 20).
-                    frame_rate=state.rate,
-                )
-            given = sv.Detections(
-                xyxy=dets.xyxy[rows].reshape(-1, 4).astype(np.float32),
-                confidence=dets.confidence[rows].astype(np.float32),
-                class_id=np.zeros(len(rows), dtype=int),
-            )
-            result = tracker.update(given, timestamp=t)
-            for box, conf, tid in zip(result.xyxy, result.confidence, result.tracker_id, strict=True):
-                obj = _Tracked(label, int(tid), np.asarray(box, dtype=np.float32), float(conf))
-                if tid >= 0:
-                    out.append(obj)
-                elif conf >= threshold:
-                    spawned.append(obj)
-        return out, spawned
-
     # -- masks and writes ----------------------------------------------------------------------
 
-    def _masks(self, state: _VideoState, rgb: np.ndarray, image: Image, tracked: list[_Tracked]) -> list:
+    def _masks(self, state: _VideoState, rgb: np.ndarray, image: Image, tracked: list[Tracked]) -> list:
         masks: list[np.ndarray | None] = []
         fresh: list[int] = []
         for i, obj in enumerate(tracked):
             prev = state.last.get((obj.label, obj.tracker_id))
-            if prev is not None and _iou(prev[0], obj.box) >= self.reuse_iou:
+            if prev is not None and iou(prev[0], obj.box) >= self.reuse_iou:
                 dx, dy = (
                     int(round(v)) for v in ((obj.box[:2] + obj.box[2:]) - (prev[0][:2] + prev[0][2:])) / 2
                 )
@@ -267,7 +207,7 @@ class VideoLabelJob:
         job: Job,
         image: Image,
         state: _VideoState,
-        writes: list[tuple[Image, list[_Tracked], list[np.ndarray]]],
+        writes: list[tuple[Image, list[Tracked], list[np.ndarray]]],
         categories: dict[str, int],
     ) -> None:
         """One change batch for this frame: its objects, and the first frames of tracks born here."""
@@ -316,20 +256,6 @@ class VideoLabelJob:
                 )
 
 
-def _born(state: _VideoState, tracked: list[_Tracked]) -> list[_Tracked]:
-    """Tracks named on this frame, as the detections that started them on the previous frame."""
-    out = []
-    for obj in tracked:
-        if (obj.label, obj.tracker_id) in state.tracks:
-            continue
-        same = [s for s in state.spawned if s.label == obj.label]
-        best = max(same, key=lambda s: _iou(s.box, obj.box), default=None)
-        if best is not None and _iou(best.box, obj.box) > 0:
-            state.spawned.remove(best)
-            out.append(_Tracked(obj.label, obj.tracker_id, best.box, best.confidence))
-    return out
-
-
 def _video_of(session: Session, image_id: int) -> int | None:
     return session.exec(select(Image.video_id).where(Image.id == image_id)).first()
 
@@ -351,7 +277,7 @@ def _job_tracks(session: Session, job_id: int, video_id: int) -> dict[tuple[str,
 
 
 def _stored_masks(
-    session: Session, job_id: int, image_id: int, state: _VideoState, tracked: list[_Tracked]
+    session: Session, job_id: int, image_id: int, state: _VideoState, tracked: list[Tracked]
 ) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
     """The previous frame's written masks, keyed like ``state.last``, with the replayed boxes."""
     from store.masks import mask_from_rle

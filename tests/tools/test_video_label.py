@@ -19,7 +19,8 @@ from tests.store.video_clips import SQUARES, moving_squares
 from tests.tools.conftest import FakeSegmenter
 from tools.backends.base import Detections
 from tools.registry import ToolError
-from tools.video_label import KIND, VideoLabelJob, shift_mask, video_job_params
+from tools.video_label import KIND, VideoLabelJob, video_job_params
+from tools.video_tracking import shift_mask
 
 
 class SquareDetector:
