@@ -44,3 +44,28 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> P
     get_settings.cache_clear()
     yield data
     get_settings.cache_clear()
+
+
+CLIPS = Path("/usr/share/doc/opencv-doc/examples/data")
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real clips from Debian's opencv-doc (``./dev`` installs it): people walking (vtest.avi),
+    Megamind.avi, tree.avi and Megamind_bugy.avi; gzipped copies are unpacked into a temp dir."""
+    import gzip
+    import shutil
+
+    names = ("vtest.avi", "Megamind.avi", "tree.avi", "Megamind_bugy.avi")
+    out, found = tmp_path_factory.mktemp("clips"), {}
+    for name in names:
+        plain, packed = CLIPS / name, CLIPS / f"{name}.gz"
+        if plain.is_file():
+            found[name] = plain
+        elif packed.is_file():
+            with gzip.open(packed) as src, open(out / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            found[name] = out / name
+    missing = sorted(set(names) - set(found))
+    assert not missing, f"test clips {missing} missing from {CLIPS}: install opencv-doc (./dev setup)"
+    return found
