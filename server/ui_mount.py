@@ -109,6 +109,13 @@ class AgentChat:
                 self._agents[key] = agent
         return agent.send(message, on_event)
 
+    def close(self) -> None:
+        """Stop the LLM if one was started (the embedded model runs in this process)."""
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
 
 LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>labelwright: sign in</title>
 <style>body{font-family:sans-serif;max-width:22rem;margin:4rem auto}input,button{display:block;width:100%;

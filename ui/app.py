@@ -189,7 +189,8 @@ def build_ui(services: UIServices) -> gr.Blocks:
 
         def follow(
             project_id: int | None, last: live.Seen, job_id: int | None, image_id: int | None,
-            selected: int | None, points: list[list[float]], *filters: Any, request: gr.Request,
+            selected: int | None, points: list[list[float]], klass: str, state: str, todo: bool,
+            request: gr.Request,
         ) -> tuple[Any, ...]:  # fmt: skip
             """Redraw when the project's events moved on (or the job progressed); else send nothing."""
             keep = [gr.update()] * (len(strip_out) + len(tab.view_out))
@@ -201,7 +202,7 @@ def build_ui(services: UIServices) -> gr.Blocks:
                 if now == last:
                     return (now, gr.update(), job_id, gr.update(), *keep)
                 drawn = (
-                    *strip(caller, project_id, *filters),
+                    *strip(caller, project_id, klass, state, todo),
                     *tab.show(caller, project_id, image_id, selected, points),
                 )
             except actions.ERRORS as exc:  # e.g. removed from the project meanwhile

@@ -140,9 +140,9 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
     def redraw(project_id: Any, image_id: Any, selected: Any, points: Any, request: gr.Request) -> Any:
         return show(services.caller(request), project_id, image_id, selected, points)
 
-    def strip_for(*args: Any, request: gr.Request) -> Any:
+    def strip_for(project_id: int | None, klass: str, state: str, todo: bool, request: gr.Request) -> Any:
         try:
-            return strip(services.caller(request), *args)
+            return strip(services.caller(request), project_id, klass, state, todo)
         except actions.ERRORS as exc:
             return gr.update(), gr.update(), actions.refusal(exc)
 
