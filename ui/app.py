@@ -214,6 +214,7 @@ def build_ui(services: UIServices) -> gr.Blocks:
             [shared.project, seen, shared.job, shared.image, shared.selected, tab.polygon, *strip_in[1:]],
             [seen, status, shared.job, progress, *strip_out, *tab.view_out],
             show_progress="hidden",
+            concurrency_limit=8,  # pages' ticks are one query each; one page's redraw must not hold up all
         )
         demo.load(choices, None, [project])
         analytics_tab.select(load_analytics, [shared.project], analytics_out)
