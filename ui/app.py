@@ -121,14 +121,20 @@ def build_ui(services: UIServices) -> gr.Blocks:
                 return gr.update(choices=[])
 
         def make(name: str, request: gr.Request) -> tuple[Any, ...]:
+            """Create the project and open it; a refusal only says why (the open project stays)."""
             caller = services.caller(request)
             try:
                 project_id, message = actions.create_project(services, caller, name)
             except actions.ERRORS as exc:
-                return gr.update(), actions.refusal(exc), gr.update()
-            return gr.update(choices=actions.project_choices(services, caller), value=project_id), message, ""
+                unchanged = [gr.update()] * len(project_out)
+                unchanged[project_out.index(status)] = actions.refusal(exc)
+                return (gr.update(), gr.update(), *unchanged)
+            opened = list(open_project(project_id, request))
+            opened[project_out.index(status)] = message
+            choices = actions.project_choices(services, caller)
+            return (gr.update(choices=choices, value=project_id), "", *opened)
 
-        create.click(make, [new_name], [project, status, new_name]).then(open_project, [project], project_out)
+        create.click(make, [new_name], [project, new_name, *project_out])
 
         def ingest(project_id: int | None, file: str | None, request: gr.Request) -> tuple[Any, ...]:
             if file is None:

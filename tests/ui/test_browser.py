@@ -103,6 +103,14 @@ def open_street(page, annotation_id: int) -> None:  # type: ignore[no-untyped-de
     page.get_by_role("option", name="street").click()
     expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
     page.locator("#lw-annotations label").filter(has_text=f"#{annotation_id} ").click()
+    expect(page.locator("#lw-annotations input:checked")).to_have_count(1)
+    expect(page.locator("#lw-class input")).to_have_value(re.compile(r"\S"))  # the selection's class
+
+
+def choose_class(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Type a class into the 'Class' box; Enter commits it before any button reads it."""
+    field(page, "lw-class").fill(name)
+    field(page, "lw-class").press("Enter")
 
 
 def status_after(page, button: str, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -331,7 +339,7 @@ def test_each_role_on_a_network_bind_sees_and_does_what_it_may(network_app) -> N
         viewer = sign_in(browser, url, "vic")
         assert project_options(viewer) == ["street"]  # not "private"
         open_street(viewer, ann)
-        field(viewer, "lw-class").fill("bus")
+        choose_class(viewer, "bus")
         status_after(viewer, "lw-relabel", "⚠️ annotation.edit needs the annotator role")
         status_after(viewer, "lw-accept", "⚠️ annotation.edit needs the annotator role")
         status_after(viewer, "lw-undo", "needs the annotator role")
@@ -344,7 +352,7 @@ def test_each_role_on_a_network_bind_sees_and_does_what_it_may(network_app) -> N
         annotator = sign_in(browser, url, "ann")
         project_options(annotator)
         open_street(annotator, ann)
-        field(annotator, "lw-class").fill("bus")
+        choose_class(annotator, "bus")
         status_after(annotator, "lw-relabel", f"#{ann} is now bus")
         status_after(annotator, "lw-accept", "⚠️ changing an annotation's status needs the reviewer role")
         shot(annotator, "roles_02_annotator")
@@ -360,10 +368,14 @@ def test_each_role_on_a_network_bind_sees_and_does_what_it_may(network_app) -> N
 
 
 def test_an_edit_in_one_browser_shows_in_another_within_a_second(network_app) -> None:  # type: ignore[no-untyped-def]
+    """Two people on one project: each relabel by the annotator shows on the viewer's page, which
+    follows the project's events (0.5 s ticks). Three edits; the median must be under 1 s (the
+    slowest under 2 s: CI's 2 cores also run both browsers)."""
     from playwright.sync_api import expect, sync_playwright
 
     url, home, ids = network_app
     ann = ids["annotation"]
+    shows = "(text) => document.querySelector('#lw-annotations').innerText.includes(text)"
     with sync_playwright() as pw:
         browser = chromium(pw)
         watcher = sign_in(browser, url, "vic")
@@ -373,12 +385,19 @@ def test_an_edit_in_one_browser_shows_in_another_within_a_second(network_app) ->
         project_options(editor)
         open_street(editor, ann)
         expect(watcher.locator("#lw-annotations")).to_contain_text(f"#{ann} person")
-        field(editor, "lw-class").fill("bus")
-        editor.locator("#lw-relabel").click()
-        started = time.monotonic()
-        expect(watcher.locator("#lw-annotations")).to_contain_text(f"#{ann} bus", timeout=5_000)
-        seen_after = time.monotonic() - started
-        expect(editor.locator("#lw-status")).to_contain_text(f"#{ann} is now bus")
+        delays = []
+        for label in ("bus", "tie", "person"):
+            choose_class(editor, label)
+            editor.locator("#lw-relabel").click()
+            started = time.monotonic()
+            watcher.wait_for_function(
+                shows, arg=f"#{ann} {label}", polling="raf", timeout=5_000
+            )  # each frame
+            delays.append(time.monotonic() - started)
+            expect(editor.locator("#lw-status")).to_contain_text(f"#{ann} is now {label}")
         shot(watcher, "live_01_watcher_sees_the_edit")
         browser.close()
-    assert seen_after < 1.0, f"the other browser showed the edit after {seen_after:.2f} s"
+    print("the other browser showed each edit after " + ", ".join(f"{d:.2f}" for d in delays) + " s")
+    assert sorted(delays)[1] < 1.0 and max(delays) < 2.0, f"edits showed after {delays} s"
+    (row,) = store_annotations(home, "street")
+    assert row.version == 4
