@@ -87,13 +87,14 @@ def build_ui(services: UIServices) -> gr.Blocks:
                     raise ValueError("pick or create a project")
                 with views.reading(services, caller, project_id, "project.read") as session:
                     names = views.class_names(session, project_id)
-                    ids = views.image_strip(services.home, session, project_id, limit=1)[1]
                 items = strip(caller, project_id, views.ALL, views.ALL, False)
+                ids = items[1]
                 job_id = active_job(services, caller, project_id)
                 message = gr.update()
             except actions.ERRORS as exc:
-                project_id, names, ids, job_id, message = None, [], [], None, actions.refusal(exc)
+                project_id, names, job_id, message = None, [], None, actions.refusal(exc)
                 items = strip(caller, None, views.ALL, views.ALL, False)
+                ids = []
             image_id = ids[0] if ids else None
             return (
                 project_id,
