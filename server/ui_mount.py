@@ -16,37 +16,9 @@ from sqlalchemy.engine import Engine
 
 from agent.events import EventSink
 from ops.caller import Caller, local_caller
-from server.cli_label import backends_factory
 from server.settings import Settings
 from store.db import new_session
 from store.users import get_user_by_name
-
-
-class SharedBackends:
-    """The process's one model stack, built on its first call (by whichever thread asks first).
-
-    ``app.state.backends`` holds it; the UI, the agent's tools and the job runner all call it, so
-    a server loads each model once and keeps one embedding cache.
-    """
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._value: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Any:
-        if self._value is None:
-            with self._lock:
-                if self._value is None:
-                    self._value = self._factory()
-        return self._value
-
-
-def process_backends(settings: Settings, app: FastAPI) -> Callable[[], Any]:
-    """``app.state.backends``, created (lazily built) when the app has none yet."""
-    if getattr(app.state, "backends", None) is None:
-        app.state.backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
-    return app.state.backends
 
 
 def ui_callers(engine: Engine, *, local: bool) -> Callable[[str | None], Caller | None]:
@@ -182,7 +154,7 @@ def mount_ui(settings: Settings, app: FastAPI) -> None:
         engine=app.state.engine,
         home=settings.home,
         models_dir=settings.models_dir,
-        backends=process_backends(settings, app),
+        backends=app.state.backends,  # the process's one model stack (server.app.SharedBackends)
         caller_for=ui_callers(app.state.engine, local=app.state.local),
         stack=settings.stack,
     )

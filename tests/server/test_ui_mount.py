@@ -77,14 +77,18 @@ def test_the_ui_resolves_each_request_to_its_person(tmp_path: Path, models_dir: 
 
 
 def test_one_model_stack_per_process(tmp_path: Path, models_dir: Path) -> None:
-    from server.ui_mount import SharedBackends, process_backends
+    from server.app import SharedBackends
+    from server.ui_mount import mount_ui
 
     built: list[object] = []
     shared = SharedBackends(lambda: built.append(object()) or built[-1])
     assert shared() is shared() and len(built) == 1
     settings = Settings(home=tmp_path, models=models_dir)
-    app = create_app(settings)
-    assert process_backends(settings, app) is process_backends(settings, app) is app.state.backends
+    mounted: list[object] = []
+    app = create_app(settings, mount_ui=lambda api: (mount_ui(settings, api), mounted.append(api)))
+    # the runner's handlers and the UI hold the same object: models load once per process
+    handlers = app.state.runner.handlers.values()
+    assert mounted and all(h.backends_factory is app.state.backends for h in handlers)
 
 
 def test_agent_chat_keeps_one_agent_per_person_and_project(

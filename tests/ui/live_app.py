@@ -19,8 +19,9 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from server.app import SharedBackends
 from server.jobs import JobRunner
-from server.ui_mount import AgentChat, SharedBackends
+from server.ui_mount import AgentChat
 from store.db import open_engine
 from tools.auto_label import KIND, LabelJob
 from ui.app import build_ui
@@ -39,7 +40,7 @@ def make_app(
     """The loopback app: (app, the runner to start and stop, the agent chat whose LLM to close)."""
     engine = open_engine(home / "labelwright.db")
     backends = SharedBackends(lambda: lite(models_dir))  # one stack for the UI and the runner
-    runner = JobRunner(engine, {KIND: LabelJob(home=home, backends_factory=backends, author="auto_label")},
+    runner = JobRunner(engine, {KIND: LabelJob(home=home, backends_factory=backends)},
                        lock_dir=home / "jobs")  # fmt: skip
     services = UIServices(engine=engine, home=home, models_dir=models_dir, backends=backends)
     chat = None

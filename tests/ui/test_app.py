@@ -323,7 +323,6 @@ def test_segment_a_dragged_box_with_the_real_grabcut(
         )
 
 
-@pytest.mark.xfail(strict=True, reason="until tools/segment.py writes through ops.annotations.create")
 def test_a_viewer_cannot_segment(services: UIServices, project: int, people: dict[str, Caller]) -> None:
     bus_image, _ = _image_ids(services, project)
     box = gesture({"kind": "box", "box": [20, 220, 800, 760]})
