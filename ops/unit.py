@@ -23,6 +23,7 @@ from ops.caller import Caller
 from ops.errors import Conflict, Invalid, OpError
 from ops.policy import Access, authorize, authorize_global
 from store.db import new_session
+from store.errors import NameTaken
 from store.events import add_event
 from store.history import begin_change
 from store.models import ChangeBatch
@@ -102,6 +103,9 @@ def _run(session: Session, unit: Unit, commit: bool) -> Iterator[Unit]:
     except OpError:
         session.rollback()
         raise
+    except NameTaken as exc:
+        session.rollback()
+        raise Conflict(str(exc)) from None
     except IntegrityError as exc:
         session.rollback()
         raise Conflict(f"conflicts with an existing row (a concurrent request won): {exc.orig}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from store.errors import NameTaken
 from store.models import (
     AgentRun,
     Annotation,
@@ -30,7 +31,7 @@ def create_project(session: Session, *, name: str, description: str = "") -> Pro
     if not name:
         raise ValueError("project name must be a non-empty string, got ''")
     if get_project_by_name(session, name=name) is not None:
-        raise ValueError(f"a project named {name!r} already exists; pick another name or open it")
+        raise NameTaken(f"a project named {name!r} already exists; pick another name or open it")
     project = Project(name=name, description=description)
     session.add(project)
     session.flush()

@@ -82,6 +82,8 @@ def test_concurrent_creates_of_one_name_give_one_project_and_conflicts(ops_world
             outcomes.append("created")
         except Conflict:
             outcomes.append("conflict")
+        except Exception as exc:  # anything else is the bug this test is for
+            outcomes.append(f"{type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=make) for _ in range(8)]
     for t in threads:

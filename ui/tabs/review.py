@@ -41,7 +41,7 @@ def resolve(
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {sorted(ACTIONS)}, got {action!r}")
     closed = findings.resolve(services.env, caller, project_id, finding_id, ACTIONS[action])  # type: ignore[arg-type]
-    return f"finding {finding_id}: {closed.resolution}"
+    return f"finding {finding_id}: {closed.finding.resolution}"
 
 
 def preview(services: UIServices, caller: Caller | None, project_id: int, finding_id: int | None) -> Any:
