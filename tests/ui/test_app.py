@@ -281,6 +281,7 @@ def test_review_actions_change_the_annotation_and_close_the_finding(
             image_id=bus_image,
             annotation_id=ann,
         )
+        session.commit()  # repositories flush; the caller commits
     table = review.findings_table(services, project, "open")
     assert list(table["id"]) == [finding.id] and list(table["kind"]) == ["low_score"]
     assert review.preview(services, finding.id) is not None

@@ -173,6 +173,7 @@ def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: d
                 image_id=rows[0].image_id,
                 annotation_id=ann_id,
             )
+            session.commit()  # repositories flush; the caller commits
         engine.dispose()
         page.get_by_role("tab", name="Review").click()
         expect(page.locator("#lw-findings")).to_contain_text("low_score")
