@@ -11,9 +11,10 @@ annotations come from another tool) and the import matches them by name, which i
 issue's 132 s measured; with ``--with-ingest`` tiny flat-colour PNG files are written and the
 import ingests them too (that part is :mod:`store.ingest`'s cost, reported on its own). Then runs
 ``store.coco_import.import_coco`` into a fresh store and reports wall time (ingest and
-annotations), annotations/s, what was imported and reported, and the load average. Unless ``--no-baseline``, the same script first runs on the code of
-``--baseline-ref`` (default: this branch's merge base with main) on ``--baseline-images`` images
-(the old importer is slow; its time is scaled up to the full count and marked so). Saves
+annotations), annotations/s, what was imported and reported, and the load average. Unless
+``--no-baseline``, the same script first runs on the code of ``--baseline-ref`` (default: this
+branch's merge base with main) on ``--baseline-images`` images (the old importer is slow; its time
+is scaled up to the full count and marked so). Saves
 benchmarks/results/coco_import.json.
 """
 
