@@ -10,7 +10,7 @@ mask. An entry with no segmentation is a box.
 At scale (100,000 polygons) the work is done per image and in bulk: the polygons of one image are
 rasterised in one pycocotools call, their areas and boxes read in one more, and the rows and their
 ``create`` events are inserted with one executemany each (the rows the annotation repository would
-write, see :func:`annotation_rows`), instead of an ORM object, a flush and a trace per annotation.
+write, see :mod:`store.bulk_annotations`), instead of an ORM object, a flush and a trace per annotation.
 An entry's own polygons are its stored segmentation when they lie inside the image: the mask is
 their rasterisation, so their fidelity is 1 by construction and tracing the mask again
 (:func:`store.geometry.mask_geometry`, still used for RLE entries and polygons that cross the
@@ -33,36 +33,18 @@ from typing import Any
 
 import orjson
 from pycocotools import mask as mask_utils
-from sqlalchemy import column as sql_column
-from sqlalchemy import insert
-from sqlalchemy import table as sql_table
-from sqlalchemy import text as sql_text
 from sqlmodel import Session, select
 
-from store.annotations import parse_status
+from store.bulk_annotations import PlannedAnnotation, write_annotations
 from store.categories import ensure_categories, list_categories
-from store.geometry import mask_geometry
 from store.history import begin_change
 from store.ingest import ingest
 from store.ingest_sources import clean_name
 from store.masks import area_from_rle, bbox_from_rle, normalize_rle
-from store.models import Annotation, AnnotationEvent, ChangeBatch, Image, Project, utcnow
+from store.models import Image, Project
 from store.polygons import check_polygons, rle_from_polygons
 
 BOX_SLACK = 1.0  # px a box may overshoot the image (float rounding in other tools); it is clipped
-
-
-@dataclass
-class PlannedAnnotation:
-    coco_id: Any
-    image: Image
-    category: str
-    bbox: list[float]  # the mask's box, or the clipped box of a box-only entry
-    mask: dict[str, Any] | None  # RLE with str counts
-    score: float | None
-    area: float = 0.0  # foreground pixels (box area for a box-only entry)
-    segmentation: list[list[float]] | dict[str, Any] | None = None  # None: derive from the mask
-    fidelity: float | None = None
 
 
 @dataclass
@@ -152,9 +134,8 @@ def rasterise_image(
 ) -> tuple[list[tuple[dict[str, Any], float, list[float], Any]], list[tuple[Any, str]]]:
     """Masks of the polygon entries ``(key, segmentation)`` of one image, in three pycocotools calls.
 
-    Returns ``(key, ...)`` results in the given order as ``(rle, area, bbox, key)`` and the
-    ``(key, reason)`` of entries refused (malformed polygons, empty mask), each checked as
-    :func:`mask_of` checks one entry.
+    Returns ``(rle, area, bbox, key)`` per good entry, in the given order, and ``(key, reason)``
+    per refused entry (malformed polygons, empty mask), each checked as :func:`mask_of` checks one.
     """
     polys: list[list[float]] = []
     owners: list[int] = []  # index into ``good`` of each polygon
@@ -323,122 +304,6 @@ def plan_annotations(
     return planned, names
 
 
-def annotation_rows(
-    planned: list[PlannedAnnotation], *, batch: ChangeBatch, category_ids: dict[str, int], status: str
-) -> list[dict[str, Any]]:
-    """The column values :func:`store.annotations.create_annotation` would write, one dict per row.
-
-    Geometry: the planned mask's box and area; its segmentation is the entry's own polygons where
-    planned, else :func:`store.geometry.mask_geometry`'s, the repository's rule.
-    """
-    now = utcnow()
-    state = parse_status(status)
-    rows = []
-    for p in planned:
-        segmentation, fidelity = p.segmentation, p.fidelity
-        if p.mask is not None and segmentation is None:
-            geometry = mask_geometry(p.mask)
-            segmentation, fidelity = geometry.segmentation, float(geometry.fidelity)
-        rows.append(
-            {
-                "project_id": batch.project_id,
-                "image_id": p.image.id,
-                "category_id": category_ids[p.category],
-                "bbox": p.bbox,
-                "mask": p.mask,
-                "segmentation": segmentation,
-                "fidelity": fidelity,
-                "area": p.area,
-                "score": p.score,
-                "status": state,
-                "tool": "coco_import",
-                "model": "",
-                "prompt": "",
-                "threshold": None,
-                "job_id": None,
-                "agent_run_id": None,
-                "author": batch.actor,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    return rows
-
-
-_JSON_COLUMNS = ("bbox", "mask", "segmentation")
-_RAW = frozenset({*_JSON_COLUMNS, "before", "after"})
-
-
-def _snapshot(row: dict[str, Any], stamp: str) -> dict[str, Any]:
-    """:func:`store.history.snapshot` of the row as stored, built from its values (no ORM load)."""
-    snap = {column.name: row.get(column.name) for column in Annotation.__table__.columns}  # type: ignore[attr-defined]
-    snap["status"] = row["status"].value
-    snap["created_at"] = snap["updated_at"] = stamp
-    return snap
-
-
-def _raw(table: Any) -> Any:
-    """``table`` with its JSON columns as plain text: we bind them pre-serialised by orjson.
-
-    SQLite stores JSON as text either way and the JSON type reads both spellings; orjson is ~10x
-    faster than the ``json.dumps`` the JSON type binds with, which dominated bulk inserts.
-    """
-    return sql_table(
-        table.name, *(sql_column(c.name, None if c.name in _RAW else c.type) for c in table.columns)
-    )
-
-
-def write_annotations(
-    session: Session,
-    *,
-    batch: ChangeBatch,
-    planned: list[PlannedAnnotation],
-    category_ids: dict[str, int],
-    status: str,
-) -> list[int]:
-    """Insert the planned annotations and their ``create`` events into ``batch``; flushes, no commit.
-
-    Two executemany statements (rows, then events) instead of an ORM object, a flush and a
-    snapshot per row: the same rows and the same event log, so undo and redo of an import work as
-    for any batch. The rows get consecutive ids: the session holds SQLite's write lock since the
-    batch was flushed, and AUTOINCREMENT hands out one more than the last id per row.
-    """
-    rows = annotation_rows(planned, batch=batch, category_ids=category_ids, status=status)
-    if not rows:
-        return []
-    session.flush()
-    annotations, events = _raw(Annotation.__table__), _raw(AnnotationEvent.__table__)  # type: ignore[attr-defined]
-    stamp = rows[0]["created_at"].isoformat()
-    session.execute(
-        insert(annotations),
-        [
-            {**row, **{k: orjson.dumps(row[k]).decode() for k in _JSON_COLUMNS}}  # None: JSON null, as ORM
-            for row in rows
-        ],
-    )  # fmt: skip
-    last = session.execute(sql_text("SELECT max(id) FROM annotation")).scalar_one()
-    ids = list(range(last - len(rows) + 1, last + 1))
-    mine = session.execute(
-        sql_text("SELECT count(*) FROM annotation WHERE id BETWEEN :lo AND :hi AND tool = 'coco_import'"),
-        {"lo": ids[0], "hi": ids[-1]},
-    ).scalar_one()
-    if mine != len(rows):
-        raise RuntimeError(
-            f"bulk insert ids not consecutive: {mine} of {len(rows)} rows in {ids[0]}..{ids[-1]}"
-        )
-    session.execute(
-        insert(events),
-        [
-            {"project_id": batch.project_id, "batch_id": batch.id, "annotation_id": annotation_id,
-             "action": "create", "before": "null", "actor": batch.actor, "created_at": row["created_at"],
-             "after": orjson.dumps(_snapshot({**row, "id": annotation_id}, stamp)).decode()}
-            for annotation_id, row in zip(ids, rows, strict=True)
-        ],
-    )  # fmt: skip
-    return ids
-
-
 def import_coco(
     session: Session,
     *,
@@ -498,7 +363,9 @@ def import_coco(
         session, project_id=project_id, actor=actor, description=f"import {Path(coco_path).name}"
     )
     try:
-        write_annotations(session, batch=batch, planned=planned, category_ids=by_name, status=status)
+        write_annotations(
+            session, batch=batch, planned=planned, category_ids=by_name, status=status, tool="coco_import"
+        )
         session.commit()
     except BaseException:
         session.rollback()
