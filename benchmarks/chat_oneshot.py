@@ -129,9 +129,7 @@ def main() -> None:
     for label, r in rows:
         print(f"{label:<40}{r['wall_s']:>8}{r['rc']:>4}{str(r['right']):>7}  {r['answer'][:70]}")
     load = os.getloadavg()
-    print(
-        f"load (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in load)}; {len(stopped)} endpoint(s) stopped"
-    )
+    print(f"load (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in load)}; {len(stopped)} endpoint(s) stopped")
     out = REPO / "benchmarks" / "results" / "chat_oneshot.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"model": args.model, "threads": args.threads, "question": QUESTION, "load_average": load,
