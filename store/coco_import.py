@@ -165,7 +165,7 @@ def rasterise_image(
             problems.append((key, EMPTY))
             continue
         mask = {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-        out.append((mask, float(area), [float(v) for v in box], key))
+        out.append((mask, float(area), box.tolist(), key))
     return out, problems
 
 
