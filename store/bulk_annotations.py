@@ -112,7 +112,7 @@ def _raw(table: Any) -> Any:
 def _stored(table: Any, name: str, value: Any, session: Session) -> Any:
     """``value`` as column ``name`` of ``table`` binds it (its type's processing, done once)."""
     dialect = session.get_bind().dialect
-    processor = table.c[name].type.bind_processor(dialect)
+    processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
     return processor(value) if processor else value
 
 

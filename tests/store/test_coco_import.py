@@ -348,3 +348,35 @@ def test_one_bad_polygon_does_not_hold_back_its_image(store: tuple[Session, int,
     assert set(reasons) == {2, 3, 4}
     assert "finite numbers" in reasons[2] and ">= 6" in reasons[3] and "empty mask" in reasons[4]
     assert report.imported == len(SHAPES) + 1
+
+
+def test_bulk_rows_are_stored_as_the_orm_stores_them(store: tuple[Session, int, Path]) -> None:
+    """Same text in the file as a repository write: timestamps without offset, JSON null, enum name."""
+    from sqlalchemy import text
+
+    from store.annotations import create_annotation
+    from store.history import begin_change
+
+    session, project_id, tmp = store
+    _write_coco(tmp / "in.json", tmp / "photos")
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    (image_id, category_id) = session.execute(
+        text("SELECT image_id, category_id FROM annotation LIMIT 1")
+    ).one()
+    batch = begin_change(session, project_id=project_id, actor="import", description="by hand")
+    create_annotation(
+        session, batch=batch, image_id=image_id, category_id=category_id, bbox=[1, 1, 5, 5], status="accepted"
+    )
+    session.commit()
+    shape = "SELECT length(created_at), substr(created_at, 11, 1), typeof(threshold), status FROM annotation"
+    forms = {tuple(r) for r in session.execute(text(shape))}
+    assert len(forms) == 1, forms  # the imported rows and the hand-made one look alike
+    events = "SELECT DISTINCT length(created_at), before FROM annotationevent"
+    assert {tuple(r) for r in session.execute(text(events))} == {(26, "null")}
+    assert report.imported == len(SHAPES)
