@@ -92,12 +92,13 @@ _JSON_COLUMNS = ("bbox", "mask", "segmentation")
 _SHARED = ("status", "created_at", "updated_at")  # one value for every row of a call: bound once
 
 
-def _snapshot(row: dict[str, Any], stamp: str) -> dict[str, Any]:
-    """:func:`store.history.snapshot` of the row as stored, built from its values (no ORM load)."""
-    snap = {column.name: row.get(column.name) for column in Annotation.__table__.columns}  # type: ignore[attr-defined]
-    snap["status"] = row["status"].value
-    snap["created_at"] = snap["updated_at"] = stamp
-    return snap
+def _snapshot(row: dict[str, Any], annotation_id: int, shared: dict[str, Any]) -> dict[str, Any]:
+    """:func:`store.history.snapshot` of the row as stored, built from its values (no ORM load).
+
+    ``row`` holds every column but the id (:func:`annotation_rows`); ``shared`` the JSON forms of
+    its status and timestamps.
+    """
+    return {"id": annotation_id, **row, **shared}
 
 
 def _raw(table: Any) -> Any:
@@ -139,6 +140,7 @@ def write_annotations(
     table = Annotation.__table__  # type: ignore[attr-defined]
     annotations, events = _raw(table), _raw(AnnotationEvent.__table__)  # type: ignore[attr-defined]
     stamp = rows[0]["created_at"].isoformat()
+    as_json = {"status": rows[0]["status"].value, "created_at": stamp, "updated_at": stamp}
     shared = {name: _stored(table, name, rows[0][name], session) for name in _SHARED}
     session.execute(
         insert(annotations),
@@ -162,7 +164,7 @@ def write_annotations(
         [
             {"project_id": batch.project_id, "batch_id": batch.id, "annotation_id": annotation_id,
              "action": "create", "before": "null", "actor": batch.actor, "created_at": shared["created_at"],
-             "after": orjson.dumps(_snapshot({**row, "id": annotation_id}, stamp)).decode()}
+             "after": orjson.dumps(_snapshot(row, annotation_id, as_json)).decode()}
             for annotation_id, row in zip(ids, rows, strict=True)
         ],
     )  # fmt: skip

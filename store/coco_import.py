@@ -160,12 +160,12 @@ def rasterise_image(
     areas = mask_utils.area(rles)
     boxes = mask_utils.toBbox(rles)
     out = []
-    for key, rle, area, box in zip(good, rles, areas, boxes, strict=True):
+    for key, rle, area, box in zip(good, rles, areas.tolist(), boxes.tolist(), strict=True):
         if area == 0:
             problems.append((key, EMPTY))
             continue
         mask = {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-        out.append((mask, float(area), box.tolist(), key))
+        out.append((mask, float(area), box, key))
     return out, problems
 
 
