@@ -109,7 +109,14 @@ def run_checks(
         by_image.setdefault(ann.image_id, []).append(ann)
     verifier = getattr(backends, "verifier", None)
     vocab = label_mismatch.vocabulary(classes, anns)
-    known = label_mismatch.judgeable(verifier, vocab) if verifier is not None and anns else set()
+    known: list[set[str]] = []  # the labels the verifier can judge, probed once by the worker
+
+    def judge(items: list[tuple[AuditAnnotation, Any]]) -> list[Finding]:
+        if not known:
+            known.append(label_mismatch.judgeable(verifier, vocab))
+        judged_here = [(a, crop) for a, crop in items if a.category in known[0]]
+        return label_mismatch.judge_crops(judged_here, verifier=verifier, vocab=vocab)
+
     pending: list[tuple[AuditAnnotation, Any]] = []  # crops waiting for one batched verifier call
     # The verifier works in a thread of its own while the next image is decoded and detected: both
     # backends release the GIL, so on 2 cores they overlap instead of taking turns.
@@ -118,17 +125,14 @@ def run_checks(
 
         def flush() -> None:
             if pending:
-                judged.append(
-                    pool.submit(label_mismatch.judge_crops, list(pending), verifier=verifier, vocab=vocab)
-                )
+                judged.append(pool.submit(judge, list(pending)))
                 pending.clear()
 
         for image_id, name in images.items():
             rgb = load_image(image_id)  # decoded once: one detector pass, and the crops of its objects
             group = by_image.get(image_id, [])
-            pending.extend(
-                (a, label_mismatch.crop_xywh(rgb, a.bbox).copy()) for a in group if a.category in known
-            )
+            if verifier is not None:
+                pending.extend((a, label_mismatch.crop_xywh(rgb, a.bbox).copy()) for a in group)
             if len(pending) >= label_mismatch.CROP_BATCH or pending and len(judged) == 0:
                 flush()  # the first image's crops go at once: the verifier starts while we detect
             found.extend(
