@@ -152,7 +152,12 @@ def connect(
     if keep_alive:
         from agent.shared_llm import shared_endpoint
 
-        endpoint = shared_endpoint(models_dir, model, threads=threads, n_ctx=n_ctx, idle_timeout=keep_alive)
+        try:
+            endpoint = shared_endpoint(
+                models_dir, model, threads=threads, n_ctx=n_ctx, idle_timeout=keep_alive
+            )
+        except OSError:  # no writable state dir (a read-only models dir): a private copy, as without
+            return start_embedded(models_dir, model, threads=threads, n_ctx=n_ctx)
         return LLMHandle(ollama.Client(host=endpoint.url), model, endpoint.url, shared=endpoint)
     return start_embedded(models_dir, model, threads=threads, n_ctx=n_ctx)
 

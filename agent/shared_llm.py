@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.llm import LLMUnavailable, free_port, model_path, ollama_answers
+
 DEFAULT_IDLE_TIMEOUT = 600.0  # seconds without a request before the endpoint exits
 START_TIMEOUT = 600.0  # weights read + load on a busy 2-core machine; the child's log says why if it fails
 MARKER = "agent.shared_llm"  # in the endpoint's command line: how a pid is known to be ours
@@ -71,8 +73,6 @@ def _is_ours(pid: int) -> bool:
 
 def read_endpoint(path: Path) -> Endpoint | None:
     """The endpoint a state file names if it is alive and ours; a stale file is removed."""
-    from agent.llm import ollama_answers
-
     try:
         endpoint = Endpoint(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
@@ -110,8 +110,6 @@ def shared_endpoint(
         LLMUnavailable: the endpoint did not come up (its log's last lines say why).
         ValueError: ``idle_timeout`` is not positive.
     """
-    from agent.llm import LLMUnavailable, model_path
-
     if idle_timeout <= 0:
         raise ValueError(f"idle_timeout must be > 0 seconds, got {idle_timeout}")
     path = state_path(models_dir, model)
@@ -215,7 +213,6 @@ def serve(models_dir: Path, model: str, *, threads: int, n_ctx: int, idle_timeou
     import uvicorn
 
     from agent.embedded_llm import EmbeddedLLM
-    from agent.llm import free_port, model_path
     from agent.ollama_api import create_app
 
     path = state_path(models_dir, model)

@@ -22,6 +22,12 @@ from agent.shared_llm import Endpoint, list_endpoints, read_endpoint, state_path
 MODEL = "smollm2:135m"
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "zombie" not in status.read_text()
@@ -53,6 +59,9 @@ def test_a_second_connect_reuses_the_endpoint_which_outlives_its_callers(shared_
     assert reply.message.role == "assistant"
     first.close()
     assert ollama_answers(endpoint.url)  # close() leaves the shared endpoint running
+    used = _cpu_s(endpoint.pid)
+    time.sleep(2.0)
+    assert _cpu_s(endpoint.pid) - used < 0.3, "a waiting endpoint must not spin"
 
     start = time.perf_counter()
     second = _connect(shared_dir, keep_alive=120)
