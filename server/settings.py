@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("LABELWRIGHT_OLLAMA_HOST", "OLLAMA_HOST")
     )
     llm_threads: int = 2
+    # CLI calls share one embedded LLM endpoint that exits after this many idle seconds; 0: each
+    # call loads its own in-process copy and stops it on exit (see agent.shared_llm).
+    llm_keep_alive_s: float = Field(default=600.0, ge=0)
     max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
     # SQLite commits with synchronous=FULL: an acknowledged write survives an OS crash or power cut,
     # not only a crash of the process (NORMAL). Costs a WAL fsync per commit (benchmarks/durability.py).

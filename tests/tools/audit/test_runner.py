@@ -159,3 +159,23 @@ def test_audit_tool_text_lists_kinds_and_the_worst(store: Store) -> None:
     models = Models(FakeDetector(), RedVerifier())
     again = TOOL(store.ctx(models), {}).text()
     assert again.startswith("audit done: ") and "missing_object " in again and models.detector.calls == 6
+
+
+def test_a_run_writes_its_findings_in_one_commit(store: Store) -> None:
+    from sqlalchemy import event
+
+    ids = seed(store)
+    commits: list[int] = []
+    with new_session(store.engine) as session:
+        event.listen(session, "after_commit", lambda _: commits.append(1))
+        report = run_audit(session, project_id=store.project_id, home=store.home)
+        assert len(commits) == 1 and report.new >= 2
+        batch = begin_change(session, project_id=store.project_id, actor="t", description="rm")
+        delete_annotation(session, batch=batch, annotation_id=ids["dup"])
+        session.commit()
+        commits.clear()
+        again = run_audit(
+            session, project_id=store.project_id, home=store.home
+        )  # closes one, refreshes others
+        assert len(commits) == 1 and again.closed == {"deleted": 1}
+    assert rows(store)[("duplicate", ids["dup"])].resolution == "deleted"
