@@ -139,11 +139,6 @@ def close_findings(session: Session, *, resolutions: dict[int, str]) -> list[Aud
 
 
 def close_finding(session: Session, *, finding_id: int, resolution: str) -> AuditFinding | None:
-    """Close one finding and commit: the single-finding operation of the review route and UI.
-
-    It commits because those callers (server/routes, ui/) hold no other write; batch callers use
-    :func:`close_findings` and commit once themselves.
-    """
+    """Close one finding (flushes; the operation commits, with the annotation change it records)."""
     closed = close_findings(session, resolutions={finding_id: resolution})
-    session.commit()
     return closed[0] if closed else None

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# `labelwright chat` keeps a shared LLM endpoint alive for 10 idle minutes; a test run must leave
+# no process behind, so tests load a private copy unless a test asks otherwise.
+os.environ.setdefault("LABELWRIGHT_LLM_KEEP_ALIVE_S", "0")
 
 
 def _ultralytics_assets() -> Path:

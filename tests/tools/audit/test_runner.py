@@ -96,6 +96,7 @@ def test_accepted_stays_closed_other_closures_reopen(store: Store) -> None:
     with new_session(store.engine) as session:
         close_finding(session, finding_id=found[("tiny_box", ids["tiny"])].id, resolution="accepted")
         close_finding(session, finding_id=found[("duplicate", ids["dup"])].id, resolution="relabelled")
+        session.commit()  # repositories flush; the caller commits
     report = audit(store)
     found = rows(store)
     assert (found[("tiny_box", ids["tiny"])].status, found[("tiny_box", ids["tiny"])].resolution) == (
