@@ -42,22 +42,28 @@ def before_segmenter(models_dir: Path, *, grabcut: bool = False, rev: str = BASE
 
 
 class StageClock:
-    """Wraps a lite segmenter's ISNet and GrabCut calls to add up the time each takes."""
+    """Wraps a lite segmenter's ISNet and GrabCut calls to add up the wall and CPU time each takes.
+
+    CPU seconds (all threads of this process) say what a call costs whatever else the machine runs;
+    wall seconds on a loaded machine mostly measure the load.
+    """
 
     def __init__(self, segmenter: Any) -> None:
         import time
 
         self.seconds = {"isnet": 0.0, "grabcut": 0.0}
+        self.cpu_seconds = {"isnet": 0.0, "grabcut": 0.0}
         self.calls = {"isnet": 0, "grabcut": 0}
         for name in ("isnet", "grabcut"):
             inner = getattr(segmenter, f"_{name}")
 
             def timed(*args: Any, _inner: Any = inner, _name: str = name) -> Any:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 try:
                     return _inner(*args)
                 finally:
                     self.seconds[_name] += time.perf_counter() - start
+                    self.cpu_seconds[_name] += time.process_time() - cpu
                     self.calls[_name] += 1
 
             setattr(segmenter, f"_{name}", timed)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.tools.click_truth import COUNTS, PHOTOS, load_rgb, truths
-from tools.backends.click_box import bbox_of, box_from_click, flood_box, part_at, square_around
+from tools.backends.click_box import bbox_of, box_from_click, click_to_box, flood_box, part_at, square_around
 
 
 def _box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -72,7 +72,7 @@ def test_growing_window_reaches_the_whole_object() -> None:
         inside[window[1] : window[3], window[0] : window[2]] = True
         return obj & inside
 
-    box = box_from_click(np.array([300, 200]), (400, 600), window_mask, start=0.2)
+    box = box_from_click(np.array([300, 200]), (400, 600), window_mask, start=(260, 160, 340, 240))
     assert box == truth
     assert len(seen) >= 2 and seen[0] == (260, 160, 340, 240)  # it started small and grew
 
@@ -81,7 +81,7 @@ def test_growing_window_finds_nothing_where_there_is_nothing() -> None:
     def empty(window: tuple[int, int, int, int]) -> np.ndarray:
         return np.zeros((100, 100), bool)
 
-    assert box_from_click(np.array([50, 50]), (100, 100), empty, start=0.3) is None
+    assert box_from_click(np.array([50, 50]), (100, 100), empty, start=(35, 35, 65, 65)) is None
 
 
 @pytest.mark.parametrize("name", PHOTOS)
@@ -93,3 +93,22 @@ def test_flood_box_frames_the_plain_objects_of_the_truth_set(name: str) -> None:
         assert truth.mask[truth.click[1], truth.click[0]]
         box = flood_box(rgb, np.array(truth.click))  # shading keeps some rims out; the margin is for them
         assert box is not None and _box_iou(box, truth.box) > 0.75, (truth.click, box, truth.box)
+
+
+def test_a_click_on_one_colour_of_an_object_grows_to_all_of_it() -> None:
+    """The flood region is the dark half only; the search grows from it to the whole two-colour bar."""
+    image, truth = _object_image()
+    image[170:230, 300:450] = [200, 30, 30]
+    obj = np.zeros((400, 600), bool)
+    obj[truth[1] : truth[3], truth[0] : truth[2]] = True
+
+    def window_mask(window: tuple[int, int, int, int]) -> np.ndarray:
+        inside = np.zeros_like(obj)
+        inside[window[1] : window[3], window[0] : window[2]] = True
+        return obj & inside
+
+    flood = flood_box(image, np.array([200, 200]))
+    assert flood is not None and flood[2] < 320  # the dark half
+    box = click_to_box(image, np.array([200, 200]), window_mask, start_side=0.3)
+    assert box is not None and box[2] >= truth[2]  # reaches the red half's far end
+    assert _box_iou(box, truth) > 0.85  # plus the flood box's margin on the dark side

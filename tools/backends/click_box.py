@@ -5,12 +5,14 @@ a large object, and returns a piece or nothing: clicking the middle of a plain o
 less than half of it. Two steps find the object's extent instead:
 
 1. :func:`flood_box`: the region of similar colour around the click (a fixed-range flood fill on a
-   median-smoothed copy). A plain object on a plain background is exactly that region; its box,
-   with a small margin, is the prompt. A region too small (texture) or too large (it leaked into the
-   background) says nothing, and step 2 runs.
-2. :func:`box_from_click`: segment a square window around the point, take the connected part under
-   the point, and while that part runs into a window edge that is not the image's edge, extend the
-   window past that edge (doubling its extent on that side) and look again.
+   median-smoothed copy). A plain object on a plain background is exactly that region. A region
+   too small (texture) or too large (it leaked into the background) says nothing.
+2. :func:`box_from_click`: segment a window (the flood region's box, else a square around the
+   point), take the connected part under the point, and while that part runs into a window edge
+   that is not the image's edge, extend the window past that edge (doubling its extent on that
+   side) and look again.
+
+:func:`click_to_box` combines them.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def flood_box(
 
 
 def box_from_click(
-    point: np.ndarray, shape: tuple[int, int], window_mask: WindowMask, *, start: float, rounds: int = 4
+    point: np.ndarray, shape: tuple[int, int], window_mask: WindowMask, *, start: Box, rounds: int = 4
 ) -> Box | None:
     """The box of the object under ``point``, or None when nothing is found there.
 
@@ -96,11 +98,11 @@ def box_from_click(
         point: (x, y) of the click.
         shape: (height, width) of the image.
         window_mask: segments one window (a box) and returns a full-size mask.
-        start: side of the first window, as a fraction of the image's shorter side.
+        start: the first window.
         rounds: windows tried at most; the last part found is used even if it still touches an edge.
     """
     h, w = shape
-    window = square_around(point, start * min(h, w), w, h)
+    window = start
     box: Box | None = None
     for _ in range(rounds):
         part = part_at(window_mask(window), point)
@@ -119,3 +121,23 @@ def box_from_click(
             return box
         window = grown
     return box
+
+
+def click_to_box(
+    image: np.ndarray, point: np.ndarray, window_mask: WindowMask, *, start_side: float
+) -> Box | None:
+    """The box to segment for a click: the flood region's box, grown where the object goes on.
+
+    The flood region of a multi-coloured object is one of its parts (a jacket, not the person), so
+    the search starts from that region's box and grows past every edge the part under the click
+    runs into; it never shrinks below the flood box (a salient-object mask may cover only part of a
+    plain object the flood fill outlined exactly). Without a flood region it starts from a square
+    of ``start_side`` x the image's shorter side.
+    """
+    h, w = image.shape[:2]
+    flood = flood_box(image, point)
+    start = flood or square_around(point, start_side * min(h, w), w, h)
+    found = box_from_click(point, (h, w), window_mask, start=start)
+    if flood is None or found is None:
+        return found or flood
+    return min(flood[0], found[0]), min(flood[1], found[1]), max(flood[2], found[2]), max(flood[3], found[3])

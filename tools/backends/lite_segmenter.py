@@ -236,7 +236,7 @@ class LiteSegmenter:
         """Find the box of the object under the positive points, segment it; keep the parts they touch."""
         import cv2
 
-        from tools.backends.click_box import box_from_click, flood_box
+        from tools.backends.click_box import click_to_box
 
         assert self._image is not None
         h, w = self._image.shape[:2]
@@ -250,10 +250,7 @@ class LiteSegmenter:
         def window_mask(window: tuple[int, int, int, int]) -> np.ndarray:
             return self._box_mask(window, fallback=False)[0]
 
-        found = [
-            flood_box(self._image, p) or box_from_click(p, (h, w), window_mask, start=self.point_window)
-            for p in positive
-        ]
+        found = [click_to_box(self._image, p, window_mask, start_side=self.point_window) for p in positive]
         boxes = [b for b in found if b is not None]
         if not boxes:
             return np.zeros((h, w), bool), 0.0
