@@ -124,7 +124,12 @@ def box_from_click(
 
 
 def click_to_box(
-    image: np.ndarray, point: np.ndarray, window_mask: WindowMask, *, start_side: float
+    image: np.ndarray,
+    point: np.ndarray,
+    window_mask: WindowMask,
+    *,
+    start_side: float,
+    grow_flood: bool = True,
 ) -> Box | None:
     """The box to segment for a click: the flood region's box, grown where the object goes on.
 
@@ -133,9 +138,15 @@ def click_to_box(
     runs into; it never shrinks below the flood box (a salient-object mask may cover only part of a
     plain object the flood fill outlined exactly). Without a flood region it starts from a square
     of ``start_side`` x the image's shorter side.
+
+    ``grow_flood=False`` takes the flood box as it is: GrabCut's mask always reaches the edges of
+    its rectangle, so there "touches the window edge" says nothing about the object (measured: the
+    grown boxes lowered GrabCut's click IoU on the truth set).
     """
     h, w = image.shape[:2]
     flood = flood_box(image, point)
+    if flood is not None and not grow_flood:
+        return flood
     start = flood or square_around(point, start_side * min(h, w), w, h)
     found = box_from_click(point, (h, w), window_mask, start=start)
     if flood is None or found is None:

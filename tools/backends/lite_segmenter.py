@@ -101,9 +101,7 @@ class LiteSegmenter:
         self._fixed: tuple[int, int] | None = None  # (h, w) of a fixed-size graph
         self._image: np.ndarray | None = None
         self._key: str | int | None = None
-        self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[int, int, int, int], np.ndarray, float]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[tuple[Any, ...], tuple[np.ndarray, float]] = OrderedDict()
         self._cache_size = cache_size
 
     def set_image(self, image: np.ndarray, key: str | int | None = None) -> None:
@@ -135,42 +133,55 @@ class LiteSegmenter:
         return masks, np.array([score for _, score in results], np.float32)
 
     def _box_mask(self, box: tuple[int, int, int, int], fallback: bool = True) -> tuple[np.ndarray, float]:
-        """Full-size mask for one clipped box; the cache keeps only the window-sized part.
+        """Full-size mask for one clipped box.
 
         ``fallback=False`` keeps ISNet's mask however little of the box it fills: a click's search
         windows are mostly background by design.
         """
         assert self._image is not None
         h, w = self._image.shape[:2]
-        cache_key = (self._key, box, fallback)
-        if self._key is not None and cache_key in self._cache:
-            self._cache.move_to_end(cache_key)
-            window, window_mask, score = self._cache[cache_key]
-        else:
-            window = _grow(box, self.margin, w, h)
-            wx1, wy1, wx2, wy2 = window
-            crop = self._image[wy1:wy2, wx1:wx2]
-            inner = (box[0] - wx1, box[1] - wy1, box[2] - wx1, box[3] - wy1)
-            window_mask, score = self._isnet(crop) if self.method == "isnet" else self._grabcut(crop, inner)
-            box_area = (box[2] - box[0]) * (box[3] - box[1])
-            if (
-                fallback
-                and self.method == "isnet"
-                and window_mask[inner[1] : inner[3], inner[0] : inner[2]].sum() < self.min_fill * box_area
-            ):
-                window_mask, score = self._grabcut(crop, inner)
-            kx1, ky1, kx2, ky2 = _grow(box, self.keep, w, h)
-            allowed = np.zeros_like(window_mask)
-            allowed[max(0, ky1 - wy1) : ky2 - wy1, max(0, kx1 - wx1) : kx2 - wx1] = True
-            window_mask &= allowed
-            if self._key is not None and self._cache_size:
-                self._cache[cache_key] = (window, window_mask, score)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+        window = _grow(box, self.margin, w, h)
         wx1, wy1, wx2, wy2 = window
+        inner = (box[0] - wx1, box[1] - wy1, box[2] - wx1, box[3] - wy1)
+        window_mask, score = self._window_mask(box, window, self.method)
+        box_area = (box[2] - box[0]) * (box[3] - box[1])
+        if (
+            fallback
+            and self.method == "isnet"
+            and window_mask[inner[1] : inner[3], inner[0] : inner[2]].sum() < self.min_fill * box_area
+        ):
+            window_mask, score = self._window_mask(box, window, "grabcut")
         mask = np.zeros((h, w), bool)
         mask[wy1:wy2, wx1:wx2] = window_mask
         return mask, score
+
+    def _window_mask(
+        self, box: tuple[int, int, int, int], window: tuple[int, int, int, int], method: str
+    ) -> tuple[np.ndarray, float]:
+        """One method's mask of the window around ``box``, kept to the box plus ``keep``.
+
+        Cached per (image key, box, method): a click's last search window is usually the box it
+        then asks for, so the answer costs no second pass.
+        """
+        assert self._image is not None
+        h, w = self._image.shape[:2]
+        cache_key = (self._key, box, method)
+        if self._key is not None and cache_key in self._cache:
+            self._cache.move_to_end(cache_key)
+            return self._cache[cache_key]
+        wx1, wy1, wx2, wy2 = window
+        crop = self._image[wy1:wy2, wx1:wx2]
+        inner = (box[0] - wx1, box[1] - wy1, box[2] - wx1, box[3] - wy1)
+        window_mask, score = self._isnet(crop) if method == "isnet" else self._grabcut(crop, inner)
+        kx1, ky1, kx2, ky2 = _grow(box, self.keep, w, h)
+        allowed = np.zeros_like(window_mask)
+        allowed[max(0, ky1 - wy1) : ky2 - wy1, max(0, kx1 - wx1) : kx2 - wx1] = True
+        window_mask &= allowed
+        if self._key is not None and self._cache_size:
+            self._cache[cache_key] = (window_mask, score)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return window_mask, score
 
     def _isnet(self, crop: np.ndarray) -> tuple[np.ndarray, float]:
         """Salient-object probability of a crop, thresholded; score = mean probability inside."""
@@ -250,7 +261,12 @@ class LiteSegmenter:
         def window_mask(window: tuple[int, int, int, int]) -> np.ndarray:
             return self._box_mask(window, fallback=False)[0]
 
-        found = [click_to_box(self._image, p, window_mask, start_side=self.point_window) for p in positive]
+        found = [
+            click_to_box(
+                self._image, p, window_mask, start_side=self.point_window, grow_flood=self.method == "isnet"
+            )
+            for p in positive
+        ]
         boxes = [b for b in found if b is not None]
         if not boxes:
             return np.zeros((h, w), bool), 0.0

