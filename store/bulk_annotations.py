@@ -79,12 +79,15 @@ def annotation_rows(
                 "threshold": None,
                 "job_id": None,
                 "agent_run_id": None,
+                "track_id": None,
                 "author": batch.actor,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
             }
         )
+    if rows and (missing := {c.name for c in Annotation.__table__.columns} - {"id"} - rows[0].keys()):  # type: ignore[attr-defined]
+        raise AssertionError(f"bulk rows lack annotation columns {sorted(missing)}: add them here")
     return rows
 
 
