@@ -57,7 +57,13 @@ class Image(SQLModel, table=True):
         UniqueConstraint("project_id", "file_name", name="uq_image_project_name"),
         # The "not annotated yet" list: a partial index holding only those images. Queries must spell
         # the condition exactly like this (literal 0) for SQLite to use it; see store.images.
-        Index("ix_image_unannotated", "project_id", "id", sqlite_where=text(UNANNOTATED)),
+        Index(
+            "ix_image_unannotated",
+            "project_id",
+            "id",
+            sqlite_where=text(UNANNOTATED),
+            postgresql_where=text(UNANNOTATED),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
