@@ -169,6 +169,10 @@ class Job(SQLModel, table=True):
     total: int = 0
     error: str = ""
     cancel_requested: bool = False
+    # Who runs it now ("host:pid:token") and until when that claim holds; the worker's heartbeat
+    # renews it, and a running job whose lease ran out is claimed by another worker (migration 0005).
+    worker: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
