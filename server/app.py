@@ -95,9 +95,9 @@ def create_app(
             without it / is a small landing page.
     """
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
-    engine = open_engine(settings.db_path)
+    engine = open_engine(settings.database)
     bus = EventBus()
-    runner = JobRunner(engine, job_handlers or default_handlers(settings), lock_dir=settings.home / "jobs")
+    runner = JobRunner(engine, job_handlers or default_handlers(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -46,7 +46,7 @@ class Format(StrEnum):
 @contextmanager
 def store_session() -> Iterator[Session]:
     settings = get_settings()
-    engine = open_engine(settings.db_path)
+    engine = open_engine(settings.database)
     try:
         with new_session(engine) as session:
             yield session

@@ -50,7 +50,7 @@ def audit(
             backends = build_backends(stack or settings.stack, settings.models_dir)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-    engine = open_engine(settings.db_path)
+    engine = open_engine(settings.database)
     try:
         with new_session(engine) as session:
             found = get_project_by_name(session, name=project)

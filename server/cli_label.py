@@ -154,7 +154,7 @@ def label(
     if stack not in ("lite", "full"):
         raise _fail(f"--stack must be lite or full, got {stack!r}")
     home, models_dir = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     try:
         with new_session(engine) as session:
             found = get_project_by_name(session, name=project)
@@ -221,7 +221,7 @@ def list_(
     from store.projects import get_project_by_name
 
     home, _ = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     with new_session(engine) as session:
         project_id = None
         if project is not None:
@@ -264,7 +264,7 @@ def list_(
 def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
     """Cancel a job: a queued one at once, a running one after its current image."""
     home, models_dir = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     try:
         job = make_runner(engine, home, models_dir, "lite").cancel(job_id)
     except ValueError as exc:
@@ -287,7 +287,7 @@ def resume(
 ) -> None:
     """Resume a cancelled or failed job from its cursor (in the foreground unless --background)."""
     home, models_dir = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     try:
         with new_session(engine) as session:
             from store.jobs import get_job

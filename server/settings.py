@@ -50,10 +50,18 @@ class Settings(BaseSettings):
     )
     llm_threads: int = 2
     max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
+    # The store shared by several serve/worker processes, as an SQLAlchemy URL
+    # (postgresql+psycopg://user@host:5432/db); unset: the SQLite file <home>/labelwright.db.
+    database_url: str | None = None
 
     @property
     def db_path(self) -> Path:
         return self.home / "labelwright.db"
+
+    @property
+    def database(self) -> str | Path:
+        """What ``store.db.open_engine`` opens: the database URL if one is set, else the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def models_dir(self) -> Path:
