@@ -297,6 +297,10 @@ def _mount_subcommands() -> None:
     app.add_typer(cli_models.app, name="models")
     app.add_typer(cli_llm.app, name="llm")
     app.add_typer(cli_label.app)  # no name: `label` and the `jobs` group sit at the top level
+    from server import cli_db, cli_worker  # scale-out: `labelwright worker`, `labelwright db`
+
+    app.add_typer(cli_worker.app)
+    app.add_typer(cli_db.app, name="db")
     app.add_typer(cli_chat.app)
     app.add_typer(cli_audit.app)
     app.add_typer(cli_review.app, name="review")

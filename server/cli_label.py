@@ -144,9 +144,15 @@ def label(
     ] = None,
     threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Minimum detector confidence.")] = 0.3,
     stack: Annotated[str, typer.Option(help="Model stack: lite | full.")] = "lite",
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Queue the job for `labelwright worker` processes; print its id.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run."""
+    """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.
+
+    With --detach the job is only queued (or a stopped one requeued) and its id printed: any
+    `labelwright worker` or `labelwright serve` on the same database runs it."""
     from store.projects import get_project_by_name
     from tools.auto_label import KIND, check_labels, clean_labels, job_params
     from tools.registry import ToolError
@@ -181,6 +187,9 @@ def label(
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
         if job is not None and job.state == JobState.running:
+            if detach:
+                _print_detached(job.id or 0, "running", as_json)
+                return
             raise _fail(f"job {job.id} with these settings is running in another process")
         if job is None:
             try:
@@ -192,6 +201,9 @@ def label(
             assert job.id is not None
             job_id = runner.resume(job.id).id or job.id
             console.print(f"resuming job {job_id} at image {job.cursor + 1} of {job.total}")
+        if detach:
+            _print_detached(job_id, "queued", as_json)
+            return
         started = time.perf_counter()
         try:
             job = _run_foreground(runner, job_id, as_json)
@@ -208,6 +220,15 @@ def label(
             raise typer.Exit(1)
     finally:
         engine.dispose()
+
+
+def _print_detached(job_id: int, state: str, as_json: bool) -> None:
+    """The id on stdout (for scripts: ``id=$(labelwright label ... --detach)``), a hint on stderr."""
+    if as_json:
+        typer.echo(json.dumps({"job_id": job_id, "state": state}))
+        return
+    typer.echo(job_id)
+    console.print(f"job {job_id} {state}; `labelwright worker` runs it, `labelwright jobs list` shows it")
 
 
 @jobs_app.command("list")
