@@ -85,7 +85,10 @@ def _alembic(engine: Engine, verb: str, revision: str) -> None:
             connection.commit()  # ends the autobegun (empty) transaction
         try:
             with connection.begin():
-                if not sqlite:  # SQLite's write lock serializes migrating processes already
+                # one migrating process at a time: the others wait, then find the schema at head
+                if sqlite:  # the write lock first, before alembic reads the revision
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
                     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 getattr(command, verb)(alembic_config(connection), revision)
         finally:

@@ -9,6 +9,7 @@ PostgreSQL refuses to run as root.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import itertools
 import os
@@ -58,6 +59,7 @@ class PgCluster:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
+        atexit.register(self.stop)  # also when the session ends without its fixture teardown
 
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self.bindir / tool), *args]
@@ -92,6 +94,8 @@ class PgCluster:
         self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
+        if not self.root.exists():
+            return
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:

@@ -214,3 +214,39 @@ def test_upgrade_backfills_summaries_of_existing_rows(blank_url: str | Path) -> 
     migrate(engine)
     _assert_summaries_exact(engine)
     engine.dispose()
+
+
+def test_processes_starting_at_once_migrate_the_schema_once(blank_url: str | Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    engines: list[Engine] = []
+
+    def start() -> None:
+        try:
+            engines.append(open_engine(blank_url))
+        except BaseException as exc:  # noqa: BLE001  (collected for the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(engines) == 4
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engines[0].connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == head
+    for engine in engines:
+        engine.dispose()
+
+
+def test_database_urls_are_checked() -> None:
+    from store.db import database_url
+
+    assert database_url(Path("/tmp/x.db")).render_as_string() == "sqlite:////tmp/x.db"
+    assert database_url("postgresql+psycopg://u@h:5432/d").get_backend_name() == "postgresql"
+    with pytest.raises(ValueError, match="must use the psycopg 3 driver .* got 'postgresql\\+psycopg2'"):
+        database_url("postgresql+psycopg2://u@h/d")
+    with pytest.raises(ValueError, match="must be sqlite:/// or postgresql\\+psycopg://, got 'mysql'"):
+        database_url("mysql://u@h/d")
