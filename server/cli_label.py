@@ -190,7 +190,12 @@ def label(
             if detach:
                 _print_detached(job.id or 0, "running", as_json)
                 return
-            raise _fail(f"job {job.id} with these settings is running in another process")
+            until = (
+                f" (if that process is gone, its lease ends at {job.lease_until:%H:%M:%S} UTC)"
+                if job.lease_until
+                else ""
+            )
+            raise _fail(f"job {job.id} with these settings is running in another process{until}")
         if job is None:
             try:
                 check_labels(runner.handlers[KIND].backends.detector, clean_labels(params["classes"]))

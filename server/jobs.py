@@ -16,11 +16,8 @@ one database: each job runs exactly once at a time.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from server.job_lease import Heartbeat, process_gone, worker_name
 from store import jobs
 from store.db import new_session
 from store.events import add_event
@@ -89,53 +87,6 @@ class ThreadExecutor:
             self._thread = None
 
 
-def worker_name() -> str:
-    """A name no other live worker has: ``host:pid:token`` (the token tells runners in one process apart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def process_gone(worker: str) -> bool:
-    """True when ``worker`` names a process on this host that no longer exists."""
-    host, _, rest = worker.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # it exists, as another user
-        return False
-    return False
-
-
-class _Heartbeat:
-    """Renews a job's lease every third of its length from a thread; ``lost`` is set when the job
-    stopped being this worker's (then the runner stops before its next item)."""
-
-    def __init__(self, engine: Engine, job_id: int, worker: str, lease: timedelta) -> None:
-        self.lost = threading.Event()
-        self._done = threading.Event()
-        self._args = (engine, job_id, worker, lease)
-        self._thread = threading.Thread(target=self._run, name=f"labelwright-lease-{job_id}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        engine, job_id, worker, lease = self._args
-        while not self._done.wait(lease.total_seconds() / 3):
-            try:
-                with new_session(engine) as session:
-                    if not jobs.renew_lease(session, job_id=job_id, worker=worker, lease=lease):
-                        self.lost.set()
-                        return
-            except Exception:  # a database hiccup: try again next beat; the lease has slack
-                continue
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
-
-
 class JobRunner:
     """Enqueue, run, cancel and resume jobs; publish progress to subscribers."""
 
@@ -150,12 +101,16 @@ class JobRunner:
         lease_s: float = 30.0,
         worker: str | None = None,
     ) -> None:
-        """Args:
-        lock_dir: unused; kept so callers written for the file lock keep working (leases replaced it).
-        poll_s: how often an idle worker looks for queued jobs (``enqueue`` here wakes it at once).
-        lease_s: how long a claim holds without a heartbeat: a dead worker's job waits this long
-            before another worker resumes it (on SQLite a dead process is noticed at once).
-        worker: this runner's name in ``job.worker`` (default ``host:pid:token``).
+        """A runner on ``engine``'s queue; nothing runs before ``start``, ``run_job`` or ``run_worker``.
+
+        Args:
+            handlers: job kind -> handler; this runner claims only jobs of these kinds.
+            lock_dir: unused; kept so callers written for the file lock keep working (leases replaced it).
+            executor: where ``start`` runs the worker loop (default: one daemon thread).
+            poll_s: how often an idle worker looks for queued jobs (``enqueue`` here wakes it at once).
+            lease_s: how long a claim holds without a heartbeat: a dead worker's job waits this
+                long before another worker resumes it (on SQLite a dead process is noticed at once).
+            worker: this runner's name in ``job.worker`` (default ``host:pid:token``).
         """
         if lease_s <= 0 or poll_s <= 0:
             raise ValueError(f"lease_s and poll_s must be > 0, got lease_s={lease_s}, poll_s={poll_s}")
@@ -303,7 +258,7 @@ class JobRunner:
         return job
 
     def _execute(self, job_id: int, stop: threading.Event) -> Job:
-        heartbeat = _Heartbeat(self.engine, job_id, self.worker, self.lease)
+        heartbeat = Heartbeat(self.engine, job_id, self.worker, self.lease)
         try:
             return self._steps(job_id, stop, heartbeat.lost)
         finally:
