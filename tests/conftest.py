@@ -93,7 +93,9 @@ def pg_template(pg_cluster) -> str:
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Path, *, migrated: bool = True) -> str | Path:
     """A new, private database of the engine the test is parametrized with: a SQLite file path in
     ``tmp_path`` or the URL of a PostgreSQL database (dropped after the test)."""
-    engine = getattr(request, "param", None) or request.node.callspec.params.get("engine_url", "sqlite")
+    callspec = getattr(request.node, "callspec", None)
+    parametrized = callspec.params.get("engine_url") if callspec else None
+    engine = getattr(request, "param", None) or parametrized or "sqlite"
     if engine == "sqlite":
         return tmp_path / "labelwright.db"
     cluster = request.getfixturevalue("pg_cluster")
