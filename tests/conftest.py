@@ -75,7 +75,12 @@ def pg_cluster():
             "PostgreSQL binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin; "
             "`./dev test` installs Debian's postgresql when run as root"
         )
-    cluster = PgCluster(bindir)
+    try:
+        cluster = PgCluster(bindir)
+    except (KeyError, RuntimeError, OSError) as exc:
+        if os.environ.get("CI"):  # CI must run these cases: a cluster that cannot start fails it
+            raise
+        pytest.skip(f"could not start a PostgreSQL cluster with {bindir}: {exc}")
     yield cluster
     cluster.stop()
 
