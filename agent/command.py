@@ -17,17 +17,18 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import select
 
 from agent.events import AssistantText, Event, EventSink, Final, ToolCall, ToolResult
 from agent.grounding import Request, ground
 from agent.loop import CallRecord, ChatClient, run_loop
 from agent.pending import PendingGuard
 from agent.prompts import COMMAND_TOOLS, SYSTEM, project_facts, terse
+from ops import conversations, jobs
 from store.categories import list_categories
-from store.conversations import add_message, create_run, get_messages, get_run
+from store.conversations import add_message, get_messages
 from store.db import new_session
-from store.models import Annotation, Category, Image, Job
+from store.models import Image
 from tools.pipeline import find_image
 from tools.registry import Registry, Tool, ToolContext
 from tools.registry import ToolResult as ToolOutput
@@ -59,27 +60,9 @@ class LabelReport(ToolOutput):
         return f"{self.started}; {self.report}"
 
 
-def job_report(engine: Any, job_id: int) -> str:
-    """The outcome of a finished labeling job: state, images done, proposals per class."""
-    with new_session(engine) as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            return f"job {job_id} is gone"
-        rows = session.exec(
-            select(Category.name, func.count())
-            .select_from(Annotation)
-            .join(Category, col(Category.id) == col(Annotation.category_id))
-            .where(Annotation.job_id == job_id)
-            .group_by(Category.name)
-        ).all()
-    found = ", ".join(f"{n} {name}" for name, n in rows) or "no objects"
-    error = f" ({job.error})" if job.error else ""
-    return f"job {job_id} {job.state.value}: {job.cursor}/{job.total} images, {found} proposed{error}"
-
-
-def _reporting(tool: Tool, engine: Any) -> Tool:
+def _reporting(tool: Tool) -> Tool:
     """``auto_label`` that reports its job's outcome when the job already ran (the CLI runs it
-    in-process inside ``enqueue``); with a background runner the job is still queued and the plain
+    in-process from ``on_job``); with a background runner the job is still queued and the plain
     "started job N" is the truth."""
 
     def fn(ctx: ToolContext, args: BaseModel) -> ToolOutput:
@@ -87,20 +70,22 @@ def _reporting(tool: Tool, engine: Any) -> Tool:
             args = args.model_copy(update={"images": None})
         result = tool.fn(ctx, args)
         job_id = getattr(result, "job_id", None)
-        with new_session(engine) as session:
-            job = session.get(Job, job_id) if job_id is not None else None
-            ran = job is not None and job.state.value in ("done", "failed", "cancelled")
-        return LabelReport(started=result.text(), report=job_report(engine, job_id)) if ran else result
+        if job_id is None:
+            return result
+        job = jobs.get(ctx.env, ctx.caller, ctx.project_id, job_id)
+        if job.state not in ("done", "failed", "cancelled"):
+            return result
+        return LabelReport(
+            started=result.text(), report=jobs.report(ctx.env, ctx.caller, ctx.project_id, job_id)
+        )
 
     return dataclasses.replace(tool, fn=fn)
 
 
-def agent_registry(tools: Registry, engine: Any, names: list[str] | None = None) -> Registry:
+def agent_registry(tools: Registry, names: list[str] | None = None) -> Registry:
     """The command agent's tools: terse schemas, and ``auto_label`` reporting its outcome."""
     chosen = terse(tools, names or [n for n in COMMAND_TOOLS if n in tools.names()])
-    return Registry(
-        [_reporting(t, engine) if t.name == "auto_label" else t for t in map(chosen.get, chosen.names())]
-    )
+    return Registry([_reporting(t) if t.name == "auto_label" else t for t in map(chosen.get, chosen.names())])
 
 
 class ResultAnswers:
@@ -159,9 +144,9 @@ class CommandAgent:
     ) -> None:
         self.client = client if model_answers else ResultAnswers(client)
         self.model = model
-        self.ctx = dataclasses.replace(ctx, agent_run_id=run_id)
+        self.ctx = dataclasses.replace(ctx, caller=ctx.caller.through("agent", run_id))
         self.guard = PendingGuard()
-        self.registry = self.guard.wrap(agent_registry(tools, ctx.engine))
+        self.registry = self.guard.wrap(agent_registry(tools))
         self.run_id = run_id
         self.constrained = constrained
         self.options = dict(DEFAULT_OPTIONS if options is None else options)
@@ -174,8 +159,7 @@ class CommandAgent:
     def start(
         cls, client: ChatClient, model: str, ctx: ToolContext, tools: Registry, **kw: Any
     ) -> CommandAgent:
-        with new_session(ctx.engine) as session:
-            run = create_run(session, project_id=ctx.project_id, kind="command", model=model)
+        run = conversations.start(ctx.env, ctx.caller, ctx.project_id, kind="command", model=model)
         assert run.id is not None
         return cls(client, model, ctx, tools, run_id=run.id, **kw)
 
@@ -183,11 +167,9 @@ class CommandAgent:
     def resume(
         cls, client: ChatClient, model: str, ctx: ToolContext, tools: Registry, run_id: int, **kw: Any
     ) -> CommandAgent:
-        """Continue run ``run_id``; a dry run it ended on is pending again if still accurate."""
-        with new_session(ctx.engine) as session:
-            run = get_run(session, run_id=run_id)
-            if run is None or run.project_id != ctx.project_id or run.kind != "command":
-                raise ValueError(f"no command conversation {run_id} in project {ctx.project_id}")
+        """Continue run ``run_id`` (only its owner may); a dry run it ended on is pending again if
+        still accurate."""
+        conversations.get(ctx.env, ctx.caller, ctx.project_id, run_id, kind="command")
         agent = cls(client, model, ctx, tools, run_id=run_id, **kw)
         history = agent.history()
         if len(history) >= 2 and history[-1]["role"] in ("tool", "assistant"):

@@ -1,11 +1,14 @@
-"""Pending changes: a large edit waits for the user's "yes" in their next message.
+"""Pending changes: a large change waits for the user's "yes" in their next message. This is the
+one confirmation mechanism of both agents (command and review).
 
-The edit tools (``tools.edit``) answer a large change with a :class:`~tools.edit.DryRun` and never
-apply it themselves. :class:`PendingGuard` wraps the agent's mutating tools so it sees those dry
-runs and keeps the newest as the pending change. The model cannot apply it: no tool takes the
-token. Only :meth:`PendingGuard.resolve`, called with the user's next message, can, and only when
-that message is a plain confirmation; any other message cancels it. Text inside tool results
-(file names, labels) therefore can never confirm anything.
+A tool with a ``confirm`` (the bulk edits of ``tools.edit``, the review's ``delete_all_of_kind``)
+answers a large change with a :class:`~tools.edit.DryRun` and never applies it itself.
+:class:`PendingGuard` wraps the agent's mutating tools so it sees those dry runs and keeps the
+newest as the pending change. The model cannot apply it: no tool takes the token. Only
+:meth:`PendingGuard.resolve`, called with the user's next message, can (through the tool's
+``confirm``), and only when that message is a plain confirmation; any other message cancels it.
+Text inside tool results (file names, labels) therefore can never confirm anything. A guard
+belongs to one conversation, and a conversation to one person (``ops.conversations``).
 
 Nor can it start one: within a user turn, once any tool has returned data (a file name list, counts,
 audit findings) the edit tools refuse to run, even as a dry run. An edit must follow from the
@@ -22,7 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tools.edit import PLANNERS, DryRun, Edited, preview, run_edit
+from ops.errors import OpError
+from tools.edit import PLANNERS, DryRun, preview
 from tools.registry import Registry, Tool, ToolContext, ToolError, ToolResult
 
 _YES = re.compile(
@@ -101,9 +105,12 @@ class PendingGuard:
         change, self.pending = self.pending, None
         if change is None or not is_confirmation(message):
             return None
+        tool = registry.get(change.tool)
+        if tool.confirm is None:
+            return change, f"error: {change.tool} cannot be confirmed"
         try:
-            args = registry.get(change.tool).parse(change.args)
-            result: Edited | DryRun | str = run_edit(ctx, change.tool, args, confirm=change.token)
+            return change, tool.confirm(ctx, tool.parse(change.args), change.token).text()
         except ToolError as exc:
-            result = f"error: {exc}"
-        return change, result if isinstance(result, str) else result.text()
+            return change, f"error: {exc}"
+        except OpError as exc:
+            return change, f"error: {exc}"

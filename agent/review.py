@@ -23,6 +23,7 @@ from typing import Any
 
 from agent.events import EventSink, Final, ToolCall, ToolResult
 from agent.loop import CallRecord, ChatClient, LoopResult, run_loop
+from agent.pending import PendingGuard
 from tools.registry import Registry, ToolContext, ToolError
 from tools.review_tools import ReviewState, review_tools
 
@@ -38,7 +39,7 @@ Examples, written as the calls you make:
 "the box should be 10,20 to 200,300" -> {"name": "adjust_box", "arguments": {"box": [10, 20, 200, 300]}}
 "redo the mask" or "add the missing one" -> {"name": "resegment", "arguments": {}}
 "get rid of all tiny boxes" -> {"name": "delete_all_of_kind", "arguments": {"kind": "tiny_box"}}: a dry \
-run; tell the user what would go and ask. Only after they say yes, call it with "confirm": true.
+run; tell the user what would go and that a yes applies it.
 The tools act on the finding shown last; never invent ids."""
 
 HISTORY = 12  # messages kept after the system prompt: a review turn needs little context
@@ -78,7 +79,6 @@ _REJECT = re.compile(
     r"^(?:reject(?: it)?|(?:(?:that|this|it)(?: one)?(?: is|'s) )?(?:wrong|bad|junk|not an object))$"
 )
 _DELETE_ALL = re.compile(r"^(?:delete|remove|drop) (?:all|every)(?: of)?(?: the)? (?P<what>.+)$")
-_YES = re.compile(r"^(?:yes|y|yep|sure|ok|okay|confirm(?:ed)?|do it|go ahead|yes,? delete (?:them|it|all))$")
 
 
 _REVIEW_REQUEST = re.compile(
@@ -94,8 +94,6 @@ def is_review_request(text: str) -> bool:
 def parse_command(text: str, state: ReviewState) -> tuple[str, dict[str, Any]] | None:
     """The tool call an everyday review phrase means, or None when it needs the model."""
     words = _POLITE.sub("", " ".join(text.lower().split())).strip()
-    if state.pending is not None and _YES.match(words):
-        return "delete_all_of_kind", {"kind": state.pending.kind, "confirm": True}
     if _START.match(words) or _NEXT.match(words):
         return "next_finding", {}
     if _SKIP.match(words):
@@ -125,21 +123,30 @@ def run_review(
     constrained: bool = False,
     options: Mapping[str, Any] | None = None,
     on_event: EventSink | None = None,
+    guard: PendingGuard | None = None,
 ) -> LoopResult:
     """One review turn: the newest user message in ``messages`` (system prompt added when missing).
 
-    Each call is one turn of the person's, counted in ``state.turn``: a bulk delete dry-run in an
-    earlier call can be confirmed in this one, never in the call that made the dry run.
+    Each call is one turn of the person's. A bulk delete answers with a dry run that ``guard``
+    (the conversation's, as in the command agent) applies only when the person's next message is
+    a plain yes; any other message cancels it.
     """
     state = state if state is not None else ReviewState()
+    guard = guard if guard is not None else PendingGuard()
     state.turn += 1
     history = list(messages)
     if not history or history[0].get("role") != "system":
         history.insert(0, {"role": "system", "content": SYSTEM})
-    registry = review_tools(state)
+    registry = guard.wrap(review_tools(state))
+    asked = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    resolved = guard.resolve(ctx, registry, asked)
+    guard.new_turn()
+    if resolved is not None:
+        change, text = resolved
+        call = (change.tool, change.args)
+        return _answer(*_record(history, call, text, text.startswith("error:"), on_event), on_event)
     shown = show_first(registry, ctx, on_event) if state.current is None else []
     history += shown
-    asked = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
     command = parse_command(asked, state)
     if command is not None:
         if shown and command[0] == "next_finding":  # "let's review": the finding is on screen already
@@ -176,18 +183,30 @@ def _direct(
 ) -> LoopResult:
     """Run a parsed command's tool as if the model had called it; its result is the answer."""
     name, args = command
-    emit = on_event or (lambda event: None)
-    emit(ToolCall(name, args))
     try:
         text, error = registry.get(name)(ctx, args).text(), False
     except ToolError as exc:
         text, error = f"error: {exc}", True
+    return _answer(*_record(history, command, text, error, on_event), on_event)
+
+
+def _record(
+    history: list[dict[str, Any]],
+    command: tuple[str, dict[str, Any]],
+    text: str,
+    error: bool,
+    on_event: EventSink | None,
+) -> tuple[list[dict[str, Any]], str, list[CallRecord]]:
+    """A call that ran without the model, as events and history; its result is the answer."""
+    name, args = command
+    emit = on_event or (lambda event: None)
+    emit(ToolCall(name, args))
     emit(ToolResult(name, text, error))
     history += [
         {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": name, "arguments": args}}]},
         {"role": "tool", "tool_name": name, "content": text},
     ]
-    return _answer(history, text, [CallRecord(name, args, text, error)], on_event)
+    return history, text, [CallRecord(name, args, text, error)]
 
 
 def show_first(registry: Registry, ctx: ToolContext, on_event: EventSink | None) -> list[dict[str, Any]]:
@@ -230,6 +249,7 @@ class ReviewSession:
     model: str
     ctx: ToolContext
     state: ReviewState = field(default_factory=ReviewState)
+    guard: PendingGuard = field(default_factory=PendingGuard)
     history: list[dict[str, Any]] = field(default_factory=lambda: [{"role": "system", "content": SYSTEM}])
     # A review reply is a sentence: the cap stops a small model that starts repeating itself (seen:
     # Qwen2.5-Coder-1.5B ran a turn past a 4096-token context).
@@ -245,6 +265,7 @@ class ReviewSession:
             state=self.state,
             options=self.options,
             on_event=on_event,
+            guard=self.guard,
         )
         self.history = trim(result.messages)
         return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,47 +18,43 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.engine import Engine
 
+from ops.annotations import PreconditionRequired
+from ops.errors import OpError, status_of
+from ops.unit import Env
 from server.auth import LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, check_rules
-from server.events import Event, EventBus
-from server.jobs import JobHandler, JobRunner, ProgressEvent
+from server.events import EventBus, OutboxFollower
+from server.jobs import JobHandler, JobRunner
 from server.routes import ROUTERS
 from server.security import GuardMiddleware
 from server.settings import Settings
-from store.db import new_session, open_engine
+from store.db import open_engine
 from store.errors import StaleWriteError, StoreError
-from store.jobs import get_job
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("labelwright.server")
 
 
-def default_handlers(settings: Settings) -> dict[str, JobHandler]:
-    from server.cli_label import backends_factory
+class SharedBackends:
+    """The process's one model stack: the UI, the agent's tools and the job runner all use it, so
+    models load once and embedding caches are shared. Built on first use."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._backends: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._backends is None:
+                self._backends = self._factory()
+            return self._backends
+
+
+def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[str, JobHandler]:
     from tools.auto_label import KIND, LabelJob
 
-    factory = backends_factory(settings.stack, settings.models_dir)
-    return {KIND: LabelJob(home=settings.home, backends_factory=factory, author="auto_label")}
-
-
-def job_events(engine: Engine, bus: EventBus) -> Any:
-    """A runner subscriber that republishes job progress as project events."""
-    owners: dict[int, tuple[int, str]] = {}  # job id -> (project id, who asked for it)
-
-    def publish(event: ProgressEvent) -> None:
-        if event.job_id not in owners:
-            with new_session(engine) as session:
-                job = get_job(session, job_id=event.job_id)
-            if job is None:
-                return
-            owners[event.job_id] = (job.project_id, str(job.params.get("requested_by", "")))
-        project_id, actor = owners[event.job_id]
-        data = {"state": event.state, "done": event.done, "total": event.total, "rate": event.rate}
-        if event.error:
-            data["error"] = event.error
-        bus.publish(Event(project_id, "job", event.state, [event.job_id], actor=actor, data=data))
-
-    return publish
+    return {KIND: LabelJob(home=settings.home, backends_factory=backends)}
 
 
 def refresh_planner_stats(engine: Engine) -> None:
@@ -97,26 +94,32 @@ def create_app(
             without it / is a small landing page.
     """
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
-    engine = open_engine(settings.database)
+    engine = open_engine(settings.database, durable=settings.durable)
     bus = EventBus()
-    runner = JobRunner(engine, job_handlers or default_handlers(settings))
+    follower = OutboxFollower(engine, bus)
+    from server.cli_label import backends_factory
+
+    backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
+    runner = JobRunner(engine, job_handlers or default_handlers(settings, backends))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refresh_planner_stats(engine)
-        unsubscribe = runner.subscribe(job_events(engine, bus))
-        runner.start()
+        follower.start()
+        runner.start()  # it writes each job step's event in the step's transaction
         try:
             yield
         finally:
             runner.stop()
-            unsubscribe()
+            follower.stop()
 
     app = FastAPI(title="labelwright", version="0.1.0", lifespan=lifespan, openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.engine = engine
+    app.state.env = Env(engine, settings.home)
     app.state.events = bus
     app.state.runner = runner
+    app.state.backends = backends
     app.state.local = local
     app.state.login_throttle = LoginThrottle()
     app.state.signer = SessionSigner(
@@ -124,6 +127,7 @@ def create_app(
     )
     app.add_middleware(GuardMiddleware, settings=settings)
     app.add_exception_handler(StaleWriteError, _stale)
+    app.add_exception_handler(OpError, _refused)
     app.add_exception_handler(StoreError, _conflict)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(Exception, _internal)
@@ -163,6 +167,13 @@ async def _stale(_request: Request, exc: Exception) -> JSONResponse:
             "changed_by": exc.changed_by,
         },
     )
+
+
+async def _refused(_request: Request, exc: Exception) -> JSONResponse:
+    """An operation's refusal as its status (ops.errors.status_of) with the operation's sentence."""
+    code = 428 if isinstance(exc, PreconditionRequired) else status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return JSONResponse(status_code=code, content={"detail": str(exc)}, headers=headers)
 
 
 async def _invalid(_request: Request, exc: Exception) -> JSONResponse:

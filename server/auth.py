@@ -1,6 +1,8 @@
 """Who is calling: an API token, a login session cookie, a trusted proxy's identity header, or the
-single local user of a loopback-bound server. Nothing here decides what a caller may do (see
-:mod:`server.deps`); an unknown or bad credential is an error, never a fallback to anonymous.
+single local user of a loopback-bound server, resolved into an :class:`ops.caller.Caller` (the
+credential is recorded in ``Caller.credential``). Nothing here decides what a caller may do (the
+operations check :mod:`ops.policy`); an unknown or bad credential is an error, never a fallback to
+anonymous.
 """
 
 from __future__ import annotations
@@ -13,18 +15,16 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import Session
 
-from store.models import Role
-from store.users import create_user, get_role, get_user, get_user_by_name, resolve_token
+from ops.caller import Caller, local_caller
+from store.users import create_user, get_user, get_user_by_name, resolve_token
 
 SESSION_COOKIE = "labelwright_session"
 TAILSCALE_LOGIN = "tailscale-user-login"
 TAILSCALE_NAME = "tailscale-user-name"
-LOCAL_USER = "local"
 # A request carrying any of these came through a proxy (Tailscale Serve forwards to 127.0.0.1):
 # it is never the local user, whatever the peer address says.
 PROXY_HEADERS = (
@@ -38,21 +38,6 @@ PROXY_HEADERS = (
 
 class BadCredentials(Exception):
     """A credential was presented and is wrong (revoked token, forged cookie): answer 401."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller. ``user_id`` is None only for the local user of a loopback server."""
-
-    username: str
-    user_id: int | None
-    is_admin: bool
-    via: str  # token | session | tailscale | local
-
-    def role_in(self, session: Session, project_id: int) -> Role | None:
-        if self.is_admin:
-            return Role.admin
-        return get_role(session, user_id=self.user_id, project_id=project_id) if self.user_id else None
 
 
 def load_secret(configured: str | None, home: Path) -> bytes:
@@ -120,8 +105,8 @@ def identify(
     signer: SessionSigner,
     trusted_proxies: list[str],
     local: bool,
-) -> Principal | None:
-    """The caller, or None when anonymous. ``headers`` keys are lowercase.
+) -> Caller | None:
+    """The caller (``via="api"``), or None when anonymous. ``headers`` keys are lowercase.
 
     Order: bearer token, session cookie, Tailscale header from a trusted proxy, local user (only
     for a loopback peer, and never for a proxied request: even when the server was started on a
@@ -137,20 +122,20 @@ def identify(
         user = resolve_token(session, token=token.strip())
         if user is None:
             raise BadCredentials("unknown or revoked API token")
-        return Principal(user.username, user.id, user.is_admin, "token")
+        return Caller(user.username, user.id, user.is_admin, via="api", credential="token")
     if cookie:
         user = get_user(session, user_id=signer.verify(cookie))
         if user is None:
             raise BadCredentials("the user of this session no longer exists; log in again")
-        return Principal(user.username, user.id, user.is_admin, "session")
+        return Caller(user.username, user.id, user.is_admin, via="api", credential="session")
     login = headers.get(TAILSCALE_LOGIN, "").strip()
     if login and peer_is_trusted(peer, trusted_proxies):
         user = get_user_by_name(session, username=login) or create_user(
             session, username=login, display_name=headers.get(TAILSCALE_NAME, "").strip()
         )
-        return Principal(user.username, user.id, user.is_admin, "tailscale")
+        return Caller(user.username, user.id, user.is_admin, via="api", credential="tailscale")
     if local and peer_is_loopback(peer) and not any(h in headers for h in PROXY_HEADERS):
-        return Principal(LOCAL_USER, None, True, "local")
+        return local_caller(via="api")
     return None
 
 

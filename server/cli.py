@@ -20,10 +20,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlmodel import Session
 
+from server.cli_ops import CLI, cli_env, fail, project_id
 from server.settings import get_settings
-from store.db import new_session, open_engine
 
 app = typer.Typer(
     name="labelwright",
@@ -41,17 +40,6 @@ class Format(StrEnum):
     coco = "coco"
     yolo = "yolo"
     masks = "masks"
-
-
-@contextmanager
-def store_session() -> Iterator[Session]:
-    settings = get_settings()
-    engine = open_engine(settings.database)
-    try:
-        with new_session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 @contextmanager
@@ -81,21 +69,6 @@ def emit(result: dict[str, Any], as_json: bool, human: str) -> None:
         console.print(human)
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def require_project(session: Session, name: str) -> int:
-    from store.projects import get_project_by_name
-
-    project = get_project_by_name(session, name=name)
-    if project is None:
-        raise fail(f"no project named {name!r}; create one with `labelwright ingest SOURCE --project {name}`")
-    assert project.id is not None
-    return project.id
-
-
 @app.command()
 def ingest(
     source: Annotated[Path, typer.Argument(help="A .zip of images or a folder.")],
@@ -103,22 +76,15 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Add images from a zip or folder to a project (created if new); report skips by name and reason."""
-    from store.ingest import IngestError
-    from store.ingest import ingest as run_ingest
+    from ops import images
 
     if not source.exists():
         raise fail(f"{source} does not exist")
-    settings = get_settings()
-    with store_session() as session, progress_bar("ingesting") as update:
-        try:
-            report = run_ingest(
-                session, home=settings.home, project_name=project, source=source, progress=update
-            )
-        except IngestError as exc:
-            raise fail(f"ingest failed, nothing was imported: {exc}") from None
+    with cli_env() as env, progress_bar("ingesting") as update:
+        report = images.ingest(env, CLI, source=source, project_name=project, progress=update)
     data = report.to_dict()
     lines = [
-        f"project {project!r}: {len(report.added)} added, {len(report.duplicates)} duplicates, "
+        f"project {report.project!r}: {len(report.added)} added, {len(report.duplicates)} duplicates, "
         f"{len(report.skipped)} skipped"
     ]
     lines += [f"  skipped {name}: {reason}" for name, reason in report.skipped]
@@ -136,29 +102,16 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import annotations (COCO polygons or RLE); bad entries are reported, never imported."""
-    from store.coco_import import import_coco
-    from store.projects import get_or_create_project
+    from ops.imports import import_annotations
 
     if fmt is not Format.coco:
         raise fail(f"import supports --format coco only, got {fmt.value}")
     if not annotations.is_file():
         raise fail(f"{annotations} is not a file")
-    settings = get_settings()
-    with store_session() as session:
-        try:
-            project_id = get_or_create_project(session, name=project).id
-            assert project_id is not None
-            report = import_coco(
-                session,
-                home=settings.home,
-                project_id=project_id,
-                coco_path=annotations,
-                images_dir=images,
-                status=status,
-                actor="cli",
-            )
-        except ValueError as exc:
-            raise fail(str(exc)) from None
+    with cli_env() as env:
+        report = import_annotations(
+            env, CLI, project_name=project, coco_path=annotations, images_dir=images, status=status
+        )
     data = report.to_dict()
     human = "\n".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, list))
     for problem in data["problems"][:50]:
@@ -184,23 +137,10 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a project's annotations; COCO exports also write a fidelity report."""
-    with store_session() as session:
-        project_id = require_project(session, project)
-        if fmt is Format.coco:
-            from store.coco_export import export_coco
+    from ops import exports
 
-            report = export_coco(session, project_id=project_id, out_path=out, status=status)
-        elif fmt is Format.yolo:
-            from store.yolo_export import export_yolo
-
-            report = export_yolo(
-                session, project_id=project_id, out_dir=out, images_root=get_settings().home, status=status
-            )
-        else:
-            from store.mask_png_export import export_masks
-
-            report = export_masks(session, project_id=project_id, out_dir=out, status=status)
-    data = report.to_dict()
+    with cli_env() as env:
+        data = exports.export(env, CLI, project_id(env, project), fmt.value, statuses=status, out=out).report
     emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, list | dict)))
 
 
@@ -225,18 +165,13 @@ def redo(
 
 
 def _history(verb: str, project: str, steps: int, as_json: bool) -> None:
-    from store import history
-    from store.errors import StaleWriteError
+    from ops import history
 
-    act = history.undo if verb == "undo" else history.redo
     done: list[dict[str, Any]] = []
-    with store_session() as session:
-        project_id = require_project(session, project)
+    with cli_env() as env:
+        pid = project_id(env, project)
         for _ in range(steps):
-            try:
-                summary = act(session, project_id=project_id, actor="cli")
-            except StaleWriteError as exc:
-                raise fail(f"cannot {verb}: {exc}") from None
+            summary = history.step(env, CLI, pid, verb)
             if summary is None:
                 break
             done.append(dataclasses.asdict(summary))
@@ -249,14 +184,10 @@ def _history(verb: str, project: str, steps: int, as_json: bool) -> None:
 @app.command()
 def projects(as_json: JsonOpt = False) -> None:
     """List projects with their image and annotation counts."""
-    from store.images import image_count
-    from store.projects import list_projects
+    from ops import projects as project_ops
 
-    with store_session() as session:
-        rows = [
-            {"id": p.id, "name": p.name, "images": image_count(session, project_id=p.id)}
-            for p in list_projects(session)
-        ]
+    with cli_env() as env:
+        rows = [{"id": p.id, "name": p.name, "images": p.images} for p in project_ops.list_projects(env, CLI)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -297,15 +228,18 @@ def _mount_subcommands() -> None:
     app.add_typer(cli_models.app, name="models")
     app.add_typer(cli_llm.app, name="llm")
     app.add_typer(cli_label.app)  # no name: `label` and the `jobs` group sit at the top level
-    from server import cli_db, cli_worker  # scale-out: `labelwright worker`, `labelwright db`
-
-    app.add_typer(cli_worker.app)
-    app.add_typer(cli_db.app, name="db")
     app.add_typer(cli_chat.app)
     app.add_typer(cli_audit.app)
     app.add_typer(cli_review.app, name="review")
     app.add_typer(cli_users.users_app, name="users")
     app.add_typer(cli_users.tokens_app, name="tokens")
+    from server.cli_backup import app as backup_app
+
+    app.add_typer(backup_app)  # no name: `backup` and `restore` sit at the top level
+    from server import cli_db, cli_worker  # scale-out: `labelwright worker`, `labelwright db`
+
+    app.add_typer(cli_worker.app)
+    app.add_typer(cli_db.app, name="db")
 
 
 _mount_subcommands()

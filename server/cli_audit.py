@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 from server.settings import get_settings
-from store.db import new_session, open_engine
 
 app = typer.Typer(help="Check a project's labels for problems.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -37,7 +36,8 @@ def audit(
     limit: Annotated[int, typer.Option(min=1, help="Most findings to print.")] = 100,
 ) -> None:
     """Run every check, store the findings and print them, worst (severity x confidence) first."""
-    from store.projects import get_project_by_name
+    from ops import findings
+    from server.cli_ops import CLI, cli_env, project_id
     from tools.audit.runner import run_audit
     from tools.models.resolve import ModelMissing
 
@@ -50,20 +50,19 @@ def audit(
             backends = build_backends(stack or settings.stack, settings.models_dir)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-    engine = open_engine(settings.database)
-    try:
-        with new_session(engine) as session:
-            found = get_project_by_name(session, name=project)
-            if found is None or found.id is None:
-                raise _fail(f"no project named {project!r}")
-            try:
-                report = run_audit(
-                    session, project_id=found.id, home=settings.home, backends=backends, limit=limit
-                )
-            except ModelMissing as exc:
-                raise _fail(f"{exc} (or run the checks without models: --no-models)") from None
-    finally:
-        engine.dispose()
+    with cli_env() as env:
+        pid = project_id(env, project)
+        try:
+            report = findings.run_audit(
+                env,
+                CLI,
+                pid,
+                lambda session: run_audit(
+                    session, project_id=pid, home=settings.home, backends=backends, limit=limit
+                ),
+            )
+        except ModelMissing as exc:
+            raise _fail(f"{exc} (or run the checks without models: --no-models)") from None
     if as_json:
         typer.echo(json.dumps(report.findings, indent=2))
         return

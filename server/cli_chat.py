@@ -23,6 +23,8 @@ from rich.markup import escape
 
 from agent.events import AssistantText, Event, Final, ToolCall, ToolResult
 from agent.llm import DEFAULT_MODEL, LLMUnavailable, connect
+from ops.errors import OpError
+from server.cli_ops import CLI
 from server.settings import get_settings
 
 app = typer.Typer(help="Talk to the command agent about a project.", add_completion=False)
@@ -57,7 +59,8 @@ def printer(as_json: bool) -> Any:
 
 
 def _context(engine: Any, project_id: int, home: Path, models_dir: Path, stack: str, quiet: bool) -> Any:
-    """A ToolContext whose ``enqueue`` runs the labeling job here, to the end, printing progress."""
+    """A ToolContext acting as the local user whose queued labeling jobs run here, to the end,
+    printing progress."""
     from server.cli_label import make_runner
     from server.jobs import ProgressEvent
     from tools.auto_label import KIND
@@ -71,19 +74,14 @@ def _context(engine: Any, project_id: int, home: Path, models_dir: Path, stack: 
 
     runner.subscribe(progress)
 
-    def enqueue(kind: str, params: dict[str, Any]) -> int:
-        job_id = runner.enqueue(project_id, kind, {**params, "stack": stack})
-        runner.run_job(job_id)
-        return job_id
-
     return ToolContext(
         engine=engine,
         project_id=project_id,
         home=home,
         models_dir=models_dir,
-        actor="agent",
+        caller=CLI,
         backends_factory=lambda: runner.handlers[KIND].backends,
-        enqueue=enqueue,
+        on_job=runner.run_job,
     )
 
 
@@ -150,7 +148,7 @@ def chat(
                 if resume is not None
                 else CommandAgent.start(**options)
             )
-        except ValueError as exc:
+        except (ValueError, OpError) as exc:
             raise _fail(str(exc)) from None
         if not as_json:
             console.print(

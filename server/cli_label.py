@@ -56,7 +56,7 @@ def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
 def make_runner(engine: Engine, home: Path, models_dir: Path, stack: str) -> JobRunner:
     from tools.auto_label import KIND, LabelJob
 
-    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir), author="cli")
+    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir))
     return JobRunner(engine, {KIND: handler}, lock_dir=home / "jobs")
 
 
@@ -66,26 +66,18 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
-    from sqlalchemy import func
-    from sqlmodel import col, select
+    from ops.jobs import proposals_by_class
+    from ops.unit import Env
+    from server.cli_ops import CLI
 
-    from store.models import Annotation, Category
-
-    with new_session(engine) as session:
-        rows = session.exec(
-            select(Category.name, func.count())
-            .select_from(Annotation)
-            .join(Category, col(Category.id) == col(Annotation.category_id))
-            .where(Annotation.job_id == job.id)
-            .group_by(Category.name)
-        ).all()
+    rows = proposals_by_class(Env(engine, paths()[0]), CLI, job.project_id, job.id or 0)
     return {
         "job_id": job.id,
         "state": job.state.value,
         "done": job.cursor,
         "total": job.total,
         "error": job.error,
-        "annotations": dict(rows),
+        "annotations": rows,
         "seconds": round(seconds, 2),
         "params": {k: v for k, v in job.params.items() if k != "image_ids"},
     }
@@ -123,14 +115,34 @@ def _run_foreground(runner: JobRunner, job_id: int, as_json: bool) -> Job:
         return runner.run_job(job_id)
 
 
-def find_resumable(engine: Engine, runner: JobRunner, project_id: int, params: dict[str, Any]) -> Job | None:
-    """This project's newest auto_label job with exactly these params, if not run elsewhere now."""
+def find_resumable(
+    engine: Engine,
+    runner: JobRunner,
+    project_id: int,
+    classes: list[str],
+    images: list[str] | None,
+    threshold: float,
+    stack: str,
+) -> Job | None:
+    """This project's newest auto_label job with the same classes, images, threshold and stack,
+    if not run elsewhere now."""
+    from ops.errors import OpError
+    from ops.jobs import clean_labels, image_ids
     from store.jobs import list_jobs
 
     runner.requeue_stale()  # "running" jobs whose process died are queued again first
     with new_session(engine) as session:
+        try:
+            ids = image_ids(session, project_id, images)
+        except OpError:  # an unknown image: no job can match; start_label says what is wrong
+            return None
+        try:
+            want = (clean_labels(classes), ids, float(threshold), stack)
+        except ValueError:
+            return None
         for job in list_jobs(session, project_id=project_id, kind="auto_label", limit=1000):
-            if job.params == params:
+            p = job.params
+            if (p.get("classes"), p.get("image_ids"), p.get("threshold"), p.get("stack")) == want:
                 return job
     return None
 
@@ -153,36 +165,24 @@ def label(
 
     With --detach the job is only queued (or a stopped one requeued) and its id printed: any
     `labelwright worker` or `labelwright serve` on the same database runs it."""
-    from store.projects import get_project_by_name
-    from tools.auto_label import KIND, check_labels, clean_labels, job_params
-    from tools.registry import ToolError
+    from ops import jobs as job_ops
+    from ops.errors import OpError
+    from ops.unit import Env
+    from server.cli_ops import CLI
+    from server.cli_ops import project_id as find_project
+    from tools.auto_label import KIND, label_check
 
     if stack not in ("lite", "full"):
         raise _fail(f"--stack must be lite or full, got {stack!r}")
     home, models_dir = paths()
     engine = open_engine(get_settings().database)
+    env = Env(engine, home)
     try:
-        with new_session(engine) as session:
-            found = get_project_by_name(session, name=project)
-            if found is None or found.id is None:
-                raise _fail(
-                    f"no project named {project!r}; create it with `labelwright ingest SOURCE -p NAME`"
-                )
-            project_id = found.id
-            refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
-            try:
-                params = job_params(
-                    session,
-                    project_id=project_id,
-                    classes=[c for c in classes.split(",") if c.strip()],
-                    images=refs,
-                    threshold=threshold,
-                )
-            except ToolError as exc:
-                raise _fail(str(exc)) from None
-        params["stack"] = stack
+        project_id = find_project(env, project)
+        refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
+        wanted = [c for c in classes.split(",") if c.strip()]
         runner = make_runner(engine, home, models_dir, stack)
-        job = find_resumable(engine, runner, project_id, params)
+        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack)
         if job is not None and job.state == JobState.done:
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
@@ -196,16 +196,19 @@ def label(
                 else ""
             )
             raise _fail(f"job {job.id} with these settings is running in another process{until}")
-        if job is None:
-            try:
-                check_labels(runner.handlers[KIND].backends.detector, clean_labels(params["classes"]))
-            except ToolError as exc:
-                raise _fail(str(exc)) from None
-            job_id = runner.enqueue(project_id, KIND, params)
-        else:
-            assert job.id is not None
-            job_id = runner.resume(job.id).id or job.id
-            console.print(f"resuming job {job_id} at image {job.cursor + 1} of {job.total}")
+        try:
+            if job is None:
+                check = label_check(lambda: runner.handlers[KIND].backends)
+                job_id = job_ops.start_label(
+                    env, CLI, project_id, classes=wanted, images=refs, threshold=threshold, check=check,
+                    extra={"stack": stack},
+                ).id  # fmt: skip
+            else:
+                assert job.id is not None
+                job_id = job_ops.resume(env, CLI, project_id, job.id).id
+                console.print(f"resuming job {job_id} at image {job.cursor + 1} of {job.total}")
+        except OpError as exc:
+            raise _fail(str(exc)) from None
         if detach:
             _print_detached(job_id, "queued", as_json)
             return
@@ -286,20 +289,25 @@ def list_(
     Console().print(table)
 
 
+def _project_of(env: Any, job_id: int) -> int:
+    from store.jobs import get_job
+
+    with new_session(env.engine) as session:
+        job = get_job(session, job_id=job_id)
+    if job is None:
+        raise _fail(f"no job with id {job_id}")
+    return job.project_id
+
+
 @jobs_app.command()
 def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
     """Cancel a job: a queued one at once, a running one after its current image."""
-    home, models_dir = paths()
-    engine = open_engine(get_settings().database)
-    try:
-        job = make_runner(engine, home, models_dir, "lite").cancel(job_id)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        engine.dispose()
-    state = (
-        "cancelled" if job.state == JobState.cancelled else "cancel requested (stops after the current image)"
-    )
+    from ops import jobs as job_ops
+    from server.cli_ops import CLI, cli_env
+
+    with cli_env() as env:
+        job = job_ops.cancel(env, CLI, _project_of(env, job_id), job_id)
+    state = "cancelled" if job.state == "cancelled" else "cancel requested (stops after the current image)"
     console.print(f"job {job_id}: {state}")
 
 
@@ -312,6 +320,11 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Resume a cancelled or failed job from its cursor (in the foreground unless --background)."""
+    from ops import jobs as job_ops
+    from ops.errors import OpError
+    from ops.unit import Env
+    from server.cli_ops import CLI
+
     home, models_dir = paths()
     engine = open_engine(get_settings().database)
     try:
@@ -322,12 +335,13 @@ def resume(
         if found is None:
             raise _fail(f"no job with id {job_id}")
         runner = make_runner(engine, home, models_dir, found.params.get("stack", "lite"))
+        runner.requeue_stale()
         try:
-            job = runner.resume(job_id)
-        except ValueError as exc:
+            job = job_ops.resume(Env(engine, home), CLI, found.project_id, job_id)
+        except OpError as exc:
             raise _fail(str(exc)) from None
         if background:
-            console.print(f"job {job_id} queued at {job.cursor}/{job.total}")
+            console.print(f"job {job_id} queued at {job.done}/{job.total}")
             return
         started = time.perf_counter()
         try:

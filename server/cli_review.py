@@ -16,6 +16,7 @@ from rich.console import Console
 
 from agent.events import AssistantText, Event, Final, ToolCall, ToolResult
 from agent.llm import DEFAULT_MODEL, LLMUnavailable
+from server.cli_ops import CLI
 from server.settings import get_settings
 from store.db import new_session, open_engine
 
@@ -80,7 +81,7 @@ def review_session(
         project_id=found.id,
         home=settings.home,
         models_dir=models_dir,
-        actor="review",
+        caller=CLI,
         backends_factory=lambda: build_backends(stack or settings.stack, models_dir),
     )
     try:

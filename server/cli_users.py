@@ -19,15 +19,12 @@ from sqlmodel import Session
 from server.settings import get_settings
 from store.db import new_session, open_engine
 from store.models import Role
-from store.projects import get_project_by_name
 from store.users import (
     create_token,
     create_user,
     get_user_by_name,
     list_tokens,
-    remove_membership,
     revoke_token,
-    set_membership,
 )
 
 users_app = typer.Typer(help="Accounts and their roles in projects.", no_args_is_help=True)
@@ -85,12 +82,11 @@ def grant(
     role: Annotated[Role, typer.Option(help="admin | reviewer | annotator | viewer")],
 ) -> None:
     """Give a user a role in a project (replaces the role they had there)."""
-    with _session() as session:
-        user_id = _user_id(session, name)
-        found = get_project_by_name(session, name=project)
-        if found is None or found.id is None:
-            raise _fail(f"no project named {project!r}")
-        set_membership(session, user_id=user_id, project_id=found.id, role=role)
+    from ops.projects import set_member
+    from server.cli_ops import CLI, cli_env, project_id
+
+    with cli_env() as env:
+        set_member(env, CLI, project_id(env, project), username=name, role=role)
     console.print(f"{name} is now {role.value} in {project}")
 
 
@@ -99,15 +95,11 @@ def revoke_role(
     name: NameArg, project: Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 ) -> None:
     """Remove a user's role in a project."""
-    with _session() as session:
-        user_id = _user_id(session, name)
-        found = get_project_by_name(session, name=project)
-        if (
-            found is None
-            or found.id is None
-            or not remove_membership(session, user_id=user_id, project_id=found.id)
-        ):
-            raise _fail(f"{name} has no role in a project named {project!r}")
+    from ops.projects import remove_member
+    from server.cli_ops import CLI, cli_env, project_id
+
+    with cli_env() as env:
+        remove_member(env, CLI, project_id(env, project), username=name)
     console.print(f"{name} has no role in {project} any more")
 
 

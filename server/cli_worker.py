@@ -35,15 +35,17 @@ def worker(
     ] = False,
 ) -> None:
     """Run queued jobs (e.g. from `labelwright label --detach`) until stopped."""
-    from server.app import default_handlers
+    from server.app import SharedBackends, default_handlers
+    from server.cli_label import backends_factory
 
     settings = get_settings()
     if stack is not None:
         if stack not in ("lite", "full"):
             raise typer.BadParameter(f"--stack must be lite or full, got {stack!r}")
         settings = settings.model_copy(update={"stack": stack})
-    engine = open_engine(settings.database)
-    runner = JobRunner(engine, default_handlers(settings), poll_s=poll, lease_s=lease)
+    engine = open_engine(settings.database, durable=settings.durable)
+    backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
+    runner = JobRunner(engine, default_handlers(settings, backends), poll_s=poll, lease_s=lease)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

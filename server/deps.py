@@ -1,15 +1,17 @@
-"""Dependencies of the routes: the store session, who is calling, and what they may do.
+"""Dependencies of the routes: who is calling (the caller, resolved once per request) and what the
+operations work on (the ops :class:`~ops.unit.Env`).
 
-Every API route names exactly one access rule: :data:`PUBLIC`, :data:`AUTHENTICATED`,
-:data:`INSTANCE_ADMIN`, or a project role through :class:`RequireRole` (the ``Viewer`` ...
-``ProjectAdmin`` annotations). ``create_app`` refuses to start when a route has none (default
-deny, checked where it cannot be forgotten), and the permission test walks the same rules.
+Routes do not check roles: each calls one operation of ``ops/`` with the caller, and the
+operation checks :data:`ops.policy.POLICY` itself, so the API, the UI, the agent and the CLI are
+held to the same table. What stays here is the guarantee that no route forgets to say how it is
+guarded: every API route either is :data:`PUBLIC` or depends on :data:`CallerDep` (and passes the
+caller to an operation). ``create_app`` refuses to start otherwise (default deny, checked where
+it cannot be forgotten), and tests/server/test_permissions.py walks the same list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -18,13 +20,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from server.auth import SESSION_COOKIE, BadCredentials, Principal, identify
+from ops.caller import Caller
+from ops.policy import Access, authorize
+from ops.unit import Env
+from server.auth import SESSION_COOKIE, BadCredentials, identify
 from server.events import EventBus
 from store.db import new_session
-from store.models import Role
-from store.projects import get_project
-
-RANK = {Role.viewer: 0, Role.annotator: 1, Role.reviewer: 2, Role.admin: 3}
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -43,8 +44,16 @@ def get_bus(request: Request) -> EventBus:
 BusDep = Annotated[EventBus, Depends(get_bus)]
 
 
-def current_principal(request: Request, session: Session, app_state: Any = None) -> Principal | None:
-    """The caller (computed once per request), None when anonymous; 401 on a bad credential.
+def get_env(request: Request) -> Env:
+    return request.app.state.env
+
+
+EnvDep = Annotated[Env, Depends(get_env)]
+
+
+def current_principal(request: Request, session: Session, app_state: Any = None) -> Caller | None:
+    """The caller (computed once per request, ``via="api"``), None when anonymous; 401 on a bad
+    credential.
 
     ``app_state`` is the API app's state, for callers inside a mounted sub-app (the UI), whose
     ``request.app`` is the sub-app.
@@ -68,17 +77,6 @@ def current_principal(request: Request, session: Session, app_state: Any = None)
     return request.state.principal
 
 
-def _signed_in(request: Request, session: Session) -> Principal:
-    principal = current_principal(request, session)
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "authentication required: log in, or send 'Authorization: Bearer <token>'",
-            {"WWW-Authenticate": "Bearer"},
-        )
-    return principal
-
-
 def ui_identity(api: FastAPI) -> Callable[[Request], str | None]:
     """Gradio's ``auth_dependency`` for the UI mounted at / of ``api``: the caller's user name or None.
 
@@ -97,138 +95,85 @@ def ui_identity(api: FastAPI) -> Callable[[Request], str | None]:
     return identity
 
 
-class Rule:
-    """Base of the access rules; ``name`` shows in the permission test's ids."""
+class Guard:
+    """Base of the two ways a route is guarded; ``name`` shows in error messages and test ids."""
 
-    name = "rule"
+    name = "guard"
 
 
-class _Public(Rule):
+class _Public(Guard):
     name = "public"
 
     def __call__(self) -> None:
         return None
 
 
-class _Authenticated(Rule):
-    name = "authenticated"
+class _Caller(Guard):
+    """The caller or None (anonymous): the operation decides whether that is enough.
 
-    def __call__(self, request: Request, session: SessionDep) -> Principal:
-        return _signed_in(request, session)
+    Resolved in a session of its own, closed at once: the operation opens the session it works
+    in, and no connection is held for the life of a request (or of a streamed download).
+    """
 
+    name = "caller"
 
-class _InstanceAdmin(Rule):
-    name = "instance_admin"
-
-    def __call__(self, request: Request, session: SessionDep) -> Principal:
-        principal = _signed_in(request, session)
-        if not principal.is_admin:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "only an instance admin may do this")
-        return principal
+    def __call__(self, request: Request) -> Caller | None:
+        with new_session(request.app.state.engine) as session:
+            return current_principal(request, session)
 
 
 PUBLIC = _Public()
-AUTHENTICATED = _Authenticated()
-INSTANCE_ADMIN = _InstanceAdmin()
+CALLER = _Caller()
+CallerDep = Annotated[Caller | None, Depends(CALLER)]
 
 
-@dataclass(frozen=True)
-class Access:
-    """A caller allowed into a project, with their role there."""
-
-    principal: Principal
-    project_id: int
-    role: Role
-
-    @property
-    def actor(self) -> str:
-        return self.principal.username
-
-    def at_least(self, role: Role) -> bool:
-        return RANK[self.role] >= RANK[role]
-
-    def require(self, role: Role, what: str) -> None:
-        """For checks that depend on the request body (an annotator may not accept)."""
-        if not self.at_least(role):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"{what} needs the {role.value} role; you are {self.role.value}"
-            )
+def _stream_access(project_id: int, caller: CallerDep, session: SessionDep) -> Access:
+    """Access to a project's live stream (``project.read``), for server/routes/events.py until its
+    stream reads the outbox through an operation."""
+    return authorize(session, caller, "project.read", project_id)
 
 
-class RequireRole(Rule):
-    """At least ``role`` in the project named by the ``project_id`` path parameter."""
-
-    def __init__(self, role: Role) -> None:
-        self.role = role
-        self.name = role.value
-
-    def __call__(self, project_id: int, request: Request, session: SessionDep) -> Access:
-        principal = _signed_in(request, session)
-        role = principal.role_in(session, project_id)
-        if role is None or RANK[role] < RANK[self.role]:
-            have = f"you are {role.value}" if role else "you are not a member"
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"needs the {self.role.value} role in project {project_id}; {have}"
-            )
-        if get_project(session, project_id=project_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no project with id {project_id}")
-        return Access(principal, project_id, role)
-
-
-Viewer = Annotated[Access, Depends(RequireRole(Role.viewer))]
-Annotator = Annotated[Access, Depends(RequireRole(Role.annotator))]
-Reviewer = Annotated[Access, Depends(RequireRole(Role.reviewer))]
-ProjectAdmin = Annotated[Access, Depends(RequireRole(Role.admin))]
-CurrentUser = Annotated[Principal, Depends(AUTHENTICATED)]
-InstanceAdmin = Annotated[Principal, Depends(INSTANCE_ADMIN)]
+Viewer = Annotated[Access, Depends(_stream_access)]
 
 
 @dataclass(frozen=True)
 class ApiRoute:
     path: str
     methods: frozenset[str]
-    rules: list[Rule]
+    guards: list[Guard]
 
 
 def api_routes(routes: list[Any]) -> list[ApiRoute]:
-    """Every APIRoute of an app with its full path (included routers resolved) and access rules."""
+    """Every APIRoute of an app with its full path (included routers resolved) and its guards."""
     out = []
     for context in iter_route_contexts(routes):
         route = context.original_route
         if isinstance(route, APIRoute):
-            out.append(ApiRoute(context.path or route.path, frozenset(route.methods), route_rules(route)))
+            out.append(ApiRoute(context.path or route.path, frozenset(route.methods), route_guards(route)))
     return out
 
 
-def route_rules(route: APIRoute) -> list[Rule]:
-    """The access rules a route depends on (directly or through sub-dependencies)."""
-    found: list[Rule] = []
+def route_guards(route: APIRoute) -> list[Guard]:
+    """The guards a route depends on (directly or through sub-dependencies), each once."""
+    found: list[Guard] = []
     stack: list[Any] = [route.dependant]
     while stack:
         dependant = stack.pop()
-        if isinstance(dependant.call, Rule):
+        if isinstance(dependant.call, Guard) and dependant.call not in found:
             found.append(dependant.call)
         stack.extend(dependant.dependencies)
     return found
 
 
 def check_rules(routes: list[Any]) -> None:
-    """Refuse an app where an API route has no access rule, or more than one."""
+    """Refuse an app where an API route is neither PUBLIC nor takes the caller (or is both)."""
     bad = [
-        f"{sorted(r.methods)} {r.path}: {len(r.rules)} rules" for r in api_routes(routes) if len(r.rules) != 1
+        f"{sorted(r.methods)} {r.path}: {[g.name for g in r.guards] or 'no guard'}"
+        for r in api_routes(routes)
+        if len(r.guards) != 1
     ]
     if bad:
-        raise RuntimeError("every API route needs exactly one access rule (server.deps): " + "; ".join(bad))
-
-
-@contextmanager
-def bad_input() -> Iterator[None]:
-    """Turn the store's ``ValueError`` (bad input, nothing written) into a 422 with its message."""
-    try:
-        yield
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-
-
-def not_found(what: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
+        raise RuntimeError(
+            "every API route must be PUBLIC or depend on CallerDep and call an operation (server.deps): "
+            + "; ".join(bad)
+        )

@@ -1,9 +1,12 @@
-"""In-process publish/subscribe of small change events, for live collaboration.
+"""Live change events: the outbox followed, and fanned out to the open streams.
 
-Routes (running in worker threads) and the job runner (its own thread) publish; each open
-``/events`` stream holds a bounded asyncio queue on the server's event loop. A subscriber that
-cannot keep up loses events (the queue is bounded), and gets a ``lagged`` event so the client
-knows to reload rather than trust a gap it cannot see.
+Operations write each change's event into the store's outbox table in the change's own
+transaction (``store.events``), whichever process made it (this server, another one, the CLI, a
+worker). :class:`OutboxFollower` reads the rows past the last id it saw, a few times a second, and
+publishes them on the :class:`EventBus`; each open ``/events`` stream holds a bounded asyncio
+queue on the server's event loop. A subscriber that cannot keep up loses events (the queue is
+bounded), and gets a ``lagged`` event so the client knows to reload rather than trust a gap it
+cannot see; a client that reconnects names the last id it saw and is replayed from the table.
 """
 
 from __future__ import annotations
@@ -19,15 +22,22 @@ QUEUE_SIZE = 1000
 @dataclass(frozen=True)
 class Event:
     project_id: int
-    kind: str  # annotation | job | finding | category | history | image
-    action: str = ""  # created | updated | deleted | progress | ...
+    kind: str  # annotation | job | finding | category | project | image | member | lagged
+    action: str = ""  # created | updated | deleted | undo | redo | queued | running | ...
     ids: list[int] = field(default_factory=list)
     version: int | None = None
     actor: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    via: str = ""
+    id: int = 0  # the outbox row's id: a client's place in the stream
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def of(cls, row: Any) -> Event:
+        return cls(row.project_id, row.kind, row.action, list(row.ids), row.version, row.actor,
+                   dict(row.data), row.via, row.id or 0)  # fmt: skip
 
 
 class Subscription:
@@ -85,3 +95,55 @@ class EventBus:
     def subscriber_count(self) -> int:
         with self._lock:
             return len(self._subs)
+
+
+class OutboxFollower:
+    """A thread publishing every committed outbox row on ``bus``, in id order, starting after the
+    rows that existed when it started."""
+
+    def __init__(self, engine: Any, bus: EventBus, poll_s: float = 0.2) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_id = 0
+
+    def start(self) -> None:
+        from store.db import new_session
+        from store.events import latest_event_id
+
+        with new_session(self.engine) as session:
+            self.last_id = latest_event_id(session)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="labelwright-events", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def poll(self) -> int:
+        """Publish what is new; returns how many events."""
+        from store.db import new_session
+        from store.events import events_after
+
+        with new_session(self.engine) as session:
+            rows = events_after(session, after_id=self.last_id)
+        for row in rows:
+            self.bus.publish(Event.of(row))
+            self.last_id = row.id or self.last_id
+        return len(rows)
+
+    def _run(self) -> None:
+        import logging
+
+        while not self._stop.is_set():
+            try:
+                if self.poll():
+                    continue  # more may be waiting: read on without sleeping
+            except Exception:  # a locked or briefly unavailable database: try again shortly
+                logging.getLogger("labelwright.events").exception("reading the event outbox failed")
+            self._stop.wait(self.poll_s)

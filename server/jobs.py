@@ -142,6 +142,7 @@ class JobRunner:
         total = self._handler(kind).total(params)
         with new_session(self.engine) as session:
             job = jobs.create_job(session, project_id=project_id, kind=kind, params=params, total=total)
+            session.commit()
         self._wake.set()
         assert job.id is not None
         return job.id

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # The store shared by several serve/worker processes, as an SQLAlchemy URL
     # (postgresql+psycopg://user@host:5432/db); unset: the SQLite file <home>/labelwright.db.
     database_url: str | None = None
+    # SQLite commits with synchronous=FULL: an acknowledged write survives an OS crash or power cut,
+    # not only a crash of the process (NORMAL). Costs a WAL fsync per commit (benchmarks/durability.py).
+    durable: bool = False
 
     @property
     def db_path(self) -> Path:

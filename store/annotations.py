@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from store.errors import StaleWriteError
+from store.filters import AnnotationFilter
 from store.history import last_actor, record, snapshot
 from store.models import Annotation, AnnotationStatus, Category, ChangeBatch, Image, utcnow
 
@@ -336,33 +337,51 @@ def relabel(session: Session, *, batch: ChangeBatch, ids: Sequence[int], categor
     return _bulk_update(session, batch, ids, "category_id", category_id)
 
 
-def query_annotations(
-    session: Session,
+def filter_of(
     *,
-    project_id: int,
     image_id: int | None = None,
     category_id: int | None = None,
     status: str | None = None,
     min_score: float | None = None,
     max_score: float | None = None,
     tool: str | None = None,
+) -> AnnotationFilter:
+    """The :class:`AnnotationFilter` of the single-valued keyword filters."""
+    return AnnotationFilter(
+        image_ids=None if image_id is None else (image_id,),
+        category_ids=None if category_id is None else (category_id,),
+        statuses=None if status is None else (parse_status(status),),
+        min_score=min_score,
+        max_score=max_score,
+        tool=tool,
+    )
+
+
+def query_annotations(
+    session: Session,
+    *,
+    project_id: int,
+    where: AnnotationFilter | None = None,
     limit: int | None = None,
+    offset: int = 0,
+    **filters: Any,
 ) -> list[Annotation]:
-    """Annotations of a project matching every filter given, in id order."""
-    statement = select(Annotation).where(Annotation.project_id == project_id)
-    if image_id is not None:
-        statement = statement.where(Annotation.image_id == image_id)
-    if category_id is not None:
-        statement = statement.where(Annotation.category_id == category_id)
-    if status is not None:
-        statement = statement.where(Annotation.status == parse_status(status))
-    if min_score is not None:
-        statement = statement.where(col(Annotation.score) >= min_score)
-    if max_score is not None:
-        statement = statement.where(col(Annotation.score) <= max_score)
-    if tool is not None:
-        statement = statement.where(Annotation.tool == tool)
-    statement = statement.order_by(col(Annotation.id))
+    """Annotations of a project matching ``where`` (or the keyword filters of :func:`filter_of`),
+    in id order."""
+    flt = where if where is not None else filter_of(**filters)
+    statement = select(Annotation).where(*flt.conditions(project_id)).order_by(col(Annotation.id))
+    if offset:
+        statement = statement.offset(offset)
     if limit is not None:
         statement = statement.limit(limit)
     return list(session.exec(statement))
+
+
+def matching(session: Session, *, project_id: int, where: AnnotationFilter) -> tuple[list[int], int]:
+    """The ids of the annotations ``where`` selects (id order) and how many images they are on."""
+    rows = session.exec(
+        select(Annotation.id, Annotation.image_id).where(*where.conditions(project_id)).order_by(
+            col(Annotation.id)
+        )
+    ).all()
+    return [a for a, _ in rows if a is not None], len({i for _, i in rows})

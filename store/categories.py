@@ -57,7 +57,8 @@ def get_category_by_name(session: Session, *, project_id: int, name: str) -> Cat
 
 
 def ensure_categories(session: Session, *, project_id: int, names: Sequence[str]) -> list[Category]:
-    """Return the categories named ``names`` in that order, creating the missing ones."""
+    """Return the categories named ``names`` in that order, creating the missing ones (flushes; the
+    caller commits, so a job's per-image transaction is never committed early)."""
     cleaned = [_clean(n) for n in names]
     existing = {c.name: c for c in list_categories(session, project_id=project_id)}
     count = len(existing)
@@ -66,7 +67,7 @@ def ensure_categories(session: Session, *, project_id: int, names: Sequence[str]
             existing[name] = Category(project_id=project_id, name=name, color=class_color(count))
             session.add(existing[name])
             count += 1
-    session.commit()
+    session.flush()
     return [existing[n] for n in cleaned]
 
 
@@ -83,7 +84,7 @@ def rename_category(session: Session, *, category_id: int, name: str) -> Categor
         )
     category.name = name
     session.add(category)
-    session.commit()
+    session.flush()
     return category
 
 
@@ -130,5 +131,5 @@ def delete_category(session: Session, *, category_id: int) -> bool:
         )
     session.exec(delete(ClassCount).where(col(ClassCount.category_id) == category_id))  # its zero counts
     session.delete(category)
-    session.commit()
+    session.flush()
     return True

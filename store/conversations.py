@@ -13,11 +13,18 @@ RUN_KINDS = ("command", "review")
 
 
 def create_run(
-    session: Session, *, project_id: int, kind: str = "command", model: str = "", title: str = ""
+    session: Session,
+    *,
+    project_id: int,
+    kind: str = "command",
+    model: str = "",
+    title: str = "",
+    owner: str = "",
 ) -> AgentRun:
+    """Start a conversation; ``owner`` is the user it belongs to (commits)."""
     if kind not in RUN_KINDS:
         raise ValueError(f"run kind must be one of {list(RUN_KINDS)}, got {kind!r}")
-    run = AgentRun(project_id=project_id, kind=kind, model=model, title=title)
+    run = AgentRun(project_id=project_id, kind=kind, model=model, title=title, owner=owner)
     session.add(run)
     session.commit()
     return run

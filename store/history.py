@@ -37,9 +37,24 @@ class HistoryResult:
     affected: int
 
 
-def begin_change(session: Session, *, project_id: int, actor: str, description: str) -> ChangeBatch:
+def begin_change(
+    session: Session,
+    *,
+    project_id: int,
+    actor: str,
+    description: str,
+    via: str = "",
+    agent_run_id: int | None = None,
+) -> ChangeBatch:
     """Open a change batch; pass it to every annotation write of this one user-visible change."""
-    batch = ChangeBatch(project_id=project_id, actor=actor, description=description, kind="change")
+    batch = ChangeBatch(
+        project_id=project_id,
+        actor=actor,
+        description=description,
+        kind="change",
+        via=via,
+        agent_run_id=agent_run_id,
+    )
     session.add(batch)
     session.flush()
     return batch
@@ -211,7 +226,7 @@ def undo(
 
     The stack is the project's (``own=False``) or only ``actor``'s batches (``own=True``: per-user
     undo in a shared project, where somebody else may have edited the same rows since; that is
-    when the check bites). Returns None when there is nothing to undo. Commits. Raises
+    when the check bites). Returns None when there is nothing to undo. Flushes; the caller commits. Raises
     ``StaleWriteError`` (writing nothing) when a row the batch touched has been changed since.
     """
     stack = _changes(project_id, actor, own)
@@ -240,7 +255,7 @@ def undo(
     affected = _invert(session, source=redo_batch or target, new_batch=new_batch, action="undo")
     target.undone = True
     session.add(target)
-    session.commit()
+    session.flush()
     return HistoryResult(new_batch.id, target.id, target.description, affected)  # type: ignore[arg-type]
 
 
@@ -248,8 +263,8 @@ def redo(session: Session, *, project_id: int, actor: str, own: bool = False) ->
     """Re-apply the most recently undone batch (of the same stack as ``undo``).
 
     None when nothing is undone, or when a newer change batch exists since that undo (a new change
-    empties the redo stack). Commits. Raises ``StaleWriteError`` (writing nothing) when a row has
-    been changed since the undo.
+    empties the redo stack). Flushes; the caller commits. Raises ``StaleWriteError`` (writing
+    nothing) when a row has been changed since the undo.
     """
     reverted = aliased(ChangeBatch)
     undone = select(ChangeBatch).join(reverted, col(reverted.id) == ChangeBatch.reverts_id)
@@ -279,5 +294,5 @@ def redo(session: Session, *, project_id: int, actor: str, own: bool = False) ->
     affected = _invert(session, source=undo_batch, new_batch=new_batch, action="redo")
     target.undone = False
     session.add(target)
-    session.commit()
+    session.flush()
     return HistoryResult(new_batch.id, target.id, target.description, affected)  # type: ignore[arg-type]

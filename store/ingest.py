@@ -83,13 +83,15 @@ def ingest(
     source: Path,
     limits: IngestLimits = IngestLimits(),  # noqa: B008  (frozen, so sharing the default is safe)
     progress: ProgressFn | None = None,
+    before_commit: Callable[[Session, IngestReport], None] | None = None,
 ) -> IngestReport:
     """Add the images in ``source`` (a .zip or a folder, recursive) to project ``project_name``.
 
     Creates the project when it does not exist. Commits once, at the end, on ``session`` (pass a
     session with no pending work of its own); on any failure, including Ctrl-C, it rolls back and
     deletes the files it wrote, then re-raises. SQLite's write lock is held from the first image
-    until that commit.
+    until that commit. ``before_commit`` runs just before it, in the same transaction (the
+    operations layer records the change's event there).
 
     Raises:
         ValueError: an empty project name.
@@ -115,6 +117,8 @@ def ingest(
                 if progress is not None:
                     progress(done, total)
             run.flush()
+            if before_commit is not None:
+                before_commit(session, run.report)
         session.commit()
     except BaseException:
         _undo(session, home, written)

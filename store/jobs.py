@@ -34,11 +34,12 @@ class LeaseLost(RuntimeError):
 def create_job(
     session: Session, *, project_id: int, kind: str, params: dict[str, Any] | None = None, total: int = 0
 ) -> Job:
+    """Queue a job (flushes; the caller commits, so the job and its event land together)."""
     if not kind:
         raise ValueError("job kind must be a non-empty string, got ''")
     job = Job(project_id=project_id, kind=kind, params=params or {}, total=total)
     session.add(job)
-    session.commit()
+    session.flush()
     return job
 
 

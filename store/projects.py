@@ -31,7 +31,7 @@ def create_project(session: Session, *, name: str, description: str = "") -> Pro
         raise ValueError(f"a project named {name!r} already exists; pick another name or open it")
     project = Project(name=name, description=description)
     session.add(project)
-    session.commit()
+    session.flush()
     return project
 
 
@@ -55,6 +55,7 @@ def list_projects(session: Session) -> list[Project]:
 
 def delete_project(session: Session, *, project_id: int) -> bool:
     """Delete a project and every row that belongs to it; False when there is no such project.
+    Flushes; the caller commits.
 
     Children go first because the foreign keys have no ON DELETE CASCADE (SQLite cannot add one
     without rebuilding the tables) and ``PRAGMA foreign_keys`` is on.
@@ -79,6 +80,5 @@ def delete_project(session: Session, *, project_id: int) -> bool:
     for table in (Image, Category):
         session.exec(delete(table).where(table.project_id == project_id))
     session.exec(delete(Project).where(Project.id == project_id))
-    session.commit()
-    session.expunge_all()
+    session.flush()
     return True

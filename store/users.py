@@ -129,7 +129,7 @@ def set_membership(session: Session, *, user_id: int, project_id: int, role: Rol
     ).first() or Membership(user_id=user_id, project_id=project_id, role=role)
     membership.role = role
     session.add(membership)
-    session.commit()
+    session.flush()
     return membership
 
 
@@ -140,7 +140,7 @@ def remove_membership(session: Session, *, user_id: int, project_id: int) -> boo
     if membership is None:
         return False
     session.delete(membership)
-    session.commit()
+    session.flush()
     return True
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 
-LAYERS = ["store", "tools", "agent", "ui", "server"]  # each may import only those before it
+LAYERS = ["store", "ops", "tools", "agent", "ui", "server"]  # each may import only those before it
 
 
 def _project_imports(path: Path) -> set[str]:

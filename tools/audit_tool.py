@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from store.db import new_session
+from ops import findings
 from tools.audit.runner import run_audit
 from tools.registry import Tool, ToolContext, ToolResult
 
@@ -48,8 +48,12 @@ def describe(finding: dict[str, Any]) -> str:
 
 def audit(ctx: ToolContext, args: AuditArgs) -> AuditResult:
     backends = ctx.backends if args.models and ctx.backends_factory is not None else None
-    with new_session(ctx.engine) as session:
-        report = run_audit(session, project_id=ctx.project_id, home=ctx.home, backends=backends)
+    report = findings.run_audit(
+        ctx.env,
+        ctx.caller,
+        ctx.project_id,
+        lambda session: run_audit(session, project_id=ctx.project_id, home=ctx.home, backends=backends),
+    )
     by_kind = Counter(f["kind"] for f in report.findings)
     return AuditResult(
         open=len(report.findings),

@@ -1,7 +1,8 @@
 """``auto_label``: label many images in a background job, and the handler that runs that job.
 
-The tool only checks its arguments and enqueues; the job runner calls :class:`LabelJob` once per
-image, inside the transaction that also advances the job's cursor.
+The tool starts the job through ``ops.jobs.start_label`` (the one set of checks every surface
+uses); the job runner calls :class:`LabelJob` once per image, inside the transaction that also
+advances the job's cursor, writing as the person who started the job.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from store.db import new_session
+from ops import jobs
+from ops.caller import Caller
+from ops.unit import within
 from store.models import Annotation, Image, Job
 from tools.backends.vocab import UnknownLabel
-from tools.pipeline import ImageRef, Label, label_image, resolve_image
-from tools.registry import Tool, ToolContext, ToolError, ToolResult
+from tools.pipeline import ImageRef, Label, label_image
+from tools.registry import Tool, ToolContext, ToolResult
 
-KIND = "auto_label"
+KIND = jobs.LABEL
 
 
 class AutoLabelArgs(BaseModel):
@@ -47,41 +50,38 @@ def clean_labels(labels: list[str]) -> list[str]:
 
 
 def check_labels(detector: Any, labels: list[str]) -> None:
-    """Ask the detector itself whether it can look for ``labels`` (on a blank image: cheap)."""
+    """Ask the detector itself whether it can look for ``labels`` (on a blank image: cheap).
+
+    Raises ValueError (the operation turns it into a refusal) naming what it can detect.
+    """
     try:
         detector.detect(np.zeros((32, 32, 3), dtype=np.uint8), labels, 0.99)
     except UnknownLabel as exc:
-        raise ToolError(str(exc)) from None
+        raise ValueError(str(exc)) from None
 
 
-def job_params(
-    session: Session, *, project_id: int, classes: list[str], images: list[int | str] | None, threshold: float
-) -> dict[str, Any]:
-    """The job's params: image ids resolved now, so the cursor indexes a fixed list."""
-    if images is None:
-        ids = list(
-            session.exec(select(Image.id).where(Image.project_id == project_id).order_by(col(Image.id)))
-        )
-    else:
-        ids = list(dict.fromkeys(resolve_image(session, project_id=project_id, ref=ref).id for ref in images))
-    if not ids:
-        raise ToolError("the project has no images to label; ingest some first")
-    return {"classes": clean_labels(classes), "image_ids": ids, "threshold": threshold}
+def label_check(backends_factory: Callable[[], Any] | None) -> Callable[[list[str]], None] | None:
+    """The vocabulary check of the process's detector, for ``ops.jobs.start_label``."""
+    if backends_factory is None:
+        return None
+    return lambda labels: check_labels(backends_factory().detector, labels)
 
 
 def auto_label(ctx: ToolContext, args: AutoLabelArgs) -> AutoLabelResult:
-    if ctx.enqueue is None:
-        raise ToolError("background jobs are not available in this session")
-    classes = clean_labels(args.classes)
-    check_labels(ctx.backends.detector, classes)
-    with new_session(ctx.engine) as session:
-        params = job_params(
-            session, project_id=ctx.project_id, classes=classes, images=args.images, threshold=args.threshold
-        )
-    if ctx.agent_run_id is not None:
-        params["agent_run_id"] = ctx.agent_run_id
-    job_id = ctx.enqueue(KIND, params)
-    return AutoLabelResult(job_id=job_id, images=len(params["image_ids"]), classes=classes)
+    check = label_check(lambda: ctx.backends) if ctx.backends_factory is not None else None
+    job = jobs.start_label(
+        ctx.env, ctx.caller, ctx.project_id, classes=args.classes, images=args.images,
+        threshold=args.threshold, check=check,
+    )  # fmt: skip
+    if ctx.on_job is not None:
+        ctx.on_job(job.id)
+    return AutoLabelResult(job_id=job.id, images=job.total, classes=job.params["classes"])
+
+
+def job_caller(job: Job) -> Caller:
+    """Who a job acts for: the person who started it, through the job runner."""
+    name = str(job.params.get("requested_by") or KIND)
+    return Caller(name, None, False, via="job", agent_run_id=job.params.get("agent_run_id"))
 
 
 class LabelJob:
@@ -92,12 +92,9 @@ class LabelJob:
     harmless even if a future executor delivers it twice.
     """
 
-    def __init__(
-        self, *, home: Path, backends_factory: Callable[[], Any], author: str = "auto_label"
-    ) -> None:
+    def __init__(self, *, home: Path, backends_factory: Callable[[], Any]) -> None:
         self.home = home
         self.backends_factory = backends_factory
-        self.author = author
         self._backends: Any = None
         self.last: Any = None  # the last ImageResult, for timing reports
 
@@ -119,18 +116,17 @@ class LabelJob:
         ).first()
         if done is not None:
             return
-        self.last = label_image(
-            session,
-            backends=self.backends,
-            home=self.home,
-            image=image,
-            labels=job.params["classes"],
-            threshold=float(job.params["threshold"]),
-            job_id=job.id,
-            agent_run_id=job.params.get("agent_run_id"),
-            author=self.author,
-            tool=KIND,
-        )
+        with within(session, job_caller(job), job.project_id) as unit:
+            self.last = label_image(
+                unit,
+                backends=self.backends,
+                home=self.home,
+                image=image,
+                labels=job.params["classes"],
+                threshold=float(job.params["threshold"]),
+                job_id=job.id,
+                tool=KIND,
+            )
 
 
 TOOL = Tool(

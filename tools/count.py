@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func
-from sqlmodel import col, select
 
-from store.categories import get_category_by_name
-from store.db import new_session
-from store.models import Annotation, AnnotationStatus, Category, Image
-from tools.pipeline import ImageRef, Label, resolve_image
-from tools.registry import Tool, ToolContext, ToolError, ToolResult
+from ops import annotations
+from store.models import AnnotationStatus
+from tools.pipeline import ImageRef, Label
+from tools.registry import Tool, ToolContext, ToolResult
 
 TOP = 50  # groups listed in the text; the total always counts everything
 
@@ -39,35 +36,11 @@ class CountResult(ToolResult):
 
 
 def count(ctx: ToolContext, args: CountArgs) -> CountResult:
-    with new_session(ctx.engine) as session:
-        key = {
-            "class": col(Category.name),
-            "image": col(Image.file_name),
-            "status": col(Annotation.status),
-        }[args.by]
-        statement = (
-            select(key, func.count()).select_from(Annotation).where(Annotation.project_id == ctx.project_id)
-        )
-        if args.by == "class":
-            statement = statement.join(Category, col(Category.id) == col(Annotation.category_id))
-        elif args.by == "image":
-            statement = statement.join(Image, col(Image.id) == col(Annotation.image_id))
-        if args.label is not None:
-            category = get_category_by_name(session, project_id=ctx.project_id, name=args.label)
-            if category is None:
-                raise ToolError(f"no class {args.label!r} in this project")
-            statement = statement.where(Annotation.category_id == category.id)
-        if args.image is not None:
-            image = resolve_image(session, project_id=ctx.project_id, ref=args.image)
-            statement = statement.where(Annotation.image_id == image.id)
-        if args.status is not None:
-            statement = statement.where(Annotation.status == args.status)
-        if args.min_score is not None:
-            statement = statement.where(col(Annotation.score) >= args.min_score)
-        if args.max_score is not None:
-            statement = statement.where(col(Annotation.score) <= args.max_score)
-        rows = session.exec(statement.group_by(key).order_by(func.count().desc(), key)).all()
-    groups = {str(getattr(k, "value", k)): int(n) for k, n in rows}
+    groups = annotations.count(
+        ctx.env, ctx.caller, ctx.project_id, by=args.by, label=args.label,
+        images=None if args.image is None else [args.image], status=args.status,
+        min_score=args.min_score, max_score=args.max_score,
+    )  # fmt: skip
     return CountResult(by=args.by, total=sum(groups.values()), groups=groups)
 
 

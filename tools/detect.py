@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from store.db import new_session
+from ops import images
+from ops.filters import image_of
+from ops.unit import change
 from tools.backends.vocab import UnknownLabel
-from tools.pipeline import ImageRef, Label, label_image, load_rgb, resolve_image
+from tools.pipeline import ImageRef, Label, label_image, load_rgb
 from tools.registry import Tool, ToolContext, ToolError, ToolResult
 
 
@@ -53,39 +55,34 @@ class DetectResult(ToolResult):
 
 def detect(ctx: ToolContext, args: DetectArgs) -> DetectResult:
     labels = [" ".join(label.split()) for label in args.labels]
-    with new_session(ctx.engine) as session:
-        image = resolve_image(session, project_id=ctx.project_id, ref=args.image)
-        try:
-            if args.save:
+    try:
+        if args.save:
+            with change(ctx.env, ctx.caller, "annotation.create", ctx.project_id) as unit:
+                assert unit.access is not None
+                unit.access.require("category.create", "detect with save (it may add classes)")
+                image = image_of(unit.session, ctx.project_id, args.image)
                 out = label_image(
-                    session,
-                    backends=ctx.backends,
-                    home=ctx.home,
-                    image=image,
-                    labels=labels,
-                    threshold=args.threshold,
-                    agent_run_id=ctx.agent_run_id,
-                    author=ctx.actor,
-                    tool="detect",
+                    unit, backends=ctx.backends, home=ctx.home, image=image, labels=labels,
+                    threshold=args.threshold, tool="detect",
+                )  # fmt: skip
+            boxes = [
+                Box(
+                    label=p.label,
+                    score=round(p.detector_score, 2),
+                    box=xyxy_of(p.bbox),
+                    annotation_id=p.annotation_id,
                 )
-                session.commit()
-                boxes = [
-                    Box(
-                        label=p.label,
-                        score=round(p.detector_score, 2),
-                        box=xyxy_of(p.bbox),
-                        annotation_id=p.annotation_id,
-                    )
-                    for p in out.proposals
-                ]
-            else:
-                dets = ctx.backends.detector.detect(load_rgb(ctx.home, image), labels, args.threshold)
-                boxes = [
-                    Box(label=label, score=round(float(conf), 2), box=[round(float(v)) for v in xyxy])
-                    for xyxy, conf, label in zip(dets.xyxy, dets.confidence, dets.label, strict=True)
-                ]
-        except UnknownLabel as exc:  # the detector's vocabulary message, for the model to act on
-            raise ToolError(str(exc)) from None
+                for p in out.proposals
+            ]
+        else:
+            image = images.get(ctx.env, ctx.caller, ctx.project_id, args.image)
+            dets = ctx.backends.detector.detect(load_rgb(ctx.home, image), labels, args.threshold)
+            boxes = [
+                Box(label=label, score=round(float(conf), 2), box=[round(float(v)) for v in xyxy])
+                for xyxy, conf, label in zip(dets.xyxy, dets.confidence, dets.label, strict=True)
+            ]
+    except UnknownLabel as exc:  # the detector's vocabulary message, for the model to act on
+        raise ToolError(str(exc)) from None
     boxes.sort(key=lambda b: -b.score)
     return DetectResult(image_id=image.id or 0, file_name=image.file_name, boxes=boxes)
 

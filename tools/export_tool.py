@@ -1,16 +1,13 @@
-"""``export``: write the project as COCO JSON under ``<home>/exports`` and say where."""
+"""``export``: write the project as COCO JSON under ``<home>/exports`` (``ops.exports``) and say where."""
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from store.coco_export import export_coco
-from store.db import new_session
-from store.models import Project
-from tools.registry import Tool, ToolContext, ToolError, ToolResult
+from ops import exports
+from tools.registry import Tool, ToolContext, ToolResult
 
 
 class ExportArgs(BaseModel):
@@ -34,15 +31,12 @@ class ExportResult(ToolResult):
 
 def export(ctx: ToolContext, args: ExportArgs) -> ExportResult:
     statuses = ["accepted"] if args.include == "accepted" else ["accepted", "proposed"]
-    with new_session(ctx.engine) as session:
-        project = session.get(Project, ctx.project_id)
-        if project is None:
-            raise ToolError(f"project {ctx.project_id} does not exist")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = ctx.home / "exports" / f"{project.name}-{stamp}.coco.json"
-        report = export_coco(session, project_id=ctx.project_id, out_path=out, status=statuses)
+    out = exports.export(ctx.env, ctx.caller, ctx.project_id, exports.Format.coco, statuses=statuses)
     return ExportResult(
-        path=str(out), images=report.images, annotations=report.annotations, categories=report.categories
+        path=str(out.path),
+        images=out.report["images"],
+        annotations=out.report["annotations"],
+        categories=out.report["categories"],
     )
 
 

@@ -7,14 +7,11 @@ quoted data for the model, never text it should act on.
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
 
-from store.categories import get_category_by_name
-from store.db import new_session
-from store.images import list_images
-from store.models import AnnotationStatus, Image
+from ops import images
+from store.models import AnnotationStatus
 from tools.pipeline import Label
-from tools.registry import Tool, ToolContext, ToolError, ToolResult
+from tools.registry import Tool, ToolContext, ToolResult
 
 SHOWN = 20  # images listed in the text; the total always counts every match
 
@@ -45,34 +42,19 @@ class FindImagesResult(ToolResult):
 
 
 def find_images(ctx: ToolContext, args: FindImagesArgs) -> FindImagesResult:
-    with new_session(ctx.engine) as session:
-        category_id = None
-        if args.label is not None:
-            category = get_category_by_name(session, project_id=ctx.project_id, name=args.label)
-            if category is None:
-                if args.unlabeled:  # no such class yet: every image lacks it
-                    category_id = -1
-                else:
-                    raise ToolError(f"no class {args.label!r} in this project")
-            else:
-                category_id = category.id
-        if args.name_contains is not None:
-            statement = select(Image).where(
-                Image.project_id == ctx.project_id, col(Image.file_name).contains(args.name_contains)
-            )
-            named = {i.id for i in session.exec(statement)}
-        rows, total = list_images(
-            session,
-            project_id=ctx.project_id,
-            category_id=category_id,
-            status=args.status.value if args.status else None,
-            without_annotations=args.unlabeled,
-            max_score=args.max_score,
-            limit=1000,
-        )
-        if args.name_contains is not None:
-            rows = [r for r in rows if r.id in named]
-            total = len(rows)
+    rows, total = images.list_(
+        ctx.env,
+        ctx.caller,
+        ctx.project_id,
+        class_name=args.label,
+        status=args.status,
+        without_annotations=args.unlabeled,
+        max_score=args.max_score,
+        limit=1000,
+    )
+    if args.name_contains is not None:
+        rows = [r for r in rows if args.name_contains in r.file_name]
+        total = len(rows)
     return FindImagesResult(
         total=total, images=[FoundImage(id=r.id or 0, file_name=r.file_name) for r in rows[:SHOWN]]
     )

@@ -8,13 +8,13 @@ label (NaN), else the geometric mean ``sqrt(detector * verifier)``, so a box the
 sinks in the review queue while the threshold keeps meaning "detector confidence". The parts are
 kept on :class:`Proposal` for callers that want them.
 
-The caller owns the transaction: :func:`label_image` adds rows to ``session`` and never commits,
-so a job commits an image's annotations together with its cursor.
+The caller owns the transaction: :func:`label_image` writes through an operation's unit of work
+(``ops.unit``) and never commits, so a job commits an image's annotations together with its
+cursor.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,9 +23,13 @@ from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from store.models import Annotation, AnnotationStatus, Image
+from ops import filters
+from ops.annotations import NewAnnotation, add
+from ops.errors import OpError
+from ops.unit import Unit
+from store.models import Image
 from tools.backends.base import Detections
 from tools.registry import ToolError
 
@@ -56,30 +60,16 @@ class ImageResult:
 
 
 def find_image(session: Session, *, project_id: int, ref: int | str) -> Image | None:
-    """An image of the project named by id or file name, or None."""
-    text = str(ref).strip()
-    image: Image | None = None
-    if text.isdigit():
-        image = session.get(Image, int(text))
-        if image is not None and image.project_id != project_id:
-            image = None
-    if image is None:
-        image = session.exec(
-            select(Image).where(Image.project_id == project_id, Image.file_name == text)
-        ).first()
-    return image
+    """An image of the project named by id or file name, or None (see ``ops.filters``)."""
+    return filters.find_image(session, project_id, ref)
 
 
 def resolve_image(session: Session, *, project_id: int, ref: int | str) -> Image:
     """An image of the project named by id or file name; ToolError lists near matches otherwise."""
-    text = str(ref).strip()
-    image = find_image(session, project_id=project_id, ref=ref)
-    if image is None:
-        names = session.exec(select(Image.file_name).where(Image.project_id == project_id)).all()
-        near = difflib.get_close_matches(text, names, n=5, cutoff=0.4)
-        hint = f"; did you mean: {', '.join(near)}" if near else f"; the project has {len(names)} images"
-        raise ToolError(f"no image {text!r} in this project{hint}")
-    return image
+    try:
+        return filters.image_of(session, project_id, ref)
+    except OpError as exc:
+        raise ToolError(str(exc)) from None
 
 
 def load_rgb(home: Path, image: Image) -> np.ndarray:
@@ -88,17 +78,6 @@ def load_rgb(home: Path, image: Image) -> np.ndarray:
 
     with PILImage.open(home / image.path) as im:
         return np.asarray(im.convert("RGB"))
-
-
-def category_ids(session: Session, *, project_id: int, labels: list[str]) -> dict[str, int]:
-    """Label -> category id, creating missing categories (the user's label, not the model's).
-
-    ``ensure_categories`` commits, so call this before an item's writes: it must not split them.
-    """
-    from store.categories import ensure_categories
-
-    cats = ensure_categories(session, project_id=project_id, names=labels)
-    return {label: cat.id for label, cat in zip(labels, cats, strict=True) if cat.id is not None}
 
 
 def box_mask(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -130,47 +109,6 @@ def combine(detector_score: float, verifier_score: float | None) -> float:
     return round(math.sqrt(max(detector_score, 0.0) * max(verifier_score, 0.0)), 4)
 
 
-def write_annotation(
-    session: Session,
-    *,
-    batch: Any,
-    image: Image,
-    category_id: int,
-    mask: np.ndarray,
-    score: float,
-    tool: str,
-    model: str,
-    prompt: str,
-    threshold: float | None,
-    job_id: int | None,
-    agent_run_id: int | None,
-    author: str,
-) -> Annotation:
-    """One proposed annotation with its provenance, through the store's history-keeping writer.
-
-    Its bbox, area and COCO segmentation are derived from ``mask`` by the store.
-    """
-    from store.annotations import create_annotation
-    from store.masks import rle_from_mask
-
-    return create_annotation(
-        session,
-        batch=batch,
-        image_id=image.id,
-        category_id=category_id,
-        mask=rle_from_mask(mask),
-        score=score,
-        status=AnnotationStatus.proposed,
-        tool=tool,
-        model=model,
-        prompt=prompt,
-        threshold=threshold,
-        job_id=job_id,
-        agent_run_id=agent_run_id,
-        author=author,
-    )
-
-
 def verify_scores(
     verifier: Any, image: np.ndarray, boxes: np.ndarray, labels: list[str]
 ) -> list[float | None]:
@@ -187,7 +125,7 @@ def verify_scores(
 
 
 def label_image(
-    session: Session,
+    unit: Unit,
     *,
     backends: Any,
     home: Path,
@@ -195,13 +133,11 @@ def label_image(
     labels: list[str],
     threshold: float,
     job_id: int | None = None,
-    agent_run_id: int | None = None,
-    author: str = "agent",
-    batch: Any = None,
     tool: str = "auto_label",
 ) -> ImageResult:
-    """Detect, segment, verify and write proposals for one image; the caller commits."""
-    from store.history import begin_change
+    """Detect, segment, verify and write proposals for one image inside ``unit`` (an operation's
+    unit of work: its caller is the author, its batch the undo step); the unit's owner commits."""
+    from store.masks import rle_from_mask
 
     result = ImageResult(image_id=image.id or 0)
     t = time.perf_counter()
@@ -214,7 +150,6 @@ def label_image(
     if len(dets) == 0:
         return result
 
-    categories = category_ids(session, project_id=image.project_id, labels=sorted(set(dets.label)))
     t = time.perf_counter()
     backends.segmenter.set_image(rgb, key=image.id)
     masks, _ = backends.segmenter.segment(boxes=dets.xyxy)
@@ -226,13 +161,8 @@ def label_image(
     result.timings["verify"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    if batch is None:
-        batch = begin_change(
-            session,
-            project_id=image.project_id,
-            actor=author,
-            description=f"{tool}: {', '.join(labels[:5])}{' ...' * (len(labels) > 5)} on {image.file_name}",
-        )
+    items: list[NewAnnotation] = []
+    parts: list[tuple[float, float | None, float]] = []
     for box, mask, conf, label, check in zip(
         dets.xyxy, masks, dets.confidence, dets.label, checks, strict=True
     ):
@@ -243,28 +173,23 @@ def label_image(
         if not clipped.any():  # a box wholly outside the image: nothing to annotate
             continue
         score = combine(float(conf), check)
-        ann = write_annotation(
-            session,
-            batch=batch,
-            image=image,
-            category_id=categories[label],
-            mask=clipped,
-            score=score,
-            tool=tool,
-            model=model,
-            prompt=label,
-            threshold=threshold,
-            job_id=job_id,
-            agent_run_id=agent_run_id,
-            author=author,
-        )
+        items.append(
+            NewAnnotation(
+                label=label, mask=rle_from_mask(clipped), score=score, tool=tool, model=model,
+                prompt=label, threshold=threshold, job_id=job_id,
+            )
+        )  # fmt: skip
+        parts.append((float(conf), check, score))
+    described = f"{tool}: {', '.join(labels[:5])}{' ...' * (len(labels) > 5)} on {image.file_name}"
+    written = add(unit, image, items, described) if items else []
+    for ann, item, (conf, check, score) in zip(written, items, parts, strict=True):
         result.proposals.append(
             Proposal(
                 annotation_id=ann.id or 0,
-                label=label,
+                label=str(item.label),
                 bbox=list(ann.bbox),
                 area=float(ann.area),
-                detector_score=round(float(conf), 4),
+                detector_score=round(conf, 4),
                 verifier_score=None if check is None else round(check, 4),
                 score=score,
             )

@@ -16,6 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Engine
 
+from ops.caller import Caller
+from ops.errors import OpError
+from ops.unit import Env
+
 
 class ToolError(Exception):
     """A failure the caller can fix: bad ids, an unknown label, nothing to act on."""
@@ -30,21 +34,35 @@ class ToolResult(BaseModel):
 
 @dataclass
 class ToolContext:
-    """Everything a tool may touch, handed in by the caller (CLI, job runner, agent, server).
+    """Everything a tool may touch, handed in by the surface (CLI, agent, UI, server).
 
-    ``backends`` is built lazily by the caller's factory so a count never loads a model.
-    ``enqueue`` starts a job (kind, params) -> job id; None where no runner exists.
+    ``caller`` is the person the tool acts for (``via`` says through what, e.g. the agent in run
+    12); every change goes through ``ops`` with that caller, so the permission policy holds.
+    ``backends`` is built lazily by the surface's factory (the process's one model stack) so a
+    count never loads a model. ``on_job`` is told the id of a job a tool queued (the CLI runs it
+    in the foreground; a server's runner picks it up by itself).
     """
 
     engine: Engine
     project_id: int
     home: Path
     models_dir: Path
-    actor: str = "agent"
-    agent_run_id: int | None = None
+    caller: Caller
     backends_factory: Callable[[], Any] | None = None
-    enqueue: Callable[[str, dict[str, Any]], int] | None = None
+    on_job: Callable[[int], None] | None = None
     _backends: Any = field(default=None, repr=False)
+
+    @property
+    def env(self) -> Env:
+        return Env(self.engine, self.home)
+
+    @property
+    def actor(self) -> str:
+        return self.caller.username
+
+    @property
+    def agent_run_id(self) -> int | None:
+        return self.caller.agent_run_id
 
     @property
     def backends(self) -> Any:
@@ -62,6 +80,9 @@ class Tool:
     args: type[BaseModel]
     fn: Callable[[ToolContext, Any], ToolResult]
     mutates: bool = False  # changes annotations: the agent asks for confirmation on large changes
+    # Applies a dry run this tool returned, given its token (the agents call it when the person
+    # confirms; the model never sees the token). None: the tool never answers with a dry run.
+    confirm: Callable[[ToolContext, Any, str], ToolResult] | None = None
 
     def schema(self) -> dict[str, Any]:
         """The Ollama/OpenAI function-tool schema for this tool."""
@@ -85,7 +106,10 @@ class Tool:
             raise ToolError(f"invalid arguments for {self.name}: {problems}") from None
 
     def __call__(self, ctx: ToolContext, raw: dict[str, Any] | str | None) -> ToolResult:
-        return self.fn(ctx, self.parse(raw))
+        try:
+            return self.fn(ctx, self.parse(raw))
+        except OpError as exc:  # a refusal (role, bad input, not found): the model reads and reports it
+            raise ToolError(str(exc)) from None
 
 
 class Registry:

@@ -1,18 +1,20 @@
 """The review queue as tools: show the worst open finding, then fix, accept or skip it.
 
 A :class:`ReviewState` holds one review conversation's place in the queue: the finding shown last
-(the one "that one" means), the skipped ones, and a pending bulk delete. Every action on an
-annotation is one change batch through the store's history writers, so ``labelwright undo``
-reverts it; the finding is closed in the same commit. Each action's result ends with the next
-finding, so a person can work through the queue one short message at a time.
+(the one "that one" means) and the skipped ones. Every action is ``ops.findings.resolve``: the
+annotation change and the finding's closing in one change batch, so ``labelwright undo`` reverts
+it. Each action's result ends with the next finding, so a person can work through the queue one
+short message at a time.
 
-``delete_all_of_kind`` is two-step on purpose: the first call only describes what would go, and
-only a call in a LATER turn (after the person saw that summary and said yes) deletes.
+``delete_all_of_kind`` answers with a dry run; it applies through the tool's ``confirm`` only
+when the person's own next message confirms (``agent.pending``, the same mechanism as the
+command agent's bulk edits): the model cannot confirm it.
 """
 
 from __future__ import annotations
 
-import difflib
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,14 +22,15 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from store import annotations as repo
-from store.categories import get_category, get_category_by_name, list_categories
+from ops import findings
+from ops.filters import category_of
+from store.categories import get_category
 from store.db import new_session
-from store.findings import close_finding, get_finding, list_findings
-from store.history import begin_change
+from store.findings import get_finding, list_findings
 from store.masks import rle_from_mask
 from store.models import Annotation, AuditFinding, Image
-from tools.pipeline import category_ids, clip_to_box, load_rgb
+from tools.edit import DryRun
+from tools.pipeline import clip_to_box, load_rgb
 from tools.registry import Registry, Tool, ToolContext, ToolError, ToolResult
 
 AnnotationKind = Literal[
@@ -50,21 +53,12 @@ QUEUE = 10_000  # open findings read per lookup; a review works through far fewe
 
 
 @dataclass
-class PendingDelete:
-    kind: str
-    annotation_ids: list[int]
-    finding_ids: list[int]
-    turn: int
-
-
-@dataclass
 class ReviewState:
     """One review conversation's place in the queue. ``turn`` counts the person's messages."""
 
     current: int | None = None
     skipped: set[int] = field(default_factory=set)
     turn: int = 0
-    pending: PendingDelete | None = None
 
 
 class Target(BaseModel):
@@ -86,7 +80,6 @@ class ResegmentArgs(Target):
 
 class BulkArgs(BaseModel):
     kind: AnnotationKind = Field(description="Finding kind whose annotations go, e.g. tiny_box.")
-    confirm: bool = Field(False, description="True only after the user confirmed the dry-run summary.")
 
 
 class ReviewText(ToolResult):
@@ -154,14 +147,19 @@ def _annotation(session: Session, finding: AuditFinding) -> Annotation:
     return ann
 
 
-def _close(session: Session, ctx: ToolContext, state: ReviewState, finding: AuditFinding, how: str) -> str:
-    close_finding(session, finding_id=finding.id, resolution=how)  # type: ignore[arg-type]  # commits
+def _act(ctx: ToolContext, state: ReviewState, finding: AuditFinding, action: str, **kw: object) -> str:
+    """Resolve ``finding`` through ``ops.findings.resolve`` (annotation change + close, one
+    change) and return the next finding's line."""
+    return _resolve(ctx, state, finding, action, **kw)[1]
+
+
+def _resolve(
+    ctx: ToolContext, state: ReviewState, finding: AuditFinding, action: str, **kw: object
+) -> tuple[findings.Resolved, str]:
+    done = findings.resolve(ctx.env, ctx.caller, ctx.project_id, finding.id or 0, action, **kw)  # type: ignore[arg-type]
     state.skipped.discard(finding.id)  # type: ignore[arg-type]
-    return _next(session, ctx, state)
-
-
-def _batch(session: Session, ctx: ToolContext, what: str):  # type: ignore[no-untyped-def]
-    return begin_change(session, project_id=ctx.project_id, actor=ctx.actor, description=f"review: {what}")
+    with new_session(ctx.engine) as session:
+        return done, _next(session, ctx, state)
 
 
 def review_tools(state: ReviewState) -> Registry:
@@ -180,53 +178,31 @@ def review_tools(state: ReviewState) -> Registry:
     def accept_as_is(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
             finding = _finding(session, ctx, state)
-            ann = session.get(Annotation, finding.annotation_id) if finding.annotation_id else None
-            if ann is not None:
-                repo.set_status(
-                    session, batch=_batch(session, ctx, f"accept #{ann.id}"), ids=[ann.id], status="accepted"
-                )  # type: ignore[list-item]
-            nxt = _close(session, ctx, state, finding, "accepted")
-            return ReviewText(done=f"finding {finding.id} accepted as is", next=nxt)
+        nxt = _act(ctx, state, finding, "accept")
+        return ReviewText(done=f"finding {finding.id} accepted as is", next=nxt)
 
     def reject_annotation(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
             finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
-            repo.set_status(
-                session, batch=_batch(session, ctx, f"reject #{ann.id}"), ids=[ann.id], status="rejected"
-            )  # type: ignore[list-item]
-            return ReviewText(
-                done=f"#{ann.id} rejected", next=_close(session, ctx, state, finding, "rejected")
-            )
+        return ReviewText(done=f"#{ann.id} rejected", next=_act(ctx, state, finding, "reject"))
 
     def relabel(ctx: ToolContext, args: RelabelArgs) -> ReviewText:
         with new_session(ctx.engine) as session:
             finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
-            category = get_category_by_name(session, project_id=ctx.project_id, name=args.label)
-            if category is None:
-                names = [c.name for c in list_categories(session, project_id=ctx.project_id)]
-                near = difflib.get_close_matches(args.label, names, n=3, cutoff=0.5)
-                hint = f"did you mean {', '.join(near)}?" if near else f"classes: {', '.join(names)}"
-                raise ToolError(f"no class {args.label!r} in this project; {hint}")
+            category = category_of(session, ctx.project_id, args.label)
             old = get_category(session, category_id=ann.category_id)
-            repo.relabel(
-                session,
-                batch=_batch(session, ctx, f"relabel #{ann.id} -> {category.name}"),
-                ids=[ann.id],
-                category_id=category.id,
-            )  # type: ignore[list-item,arg-type]
-            done = f"#{ann.id} relabelled {old.name if old else '?'} -> {category.name}"
-            return ReviewText(done=done, next=_close(session, ctx, state, finding, "relabelled"))
+        nxt = _act(ctx, state, finding, "relabel", label=category.name)
+        return ReviewText(
+            done=f"#{ann.id} relabelled {old.name if old else '?'} -> {category.name}", next=nxt
+        )
 
     def delete_annotation(ctx: ToolContext, args: Target) -> ReviewText:
         with new_session(ctx.engine) as session:
             finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
-            repo.delete_annotation(
-                session, batch=_batch(session, ctx, f"delete #{ann.id}"), annotation_id=ann.id
-            )  # type: ignore[arg-type]
-            return ReviewText(done=f"#{ann.id} deleted", next=_close(session, ctx, state, finding, "deleted"))
+        return ReviewText(done=f"#{ann.id} deleted", next=_act(ctx, state, finding, "delete"))
 
     def adjust_box(ctx: ToolContext, args: BoxArgs) -> ReviewText:
         x1, y1, x2, y2 = args.box
@@ -236,20 +212,11 @@ def review_tools(state: ReviewState) -> Registry:
             finding = _finding(session, ctx, state)
             ann = _annotation(session, finding)
             had_mask = ann.mask is not None
-            try:
-                repo.update_annotation(
-                    session,
-                    batch=_batch(session, ctx, f"box #{ann.id}"),
-                    annotation_id=ann.id,
-                    mask=None,
-                    bbox=[x1, y1, x2 - x1, y2 - y1],
-                )  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise ToolError(str(exc)) from None
-            done = f"#{ann.id} box now {_box([x1, y1, x2, y2])}" + (
-                " (mask dropped: resegment for a new one)" if had_mask else ""
-            )
-            return ReviewText(done=done, next=_close(session, ctx, state, finding, "fixed"))
+        nxt = _act(ctx, state, finding, "reshape", bbox=[x1, y1, x2 - x1, y2 - y1])
+        done = f"#{ann.id} box now {_box([x1, y1, x2, y2])}" + (
+            " (mask dropped: resegment for a new one)" if had_mask else ""
+        )
+        return ReviewText(done=done, next=nxt)
 
     def resegment(ctx: ToolContext, args: ResegmentArgs) -> ReviewText:
         with new_session(ctx.engine) as session:
@@ -275,75 +242,51 @@ def review_tools(state: ReviewState) -> Registry:
                 mask = clip_to_box(mask, box[0])
             if not mask.any():
                 raise ToolError("the segmenter found nothing there; give a tighter box or points")
-            if ann is None:
-                label = str(finding.evidence.get("class", ""))
-                category = category_ids(session, project_id=ctx.project_id, labels=[label])[label]
-                new = repo.create_annotation(
-                    session,
-                    batch=_batch(session, ctx, f"add missing {label}"),
-                    image_id=image.id,
-                    category_id=category,
-                    mask=rle_from_mask(mask),
-                    status="accepted",
-                    tool="review",
-                    model=segmenter.model_id,
-                    prompt=label,
-                    author=ctx.actor,
-                )  # type: ignore[arg-type]
-                done = f"added #{new.id} {label} box {_box(new.bbox)}"
-                return ReviewText(done=done, next=_close(session, ctx, state, finding, "added"))
-            updated = repo.update_annotation(
-                session,
-                batch=_batch(session, ctx, f"resegment #{ann.id}"),
-                annotation_id=ann.id,
-                mask=rle_from_mask(mask),
-            )  # type: ignore[arg-type]
-            done = f"#{ann.id} resegmented: box {_box(updated.bbox)}, area {updated.area:.0f} px"  # type: ignore[union-attr]
-            return ReviewText(done=done, next=_close(session, ctx, state, finding, "fixed"))
+        rle = rle_from_mask(mask)
+        if ann is None:
+            label = str(finding.evidence.get("class", ""))
+            done, nxt = _resolve(ctx, state, finding, "add", label=label, mask=rle, model=segmenter.model_id)
+            new = done.added
+            assert new is not None
+            return ReviewText(done=f"added #{new.id} {label} box {_box(new.bbox)}", next=nxt)
+        nxt = _act(ctx, state, finding, "reshape", mask=rle, model=segmenter.model_id)
+        return ReviewText(done=f"#{ann.id} resegmented: area {int(mask.sum())} px", next=nxt)
 
-    def delete_all_of_kind(ctx: ToolContext, args: BulkArgs) -> ReviewText:
+    def flagged(ctx: ToolContext, kind: str) -> tuple[list[int], list[int], int]:
+        """(annotation ids, finding ids, images) of the open findings of ``kind``."""
         with new_session(ctx.engine) as session:
-            rows = [
-                f for f in _queue(session, ctx, state) if f.kind == args.kind and f.annotation_id is not None
-            ]
+            rows = [f for f in _queue(session, ctx, state) if f.kind == kind and f.annotation_id is not None]
             rows = [f for f in rows if session.get(Annotation, f.annotation_id) is not None]
-            ids = sorted({f.annotation_id for f in rows})  # type: ignore[type-var]
-            pending = state.pending
-            if not args.confirm:
-                if not ids:
-                    raise ToolError(f"no open {args.kind} findings with annotations")
-                state.pending = PendingDelete(args.kind, ids, [f.id for f in rows], state.turn)  # type: ignore[misc]
-                images = len({f.image_id for f in rows})
-                shown = ", ".join(f"#{i}" for i in ids[:10]) + (" ..." if len(ids) > 10 else "")
-                return ReviewText(
-                    done=f"dry run: would delete {len(ids)} annotations flagged {args.kind} on {images} "
-                    f"images ({shown}). Ask the user to confirm; nothing deleted yet."
-                )
-            if pending is None or pending.kind != args.kind:
-                raise ToolError(
-                    f"call delete_all_of_kind for {args.kind} without confirm first, show the summary"
-                )
-            if pending.turn < state.turn - 1:
-                state.pending = None
-                raise ToolError("that dry run is older than the last turn: run it again without confirm")
-            if pending.turn >= state.turn:
-                raise ToolError(
-                    "the user has not confirmed yet: show the dry-run summary and wait for their answer"
-                )
-            state.pending = None
-            keep = [i for i in pending.annotation_ids if session.get(Annotation, i) is not None]
-            repo.delete_annotations(
-                session, batch=_batch(session, ctx, f"delete {len(keep)} {args.kind}"), ids=keep
-            )
-            for fid in pending.finding_ids:
-                finding = get_finding(session, finding_id=fid)
-                if finding is not None and finding.status == "open":
-                    close_finding(session, finding_id=fid, resolution="deleted")
-            session.commit()
-            return ReviewText(
-                done=f"deleted {len(keep)} annotations flagged {args.kind} (undo reverts it)",
-                next=_next(session, ctx, state),
-            )
+        ids = sorted({f.annotation_id for f in rows})  # type: ignore[type-var]
+        return ids, [f.id for f in rows], len({f.image_id for f in rows})  # type: ignore[misc]
+
+    def _token(kind: str, ids: list[int], finding_ids: list[int]) -> str:
+        payload = json.dumps([kind, ids, sorted(finding_ids)])
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def delete_all_of_kind(ctx: ToolContext, args: BulkArgs) -> DryRun:
+        ids, finding_ids, images = flagged(ctx, args.kind)
+        if not ids:
+            raise ToolError(f"no open {args.kind} findings with annotations")
+        shown = ", ".join(f"#{i}" for i in ids[:10]) + (" ..." if len(ids) > 10 else "")
+        return DryRun(
+            op="delete_all_of_kind",
+            token=_token(args.kind, ids, finding_ids),
+            annotations=len(ids),
+            images=images,
+            summary=f"delete {len(ids)} annotations flagged {args.kind} on {images} images ({shown})",
+        )
+
+    def confirm_delete(ctx: ToolContext, args: BulkArgs, token: str) -> ReviewText:
+        ids, finding_ids, _ = flagged(ctx, args.kind)
+        if _token(args.kind, ids, finding_ids) != token:
+            raise ToolError("the flagged annotations changed since the dry run; nothing was deleted")
+        deleted = findings.delete_flagged(ctx.env, ctx.caller, ctx.project_id, finding_ids)
+        with new_session(ctx.engine) as session:
+            nxt = _next(session, ctx, state)
+        return ReviewText(
+            done=f"deleted {deleted} annotations flagged {args.kind} (undo reverts it)", next=nxt
+        )
 
     return Registry(
         [
@@ -386,11 +329,12 @@ def review_tools(state: ReviewState) -> Registry:
             Tool("skip", "Leave the finding open and show the next.", Target, skip),
             Tool(
                 "delete_all_of_kind",
-                "Delete every annotation with an open finding of a kind. First call without confirm "
-                "(dry run); confirm=true only after the user agreed.",
+                "Delete every annotation with an open finding of a kind (shown as a dry run first; "
+                "it applies when the user confirms).",
                 BulkArgs,
                 delete_all_of_kind,
                 mutates=True,
+                confirm=confirm_delete,
             ),
         ]
     )

@@ -11,18 +11,10 @@ import math
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from store.db import new_session
-from store.history import begin_change
+from ops import annotations, images
+from store.masks import rle_from_mask
 from tools.detect import xyxy_of
-from tools.pipeline import (
-    ImageRef,
-    Label,
-    category_ids,
-    clip_to_box,
-    load_rgb,
-    resolve_image,
-    write_annotation,
-)
+from tools.pipeline import ImageRef, Label, clip_to_box, load_rgb
 from tools.registry import Tool, ToolContext, ToolError, ToolResult
 
 
@@ -81,50 +73,39 @@ def _inside(xy: list[float], width: int, height: int) -> bool:
 
 def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
     label = " ".join(args.label.split())
-    with new_session(ctx.engine) as session:
-        image = resolve_image(session, project_id=ctx.project_id, ref=args.image)
-        corners = [args.box[:2], args.box[2:]] if args.box else []
-        outside = [xy for xy in corners + (args.points or []) if not _inside(xy, image.width, image.height)]
-        if outside:
-            raise ToolError(f"{outside} lie outside image {image.id} ({image.width}x{image.height} px)")
-        segmenter = ctx.backends.segmenter
-        segmenter.set_image(load_rgb(ctx.home, image), key=image.id)
-        box = None if args.box is None else np.asarray([args.box], dtype=np.float32)
-        points = None if args.points is None else np.asarray(args.points, dtype=np.float32)
-        labels = None
-        if points is not None:
-            labels = np.asarray(args.point_labels or [1] * len(points), dtype=np.int32)
-        masks, scores = segmenter.segment(boxes=box, points=points, point_labels=labels)
-        mask = np.asarray(masks[0], dtype=bool)
-        score = float(scores[0])
-        score = None if math.isnan(score) else round(min(max(score, 0.0), 1.0), 4)  # NaN: no confidence
-        if box is not None:
-            mask = clip_to_box(mask, box[0])
-        if not mask.any():
-            raise ToolError("the segmenter found no object there; try a tighter box or more points")
-        category = category_ids(session, project_id=ctx.project_id, labels=[label])[label]
-        batch = begin_change(
-            session,
-            project_id=ctx.project_id,
-            actor=ctx.actor,
-            description=f"segment {label} on {image.file_name}",
-        )
-        ann = write_annotation(
-            session,
-            batch=batch,
-            image=image,
-            category_id=category,
-            mask=mask,
-            score=score,
-            tool="segment",
-            model=segmenter.model_id,
-            prompt=label,
-            threshold=None,
-            job_id=None,
-            agent_run_id=ctx.agent_run_id,
-            author=ctx.actor,
-        )
-        session.commit()
+    image, path = images.file_path(ctx.env, ctx.caller, ctx.project_id, args.image)
+    corners = [args.box[:2], args.box[2:]] if args.box else []
+    outside = [xy for xy in corners + (args.points or []) if not _inside(xy, image.width, image.height)]
+    if outside:
+        raise ToolError(f"{outside} lie outside image {image.id} ({image.width}x{image.height} px)")
+    segmenter = ctx.backends.segmenter
+    segmenter.set_image(load_rgb(ctx.home, image), key=image.id)
+    box = None if args.box is None else np.asarray([args.box], dtype=np.float32)
+    points = None if args.points is None else np.asarray(args.points, dtype=np.float32)
+    labels = None
+    if points is not None:
+        labels = np.asarray(args.point_labels or [1] * len(points), dtype=np.int32)
+    masks, scores = segmenter.segment(boxes=box, points=points, point_labels=labels)
+    mask = np.asarray(masks[0], dtype=bool)
+    score = float(scores[0])
+    score = None if math.isnan(score) else round(min(max(score, 0.0), 1.0), 4)  # NaN: no confidence
+    if box is not None:
+        mask = clip_to_box(mask, box[0])
+    if not mask.any():
+        raise ToolError("the segmenter found no object there; try a tighter box or more points")
+    (ann,) = annotations.create(
+        ctx.env,
+        ctx.caller,
+        ctx.project_id,
+        image_id=image.id or 0,
+        items=[
+            annotations.NewAnnotation(
+                label=label, mask=rle_from_mask(mask), score=score, tool="segment",
+                model=segmenter.model_id, prompt=label,
+            )
+        ],
+        description=f"segment {label} on {image.file_name}",
+    )  # fmt: skip
     return SegmentResult(
         annotation_id=ann.id or 0,
         image_id=image.id or 0,

@@ -12,9 +12,10 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-from store.db import new_session
+from ops.filters import image_of
+from ops.unit import change
 from tools.backends.vocab import COCO80
-from tools.pipeline import ImageRef, label_image, resolve_image
+from tools.pipeline import ImageRef, label_image
 from tools.registry import Tool, ToolContext, ToolResult
 
 
@@ -38,20 +39,19 @@ class SegmentEverythingResult(ToolResult):
 
 
 def segment_everything(ctx: ToolContext, args: SegmentEverythingArgs) -> SegmentEverythingResult:
-    with new_session(ctx.engine) as session:
-        image = resolve_image(session, project_id=ctx.project_id, ref=args.image)
+    with change(ctx.env, ctx.caller, "annotation.create", ctx.project_id) as unit:
+        assert unit.access is not None
+        unit.access.require("category.create", "segment_everything (it may add classes)")
+        image = image_of(unit.session, ctx.project_id, args.image)
         out = label_image(
-            session,
+            unit,
             backends=ctx.backends,
             home=ctx.home,
             image=image,
             labels=list(COCO80),
             threshold=args.threshold,
-            agent_run_id=ctx.agent_run_id,
-            author=ctx.actor,
             tool="segment_everything",
         )
-        session.commit()
     return SegmentEverythingResult(
         image_id=image.id or 0,
         annotation_ids=[p.annotation_id for p in out.proposals],

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from store.db import new_session
+from ops import history
 from store.errors import StoreError
-from store.history import undo as undo_last
 from tools.registry import Tool, ToolContext, ToolError, ToolResult
 
 
@@ -23,11 +22,10 @@ class UndoResult(ToolResult):
 
 
 def undo(ctx: ToolContext, args: UndoArgs) -> UndoResult:
-    with new_session(ctx.engine) as session:
-        try:
-            result = undo_last(session, project_id=ctx.project_id, actor=ctx.actor)
-        except StoreError as exc:  # a row changed since, or its class was deleted
-            raise ToolError(f"cannot undo: {exc}") from None
+    try:
+        result = history.step(ctx.env, ctx.caller, ctx.project_id, "undo")
+    except StoreError as exc:  # a row changed since, or its class was deleted
+        raise ToolError(f"cannot undo: {exc}") from None
     if result is None:
         raise ToolError("nothing to undo")
     return UndoResult(reverted=result.description, affected=result.affected)

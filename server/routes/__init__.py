@@ -1,10 +1,11 @@
 """The REST API under /api/v1: one router per resource.
 
 To add a resource (e.g. the agent chat at ``/projects/{project_id}/chat``), write
-``server/routes/<name>.py`` with an ``APIRouter`` whose every route names one access rule from
-``server.deps`` (``Viewer``, ``Annotator``, ``Reviewer``, ``ProjectAdmin``, ``CurrentUser``,
-``InstanceAdmin`` or ``PUBLIC``), and add it to :data:`ROUTERS`. ``create_app`` refuses routes
-without a rule, and tests/server/test_permissions.py checks each one against every role.
+``server/routes/<name>.py`` with an ``APIRouter`` whose every route takes ``CallerDep`` and
+``EnvDep`` from ``server.deps`` and calls one operation of ``ops/`` (which checks the policy), or
+is ``PUBLIC``; add it to :data:`ROUTERS`. ``create_app`` refuses a route that is neither, and
+tests/server/test_permissions.py maps each route to its operation (``ROUTE_OPS``) and checks it
+against every role.
 """
 
 from fastapi import APIRouter

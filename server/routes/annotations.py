@@ -1,6 +1,7 @@
-"""Annotations: list, create, read, update with optimistic concurrency, delete, and bulk changes.
+"""Annotations: list, create, read, update with optimistic concurrency, delete, and bulk changes,
+as thin adapters over :mod:`ops.annotations` (each write is one change batch, so undo works, and
+its event reaches the outbox in the same transaction).
 
-Every write is one change batch of the store's history (so undo works) and publishes an event.
 A single update names the version it read (body ``version`` or ``If-Match``); a stale one gets 409
 with the current version and writes nothing.
 """
@@ -11,26 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
-from server.deps import Access, Annotator, BusDep, Reviewer, SessionDep, Viewer, bad_input, not_found
-from server.events import Event, EventBus
-from store.annotations import (
-    create_annotation,
-    delete_annotation,
-    delete_annotations,
-    get_annotation,
-    query_annotations,
-    relabel,
-    set_status,
-    update_annotation,
-)
-from store.history import begin_change
-from store.models import Annotation, AnnotationStatus, Role
+from ops import annotations
+from ops.annotations import MAX_IDS, NewAnnotation
+from server.deps import CallerDep, EnvDep
+from store.models import Annotation, AnnotationStatus
 
 router = APIRouter(prefix="/projects/{project_id}/annotations", tags=["annotations"])
 IfMatch = Annotated[str | None, Header(description='The version read, e.g. "3" (instead of body version).')]
-MAX_IDS = 100_000
 
 
 class AnnotationCreate(BaseModel):
@@ -80,21 +69,11 @@ def _version(body_version: int | None, if_match: str | None) -> int | None:
     return int(raw)
 
 
-def _owned(session: Session, access: Access, annotation_id: int) -> Annotation:
-    annotation = get_annotation(session, annotation_id=annotation_id)
-    if annotation is None or annotation.project_id != access.project_id:
-        raise not_found(f"annotation {annotation_id} in project {access.project_id}")
-    return annotation
-
-
-def _publish(bus: EventBus, access: Access, action: str, ids: list[int], version: int | None = None) -> None:
-    bus.publish(Event(access.project_id, "annotation", action, ids, version, access.actor))
-
-
 @router.get("")
 def list_(
-    access: Viewer,
-    session: SessionDep,
+    project_id: int,
+    env: EnvDep,
+    caller: CallerDep,
     image_id: int | None = None,
     category_id: int | None = None,
     status_: Annotated[AnnotationStatus | None, Query(alias="status")] = None,
@@ -104,137 +83,91 @@ def list_(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Annotations matching every filter, in id order (at most ``limit``)."""
-    rows = query_annotations(
-        session,
-        project_id=access.project_id,
-        image_id=image_id,
+    rows = annotations.list_(
+        env,
+        caller,
+        project_id,
+        limit=limit,
+        images=[image_id] if image_id is not None else None,
         category_id=category_id,
-        status=status_.value if status_ else None,
+        status=status_,
         min_score=min_score,
         max_score=max_score,
         tool=tool,
-        limit=limit,
     )
     return [annotation_public(a) for a in rows]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: AnnotationCreate, access: Annotator, session: SessionDep, bus: BusDep) -> dict[str, Any]:
-    if body.status != AnnotationStatus.proposed:
-        access.require(Role.reviewer, f"creating an annotation as {body.status.value}")
-    with bad_input():
-        batch = begin_change(session, project_id=access.project_id, actor=access.actor, description="create")
-        annotation = create_annotation(
-            session,
-            batch=batch,
-            image_id=body.image_id,
-            category_id=body.category_id,
-            bbox=body.bbox,
-            mask=body.mask,
-            score=body.score,
-            status=body.status.value,
-            tool="manual",
-            author=access.actor,
-        )
-    session.commit()
-    _publish(bus, access, "created", [annotation.id or 0], annotation.version)
+def create(project_id: int, body: AnnotationCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+    """Add one annotation; creating it as accepted or rejected needs a reviewer."""
+    item = NewAnnotation(
+        category_id=body.category_id, bbox=body.bbox, mask=body.mask, score=body.score, status=body.status
+    )
+    (annotation,) = annotations.create(env, caller, project_id, image_id=body.image_id, items=[item])
     return annotation_public(annotation)
 
 
 @router.get("/{annotation_id}")
-def get(annotation_id: int, access: Viewer, session: SessionDep, response: Response) -> dict[str, Any]:
-    annotation = _owned(session, access, annotation_id)
+def get(
+    project_id: int, annotation_id: int, env: EnvDep, caller: CallerDep, response: Response
+) -> dict[str, Any]:
+    annotation = annotations.get(env, caller, project_id, annotation_id)
     response.headers["ETag"] = f'"{annotation.version}"'
     return annotation_public(annotation)
 
 
 @router.patch("/{annotation_id}")
 def update(
+    project_id: int,
     annotation_id: int,
     body: AnnotationUpdate,
-    access: Annotator,
-    session: SessionDep,
-    bus: BusDep,
+    env: EnvDep,
+    caller: CallerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Change fields of an annotation; requires the version you read (409 if it moved on)."""
-    version = _version(body.version, if_match)
-    if version is None:
-        raise HTTPException(
-            status.HTTP_428_PRECONDITION_REQUIRED, "send the version you read (body 'version' or If-Match)"
-        )
     fields = {k: getattr(body, k) for k in body.model_fields_set if k != "version"}
-    if not fields:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing to update: send at least one field"
-        )
-    if "status" in fields:
-        access.require(Role.reviewer, "changing an annotation's status")
-        fields["status"] = fields["status"].value if fields["status"] is not None else None
-    _owned(session, access, annotation_id)
-    with bad_input():
-        batch = begin_change(session, project_id=access.project_id, actor=access.actor, description="edit")
-        annotation = update_annotation(
-            session, batch=batch, annotation_id=annotation_id, expected_version=version, **fields
-        )
-    assert annotation is not None
-    session.commit()
-    _publish(bus, access, "updated", [annotation_id], annotation.version)
+    annotation = annotations.update(
+        env, caller, project_id, annotation_id, version=_version(body.version, if_match), **fields
+    )
     response.headers["ETag"] = f'"{annotation.version}"'
     return annotation_public(annotation)
 
 
 @router.delete("/{annotation_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete(
+    project_id: int,
     annotation_id: int,
-    access: Annotator,
-    session: SessionDep,
-    bus: BusDep,
+    env: EnvDep,
+    caller: CallerDep,
     version: int | None = None,
     if_match: IfMatch = None,
 ) -> Response:
     """Delete one annotation (undo brings it back); a version, when given, must be current."""
-    _owned(session, access, annotation_id)
-    batch = begin_change(session, project_id=access.project_id, actor=access.actor, description="delete")
-    delete_annotation(
-        session, batch=batch, annotation_id=annotation_id, expected_version=_version(version, if_match)
-    )
-    session.commit()
-    _publish(bus, access, "deleted", [annotation_id])
+    annotations.delete(env, caller, project_id, annotation_id, version=_version(version, if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/review")
-def review(body: Review, access: Reviewer, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+def review(project_id: int, body: Review, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Accept, reject or re-propose many annotations as one undoable change."""
-    with bad_input():
-        batch = begin_change(
-            session, project_id=access.project_id, actor=access.actor, description=f"set {body.status.value}"
-        )
-        changed = set_status(session, batch=batch, ids=body.ids, status=body.status.value)
-    session.commit()
-    _publish(bus, access, "updated", body.ids)
-    return {"changed": changed, "batch_id": batch.id}
+    changed, batch_id = annotations.set_status(env, caller, project_id, ids=body.ids, status=body.status)
+    return {"changed": changed, "batch_id": batch_id}
 
 
 @router.post("/delete")
-def bulk_delete(body: Ids, access: Annotator, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+def bulk_delete(project_id: int, body: Ids, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Delete many annotations as one undoable change; unknown ids refuse the whole request."""
-    with bad_input():
-        batch = begin_change(session, project_id=access.project_id, actor=access.actor, description="delete")
-        deleted = delete_annotations(session, batch=batch, ids=body.ids)
-    session.commit()
-    _publish(bus, access, "deleted", body.ids)
-    return {"deleted": deleted, "batch_id": batch.id}
+    deleted, batch_id = annotations.delete_many(env, caller, project_id, ids=body.ids)
+    return {"deleted": deleted, "batch_id": batch_id}
 
 
 @router.post("/relabel")
-def bulk_relabel(body: Relabel, access: Annotator, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+def bulk_relabel(project_id: int, body: Relabel, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Move many annotations to another class as one undoable change."""
-    with bad_input():
-        batch = begin_change(session, project_id=access.project_id, actor=access.actor, description="relabel")
-        changed = relabel(session, batch=batch, ids=body.ids, category_id=body.category_id)
-    session.commit()
-    _publish(bus, access, "updated", body.ids)
-    return {"changed": changed, "batch_id": batch.id}
+    changed, batch_id = annotations.relabel(
+        env, caller, project_id, ids=body.ids, category_id=body.category_id
+    )
+    return {"changed": changed, "batch_id": batch_id}

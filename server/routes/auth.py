@@ -1,4 +1,5 @@
-"""Login sessions and API tokens."""
+"""Login sessions and API tokens: about the caller's own identity, not a project's data, so these
+routes take the caller (signed in: :func:`ops.policy.signed_in`) and use the user store directly."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
+from ops.errors import Conflict, NotFound
+from ops.policy import signed_in
 from server.auth import SESSION_COOKIE
-from server.deps import PUBLIC, CurrentUser, SessionDep, not_found
+from server.deps import PUBLIC, CallerDep, SessionDep
 from store.models import ApiToken, Membership
 from store.users import authenticate, create_token, list_tokens, revoke_token
 
@@ -66,37 +69,40 @@ def logout(response: Response) -> dict[str, str]:
 
 
 @router.get("/me")
-def me(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
-    """Who you are, how you signed in, and your role in each project."""
+def me(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    """Who you are, how you signed in (``via``: token, session, tailscale or local), and your role
+    in each project."""
+    user = signed_in(caller)
     roles: dict[int, str] = {}
     if user.user_id is not None:
         rows = session.exec(select(Membership).where(Membership.user_id == user.user_id))
         roles = {m.project_id: m.role.value if hasattr(m.role, "value") else str(m.role) for m in rows}
-    return {"username": user.username, "is_admin": user.is_admin, "via": user.via, "roles": roles}
+    return {"username": user.username, "is_admin": user.is_admin, "via": user.credential, "roles": roles}
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
-def new_token(body: TokenCreate, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def new_token(body: TokenCreate, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     """Issue an API token for yourself; the plaintext is shown only in this answer."""
+    user = signed_in(caller)
     if user.user_id is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "the local user has no account; create one with `labelwright users add`"
-        )
+        raise Conflict("the local user has no account; create one with `labelwright users add`")
     token, row = create_token(session, user_id=user.user_id, name=body.name)
     return {**token_public(row), "token": token}
 
 
 @router.get("/tokens")
-def tokens(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+def tokens(caller: CallerDep, session: SessionDep) -> list[dict[str, Any]]:
+    user = signed_in(caller)
     return [token_public(t) for t in list_tokens(session, user_id=user.user_id)] if user.user_id else []
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke(token_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def revoke(token_id: int, caller: CallerDep, session: SessionDep) -> Response:
     """Revoke one of your tokens (instance admins: anyone's)."""
+    user = signed_in(caller)
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != user.user_id and not user.is_admin):
-        raise not_found(f"token {token_id} of yours")
+        raise NotFound(f"no token {token_id} of yours")
     if not revoke_token(session, token_id=token_id):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"token {token_id} is revoked already")
+        raise Conflict(f"token {token_id} is revoked already")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

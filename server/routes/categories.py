@@ -1,35 +1,26 @@
-"""Categories (classes): list with counts, create, rename, merge (merges go through history)."""
+"""Categories (classes): list with counts, create, rename, merge (through history), delete; thin
+adapters over :mod:`ops.categories`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
-from server.deps import Annotator, BusDep, Reviewer, SessionDep, Viewer, bad_input, not_found
-from server.events import Event
-from store.categories import (
-    ensure_categories,
-    get_category,
-    list_categories,
-    merge_categories,
-    rename_category,
-)
-from store.history import begin_change
-from store.images import class_status_counts
+from ops import categories
+from server.deps import CallerDep, EnvDep
 from store.models import Category
 
 router = APIRouter(prefix="/projects/{project_id}/categories", tags=["categories"])
 
 
 class CategoryCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str
 
 
 class CategoryRename(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str
 
 
 class CategoryMerge(BaseModel):
@@ -44,56 +35,38 @@ def category_public(category: Category, counts: dict[str, int] | None = None) ->
     return data
 
 
-def project_category(session: Session, project_id: int, category_id: int) -> Category:
-    category = get_category(session, category_id=category_id)
-    if category is None or category.project_id != project_id:
-        raise not_found(f"category {category_id} in project {project_id}")
-    return category
-
-
 @router.get("")
-def list_(access: Viewer, session: SessionDep) -> list[dict[str, Any]]:
+def list_(project_id: int, env: EnvDep, caller: CallerDep) -> list[dict[str, Any]]:
     """Classes in creation order, with annotation counts per status."""
-    counts = class_status_counts(session, project_id=access.project_id)
-    return [
-        category_public(c, counts.get(c.name)) for c in list_categories(session, project_id=access.project_id)
-    ]
+    return [category_public(c, counts) for c, counts in categories.list_(env, caller, project_id)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: CategoryCreate, access: Annotator, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+def create(project_id: int, body: CategoryCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Create a class (returns the existing one when the name is taken)."""
-    with bad_input():
-        (category,) = ensure_categories(session, project_id=access.project_id, names=[body.name])
-    bus.publish(Event(access.project_id, "category", "created", [category.id or 0], actor=access.actor))
+    (category,) = categories.ensure(env, caller, project_id, [body.name])
     return category_public(category)
 
 
 @router.patch("/{category_id}")
 def rename(
-    category_id: int, body: CategoryRename, access: Reviewer, session: SessionDep, bus: BusDep
+    project_id: int, category_id: int, body: CategoryRename, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
-    project_category(session, access.project_id, category_id)
-    with bad_input():
-        category = rename_category(session, category_id=category_id, name=body.name)
-    assert category is not None
-    bus.publish(Event(access.project_id, "category", "updated", [category_id], actor=access.actor))
-    return category_public(category)
+    """Rename a class in place; 409 when another class has the name (merge the two instead)."""
+    return category_public(categories.rename(env, caller, project_id, category_id, name=body.name))
+
+
+@router.delete("/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(project_id: int, category_id: int, env: EnvDep, caller: CallerDep) -> Response:
+    """Delete a class no annotation uses (422 while some do)."""
+    categories.delete(env, caller, project_id, category_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/merge")
-def merge(body: CategoryMerge, access: Reviewer, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+def merge(project_id: int, body: CategoryMerge, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Move every annotation of the source classes to the target, as one undoable change."""
-    with bad_input():
-        batch = begin_change(
-            session,
-            project_id=access.project_id,
-            actor=access.actor,
-            description=f"merge into {body.target_id}",
-        )
-        moved = merge_categories(session, batch=batch, source_ids=body.source_ids, target_id=body.target_id)
-    session.commit()
-    bus.publish(
-        Event(access.project_id, "category", "merged", [body.target_id, *body.source_ids], actor=access.actor)
+    moved, batch_id = categories.merge(
+        env, caller, project_id, source_ids=body.source_ids, target_id=body.target_id
     )
-    return {"moved": moved, "target_id": body.target_id, "batch_id": batch.id}
+    return {"moved": moved, "target_id": body.target_id, "batch_id": batch_id}

@@ -1,4 +1,5 @@
-"""Audit findings: the ranked review queue, and closing a finding with its resolution."""
+"""Audit findings: the ranked review queue, and closing a finding with its resolution; thin
+adapters over :mod:`ops.findings`."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from server.deps import BusDep, Reviewer, SessionDep, Viewer, bad_input, not_found
-from server.events import Event
-from store.findings import close_finding, get_finding, list_findings
+from ops import findings
+from server.deps import CallerDep, EnvDep
 
 router = APIRouter(prefix="/projects/{project_id}/findings", tags=["findings"])
+
+
+class FindingResolve(BaseModel):
+    action: findings.Action = Field(description="What to do with the finding's annotation.")
+    label: str | None = Field(None, description="relabel: the class to move it to.")
+    bbox: list[float] | None = Field(None, description="reshape: a new [x, y, w, h] box.")
+    mask: dict[str, Any] | None = Field(None, description="reshape or add: a COCO RLE mask.")
 
 
 class FindingClose(BaseModel):
@@ -20,8 +27,9 @@ class FindingClose(BaseModel):
 
 @router.get("")
 def list_(
-    access: Viewer,
-    session: SessionDep,
+    project_id: int,
+    env: EnvDep,
+    caller: CallerDep,
     status: Literal["open", "closed"] | None = None,
     kind: str | None = None,
     image_id: int | None = None,
@@ -29,27 +37,29 @@ def list_(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Open findings first, ranked by severity x confidence."""
-    rows = list_findings(
-        session,
-        project_id=access.project_id,
-        status=status,
-        kind=kind,
-        image_id=image_id,
-        offset=offset,
-        limit=limit,
+    rows = findings.list_(
+        env, caller, project_id, status=status, kind=kind, image_id=image_id, offset=offset, limit=limit
     )
     return [f.model_dump(mode="json") for f in rows]
 
 
 @router.post("/{finding_id}/close")
 def close(
-    finding_id: int, body: FindingClose, access: Reviewer, session: SessionDep, bus: BusDep
+    project_id: int, finding_id: int, body: FindingClose, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
-    finding = get_finding(session, finding_id=finding_id)
-    if finding is None or finding.project_id != access.project_id:
-        raise not_found(f"finding {finding_id} in project {access.project_id}")
-    with bad_input():
-        closed = close_finding(session, finding_id=finding_id, resolution=body.resolution)
-    assert closed is not None
-    bus.publish(Event(access.project_id, "finding", "closed", [finding_id], actor=access.actor))
-    return closed.model_dump(mode="json")
+    """Close a finding with a free-text resolution (nothing else changes)."""
+    return findings.close(env, caller, project_id, finding_id, resolution=body.resolution).model_dump(
+        mode="json"
+    )
+
+
+@router.post("/{finding_id}/resolve")
+def resolve(
+    project_id: int, finding_id: int, body: FindingResolve, env: EnvDep, caller: CallerDep
+) -> dict[str, Any]:
+    """Act on the finding's annotation (accept, reject, delete, relabel, reshape, add the missing
+    object, or dismiss) and close the finding, as one undoable change."""
+    closed = findings.resolve(
+        env, caller, project_id, finding_id, body.action, label=body.label, bbox=body.bbox, mask=body.mask
+    )
+    return closed.finding.model_dump(mode="json")

@@ -1,62 +1,45 @@
-"""Undo and redo of the project's changes (a bulk change is one step), and the change list."""
+"""Undo and redo (a bulk change is one step), and the change list; thin adapters over
+:mod:`ops.history`. An annotator undoes its own newest change; a reviewer the project's newest."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlmodel import Session, col, select
 
-from server.deps import Access, BusDep, Reviewer, SessionDep, Viewer
-from server.events import Event, EventBus
-from store.history import HistoryResult, redo, undo
-from store.models import AnnotationEvent, ChangeBatch
+from ops import history
+from server.deps import CallerDep, EnvDep
 
 router = APIRouter(prefix="/projects/{project_id}/history", tags=["history"])
 
 
-def _done(
-    session: Session, bus: EventBus, access: Access, verb: str, result: HistoryResult | None
-) -> dict[str, Any]:
+def _done(verb: str, result: history.Reverted | None) -> dict[str, Any]:
     if result is None:
         return {verb: None}
-    ids = sorted(
-        set(
-            session.exec(
-                select(AnnotationEvent.annotation_id).where(AnnotationEvent.batch_id == result.batch_id)
-            )
-        )
-    )
-    bus.publish(Event(access.project_id, "annotation", verb, ids, actor=access.actor))
-    return {verb: dataclasses.asdict(result), "annotation_ids": ids}
+    step = {
+        "batch_id": result.batch_id,
+        "reverted_batch_id": result.reverted_batch_id,
+        "description": result.description,
+        "affected": result.affected,
+    }
+    return {verb: step, "annotation_ids": result.annotation_ids, "own": result.own}
 
 
 @router.get("")
 def list_(
-    access: Viewer, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    project_id: int, env: EnvDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict[str, Any]]:
-    """The newest change batches: who changed what, and whether it was undone."""
-    rows = session.exec(
-        select(ChangeBatch)
-        .where(ChangeBatch.project_id == access.project_id)
-        .order_by(col(ChangeBatch.id).desc())
-        .limit(limit)
-    )
-    return [b.model_dump(mode="json") for b in rows]
+    """The newest change batches: who changed what, through what, and whether it was undone."""
+    return [b.model_dump(mode="json") for b in history.list_changes(env, caller, project_id, limit=limit)]
 
 
 @router.post("/undo")
-def undo_(access: Reviewer, session: SessionDep, bus: BusDep) -> dict[str, Any]:
-    """Revert the project's newest change; 409 if a row it touched has been edited since."""
-    return _done(
-        session, bus, access, "undo", undo(session, project_id=access.project_id, actor=access.actor)
-    )
+def undo_(project_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+    """Revert the newest change (an annotator's: its own); 409 if a row it touched was edited since."""
+    return _done("undo", history.step(env, caller, project_id, "undo"))
 
 
 @router.post("/redo")
-def redo_(access: Reviewer, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+def redo_(project_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Re-apply the newest undone change (until a new change is made)."""
-    return _done(
-        session, bus, access, "redo", redo(session, project_id=access.project_id, actor=access.actor)
-    )
+    return _done("redo", history.step(env, caller, project_id, "redo"))

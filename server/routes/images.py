@@ -1,4 +1,5 @@
-"""Images: upload (a zip or files, through store.ingest), the filtered list, files and thumbnails."""
+"""Images: upload (a zip or files), the filtered list, files and thumbnails; thin adapters over
+:mod:`ops.images`."""
 
 from __future__ import annotations
 
@@ -12,16 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from server.deps import BusDep, ProjectAdmin, SessionDep, Viewer, bad_input, not_found
-from server.events import Event
-from store.categories import get_category_by_name
-from store.images import get_image, list_images
-from store.ingest import IngestError, ingest
+from ops import images
+from ops.caller import Caller
+from ops.errors import Invalid
+from ops.unit import Env, read
+from server.deps import CallerDep, EnvDep
 from store.models import AnnotationStatus, Image
-from store.projects import get_project
 
 router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
 THUMB_SIDE = 256
@@ -61,17 +60,11 @@ def image_public(image: Image) -> dict[str, Any]:
     }
 
 
-def project_image(session: Session, project_id: int, image_id: int) -> Image:
-    image = get_image(session, image_id=image_id)
-    if image is None or image.project_id != project_id:
-        raise not_found(f"image {image_id} in project {project_id}")
-    return image
-
-
 @router.get("")
 def list_(
-    access: Viewer,
-    session: SessionDep,
+    project_id: int,
+    env: EnvDep,
+    caller: CallerDep,
     class_name: Annotated[
         str | None, Query(alias="class", description="Only images with this class.")
     ] = None,
@@ -84,32 +77,27 @@ def list_(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """A page of images in id order and the total count; annotation filters combine (AND)."""
-    if class_name is not None:
-        category = get_category_by_name(session, project_id=access.project_id, name=class_name)
-        if category is None:
-            raise not_found(f"class named {class_name!r} in project {access.project_id}")
-        category_id = category.id
-    with bad_input():
-        rows, total = list_images(
-            session,
-            project_id=access.project_id,
-            category_id=category_id,
-            status=status_.value if status_ else None,
-            without_annotations=without_annotations,
-            min_score=min_score,
-            max_score=max_score,
-            offset=offset,
-            limit=limit,
-        )
+    rows, total = images.list_(
+        env,
+        caller,
+        project_id,
+        class_name=class_name,
+        category_id=category_id,
+        status=status_,
+        without_annotations=without_annotations,
+        min_score=min_score,
+        max_score=max_score,
+        offset=offset,
+        limit=limit,
+    )
     return {"items": [image_public(i) for i in rows], "total": total, "offset": offset, "limit": limit}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_SCHEMA)
-async def upload(request: Request, access: ProjectAdmin, session: SessionDep, bus: BusDep) -> dict[str, Any]:
+async def upload(project_id: int, request: Request, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Add images: one .zip, or image files, as multipart field ``files``. All or nothing: a
     refused upload (bad zip, zip bomb, over a limit) keeps nothing and says why."""
-    settings = request.app.state.settings
-    limit = settings.max_upload_bytes
+    limit = request.app.state.settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared is None:
         raise HTTPException(status.HTTP_411_LENGTH_REQUIRED, "send Content-Length with an upload")
@@ -117,30 +105,29 @@ async def upload(request: Request, access: ProjectAdmin, session: SessionDep, bu
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, f"upload of {int(declared):,} bytes > limit {limit:,}"
         )
+    await run_in_threadpool(_may_ingest, env, caller, project_id)
     form = await request.form(max_files=MAX_UPLOAD_FILES)
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     if not files:
+        await form.close()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "multipart field 'files' holds no files")
-    project = get_project(session, project_id=access.project_id)
-    assert project is not None
-    tmp = Path(tempfile.mkdtemp(prefix="upload-", dir=_tmp_dir(settings.home)))
+    tmp = Path(tempfile.mkdtemp(prefix="upload-", dir=_tmp_dir(env.home)))
     try:
         source = await run_in_threadpool(_stage, files, tmp)
         report = await run_in_threadpool(
-            ingest, session, home=settings.home, project_name=project.name, source=source
+            lambda: images.ingest(env, caller, source=source, project_id=project_id)
         )
-    except IngestError as exc:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"upload refused, nothing was added: {exc}"
-        ) from None
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     finally:
         await form.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    ids = [i for _, i in report.added]
-    bus.publish(Event(access.project_id, "image", "created", ids, actor=access.actor))
     return report.to_dict()
+
+
+def _may_ingest(env: Env, caller: Caller | None, project_id: int) -> None:
+    """Refuse a caller before reading a large body; ``ops.images.ingest`` checks again (the same
+    policy entry) when it writes."""
+    with read(env, caller, "image.ingest", project_id):
+        pass
 
 
 def _tmp_dir(home: Path) -> Path:
@@ -154,7 +141,7 @@ def _stage(files: list[UploadFile], tmp: Path) -> Path:
     names = [PurePosixPath((f.filename or "").replace("\\", "/")).name for f in files]
     zips = [n for n in names if n.lower().endswith(".zip")]
     if zips and len(files) > 1:
-        raise ValueError(
+        raise Invalid(
             f"upload one .zip or image files, not both; got {len(zips)} zip(s) in {len(files)} files"
         )
     folder = tmp / "files"
@@ -176,30 +163,23 @@ def _stage(files: list[UploadFile], tmp: Path) -> Path:
 
 
 @router.get("/{image_id}")
-def get(image_id: int, access: Viewer, session: SessionDep) -> dict[str, Any]:
-    return image_public(project_image(session, access.project_id, image_id))
+def get(project_id: int, image_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+    return image_public(images.get(env, caller, project_id, image_id))
 
 
 @router.get("/{image_id}/file", response_class=FileResponse)
-def file(image_id: int, request: Request, access: Viewer, session: SessionDep) -> FileResponse:
+def file(project_id: int, image_id: int, env: EnvDep, caller: CallerDep) -> FileResponse:
     """The stored original (EXIF orientation already applied at ingest)."""
-    image = project_image(session, access.project_id, image_id)
-    path = request.app.state.settings.home / image.path
-    if not path.is_file():
-        raise not_found(f"file for image {image_id} (expected at {image.path})")
+    _, path = images.file_path(env, caller, project_id, image_id)
     return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse)
-def thumbnail(image_id: int, request: Request, access: Viewer, session: SessionDep) -> FileResponse:
+def thumbnail(project_id: int, image_id: int, env: EnvDep, caller: CallerDep) -> FileResponse:
     """A JPEG at most 256 px on its longer side, made once and kept under ``<home>/thumbs``."""
-    image = project_image(session, access.project_id, image_id)
-    home: Path = request.app.state.settings.home
-    thumb = home / "thumbs" / f"{image.sha256}.jpg"
+    image, source = images.file_path(env, caller, project_id, image_id)
+    thumb = env.home / "thumbs" / f"{image.sha256}.jpg"
     if not thumb.is_file():
-        source = home / image.path
-        if not source.is_file():
-            raise not_found(f"file for image {image_id} (expected at {image.path})")
         make_thumbnail(source, thumb)
     return FileResponse(thumb, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 

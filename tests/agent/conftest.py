@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, Field
 from sqlalchemy import create_engine
 
+from ops.caller import local_caller
 from tools.registry import Registry, Tool, ToolContext, ToolError, ToolResult
 
 CARS = 7
@@ -89,6 +90,7 @@ def ctx(tmp_path: Path, models_dir: Path) -> ToolContext:
         project_id=1,
         home=tmp_path,
         models_dir=models_dir,
+        caller=local_caller("agent"),
     )
 
 

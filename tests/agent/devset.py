@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from ops.caller import local_caller
 from store.db import new_session, open_engine
 from store.models import Annotation, Category, Image
 from tools.registry import ToolContext
@@ -140,18 +141,14 @@ def agent_ctx(world: World, backends: Any) -> ToolContext:
         lock_dir=world.home / "jobs",
     )
 
-    def enqueue(kind: str, params: dict[str, Any]) -> int:
-        job_id = runner.enqueue(world.project_id, kind, params)
-        runner.run_job(job_id)
-        return job_id
-
     return ToolContext(
         engine=world.engine,
         project_id=world.project_id,
         home=world.home,
         models_dir=world.home / "models",
+        caller=local_caller("cli"),
         backends_factory=lambda: backends,
-        enqueue=enqueue,
+        on_job=runner.run_job,
     )
 
 

@@ -16,6 +16,7 @@ from agent.command import HISTORY, CommandAgent, _window
 from agent.events import AssistantText, Final, ToolCall, ToolResult
 from agent.pending import is_confirmation
 from agent.prompts import COMMAND_TOOLS, SYSTEM, compact_schema
+from ops.errors import NotFound
 from store.conversations import get_messages
 from store.db import new_session
 from tests.agent.conftest import ScriptedModel, call
@@ -235,7 +236,7 @@ def test_resume_drops_a_stale_pending(world: World) -> None:
 
 def test_resume_refuses_another_projects_run(world: World) -> None:
     ctx = agent_ctx(world, FakeBackends())
-    with pytest.raises(ValueError, match="no command conversation 99"):
+    with pytest.raises(NotFound, match="no command conversation 99"):
         CommandAgent.resume(ScriptedModel(), "m", ctx, command_tools(), 99)
 
 

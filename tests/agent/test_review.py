@@ -14,7 +14,7 @@ from store.models import Annotation, Category
 from tests.agent.conftest import ScriptedModel, call
 from tests.tools.audit.test_runner import add, audit
 from tests.tools.conftest import Store, ingest_store, make_photo_dir
-from tools.review_tools import PendingDelete, ReviewState, review_tools
+from tools.review_tools import ReviewState, review_tools
 
 
 @pytest.fixture
@@ -63,11 +63,13 @@ def test_a_review_conversation_through_the_model(store: Store) -> None:
     assert category(store, ids["dup"]) == "truck"
 
     third = session.send("get rid of every box that is too tiny")
-    assert [r.error for r in third.tool_calls] == [False, True]  # confirming in the same turn fails
-    assert "has not confirmed yet" in third.tool_calls[1].result
+    # The model cannot confirm by itself: a "confirm" argument is no part of the tool, both calls
+    # only show the dry run.
+    assert [r.error for r in third.tool_calls] == [False, False]
+    assert all(r.result.startswith("DRY RUN, nothing changed yet") for r in third.tool_calls)
     assert category(store, ids["tiny"]) == "tie"
 
-    fourth = session.send("yes")  # understood without the model: the pending dry run is confirmed
+    fourth = session.send("yes")  # the person's own next message confirms, without the model
     assert fourth.tool_calls[0].result.startswith("deleted 1 annotations flagged tiny_box")
     assert category(store, ids["tiny"]) is None
     assert model.replies == []
@@ -86,7 +88,9 @@ def test_everyday_commands_need_no_model(store: Store) -> None:
     relabelled = session.send("That one is a truck.")
     assert relabelled.text.startswith(f"#{ids['dup']} relabelled bus -> truck\nnext: finding ")
     assert category(store, ids["dup"]) == "truck"
-    assert session.send("delete all tiny boxes").text.startswith("dry run: would delete 1 annotations")
+    assert session.send("delete all tiny boxes").text.startswith(
+        "DRY RUN, nothing changed yet: this will delete 1 annotations flagged tiny_box"
+    )
     assert session.send("yes").text.startswith("deleted 1 annotations flagged tiny_box")
     assert category(store, ids["tiny"]) is None
     assert session.send("next").text == "no open findings left"
@@ -116,13 +120,16 @@ def test_parse_command(text: str, expected: Any) -> None:
     assert parse_command(text, ReviewState()) == expected
 
 
-def test_yes_confirms_only_a_pending_dry_run() -> None:
-    state = ReviewState(pending=PendingDelete("tiny_box", [1], [1], turn=0))
-    assert parse_command("Yes, delete them", state) == (
-        "delete_all_of_kind",
-        {"kind": "tiny_box", "confirm": True},
-    )
-    assert parse_command("ok", state) == ("delete_all_of_kind", {"kind": "tiny_box", "confirm": True})
+def test_anything_but_yes_cancels_the_pending_delete(store: Store) -> None:
+    ids = store.ids  # type: ignore[attr-defined]
+    session = ReviewSession(ScriptedModel({"content": "Nothing is waiting for a yes."}), "m", store.ctx())
+    session.send("Let's review the flagged annotations")
+    assert session.send("delete all tiny boxes").text.startswith("DRY RUN")
+    assert session.guard.pending is not None
+    session.send("skip")  # not a confirmation: the pending delete is gone
+    assert session.guard.pending is None
+    assert session.send("yes").text != "deleted 1 annotations flagged tiny_box"
+    assert category(store, ids["tiny"]) == "tie"
 
 
 def test_run_review_adds_the_system_prompt_and_counts_turns(store: Store) -> None:

@@ -111,7 +111,7 @@ def test_bulk_review_relabel_delete_and_undo(api: TestClient, world: World) -> N
     )
     history = f"/api/v1/projects/{world.project_id}/history"
     undone = api.post(f"{history}/undo", headers=world.auth("reviewer")).json()
-    assert sorted(undone["annotation_ids"]) == ids and undone["undo"]["description"] == "delete"
+    assert sorted(undone["annotation_ids"]) == ids and undone["undo"]["description"] == "delete 3"
     back = api.get(
         url(world), params={"image_id": world.images["zidane.jpg"]}, headers=world.auth("viewer")
     ).json()
@@ -119,7 +119,8 @@ def test_bulk_review_relabel_delete_and_undo(api: TestClient, world: World) -> N
         world.categories["bus"]
     }
     assert (
-        api.post(f"{history}/redo", headers=world.auth("reviewer")).json()["redo"]["description"] == "delete"
+        api.post(f"{history}/redo", headers=world.auth("reviewer")).json()["redo"]["description"]
+        == "delete 3"
     )
     batches = api.get(history, headers=world.auth("viewer")).json()
     assert [b["kind"] for b in batches[:2]] == ["redo", "undo"]
@@ -146,7 +147,7 @@ def test_categories_create_rename_merge(api: TestClient, world: World) -> None:
     dog = api.post(cats, json={"name": "dog"}, headers=world.auth("annotator")).json()
     assert dog["name"] == "dog" and dog["color"].startswith("#")
     taken = api.patch(f"{cats}/{dog['id']}", json={"name": "bus"}, headers=world.auth("reviewer"))
-    assert taken.status_code == 422 and "merge" in taken.json()["detail"]
+    assert taken.status_code == 409 and "merge" in taken.json()["detail"]
     renamed = api.patch(f"{cats}/{dog['id']}", json={"name": "puppy"}, headers=world.auth("reviewer")).json()
     assert renamed["name"] == "puppy"
     merged = api.post(
@@ -190,3 +191,38 @@ def test_errors_are_json_sentences_and_openapi_is_served(api: TestClient, world:
         "multipart/form-data"
         in schema["paths"]["/api/v1/projects/{project_id}/images"]["post"]["requestBody"]["content"]
     )
+
+
+def test_an_annotator_undoes_only_its_own_change(api: TestClient, world: World) -> None:
+    history = f"/api/v1/projects/{world.project_id}/history"
+    made = create(api, world)
+    assert api.post(f"{history}/undo", headers=world.auth("viewer")).status_code == 403
+    seeded = url(world, f"/{world.annotation_id}")
+    edit = api.patch(seeded, json={"version": 1, "score": 0.5}, headers=world.auth("reviewer"))
+    assert edit.status_code == 200, edit.text
+    own = api.post(f"{history}/undo", headers=world.auth("annotator")).json()
+    assert own["own"] is True and own["annotation_ids"] == [made["id"]]
+    assert own["undo"]["description"].startswith("manual: 1 on")  # its create, not the reviewer's edit
+    assert api.get(url(world, f"/{made['id']}"), headers=world.auth("viewer")).status_code == 404
+    assert api.get(seeded, headers=world.auth("viewer")).json()["score"] == 0.5  # the reviewer's edit stays
+    batches = api.get(history, headers=world.auth("viewer")).json()
+    assert (batches[0]["actor"], batches[0]["via"]) == ("annotator", "api")
+
+
+def test_resolving_a_finding_acts_on_its_annotation_in_one_change(api: TestClient, world: World) -> None:
+    findings = f"/api/v1/projects/{world.project_id}/findings"
+    ann = url(world, f"/{world.annotation_id}")
+    resolve = f"{findings}/{world.finding_id}/resolve"
+    annotator = api.post(resolve, json={"action": "dismiss"}, headers=world.auth("annotator"))
+    assert annotator.status_code == 403 and "reviewer" in annotator.json()["detail"]
+    assert api.post(resolve, json={"action": "maybe"}, headers=world.auth("reviewer")).status_code == 422
+    assert api.get(ann, headers=world.auth("viewer")).json()["status"] == "proposed"  # nothing written
+    assert api.get(findings, params={"status": "open"}, headers=world.auth("viewer")).json() != []
+    # the template's finding names no annotation: acting on one is refused, dismissing closes it
+    # (accepting it as it is would close it too, as "accepted": see test_policy / review tools)
+    refused = api.post(resolve, json={"action": "reject"}, headers=world.auth("reviewer"))
+    assert refused.status_code == 422 and "dismiss" in refused.json()["detail"]
+    done = api.post(resolve, json={"action": "dismiss"}, headers=world.auth("reviewer")).json()
+    assert (done["status"], done["resolution"]) == ("closed", "not a problem")
+    again = api.post(resolve, json={"action": "dismiss"}, headers=world.auth("reviewer"))
+    assert again.status_code == 409 and "already closed" in again.json()["detail"]

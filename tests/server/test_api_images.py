@@ -33,7 +33,7 @@ def stored_files(home: Path) -> set[Path]:
 
 def test_projects_create_list_get_delete(root: TestClient, world: World) -> None:
     pid = new_project(root)
-    assert root.post("/api/v1/projects", json={"name": "uploads"}).status_code == 422  # taken
+    assert root.post("/api/v1/projects", json={"name": "uploads"}).status_code == 409  # taken
     names = [p["name"] for p in root.get("/api/v1/projects").json()]
     assert names == ["other", "streets", "uploads"]
     got = root.get(f"/api/v1/projects/{world.project_id}").json()
@@ -73,7 +73,7 @@ def test_bad_upload_is_refused_and_leaves_nothing(root: TestClient, world: World
     response = root.post(
         f"/api/v1/projects/{pid}/images", files=[("files", ("broken.zip", b"PK\x03\x04 no zip"))]
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "nothing was added" in response.json()["detail"] and "zip" in response.json()["detail"]
     assert stored_files(world.home) == before
     assert root.get(f"/api/v1/projects/{pid}/images").json()["total"] == 0
@@ -144,3 +144,18 @@ def test_landing_page_until_a_ui_is_mounted(world: World) -> None:
     mounted = TestClient(make_app(world, mount_ui=mount), base_url="http://localhost")
     assert mounted.get("/").text == "the ui"
     assert mounted.get("/api/v1/health").json()["status"] == "ok"
+
+
+def test_project_rename_and_name_rules(root: TestClient, world: World) -> None:
+    url = f"/api/v1/projects/{world.project_id}"
+    renamed = root.patch(url, json={"name": "  avenues "})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "avenues"
+    assert root.patch(url, json={"name": "other"}).status_code == 409
+    for bad in ("../x", "a/b", "tab\there", "rlo\u202eabc", "x" * 201):
+        refused = root.post("/api/v1/projects", json={"name": bad})
+        assert refused.status_code == 422 and "project name" in refused.json()["detail"], bad
+        assert root.patch(url, json={"name": bad}).status_code == 422
+    assert [p["name"] for p in root.get("/api/v1/projects").json()] == ["avenues", "other"]
+    viewer = root.patch(url, json={"name": "mine"}, headers=world.auth("viewer"))
+    assert viewer.status_code == 403 and "admin" in viewer.json()["detail"]
+    assert root.post("/api/v1/projects", json={"name": "new"}, headers=world.auth("admin")).status_code == 403

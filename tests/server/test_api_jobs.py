@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 
@@ -58,7 +59,7 @@ def test_bad_job_requests_are_422(client: TestClient, world: World) -> None:
     unknown = client.post(
         jobs, json={"classes": ["person"], "images": ["nope.jpg"]}, headers=world.auth("annotator")
     )
-    assert unknown.status_code == 422 and "nope.jpg" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "nope.jpg" in unknown.json()["detail"]
     assert client.post(jobs, json={"classes": []}, headers=world.auth("annotator")).status_code == 422
 
 
@@ -77,7 +78,7 @@ def test_exports_download_zips_with_reports(world: World) -> None:
     base = f"/api/v1/projects/{world.project_id}/exports"
     coco = client.get(f"{base}/coco", headers=world.auth("viewer"))
     assert coco.status_code == 200 and coco.headers["content-type"] == "application/zip"
-    assert "streets-coco.zip" in coco.headers["content-disposition"]
+    assert re.search(r'filename="\d+-streets-[\d-]+-coco\.zip"', coco.headers["content-disposition"])
     with zipfile.ZipFile(io.BytesIO(coco.content)) as zf:
         names = set(zf.namelist())
         assert {"annotations.json", "annotations.fidelity.json", "report.json"} <= names
@@ -95,7 +96,7 @@ def test_exports_download_zips_with_reports(world: World) -> None:
     with zipfile.ZipFile(io.BytesIO(masks.content)) as zf:
         assert "legend.json" in zf.namelist()
     assert client.get(f"{base}/pascal", headers=world.auth("viewer")).status_code == 422
-    assert list((world.home / "tmp").iterdir()) == []  # the export's work folder is removed
+    assert list((world.home / "exports").iterdir()) == []  # each export's folder is removed
 
 
 def test_startup_gives_the_query_planner_statistics(world: World) -> None:
@@ -113,3 +114,35 @@ def test_startup_gives_the_query_planner_statistics(world: World) -> None:
         with client.app.state.engine.connect() as connection:
             analyzed = {r[0] for r in connection.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
     assert "annotation" in analyzed
+
+
+def test_export_of_a_hostile_project_name_stays_in_home(world: World) -> None:
+    from store.db import new_session, open_engine
+    from store.projects import create_project
+
+    engine = open_engine(world.database or world.home / "labelwright.db")
+    with new_session(engine) as session:  # written directly: the API refuses such a name (422)
+        pid = create_project(session, name="../../../../tmp/x").id
+        session.commit()
+    engine.dispose()
+    before = {p for p in world.home.parent.rglob("*") if world.home not in p.parents}
+    client = TestClient(make_app(world), base_url="http://localhost")
+    response = client.get(f"/api/v1/projects/{pid}/exports/coco", headers=world.auth("root"))
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert re.search(rf'filename="{pid}-tmp_x-[\d-]+-coco\.zip"', disposition) and ".." not in disposition
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        assert {"annotations.json", "report.json"} <= set(zf.namelist())
+    assert {p for p in world.home.parent.rglob("*") if world.home not in p.parents} == before
+    assert list((world.home / "exports").iterdir()) == []
+
+
+def test_a_cancelled_job_resumes(world: World) -> None:
+    client = TestClient(make_app(world), base_url="http://localhost")  # no lifespan: nothing runs jobs
+    jobs = f"/api/v1/projects/{world.project_id}/jobs"
+    job = client.post(jobs, json={"classes": ["bus"]}, headers=world.auth("annotator")).json()
+    client.post(f"{jobs}/{job['id']}/cancel", headers=world.auth("annotator"))
+    assert client.post(f"{jobs}/{job['id']}/resume", headers=world.auth("viewer")).status_code == 403
+    resumed = client.post(f"{jobs}/{job['id']}/resume", headers=world.auth("annotator")).json()
+    assert (resumed["state"], resumed["cancel_requested"]) == ("queued", False)
+    assert client.post(f"{jobs}/999/resume", headers=world.auth("annotator")).status_code == 404

@@ -204,6 +204,7 @@ def test_cli_users_grant_and_tokens(home: Path) -> None:
 
     with new_session(open_engine(home / "labelwright.db")) as session:
         pid = create_project(session, name="p").id
+        session.commit()
     runner = CliRunner()
     assert runner.invoke(users_app, ["add", "bob", "--password", PASSWORD]).exit_code == 0
     assert runner.invoke(users_app, ["add", "bob"]).exit_code == 1  # taken

@@ -46,7 +46,13 @@ def test_label_runs_job_and_prints_summary(project, fake_stack) -> None:
     data = json.loads(result.stdout)
     assert (data["state"], data["done"], data["total"]) == ("done", 6, 6)
     assert data["annotations"]["bus"] >= 1 and data["annotations"]["person"] >= 2
-    assert data["params"] == {"classes": ["person", "bus", "tie"], "threshold": 0.3, "stack": "lite"}
+    assert data["params"] == {
+        "classes": ["person", "bus", "tie"],
+        "threshold": 0.3,
+        "stack": "lite",
+        "requested_by": "local",  # the CLI acts as the machine's local user
+        "via": "cli",
+    }
     assert fake_stack[1] == ["lite"]
     again = label("--json")  # same command again: the finished job is reported, not redone
     assert json.loads(again.stdout)["job_id"] == data["job_id"]

@@ -1,107 +1,164 @@
-"""The permission matrix: every API route of the real app, called by every role, a non-member,
-an instance admin and an anonymous caller. The route list comes from ``app.routes`` of a real
-app, so a new route is checked as soon as it exists (and ``create_app`` refuses a route without
-an access rule, see test_route_without_rule_is_refused). What each call must get comes from
-POLICY below, not from the rule the route declares: changing a route's rule changes behaviour
-the test checks against the written policy."""
+"""The permission matrix over HTTP: every API route of the real app, called by every role, a
+non-member, an instance admin and an anonymous caller.
+
+Routes do not check roles; each calls one operation, which checks ``ops.policy.POLICY``. So what
+each call must get comes from the policy of the operation the route calls: :data:`ROUTE_OPS`
+maps each route to its case in the operations' matrix (tests/ops/test_policy_matrix.py, which
+names the function and the POLICY entry), the route's own code is checked to call that function,
+and the route list comes from ``app.routes`` of a real app, so a new route without a mapping
+fails test_every_route_maps_to_an_operation (and ``create_app`` refuses a route that is neither
+PUBLIC nor takes the caller, see test_route_without_a_guard_is_refused).
+"""
 
 from __future__ import annotations
 
 import atexit
+import inspect
 import re
 import shutil
 import tempfile
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from ops.policy import POLICY, Rule, signed_in
 from server.app import create_app
-from server.deps import RANK, api_routes, check_rules
+from server.deps import PUBLIC as PUBLIC_GUARD
+from server.deps import CallerDep, api_routes, check_rules
 from server.settings import Settings
-from store.models import Role
+from tests.ops.conftest import CALLERS
+from tests.ops.test_policy_matrix import CASES, allowed
 from tests.server.conftest import World, make_app
 
-# Every call gets a fresh copy of the store (an allowed call may delete the project).
-CALLERS = ("anonymous", "outsider", "viewer", "annotator", "reviewer", "admin", "root")
-QUERY = {"/api/v1/projects/{project_id}/events": {"until_s": 0}}
-# The intended policy, written out so that a reviewer reads it in one place: viewer reads;
-# annotator also creates/edits annotations, classes and runs label jobs; reviewer also accepts,
-# rejects, renames/merges classes, closes findings, undoes; admin also manages the project, its
-# members and images. A route missing here fails test_every_route_has_a_policy.
 V1 = "/api/v1"
-POLICY: dict[tuple[str, str], str] = {
-    ("GET", "/"): "public",
-    ("GET", f"{V1}/health"): "public",
-    ("POST", f"{V1}/auth/login"): "public",
-    ("POST", f"{V1}/auth/logout"): "public",
-    ("GET", f"{V1}/auth/me"): "authenticated",
-    ("GET", f"{V1}/auth/tokens"): "authenticated",
-    ("POST", f"{V1}/auth/tokens"): "authenticated",
-    ("DELETE", f"{V1}/auth/tokens/{{token_id}}"): "authenticated",
-    ("GET", f"{V1}/projects"): "authenticated",
-    ("POST", f"{V1}/projects"): "instance_admin",
-    ("GET", f"{V1}/projects/{{project_id}}"): "viewer",
-    ("DELETE", f"{V1}/projects/{{project_id}}"): "admin",
-    ("GET", f"{V1}/projects/{{project_id}}/members"): "admin",
-    ("PUT", f"{V1}/projects/{{project_id}}/members/{{username}}"): "admin",
-    ("DELETE", f"{V1}/projects/{{project_id}}/members/{{username}}"): "admin",
-    ("GET", f"{V1}/projects/{{project_id}}/images"): "viewer",
-    ("POST", f"{V1}/projects/{{project_id}}/images"): "admin",
-    ("GET", f"{V1}/projects/{{project_id}}/images/{{image_id}}"): "viewer",
-    ("GET", f"{V1}/projects/{{project_id}}/images/{{image_id}}/file"): "viewer",
-    ("GET", f"{V1}/projects/{{project_id}}/images/{{image_id}}/thumbnail"): "viewer",
-    ("GET", f"{V1}/projects/{{project_id}}/categories"): "viewer",
-    ("POST", f"{V1}/projects/{{project_id}}/categories"): "annotator",
-    ("PATCH", f"{V1}/projects/{{project_id}}/categories/{{category_id}}"): "reviewer",
-    ("POST", f"{V1}/projects/{{project_id}}/categories/merge"): "reviewer",
-    ("GET", f"{V1}/projects/{{project_id}}/annotations"): "viewer",
-    ("POST", f"{V1}/projects/{{project_id}}/annotations"): "annotator",
-    ("GET", f"{V1}/projects/{{project_id}}/annotations/{{annotation_id}}"): "viewer",
-    ("PATCH", f"{V1}/projects/{{project_id}}/annotations/{{annotation_id}}"): "annotator",
-    ("DELETE", f"{V1}/projects/{{project_id}}/annotations/{{annotation_id}}"): "annotator",
-    ("POST", f"{V1}/projects/{{project_id}}/annotations/review"): "reviewer",
-    ("POST", f"{V1}/projects/{{project_id}}/annotations/delete"): "annotator",
-    ("POST", f"{V1}/projects/{{project_id}}/annotations/relabel"): "annotator",
-    ("GET", f"{V1}/projects/{{project_id}}/jobs"): "viewer",
-    ("POST", f"{V1}/projects/{{project_id}}/jobs"): "annotator",
-    ("GET", f"{V1}/projects/{{project_id}}/jobs/{{job_id}}"): "viewer",
-    ("POST", f"{V1}/projects/{{project_id}}/jobs/{{job_id}}/cancel"): "annotator",
-    ("GET", f"{V1}/projects/{{project_id}}/history"): "viewer",
-    ("POST", f"{V1}/projects/{{project_id}}/history/undo"): "reviewer",
-    ("POST", f"{V1}/projects/{{project_id}}/history/redo"): "reviewer",
-    ("GET", f"{V1}/projects/{{project_id}}/findings"): "viewer",
-    ("POST", f"{V1}/projects/{{project_id}}/findings/{{finding_id}}/close"): "reviewer",
-    ("GET", f"{V1}/projects/{{project_id}}/exports/{{fmt}}"): "viewer",
-    ("GET", f"{V1}/projects/{{project_id}}/events"): "viewer",
+P = f"{V1}/projects/{{project_id}}"
+PUBLIC = "public"  # no operation: anyone
+SIGNED_IN = "signed_in"  # about the caller's own identity: ops.policy.signed_in
+STREAM = "policy:project.read"  # the events stream (server/routes/events.py) authorizes project.read
+# Each route -> the case of the operation it calls (tests/ops/test_policy_matrix.py CASES).
+ROUTE_OPS: dict[tuple[str, str], str] = {
+    ("GET", "/"): PUBLIC,
+    ("GET", f"{V1}/health"): PUBLIC,
+    ("POST", f"{V1}/auth/login"): PUBLIC,
+    ("POST", f"{V1}/auth/logout"): PUBLIC,
+    ("GET", f"{V1}/auth/me"): SIGNED_IN,
+    ("GET", f"{V1}/auth/tokens"): SIGNED_IN,
+    ("POST", f"{V1}/auth/tokens"): SIGNED_IN,
+    ("DELETE", f"{V1}/auth/tokens/{{token_id}}"): SIGNED_IN,
+    ("GET", f"{V1}/projects"): "projects.list",
+    ("POST", f"{V1}/projects"): "projects.create",
+    ("GET", P): "projects.get",
+    ("PATCH", P): "projects.rename",
+    ("DELETE", P): "projects.delete",
+    ("GET", f"{P}/members"): "members.list",
+    ("PUT", f"{P}/members/{{username}}"): "members.set",
+    ("DELETE", f"{P}/members/{{username}}"): "members.remove",
+    ("GET", f"{P}/images"): "images.list",
+    ("POST", f"{P}/images"): "images.ingest",
+    ("GET", f"{P}/images/{{image_id}}"): "images.get",
+    ("GET", f"{P}/images/{{image_id}}/file"): "images.file_path",
+    ("GET", f"{P}/images/{{image_id}}/thumbnail"): "images.file_path",
+    ("GET", f"{P}/categories"): "categories.list",
+    ("POST", f"{P}/categories"): "categories.ensure",
+    ("PATCH", f"{P}/categories/{{category_id}}"): "categories.rename",
+    ("DELETE", f"{P}/categories/{{category_id}}"): "categories.delete",
+    ("POST", f"{P}/categories/merge"): "categories.merge",
+    ("GET", f"{P}/annotations"): "annotations.list",
+    ("POST", f"{P}/annotations"): "annotations.create",
+    ("GET", f"{P}/annotations/{{annotation_id}}"): "annotations.get",
+    ("PATCH", f"{P}/annotations/{{annotation_id}}"): "annotations.update",
+    ("DELETE", f"{P}/annotations/{{annotation_id}}"): "annotations.delete",
+    ("POST", f"{P}/annotations/review"): "annotations.set_status",
+    ("POST", f"{P}/annotations/delete"): "annotations.delete_many",
+    ("POST", f"{P}/annotations/relabel"): "annotations.relabel",
+    ("GET", f"{P}/jobs"): "jobs.list",
+    ("POST", f"{P}/jobs"): "jobs.start_label",
+    ("GET", f"{P}/jobs/{{job_id}}"): "jobs.get",
+    ("POST", f"{P}/jobs/{{job_id}}/cancel"): "jobs.cancel",
+    ("POST", f"{P}/jobs/{{job_id}}/resume"): "jobs.resume",
+    ("GET", f"{P}/history"): "history.list",
+    ("POST", f"{P}/history/undo"): "history.undo_own",
+    ("POST", f"{P}/history/redo"): "history.undo_own",
+    ("GET", f"{P}/findings"): "findings.list",
+    ("POST", f"{P}/findings/{{finding_id}}/close"): "findings.close",
+    ("POST", f"{P}/findings/{{finding_id}}/resolve"): "findings.resolve",
+    ("GET", f"{P}/exports/{{fmt}}"): "exports.export",
+    ("GET", f"{P}/events"): STREAM,
 }
+QUERY = {f"{P}/events": {"until_s": 0}}
 
 
-def _route_table() -> list[tuple[str, str, str]]:
+def _app_routes() -> dict[tuple[str, str], APIRoute]:
     home = Path(tempfile.mkdtemp(prefix="lw-routes-"))
     atexit.register(shutil.rmtree, home, True)
     app = create_app(Settings(home=home, local_mode=False))
-    return sorted(
-        (method, route.path, route.rules[0].name if len(route.rules) == 1 else "NO RULE")
-        for route in api_routes(app.routes)
-        for method in route.methods
+    out = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            out.update({(m, context.path or route.path): route for m in route.methods})
+    return out
+
+
+APP_ROUTES = _app_routes()
+ROUTES = sorted(APP_ROUTES)
+
+
+def op_of(target: str) -> str | None:
+    """The POLICY entry a route's call needs (None: public)."""
+    if target == PUBLIC:
+        return None
+    if target == SIGNED_IN:
+        return "project.list"  # Rule.authenticated: any signed-in caller
+    if target.startswith("policy:"):
+        return target.removeprefix("policy:")
+    return CASES[target].op
+
+
+def route_allows(target: str, caller: str) -> bool:
+    op = op_of(target)
+    return True if op is None else allowed(op, caller)
+
+
+def test_every_route_maps_to_an_operation() -> None:
+    assert sorted(set(ROUTES) - ROUTE_OPS.keys()) == [], "new routes: add each to ROUTE_OPS with its op"
+    assert sorted(ROUTE_OPS.keys() - set(ROUTES)) == [], "ROUTE_OPS names routes the app no longer has"
+    assert (
+        sorted(t for t in ROUTE_OPS.values() if t not in CASES and t not in (PUBLIC, SIGNED_IN, STREAM)) == []
     )
+    assert POLICY[op_of(SIGNED_IN) or ""] is Rule.authenticated
 
 
-ROUTES = _route_table()
+def _calls(source: str, fn: Any, module_globals: dict[str, Any]) -> bool:
+    """Whether ``source`` calls ``fn`` by a name its module bound to it or to its module."""
+    names = [n for n, v in module_globals.items() if v is fn]
+    names += [
+        f"{n}.{fn.__name__}"
+        for n, v in module_globals.items()
+        if isinstance(v, ModuleType) and getattr(v, fn.__name__, None) is fn
+    ]
+    return any(re.search(rf"(?<![\w.]){re.escape(n)}\(", source) for n in names)
 
 
-def allowed(rule: str, caller: str) -> bool:
-    if rule == "public":
-        return True
-    if caller == "anonymous":
-        return False
-    if rule == "authenticated" or caller == "root":
-        return True
-    if rule == "instance_admin" or caller == "outsider":
-        return False
-    return RANK[Role(caller)] >= RANK[Role(rule)]
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_route_calls_its_operation(method: str, path: str) -> None:
+    """The mapping is the code's: the route takes the caller and calls the mapped function."""
+    route, target = APP_ROUTES[(method, path)], ROUTE_OPS.get((method, path))
+    assert target is not None, f"{method} {path} has no entry in ROUTE_OPS"
+    guards = [g.name for g in api_routes([route])[0].guards]
+    assert guards == (["public"] if target == PUBLIC else ["caller"])
+    if target in (PUBLIC, STREAM):
+        return
+    fn = signed_in if target == SIGNED_IN else CASES[target].fn
+    endpoint = route.endpoint
+    assert _calls(inspect.getsource(endpoint), fn, endpoint.__globals__), (
+        f"{method} {path} does not call {fn.__module__}.{fn.__name__}"
+    )
 
 
 def fill(path: str, world: World, caller: str) -> str:
@@ -119,15 +176,35 @@ def fill(path: str, world: World, caller: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
 
-def test_every_route_has_a_policy() -> None:
-    routes = {(m, p) for m, p, _ in ROUTES}
-    assert sorted(routes - POLICY.keys()) == [], "new routes: add each to POLICY with the role it needs"
-    assert sorted(POLICY.keys() - routes) == [], "POLICY names routes the app no longer has"
-
-
-def test_declared_rules_match_the_policy() -> None:
-    declared = {(m, p): rule for m, p, rule in ROUTES}
-    assert {k: v for k, v in declared.items() if POLICY.get(k) != v} == {}
+def body(method: str, path: str, world: World) -> dict[str, Any]:
+    """A valid request body, so that the call reaches the operation (a bad one is 422 for all)."""
+    person, bus = world.categories["person"], world.categories["bus"]
+    bodies: dict[tuple[str, str], Any] = {
+        ("POST", f"{V1}/projects"): {"name": "fresh"},
+        ("PATCH", P): {"name": "renamed"},
+        ("PUT", f"{P}/members/{{username}}"): {"role": "viewer"},
+        ("POST", f"{P}/categories"): {"name": "dog"},
+        ("PATCH", f"{P}/categories/{{category_id}}"): {"name": "human"},
+        ("POST", f"{P}/categories/merge"): {"source_ids": [bus], "target_id": person},
+        ("POST", f"{P}/annotations"): {
+            "image_id": world.images["zidane.jpg"],
+            "category_id": person,
+            "bbox": [10, 20, 100, 200],
+        },
+        ("PATCH", f"{P}/annotations/{{annotation_id}}"): {"version": 1, "score": 0.5},
+        ("POST", f"{P}/annotations/review"): {"ids": [world.annotation_id], "status": "accepted"},
+        ("POST", f"{P}/annotations/delete"): {"ids": [world.annotation_id]},
+        ("POST", f"{P}/annotations/relabel"): {"ids": [world.annotation_id], "category_id": person},
+        ("POST", f"{P}/jobs"): {"classes": ["bus"]},
+        ("POST", f"{P}/findings/{{finding_id}}/close"): {"resolution": "fixed"},
+        ("POST", f"{P}/findings/{{finding_id}}/resolve"): {"action": "dismiss"},
+    }
+    if (method, path) == ("POST", f"{P}/images"):
+        photo = next(p for p in sorted((world.home / "images").rglob("*")) if p.is_file())
+        return {"files": [("files", ("photo.jpg", photo.read_bytes(), "image/jpeg"))]}
+    if (method, path) in bodies:
+        return {"json": bodies[(method, path)]}
+    return {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
 
 
 @pytest.fixture(scope="module")
@@ -152,25 +229,27 @@ def fresh(matrix_app: tuple[World, FastAPI], template: World) -> tuple[World, Te
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize(
-    ("method", "path"), [(m, p) for m, p, _ in ROUTES], ids=[f"{m} {p}" for m, p, _ in ROUTES]
-)
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 def test_route_permissions(method: str, path: str, caller: str, fresh: tuple[World, TestClient]) -> None:
     world, client = fresh
-    assert (method, path) in POLICY, f"{method} {path} has no entry in POLICY"
-    rule = POLICY[(method, path)]
+    target = ROUTE_OPS.get((method, path))
+    assert target is not None, f"{method} {path} has no entry in ROUTE_OPS"
     headers = {} if caller == "anonymous" else world.auth(caller)
-    body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
     response = client.request(
-        method, fill(path, world, caller), headers=headers, params=QUERY.get(path), **body
+        method,
+        fill(path, world, caller),
+        headers=headers,
+        params=QUERY.get(path),
+        **body(method, path, world),
     )
-    if allowed(rule, caller):
+    if route_allows(target, caller):
         assert response.status_code not in (401, 403), response.text
+        assert response.status_code < 500, response.text
     else:
         assert response.status_code == (401 if caller == "anonymous" else 403), response.text
 
 
-def test_route_without_rule_is_refused() -> None:
+def test_route_without_a_guard_is_refused() -> None:
     app = FastAPI()
 
     @app.get("/api/v1/forgotten")
@@ -179,6 +258,21 @@ def test_route_without_rule_is_refused() -> None:
 
     with pytest.raises(RuntimeError, match="forgotten"):
         check_rules(app.routes)
+
+    guarded = FastAPI()
+
+    @guarded.get("/api/v1/guarded")
+    def with_caller(caller: CallerDep) -> dict[str, str]:
+        return {}
+
+    check_rules(guarded.routes)
+
+    @guarded.get("/api/v1/both", dependencies=[Depends(PUBLIC_GUARD)])
+    def both(caller: CallerDep) -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RuntimeError, match="both"):
+        check_rules(guarded.routes)
 
 
 def test_denied_answers_are_json_with_a_reason(world: World) -> None:
@@ -192,3 +286,7 @@ def test_denied_answers_are_json_with_a_reason(world: World) -> None:
     anonymous = client.get(f"/api/v1/projects/{world.project_id}")
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
+    outsider = client.get(f"/api/v1/projects/{world.project_id}", headers=world.auth("outsider"))
+    assert outsider.status_code == 403 and "not a member" in outsider.json()["detail"]
+    missing = client.get("/api/v1/projects/999", headers=world.auth("outsider"))
+    assert missing.status_code == 403  # an outsider is not told which project ids exist

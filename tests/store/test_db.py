@@ -47,6 +47,14 @@ def test_pragmas(engine: Engine) -> None:
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
 
 
+@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])  # NORMAL = 1, FULL = 2
+def test_durable_selects_synchronous_full(tmp_path: Path, durable: bool, level: int) -> None:
+    engine = open_engine(tmp_path / "labelwright.db", durable=durable)
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == level
+    engine.dispose()
+
+
 def test_annotation_indexes_exist(engine: Engine) -> None:
     indexes = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("annotation")}
     assert indexes["ix_annotation_project_category_image"] == ["project_id", "category_id", "image_id"]
@@ -164,6 +172,7 @@ def test_triggers_keep_summaries_exact_through_every_kind_of_write(engine: Engin
     session.commit()
     _assert_summaries_exact(engine)
     delete_project(session, project_id=project.id)
+    session.commit()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM imageclass")).scalar() == 0
         assert connection.execute(text("SELECT count(*) FROM classcount")).scalar() == 0

@@ -48,6 +48,7 @@ def test_claims_oldest_first_and_by_kind(session: Session, project: Project) -> 
 
 def test_concurrent_claims_hand_each_job_out_once(engine: Engine, session: Session, project: Project) -> None:
     ids = {create_job(session, project_id=project.id, kind="auto_label").id for _ in range(20)}
+    session.commit()
     claimed: list[int] = []
     lock = threading.Lock()
 
@@ -79,6 +80,7 @@ def test_cancel(session: Session, project: Project) -> None:
 
 def test_progress_seen_by_another_session(engine: Engine, session: Session, project: Project) -> None:
     job = create_job(session, project_id=project.id, kind="a", total=5)
+    session.commit()
     with new_session(engine) as worker:
         update_progress(worker, job_id=job.id, cursor=3, total=6)
     fresh = get_job(session, job_id=job.id)

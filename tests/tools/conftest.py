@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ops.caller import Caller
 from store.db import new_session, open_engine
 from tools.backends.base import Detections
 from tools.backends.vocab import to_coco
@@ -121,6 +122,9 @@ def make_photo_dir(dest: Path, photos: dict[str, Path], n_extra: int = len(SKIMA
     return dest
 
 
+TESTER = Caller("tester", None, True, via="agent")  # an instance admin, acting through the agent
+
+
 @dataclass
 class Store:
     engine: Any
@@ -128,15 +132,16 @@ class Store:
     project_id: int
     images: dict[str, int]  # file name -> id
 
-    def ctx(self, backends: Any = None, enqueue: Any = None) -> ToolContext:
+    def ctx(self, backends: Any = None, on_job: Any = None, caller: Caller | None = None) -> ToolContext:
+        """A tool context acting as ``caller`` (default: the local user, through the agent)."""
         return ToolContext(
             engine=self.engine,
             project_id=self.project_id,
             home=self.home,
             models_dir=self.home / "models",
-            actor="tester",
+            caller=caller or TESTER,
             backends_factory=(lambda: backends) if backends is not None else None,
-            enqueue=enqueue,
+            on_job=on_job,
         )
 
 

@@ -15,34 +15,42 @@ AUTO_LABEL = vision_tools().get("auto_label")
 
 
 class Queue:
+    """Stands in for a runner: records the ids of the jobs the tool queued."""
+
     def __init__(self) -> None:
-        self.calls: list[tuple[str, dict]] = []
+        self.calls: list[int] = []
 
-    def __call__(self, kind: str, params: dict) -> int:
-        self.calls.append((kind, params))
-        return 41 + len(self.calls)
+    def __call__(self, job_id: int) -> None:
+        self.calls.append(job_id)
 
 
-def test_enqueues_all_images_by_default(store, fakes) -> None:
+def _jobs(store) -> list[Job]:
+    with new_session(store.engine) as session:
+        return list(session.exec(select(Job)))
+
+
+def test_queues_one_job_over_all_images_by_default(store, fakes) -> None:
     queue = Queue()
-    result = AUTO_LABEL(store.ctx(fakes, enqueue=queue), {"classes": ["person", " bus ", "person"]})
-    assert queue.calls == [
-        (KIND, {"classes": ["person", "bus"], "image_ids": sorted(store.images.values()), "threshold": 0.3})
-    ]
-    assert (result.job_id, result.images) == (42, 6)
-    assert result.text() == "started job 42: labeling person, bus on 6 images"
+    result = AUTO_LABEL(store.ctx(fakes, on_job=queue), {"classes": ["person", " bus ", "person"]})
+    (job,) = _jobs(store)
+    assert queue.calls == [job.id] and job.kind == KIND
+    assert job.params["classes"] == ["person", "bus"]
+    assert job.params["image_ids"] == sorted(store.images.values()) and job.params["threshold"] == 0.3
+    assert job.params["requested_by"] == "tester" and job.params["via"] == "agent"
+    assert (result.job_id, result.images) == (job.id, 6)
+    assert result.text() == f"started job {job.id}: labeling person, bus on 6 images"
 
 
 def test_named_images_and_threshold(store, fakes) -> None:
-    queue = Queue()
     args = {
         "classes": ["tie"],
         "images": ["zidane.jpg", store.images["bus.jpg"], "zidane.jpg"],
         "threshold": 0.5,
     }
-    AUTO_LABEL(store.ctx(fakes, enqueue=queue), args)
-    assert queue.calls[0][1]["image_ids"] == [store.images["zidane.jpg"], store.images["bus.jpg"]]
-    assert queue.calls[0][1]["threshold"] == 0.5
+    AUTO_LABEL(store.ctx(fakes, on_job=Queue()), args)
+    (job,) = _jobs(store)
+    assert job.params["image_ids"] == [store.images["zidane.jpg"], store.images["bus.jpg"]]
+    assert job.params["threshold"] == 0.5
 
 
 @pytest.mark.parametrize(
@@ -53,16 +61,25 @@ def test_named_images_and_threshold(store, fakes) -> None:
         ({"classes": []}, "classes"),
     ],
 )
-def test_mistakes_enqueue_nothing(store, fakes, args, message) -> None:
+def test_mistakes_queue_nothing(store, fakes, args, message) -> None:
     queue = Queue()
     with pytest.raises(ToolError, match=message):
-        AUTO_LABEL(store.ctx(fakes, enqueue=queue), args)
-    assert queue.calls == []
+        AUTO_LABEL(store.ctx(fakes, on_job=queue), args)
+    assert queue.calls == [] and _jobs(store) == []
 
 
-def test_without_a_runner(store, fakes) -> None:
-    with pytest.raises(ToolError, match="background jobs are not available"):
-        AUTO_LABEL(store.ctx(fakes), {"classes": ["person"]})
+def test_a_viewer_cannot_start_a_job(store, fakes) -> None:
+    from ops.caller import Caller
+    from store.users import create_user, set_membership
+
+    with new_session(store.engine) as session:
+        user = create_user(session, username="vic")
+        set_membership(session, user_id=user.id, project_id=store.project_id, role="viewer")
+        session.commit()
+    viewer = Caller("vic", user.id, False, via="agent")
+    with pytest.raises(ToolError, match="job.start needs the annotator role"):
+        AUTO_LABEL(store.ctx(fakes, caller=viewer), {"classes": ["person"]})
+    assert _jobs(store) == []
 
 
 def test_label_job_skips_an_image_it_already_did(store, fakes) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ops.caller import local_caller
+from ops.unit import within
 from store.db import new_session
 from store.history import begin_change
 from tools.catalog import vision_tools
@@ -18,9 +20,15 @@ def labeled(store, fakes):
     with new_session(store.engine) as session:
         for name in ("bus.jpg", "zidane.jpg"):
             image = resolve_image(session, project_id=store.project_id, ref=name)
-            label_image(
-                session, backends=fakes, home=store.home, image=image, labels=["person", "tie"], threshold=0.1
-            )
+            with within(session, local_caller("agent"), store.project_id) as unit:
+                label_image(
+                    unit,
+                    backends=fakes,
+                    home=store.home,
+                    image=image,
+                    labels=["person", "tie"],
+                    threshold=0.1,
+                )
         session.commit()
         from store.annotations import query_annotations, set_status
 

@@ -83,6 +83,7 @@ def test_small_edits_apply_and_undo_as_one_batch(world: World, ctx: ToolContext)
     assert world.counts("bus.jpg")["truck"] == 2
     with new_session(world.engine) as session:
         assert undo(session, project_id=world.project_id, actor="x").affected == 2  # type: ignore[union-attr]
+        session.commit()
     assert world.counts("bus.jpg")["car"] == 2 and "truck" not in world.counts()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.agent.devset import INJECTION, World, agent_ctx, build_world
 from tests.tools.conftest import FakeBackends
-from tools.find_images import SHOWN, FindImagesArgs, FindImagesResult, FoundImage, find_images
+from tools.find_images import SHOWN, TOOL, FindImagesArgs, FindImagesResult, FoundImage, find_images
 from tools.registry import ToolError
 
 
@@ -38,8 +38,8 @@ def test_filters(world: World, args: dict, names: list[str]) -> None:
 
 
 def test_unknown_class_is_a_tool_error(world: World) -> None:
-    with pytest.raises(ToolError, match="no class 'zebra'"):
-        find_images(agent_ctx(world, FakeBackends()), FindImagesArgs(label="zebra"))
+    with pytest.raises(ToolError, match="no class 'zebra'"):  # the operation's NotFound, as the agent sees it
+        TOOL(agent_ctx(world, FakeBackends()), {"label": "zebra"})
 
 
 def test_text_quotes_names_and_caps_the_list() -> None:

@@ -8,25 +8,29 @@ import math
 import pytest
 from sqlmodel import select
 
+from ops.caller import Caller
+from ops.unit import within
 from store.db import new_session
 from store.models import Annotation, AnnotationEvent, Category
 from tools.pipeline import combine, label_image, resolve_image
 from tools.registry import ToolError
 
+TESTER = Caller("tester", None, True, via="job")
+
 
 def _label(store, fakes, name="bus.jpg", labels=("person", "bus", "tie"), threshold=0.3, job_id=7):
     with new_session(store.engine) as session:
         image = resolve_image(session, project_id=store.project_id, ref=name)
-        out = label_image(
-            session,
-            backends=fakes,
-            home=store.home,
-            image=image,
-            labels=list(labels),
-            threshold=threshold,
-            job_id=job_id,
-            author="tester",
-        )
+        with within(session, TESTER, store.project_id) as unit:
+            out = label_image(
+                unit,
+                backends=fakes,
+                home=store.home,
+                image=image,
+                labels=list(labels),
+                threshold=threshold,
+                job_id=job_id,
+            )
         session.commit()
     return out
 
@@ -74,7 +78,8 @@ def test_nothing_found_writes_nothing_and_skips_segmenter(store, fakes) -> None:
 def test_uncommitted_work_rolls_back(store, fakes) -> None:
     with new_session(store.engine) as session:
         image = resolve_image(session, project_id=store.project_id, ref="zidane.jpg")
-        label_image(session, backends=fakes, home=store.home, image=image, labels=["tie"], threshold=0.3)
+        with within(session, TESTER, store.project_id) as unit:
+            label_image(unit, backends=fakes, home=store.home, image=image, labels=["tie"], threshold=0.3)
         session.rollback()
     with new_session(store.engine) as session:
         assert session.exec(select(Annotation)).all() == []

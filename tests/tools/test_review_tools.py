@@ -96,6 +96,7 @@ def test_each_action_closes_the_finding_and_undo_reverts_it(
         assert now == expected
     with new_session(store.engine) as session:
         assert undo(session, project_id=store.project_id, actor="tester") is not None
+        session.commit()
     assert state_of(store, seeded["dup"]) == before
 
 
@@ -133,35 +134,28 @@ def test_skip_moves_on_and_the_queue_ends(store: Store, seeded: dict[str, int]) 
     assert text.endswith(f"no open findings left ({len(seen)} skipped)")
 
 
-def test_delete_all_of_kind_needs_a_confirmation_in_a_later_turn(
-    store: Store, seeded: dict[str, int]
-) -> None:
+def test_delete_all_of_kind_is_a_dry_run_until_confirmed(store: Store, seeded: dict[str, int]) -> None:
     state = ReviewState()
+    registry = review_tools(state)
     dry = call(store, state, "delete_all_of_kind", kind="tiny_box")
-    assert dry.startswith("dry run: would delete 2 annotations flagged tiny_box on 1 images")
+    assert dry.startswith(
+        "DRY RUN, nothing changed yet: this will delete 2 annotations flagged tiny_box on 1 images"
+    )
     assert state_of(store, seeded["tiny"]) is not None
-    with pytest.raises(ToolError, match="has not confirmed yet"):
-        call(store, state, "delete_all_of_kind", kind="tiny_box", confirm=True)
-    with pytest.raises(ToolError, match="without confirm first"):
-        call(store, state, "delete_all_of_kind", kind="duplicate", confirm=True)
-    state.turn += 1  # the person answered "yes"
-    done = call(store, state, "delete_all_of_kind", kind="tiny_box", confirm=True)
+    tool = registry.get("delete_all_of_kind")
+    args = tool.parse({"kind": "tiny_box"})
+    with pytest.raises(ToolError, match="changed since the dry run"):
+        tool.confirm(store.ctx(), args, "not-the-token")  # type: ignore[misc]
+    token = tool(store.ctx(), {"kind": "tiny_box"}).token  # type: ignore[attr-defined]
+    done = tool.confirm(store.ctx(), args, token).text()  # type: ignore[misc]
     assert done.startswith("deleted 2 annotations flagged tiny_box")
     assert state_of(store, seeded["tiny"]) is None and state_of(store, seeded["tiny2"]) is None
-    with pytest.raises(ToolError, match="without confirm first"):
-        call(store, state, "delete_all_of_kind", kind="tiny_box", confirm=True)  # used up
+    with pytest.raises(ToolError, match="changed since the dry run"):
+        tool.confirm(store.ctx(), args, token)  # type: ignore[misc]  # used up: the rows are gone
     with new_session(store.engine) as session:
         assert undo(session, project_id=store.project_id, actor="tester").affected == 2  # type: ignore[union-attr]
+        session.commit()
     assert state_of(store, seeded["tiny"]) is not None and state_of(store, seeded["tiny2"]) is not None
-
-
-def test_a_dry_run_expires_after_one_turn(store: Store, seeded: dict[str, int]) -> None:
-    state = ReviewState()
-    call(store, state, "delete_all_of_kind", kind="tiny_box")
-    state.turn += 2  # the person talked about something else in between
-    with pytest.raises(ToolError, match="older than the last turn"):
-        call(store, state, "delete_all_of_kind", kind="tiny_box", confirm=True)
-    assert state.pending is None and state_of(store, seeded["tiny"]) is not None
 
 
 def test_resegment_adds_a_missing_object(store: Store, seeded: dict[str, int]) -> None:

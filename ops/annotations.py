@@ -1,0 +1,267 @@
+"""Annotations by id: create (one or many), read, edit with the version read, delete, and the
+bulk changes by id lists (accept/reject, relabel, delete). Each is one change batch (one undo
+step) with one event; a stale version is refused with who changed the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ops import names
+from ops.caller import Caller
+from ops.errors import Invalid, NotFound
+from ops.filters import category_by_id, resolve
+from ops.unit import Env, Unit, change, read
+from store import annotations as repo
+from store.categories import ensure_categories
+from store.models import Annotation, AnnotationStatus, Image
+
+MAX_IDS = 100_000
+UNSET: Any = object()
+
+
+class PreconditionRequired(Invalid):
+    """An edit without the version it was based on (HTTP 428)."""
+
+
+@dataclass(frozen=True)
+class NewAnnotation:
+    """One annotation to add: its class by name or id, a COCO RLE mask or an [x, y, w, h] box."""
+
+    label: str | None = None
+    category_id: int | None = None
+    mask: dict[str, Any] | None = None
+    bbox: Sequence[float] | None = None
+    score: float | None = None
+    status: AnnotationStatus | str = AnnotationStatus.proposed
+    tool: str = "manual"
+    model: str = ""
+    prompt: str = ""
+    threshold: float | None = None
+    job_id: int | None = None
+
+
+def _status(value: Any) -> AnnotationStatus:
+    try:
+        return AnnotationStatus(value)
+    except ValueError:
+        raise Invalid(f"status must be one of {[s.value for s in AnnotationStatus]}, got {value!r}") from None
+
+
+def owned(unit: Unit, annotation_id: int) -> Annotation:
+    annotation = repo.get_annotation(unit.session, annotation_id=annotation_id)
+    if annotation is None or annotation.project_id != unit.project_id:
+        raise NotFound(f"no annotation {annotation_id} in project {unit.project_id}")
+    return annotation
+
+
+def add(unit: Unit, image: Image, items: Sequence[NewAnnotation], description: str) -> list[Annotation]:
+    """Write ``items`` on ``image`` inside ``unit`` (its batch, its event); new class names are
+    created. For operations and job handlers that already hold a unit."""
+    if image.project_id != unit.project_id:
+        raise NotFound(f"no image {image.id} in project {unit.project_id}")
+    labels = [names.class_name(i.label) for i in items if i.category_id is None and i.label is not None]
+    by_name = {
+        c.name: c.id for c in ensure_categories(unit.session, project_id=unit.project_id, names=labels)
+    }
+    out: list[Annotation] = []
+    for item in items:
+        if item.category_id is not None:
+            category_id = category_by_id(unit.session, unit.project_id, item.category_id).id
+        elif item.label is not None:
+            category_id = by_name[names.class_name(item.label)]
+        else:
+            raise Invalid("an annotation needs a class: give label or category_id")
+        out.append(
+            repo.create_annotation(
+                unit.session,
+                batch=unit.batch(description),
+                image_id=image.id,  # type: ignore[arg-type]
+                category_id=category_id,  # type: ignore[arg-type]
+                bbox=item.bbox,
+                mask=item.mask,
+                score=item.score,
+                status=_status(item.status).value,
+                tool=item.tool,
+                model=item.model,
+                prompt=item.prompt,
+                threshold=item.threshold,
+                job_id=item.job_id,
+                agent_run_id=unit.caller.agent_run_id,
+                author=unit.caller.username,
+            )
+        )
+    if out:
+        unit.event("annotation", "created", [a.id or 0 for a in out])
+    return out
+
+
+def create(
+    env: Env, caller: Caller | None, project_id: int, *, image_id: int, items: Sequence[NewAnnotation],
+    description: str | None = None,
+) -> list[Annotation]:  # fmt: skip
+    """Add annotations to one image as one change; accepted/rejected ones need a reviewer."""
+    if not items:
+        raise Invalid("nothing to create: give at least one annotation")
+    with change(env, caller, "annotation.create", project_id) as unit:
+        assert unit.access is not None
+        if any(_status(i.status) is not AnnotationStatus.proposed for i in items):
+            unit.access.require("annotation.review", "creating an annotation as accepted or rejected")
+        if any(i.category_id is None for i in items):
+            unit.access.require("category.create", "creating annotations by class name")
+        image = unit.session.get(Image, image_id)
+        if image is None or image.project_id != project_id:
+            raise NotFound(f"no image {image_id} in project {project_id}")
+        what = description or f"{items[0].tool}: {len(items)} on {image.file_name}"
+        return add(unit, image, items, what)
+
+
+def get(env: Env, caller: Caller | None, project_id: int, annotation_id: int) -> Annotation:
+    with read(env, caller, "annotation.read", project_id) as unit:
+        return owned(unit, annotation_id)
+
+
+def list_(env: Env, caller: Caller | None, project_id: int, *, limit: int = 1000, offset: int = 0,
+          **criteria: Any) -> list[Annotation]:  # fmt: skip
+    """Annotations matching the criteria of :func:`ops.filters.resolve`, in id order."""
+    with read(env, caller, "annotation.read", project_id) as unit:
+        where = resolve(unit.session, project_id, **criteria)
+        return repo.query_annotations(
+            unit.session, project_id=project_id, where=where, limit=limit, offset=offset
+        )
+
+
+def update(
+    env: Env, caller: Caller | None, project_id: int, annotation_id: int, *, version: int | None,
+    **fields: Any,
+) -> Annotation:  # fmt: skip
+    """Change fields of one annotation; ``version`` is the one the caller read (required)."""
+    if version is None:
+        raise PreconditionRequired("send the version you read (body 'version' or If-Match)")
+    if not fields:
+        raise Invalid("nothing to update: send at least one field")
+    with change(env, caller, "annotation.edit", project_id) as unit:
+        assert unit.access is not None
+        if "status" in fields:
+            unit.access.require("annotation.review", "changing an annotation's status")
+            fields["status"] = _status(fields["status"]).value
+        owned(unit, annotation_id)
+        label = fields.pop("label", None)
+        if label is not None:
+            unit.access.require("category.create", "relabelling to a class by name")
+            (category,) = ensure_categories(
+                unit.session, project_id=project_id, names=[names.class_name(label)]
+            )
+            fields["category_id"] = category.id
+        elif "category_id" in fields:
+            category_by_id(unit.session, project_id, fields["category_id"])
+        what = ", ".join(sorted(fields))
+        annotation = repo.update_annotation(
+            unit.session,
+            batch=unit.batch(f"edit #{annotation_id} ({what})"),
+            annotation_id=annotation_id,
+            expected_version=version,
+            **fields,
+        )
+        assert annotation is not None
+        unit.event("annotation", "updated", [annotation_id], version=annotation.version)
+        return annotation
+
+
+def delete(
+    env: Env, caller: Caller | None, project_id: int, annotation_id: int, *, version: int | None = None
+) -> None:
+    """Delete one annotation (undo brings it back); a version, when given, must be current."""
+    with change(env, caller, "annotation.delete", project_id) as unit:
+        owned(unit, annotation_id)
+        repo.delete_annotation(
+            unit.session, batch=unit.batch(f"delete #{annotation_id}"), annotation_id=annotation_id,
+            expected_version=version,
+        )  # fmt: skip
+        unit.event("annotation", "deleted", [annotation_id])
+
+
+def _ids(ids: Sequence[int]) -> list[int]:
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    if not unique:
+        raise Invalid("give at least one annotation id")
+    if len(unique) > MAX_IDS:
+        raise Invalid(f"at most {MAX_IDS} ids per request, got {len(unique)}")
+    return unique
+
+
+def set_status(
+    env: Env, caller: Caller | None, project_id: int, *, ids: Sequence[int], status: AnnotationStatus | str
+) -> tuple[int, int]:
+    """Accept, reject or re-propose annotations as one change; returns (changed, batch id)."""
+    chosen, wanted = _ids(ids), _status(status)
+    with change(env, caller, "annotation.review", project_id) as unit:
+        batch = unit.batch(f"set {wanted.value} on {len(chosen)}")
+        changed = repo.set_status(unit.session, batch=batch, ids=chosen, status=wanted.value)
+        unit.event("annotation", "updated", chosen)
+        return changed, batch.id or 0
+
+
+def relabel(
+    env: Env,
+    caller: Caller | None,
+    project_id: int,
+    *,
+    ids: Sequence[int],
+    category_id: int | None = None,
+    label: str | None = None,
+) -> tuple[int, int]:
+    """Move annotations to another class (by id, or by name: created if new) as one change."""
+    chosen = _ids(ids)
+    with change(env, caller, "annotation.edit", project_id) as unit:
+        assert unit.access is not None
+        if label is not None:
+            unit.access.require("category.create", "relabelling to a class by name")
+            (target,) = ensure_categories(
+                unit.session, project_id=project_id, names=[names.class_name(label)]
+            )
+        elif category_id is not None:
+            target = category_by_id(unit.session, project_id, category_id)
+        else:
+            raise Invalid("relabel needs the target class: category_id or label")
+        batch = unit.batch(f"relabel {len(chosen)} as {target.name}")
+        changed = repo.relabel(unit.session, batch=batch, ids=chosen, category_id=target.id)  # type: ignore[arg-type]
+        unit.event("annotation", "updated", chosen)
+        return changed, batch.id or 0
+
+
+def delete_many(env: Env, caller: Caller | None, project_id: int, *, ids: Sequence[int]) -> tuple[int, int]:
+    """Delete annotations as one change; unknown ids refuse the whole request."""
+    chosen = _ids(ids)
+    with change(env, caller, "annotation.delete", project_id) as unit:
+        batch = unit.batch(f"delete {len(chosen)}")
+        deleted = repo.delete_annotations(unit.session, batch=batch, ids=chosen)
+        unit.event("annotation", "deleted", chosen)
+        return deleted, batch.id or 0
+
+
+def count(
+    env: Env, caller: Caller | None, project_id: int, *, by: str = "class", **criteria: Any
+) -> dict[str, int]:
+    """Annotation counts grouped ``by`` class, image or status (largest first), over the criteria
+    of :func:`ops.filters.resolve`; one SQL query."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from store.models import Category
+
+    keys = {"class": col(Category.name), "image": col(Image.file_name), "status": col(Annotation.status)}
+    if by not in keys:
+        raise Invalid(f"by must be one of {sorted(keys)}, got {by!r}")
+    key = keys[by]
+    with read(env, caller, "annotation.read", project_id) as unit:
+        where = resolve(unit.session, project_id, **criteria)
+        statement = select(key, func.count()).select_from(Annotation).where(*where.conditions(project_id))
+        if by == "class":
+            statement = statement.join(Category, col(Category.id) == col(Annotation.category_id))
+        elif by == "image":
+            statement = statement.join(Image, col(Image.id) == col(Annotation.image_id))
+        rows = unit.session.exec(statement.group_by(key).order_by(func.count().desc(), key)).all()
+        return {str(getattr(k, "value", k)): int(n) for k, n in rows}
