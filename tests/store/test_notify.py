@@ -8,6 +8,7 @@ import time
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from store.db import new_session
 from store.events import add_event
@@ -21,9 +22,12 @@ def _write_event(engine: Engine, project_id: int, *, commit: bool = True) -> Non
         session.commit() if commit else session.rollback()
 
 
-def test_a_committed_event_wakes_a_listener_on_another_connection(engine: Engine, project: Project) -> None:
+def test_a_committed_event_wakes_a_listener_on_another_connection(
+    engine: Engine, session: Session, project: Project
+) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite followers poll")
+    session.commit()
     with EventListener(engine) as listener:
         assert listener.pushes and listener.wait(0.2) == set()  # nothing yet
         _write_event(engine, project.id, commit=False)  # rolled back: never announced
