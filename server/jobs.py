@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from server.job_lease import Heartbeat, process_gone, worker_name
@@ -34,6 +35,7 @@ from store.events import add_event
 from store.models import Job, JobState, utcnow
 
 ACTIVE = (JobState.queued, JobState.running)
+TRANSIENT_RETRIES = 3  # an item whose transaction the database aborted (deadlock, lock timeout) is redone
 
 
 class JobHandler(Protocol):
@@ -266,7 +268,7 @@ class JobRunner:
             heartbeat.stop()
 
     def _steps(self, job_id: int, stop: threading.Event, lost: threading.Event) -> Job:
-        started, done_here = time.perf_counter(), 0
+        started, done_here, retries = time.perf_counter(), 0, 0
         with new_session(self.engine) as session:
             job = self._get(session, job_id)
             handler = self._handler(job.kind)
@@ -296,6 +298,18 @@ class JobRunner:
                 except jobs.LeaseLost:
                     session.rollback()
                     return self._get(session, job_id)
+                except OperationalError as exc:
+                    # a deadlock victim or a lock wait that timed out: PostgreSQL aborts one of two
+                    # transactions that wait on each other (e.g. this step and a cancel that locked
+                    # the job row while this step held the event-order lock). Redo the item.
+                    session.rollback()
+                    retries += 1
+                    if retries > TRANSIENT_RETRIES:
+                        return self._finish(
+                            session, job_id, JobState.failed, f"{type(exc).__name__}: {exc}", rate
+                        )
+                    time.sleep(0.05 * retries)
+                    continue
                 except KeyboardInterrupt:
                     session.rollback()
                     self._finish(session, job_id, JobState.cancelled, "", rate)
@@ -305,7 +319,7 @@ class JobRunner:
                     return self._finish(
                         session, job_id, JobState.failed, f"{type(exc).__name__}: {exc}", rate
                     )
-                done_here += 1
+                done_here, retries = done_here + 1, 0
                 job = self._get(session, job_id)
                 self._publish(job, rate)
 

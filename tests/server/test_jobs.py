@@ -154,6 +154,25 @@ def test_failing_item_fails_job_resumable(store) -> None:
     assert set(annotation_keys(store.engine).values()) == {1}
 
 
+def test_an_item_the_database_aborted_is_redone_not_failed(store) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    class Deadlocked(FakeDetector):
+        def detect(self, image, prompts, threshold):
+            if self.calls == 2 and not getattr(self, "aborted", False):
+                self.aborted = True
+                raise OperationalError("UPDATE job ...", {}, Exception("deadlock detected"))
+            return super().detect(image, prompts, threshold)
+
+    runner = runner_for(store, backends=FakeBackends(detector=Deadlocked()))
+    job = runner.run_job(enqueue(store, runner))
+    assert (job.state, job.cursor, job.error) == (JobState.done, 6, "")
+    assert per_image(annotation_keys(store.engine)) == {
+        k: v for k, v in expected_per_image(store).items() if v
+    }
+    assert set(annotation_keys(store.engine).values()) == {1}
+
+
 def test_stop_mid_job_leaves_it_queued_for_next_start(store) -> None:
     runner = runner_for(store, delay_s=0.2)
     runner.start()
