@@ -52,9 +52,13 @@ class SharedBackends:
 
 
 def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[str, JobHandler]:
+    from tools import video_label
     from tools.auto_label import KIND, LabelJob
 
-    return {KIND: LabelJob(home=settings.home, backends_factory=backends)}
+    return {
+        KIND: LabelJob(home=settings.home, backends_factory=backends),
+        video_label.KIND: video_label.VideoLabelJob(home=settings.home, backends_factory=backends),
+    }
 
 
 def refresh_planner_stats(engine: Engine) -> None:

@@ -54,10 +54,21 @@ def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
 
 
 def make_runner(engine: Engine, home: Path, models_dir: Path, stack: str) -> JobRunner:
+    from tools import video_label
     from tools.auto_label import KIND, LabelJob
 
-    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir))
-    return JobRunner(engine, {KIND: handler}, lock_dir=home / "jobs")
+    build, built = backends_factory(stack, models_dir), []
+
+    def factory() -> Any:  # one set of models for both handlers
+        if not built:
+            built.append(build())
+        return built[0]
+
+    handlers = {
+        KIND: LabelJob(home=home, backends_factory=factory),
+        video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory),
+    }
+    return JobRunner(engine, handlers, lock_dir=home / "jobs")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -66,20 +77,21 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
-    from ops.jobs import proposals_by_class
+    from ops.jobs import output
     from ops.unit import Env
     from server.cli_ops import CLI
 
-    rows = proposals_by_class(Env(engine, paths()[0]), CLI, job.project_id, job.id or 0)
+    found = output(Env(engine, paths()[0]), CLI, job.project_id, job.id or 0)
     return {
         "job_id": job.id,
         "state": job.state.value,
         "done": job.cursor,
         "total": job.total,
         "error": job.error,
-        "annotations": rows,
+        "annotations": found.by_class,
+        "tracks": found.tracks,
         "seconds": round(seconds, 2),
-        "params": {k: v for k, v in job.params.items() if k != "image_ids"},
+        "params": {k: v for k, v in job.params.items() if k not in ("image_ids", "frame_ids")},
     }
 
 
@@ -90,7 +102,9 @@ def _print_summary(data: dict[str, Any], as_json: bool) -> None:
     found = ", ".join(f"{n} {name}" for name, n in sorted(data["annotations"].items())) or "nothing"
     console.print(
         f"job {data['job_id']} {data['state']}: {data['done']}/{data['total']} images, "
-        f"{found} proposed in {data['seconds']} s" + (f" ({data['error']})" if data["error"] else "")
+        f"{found} proposed in {data['seconds']} s"
+        + (f" on {data['tracks']} tracks" if data["tracks"] else "")
+        + (f" ({data['error']})" if data["error"] else "")
     )
 
 
@@ -123,26 +137,29 @@ def find_resumable(
     images: list[str] | None,
     threshold: float,
     stack: str,
+    video: bool,
 ) -> Job | None:
-    """This project's newest auto_label job with the same classes, images, threshold and stack,
-    if not run elsewhere now."""
+    """This project's newest labeling job (of images, or of the videos' frames) with the same
+    classes, items, threshold and stack, if not run elsewhere now."""
     from ops.errors import OpError
-    from ops.jobs import clean_labels, image_ids
+    from ops.jobs import LABEL, VIDEO, clean_labels, image_ids, video_frames
     from store.jobs import list_jobs
 
     runner.requeue_stale()  # "running" jobs whose process died are queued again first
     with new_session(engine) as session:
         try:
-            ids = image_ids(session, project_id, images)
-        except OpError:  # an unknown image: no job can match; start_label says what is wrong
-            return None
-        try:
+            ids = (
+                video_frames(session, project_id, None)[1]
+                if video
+                else image_ids(session, project_id, images)
+            )
             want = (clean_labels(classes), ids, float(threshold), stack)
-        except ValueError:
+        except (OpError, ValueError):  # no job can match; start_label says what is wrong
             return None
-        for job in list_jobs(session, project_id=project_id, kind="auto_label", limit=1000):
+        key = "frame_ids" if video else "image_ids"
+        for job in list_jobs(session, project_id=project_id, kind=VIDEO if video else LABEL, limit=1000):
             p = job.params
-            if (p.get("classes"), p.get("image_ids"), p.get("threshold"), p.get("stack")) == want:
+            if (p.get("classes"), p.get(key), p.get("threshold"), p.get("stack")) == want:
                 return job
     return None
 
@@ -159,6 +176,14 @@ def label(
     detach: Annotated[
         bool, typer.Option("--detach", help="Queue the job for `labelwright worker` processes; print its id.")
     ] = False,
+    video: Annotated[
+        bool | None,
+        typer.Option(
+            "--video/--no-video",
+            help="Label the videos' frames as tracks (lite: detector + ByteTrack + segmenter). "
+            "Default: yes when the project holds only videos.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.
@@ -182,7 +207,9 @@ def label(
         refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
         wanted = [c for c in classes.split(",") if c.strip()]
         runner = make_runner(engine, home, models_dir, stack)
-        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack)
+        with new_session(engine) as session:
+            tracks = job_ops.only_videos(session, project_id) if video is None else video
+        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, tracks)
         if job is not None and job.state == JobState.done:
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
@@ -201,7 +228,7 @@ def label(
                 check = label_check(lambda: runner.handlers[KIND].backends)
                 job_id = job_ops.start_label(
                     env, CLI, project_id, classes=wanted, images=refs, threshold=threshold, check=check,
-                    extra={"stack": stack},
+                    extra={"stack": stack}, video=tracks,
                 ).id  # fmt: skip
             else:
                 assert job.id is not None

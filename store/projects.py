@@ -19,6 +19,8 @@ from store.models import (
     Membership,
     Message,
     Project,
+    Track,
+    Video,
 )
 
 
@@ -77,7 +79,7 @@ def delete_project(session: Session, *, project_id: int) -> bool:
     )
     for table in tables:
         session.exec(delete(table).where(table.project_id == project_id))
-    for table in (Image, Category):
+    for table in (Track, Image, Video, Category):
         session.exec(delete(table).where(table.project_id == project_id))
     session.exec(delete(Project).where(Project.id == project_id))
     session.flush()

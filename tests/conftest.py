@@ -117,3 +117,27 @@ def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
 
 def is_postgres(url_or_path: str | Path) -> bool:
     return str(url_or_path).startswith("postgresql")
+
+CLIPS = Path("/usr/share/doc/opencv-doc/examples/data")
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real clips from Debian's opencv-doc (``./dev`` installs it): people walking (vtest.avi),
+    Megamind.avi, tree.avi and Megamind_bugy.avi; gzipped copies are unpacked into a temp dir."""
+    import gzip
+    import shutil
+
+    names = ("vtest.avi", "Megamind.avi", "tree.avi", "Megamind_bugy.avi")
+    out, found = tmp_path_factory.mktemp("clips"), {}
+    for name in names:
+        plain, packed = CLIPS / name, CLIPS / f"{name}.gz"
+        if plain.is_file():
+            found[name] = plain
+        elif packed.is_file():
+            with gzip.open(packed) as src, open(out / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            found[name] = out / name
+    missing = sorted(set(names) - set(found))
+    assert not missing, f"test clips {missing} missing from {CLIPS}: install opencv-doc (./dev setup)"
+    return found

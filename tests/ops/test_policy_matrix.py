@@ -65,6 +65,8 @@ HELPERS = {
     "ops.filters.resolve",
     "ops.jobs.clean_labels",
     "ops.jobs.image_ids",
+    "ops.jobs.only_videos",
+    "ops.jobs.video_frames",
     "ops.names.class_name",
     "ops.names.clean_name",
     "ops.names.project_name",
@@ -265,10 +267,10 @@ CASES: dict[str, Case] = {
     "jobs.get": Case(jobs.get, "job.read", lambda c, s: jobs.get(s.env, c, s.pid, s.world.job_id)),
     "jobs.list": Case(jobs.list_, "job.read", lambda c, s: jobs.list_(s.env, c, s.pid)),
     "jobs.active": Case(jobs.active, "job.read", lambda c, s: jobs.active(s.env, c, s.pid)),
-    "jobs.proposals_by_class": Case(
-        jobs.proposals_by_class,
+    "jobs.output": Case(
+        jobs.output,
         "job.read",
-        lambda c, s: jobs.proposals_by_class(s.env, c, s.pid, s.world.job_id),
+        lambda c, s: jobs.output(s.env, c, s.pid, s.world.job_id),
     ),
     "jobs.report": Case(jobs.report, "job.read", lambda c, s: jobs.report(s.env, c, s.pid, s.world.job_id)),
     "history.list": Case(
