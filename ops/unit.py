@@ -139,6 +139,16 @@ def global_op(env: Env, caller: Caller | None, op: str, *, commit: bool) -> Iter
         yield unit
 
 
+def require(env: Env, caller: Caller | None, project_id: int, *ops: str) -> Access:
+    """Refuse now unless the caller may do every one of ``ops`` in the project: for surfaces that
+    do expensive work (a segmenter pass) before the operation that writes its result."""
+    with new_session(env.engine) as session:
+        access = authorize(session, caller, ops[0], project_id)
+    for op in ops[1:]:
+        access.require(op)
+    return access
+
+
 @contextmanager
 def within(session: Session, caller: Caller, project_id: int) -> Iterator[Unit]:
     """Work inside a transaction someone else owns and commits (a job's per-image transaction).

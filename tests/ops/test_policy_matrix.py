@@ -71,6 +71,7 @@ HELPERS = {
     "ops.names.clean_name",
     "ops.names.project_name",
     "ops.policy.authorize",
+    "ops.unit.require",
     "ops.policy.authorize_global",
     "ops.policy.role_of",
     "ops.policy.signed_in",
