@@ -75,6 +75,10 @@ def pg_cluster():
             "PostgreSQL binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin; "
             "`./dev test` installs Debian's postgresql when run as root"
         )
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # a killed run still stops its cluster:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # pytest ends as on Ctrl-C
     try:
         cluster = PgCluster(bindir)
     except (KeyError, RuntimeError, OSError) as exc:
