@@ -238,6 +238,10 @@ def _mount_subcommands() -> None:
     from server.cli_backup import app as backup_app
 
     app.add_typer(backup_app)  # no name: `backup` and `restore` sit at the top level
+    from server import cli_db, cli_worker  # scale-out: `labelwright worker`, `labelwright db`
+
+    app.add_typer(cli_worker.app)
+    app.add_typer(cli_db.app, name="db")
 
 
 _mount_subcommands()

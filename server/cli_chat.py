@@ -120,7 +120,7 @@ def chat(
         review_session(project, message, model=model, stack=stack, threads=2, interactive=sys.stdin.isatty())
         return
     settings = get_settings()
-    engine = open_engine(settings.db_path)
+    engine = open_engine(settings.database)
     handle = None
     try:
         with new_session(engine) as session:

@@ -173,6 +173,9 @@ def label(
     ] = None,
     threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Minimum detector confidence.")] = 0.3,
     stack: Annotated[str, typer.Option(help="Model stack: lite | full.")] = "lite",
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Queue the job for `labelwright worker` processes; print its id.")
+    ] = False,
     video: Annotated[
         bool | None,
         typer.Option(
@@ -183,7 +186,10 @@ def label(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run."""
+    """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.
+
+    With --detach the job is only queued (or a stopped one requeued) and its id printed: any
+    `labelwright worker` or `labelwright serve` on the same database runs it."""
     from ops import jobs as job_ops
     from ops.errors import OpError
     from ops.unit import Env
@@ -194,7 +200,7 @@ def label(
     if stack not in ("lite", "full"):
         raise _fail(f"--stack must be lite or full, got {stack!r}")
     home, models_dir = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     env = Env(engine, home)
     try:
         project_id = find_project(env, project)
@@ -208,7 +214,15 @@ def label(
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
         if job is not None and job.state == JobState.running:
-            raise _fail(f"job {job.id} with these settings is running in another process")
+            if detach:
+                _print_detached(job.id or 0, "running", as_json)
+                return
+            until = (
+                f" (if that process is gone, its lease ends at {job.lease_until:%H:%M:%S} UTC)"
+                if job.lease_until
+                else ""
+            )
+            raise _fail(f"job {job.id} with these settings is running in another process{until}")
         try:
             if job is None:
                 check = label_check(lambda: runner.handlers[KIND].backends)
@@ -222,6 +236,9 @@ def label(
                 console.print(f"resuming job {job_id} at image {job.cursor + 1} of {job.total}")
         except OpError as exc:
             raise _fail(str(exc)) from None
+        if detach:
+            _print_detached(job_id, "queued", as_json)
+            return
         started = time.perf_counter()
         try:
             job = _run_foreground(runner, job_id, as_json)
@@ -240,6 +257,15 @@ def label(
         engine.dispose()
 
 
+def _print_detached(job_id: int, state: str, as_json: bool) -> None:
+    """The id on stdout (for scripts: ``id=$(labelwright label ... --detach)``), a hint on stderr."""
+    if as_json:
+        typer.echo(json.dumps({"job_id": job_id, "state": state}))
+        return
+    typer.echo(job_id)
+    console.print(f"job {job_id} {state}; `labelwright worker` runs it, `labelwright jobs list` shows it")
+
+
 @jobs_app.command("list")
 def list_(
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
@@ -251,7 +277,7 @@ def list_(
     from store.projects import get_project_by_name
 
     home, _ = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     with new_session(engine) as session:
         project_id = None
         if project is not None:
@@ -327,7 +353,7 @@ def resume(
     from server.cli_ops import CLI
 
     home, models_dir = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     try:
         with new_session(engine) as session:
             from store.jobs import get_job

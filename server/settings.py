@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # call loads its own in-process copy and stops it on exit (see agent.shared_llm).
     llm_keep_alive_s: float = Field(default=600.0, ge=0)
     max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
+    # The store shared by several serve/worker processes, as an SQLAlchemy URL
+    # (postgresql+psycopg://user@host:5432/db); unset: the SQLite file <home>/labelwright.db.
+    database_url: str | None = None
     # SQLite commits with synchronous=FULL: an acknowledged write survives an OS crash or power cut,
     # not only a crash of the process (NORMAL). Costs a WAL fsync per commit (benchmarks/durability.py).
     durable: bool = False
@@ -60,6 +63,11 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "labelwright.db"
+
+    @property
+    def database(self) -> str | Path:
+        """What ``store.db.open_engine`` opens: the database URL if one is set, else the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def models_dir(self) -> Path:

@@ -57,7 +57,13 @@ class Image(SQLModel, table=True):
         UniqueConstraint("project_id", "file_name", name="uq_image_project_name"),
         # The "not annotated yet" list: a partial index holding only those images. Queries must spell
         # the condition exactly like this (literal 0) for SQLite to use it; see store.images.
-        Index("ix_image_unannotated", "project_id", "id", sqlite_where=text(UNANNOTATED)),
+        Index(
+            "ix_image_unannotated",
+            "project_id",
+            "id",
+            sqlite_where=text(UNANNOTATED),
+            postgresql_where=text(UNANNOTATED),
+        ),
         Index("ix_image_video_frame", "video_id", "frame_index"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -211,6 +217,10 @@ class Job(SQLModel, table=True):
     total: int = 0
     error: str = ""
     cancel_requested: bool = False
+    # Who runs it now ("host:pid:token") and until when that claim holds; the worker's heartbeat
+    # renews it, and a running job whose lease ran out is claimed by another worker (migration 0005).
+    worker: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

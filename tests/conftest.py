@@ -49,6 +49,82 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> P
     get_settings.cache_clear()
 
 
+# -- the database engines: every store, server and job test that takes `engine_url` runs on both --
+
+ENGINES = ("sqlite", "postgresql")
+
+
+def _engine_params() -> list:
+    """SQLite and PostgreSQL; ``LABELWRIGHT_TEST_ENGINES=sqlite`` narrows a local run to one."""
+    wanted = os.environ.get("LABELWRIGHT_TEST_ENGINES", ",".join(ENGINES)).split(",")
+    unknown = sorted(set(wanted) - set(ENGINES))
+    if unknown:
+        raise ValueError(f"LABELWRIGHT_TEST_ENGINES must name {ENGINES}, got {unknown}")
+    mark = pytest.mark.postgres
+    return [pytest.param(e, marks=mark) if e == "postgresql" else e for e in ENGINES if e in wanted]
+
+
+ENGINE_PARAMS = _engine_params()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the whole session (skips its tests where none exists)."""
+    from tests.pgcluster import PgCluster, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin; "
+            "`./dev test` installs Debian's postgresql when run as root"
+        )
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # a killed run still stops its cluster:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # pytest ends as on Ctrl-C
+    try:
+        cluster = PgCluster(bindir)
+    except (KeyError, RuntimeError, OSError) as exc:
+        if os.environ.get("CI"):  # CI must run these cases: a cluster that cannot start fails it
+            raise
+        pytest.skip(f"could not start a PostgreSQL cluster with {bindir}: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster) -> str:
+    """A database migrated to head, copied for each test."""
+    from store.db import open_engine
+
+    name = pg_cluster.create("template")
+    open_engine(pg_cluster.url(name)).dispose()
+    return name
+
+
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path, *, migrated: bool = True) -> str | Path:
+    """A new, private database of the engine the test is parametrized with: a SQLite file path in
+    ``tmp_path`` or the URL of a PostgreSQL database (dropped after the test)."""
+    callspec = getattr(request.node, "callspec", None)
+    parametrized = callspec.params.get("engine_url") if callspec else None
+    engine = getattr(request, "param", None) or parametrized or "sqlite"
+    if engine == "sqlite":
+        return tmp_path / "labelwright.db"
+    cluster = request.getfixturevalue("pg_cluster")
+    name = cluster.create("t", template=request.getfixturevalue("pg_template") if migrated else None)
+    request.addfinalizer(lambda: cluster.drop(name))
+    return cluster.url(name)
+
+
+@pytest.fixture(params=ENGINE_PARAMS)
+def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """A fresh database for one test, on SQLite and on PostgreSQL: a file path or a URL."""
+    return fresh_database(request, tmp_path)
+
+
+def is_postgres(url_or_path: str | Path) -> bool:
+    return str(url_or_path).startswith("postgresql")
+
 CLIPS = Path("/usr/share/doc/opencv-doc/examples/data")
 
 

@@ -156,6 +156,8 @@ def test_a_cli_change_in_another_process_reaches_the_stream(server: str, world: 
     threading.Thread(target=listen, args=args, daemon=True).start()
     assert ready.wait(5), "the event stream did not open"
     env = {**os.environ, "LABELWRIGHT_HOME": str(world.home)}
+    if world.database:  # the PostgreSQL case: the CLI opens the same database
+        env["LABELWRIGHT_DATABASE_URL"] = world.database
     cli = [sys.executable, "-c", "from server.cli import main; main()"]
     done = subprocess.run(
         [*cli, "undo", "--project", "streets", "--json"], cwd=REPO, env=env, capture_output=True, text=True,

@@ -8,7 +8,7 @@ table rebuild would drop the summary triggers on ``annotation`` (migration 0002)
 index on ``image`` (0003). Columns are dropped the same way (SQLite >= 3.35, PostgreSQL).
 
 Revision ID: 0006
-Revises: 0004 (re-chain after 0005 when the job-lease migration lands)
+Revises: 0005
 Create Date: 2026-12-01 09:45:00
 """
 
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
