@@ -28,6 +28,7 @@ import ops
 from ops import (
     annotations,
     bulk,
+    calibration,
     categories,
     conversations,
     exports,
@@ -320,6 +321,16 @@ CASES: dict[str, Case] = {
     ),
     "conversations.messages": Case(
         conversations.messages, "agent.chat", lambda c, s: conversations.messages(s.env, c, s.pid, 999)
+    ),
+    "calibration.calibrate": Case(
+        calibration.calibrate,
+        "calibration.read",
+        lambda c, s: calibration.calibrate(s.env, c, s.pid, min_reviewed=1),
+    ),
+    "calibration.apply": Case(
+        calibration.apply,
+        "calibration.apply",
+        lambda c, s: calibration.apply(s.env, c, s.pid, min_reviewed=1, precision=0.5, confidence=0.5),
     ),
     "conversations.delete": Case(
         conversations.delete, "agent.chat", lambda c, s: conversations.delete(s.env, c, s.pid, 999)
