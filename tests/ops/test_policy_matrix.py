@@ -38,6 +38,7 @@ from ops import (
     imports,
     jobs,
     projects,
+    review_order,
 )
 from ops.annotations import NewAnnotation
 from ops.errors import Forbidden, OpError, Unauthenticated
@@ -331,6 +332,9 @@ CASES: dict[str, Case] = {
         calibration.apply,
         "calibration.apply",
         lambda c, s: calibration.apply(s.env, c, s.pid, min_reviewed=1, precision=0.5, confidence=0.5),
+    ),
+    "review_order.queue": Case(
+        review_order.queue, "review_order.read", lambda c, s: review_order.queue(s.env, c, s.pid, by="image")
     ),
     "conversations.delete": Case(
         conversations.delete, "agent.chat", lambda c, s: conversations.delete(s.env, c, s.pid, 999)
