@@ -223,7 +223,7 @@ def main() -> None:
 
 def _mount_subcommands() -> None:
     """Verbs that belong to other concerns live in their own modules; mount them here."""
-    from server import cli_audit, cli_chat, cli_label, cli_llm, cli_models, cli_review, cli_users
+    from server import cli_audit, cli_chat, cli_label, cli_llm, cli_models, cli_review, cli_train, cli_users
 
     app.add_typer(cli_models.app, name="models")
     app.add_typer(cli_llm.app, name="llm")
@@ -236,6 +236,7 @@ def _mount_subcommands() -> None:
     from server.cli_backup import app as backup_app
 
     app.add_typer(backup_app)  # no name: `backup` and `restore` sit at the top level
+    app.add_typer(cli_train.app)  # no name: `calibrate`, `review-queue` and `train` sit at the top level
 
 
 _mount_subcommands()

@@ -42,21 +42,24 @@ def paths() -> tuple[Path, Path]:
     return settings.home.expanduser(), settings.models_dir.expanduser()
 
 
-def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
-    """The vision backends of ``stack``, built on first use (tests swap this for fakes)."""
+def backends_factory(stack: str, models_dir: Path, detector: str | None = None) -> Callable[[], Any]:
+    """The vision backends of ``stack`` (its detector swapped for ``detector``, e.g. a trained
+    ``project-3-yolo``), built on first use (tests swap this for fakes)."""
 
     def build() -> Any:
         from tools.backends.stacks import build_backends
 
-        return build_backends(stack, models_dir)
+        return build_backends(stack, models_dir, detector=detector)
 
     return build
 
 
-def make_runner(engine: Engine, home: Path, models_dir: Path, stack: str) -> JobRunner:
+def make_runner(
+    engine: Engine, home: Path, models_dir: Path, stack: str, detector: str | None = None
+) -> JobRunner:
     from tools.auto_label import KIND, LabelJob
 
-    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir))
+    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir, detector))
     return JobRunner(engine, {KIND: handler}, lock_dir=home / "jobs")
 
 
@@ -123,6 +126,7 @@ def find_resumable(
     images: list[str] | None,
     threshold: float,
     stack: str,
+    detector: str | None = None,
 ) -> Job | None:
     """This project's newest auto_label job with the same classes, images, threshold and stack,
     if not run elsewhere now."""
@@ -137,12 +141,18 @@ def find_resumable(
         except OpError:  # an unknown image: no job can match; start_label says what is wrong
             return None
         try:
-            want = (clean_labels(classes), ids, float(threshold), stack)
+            want = (clean_labels(classes), ids, float(threshold), stack, detector)
         except ValueError:
             return None
         for job in list_jobs(session, project_id=project_id, kind="auto_label", limit=1000):
             p = job.params
-            if (p.get("classes"), p.get("image_ids"), p.get("threshold"), p.get("stack")) == want:
+            if (
+                p.get("classes"),
+                p.get("image_ids"),
+                p.get("threshold"),
+                p.get("stack"),
+                p.get("detector"),
+            ) == want:
                 return job
     return None
 
@@ -156,6 +166,9 @@ def label(
     ] = None,
     threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Minimum detector confidence.")] = 0.3,
     stack: Annotated[str, typer.Option(help="Model stack: lite | full.")] = "lite",
+    detector: Annotated[
+        str | None, typer.Option(help="Detector model id instead of the stack's, e.g. project-3-yolo.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run."""
@@ -175,8 +188,8 @@ def label(
         project_id = find_project(env, project)
         refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
         wanted = [c for c in classes.split(",") if c.strip()]
-        runner = make_runner(engine, home, models_dir, stack)
-        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack)
+        runner = make_runner(engine, home, models_dir, stack, detector)
+        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, detector)
         if job is not None and job.state == JobState.done:
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
@@ -187,7 +200,7 @@ def label(
                 check = label_check(lambda: runner.handlers[KIND].backends)
                 job_id = job_ops.start_label(
                     env, CLI, project_id, classes=wanted, images=refs, threshold=threshold, check=check,
-                    extra={"stack": stack},
+                    extra={"stack": stack, **({"detector": detector} if detector else {})},
                 ).id  # fmt: skip
             else:
                 assert job.id is not None
@@ -308,7 +321,9 @@ def resume(
             found = get_job(session, job_id=job_id)
         if found is None:
             raise _fail(f"no job with id {job_id}")
-        runner = make_runner(engine, home, models_dir, found.params.get("stack", "lite"))
+        runner = make_runner(
+            engine, home, models_dir, found.params.get("stack", "lite"), found.params.get("detector")
+        )
         runner.requeue_stale()
         try:
             job = job_ops.resume(Env(engine, home), CLI, found.project_id, job_id)

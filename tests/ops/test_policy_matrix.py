@@ -39,6 +39,7 @@ from ops import (
     jobs,
     projects,
     review_order,
+    training,
 )
 from ops.annotations import NewAnnotation
 from ops.errors import Forbidden, OpError, Unauthenticated
@@ -335,6 +336,9 @@ CASES: dict[str, Case] = {
     ),
     "review_order.queue": Case(
         review_order.queue, "review_order.read", lambda c, s: review_order.queue(s.env, c, s.pid, by="image")
+    ),
+    "training.start_train": Case(
+        training.start_train, "model.train", lambda c, s: training.start_train(s.env, c, s.pid, epochs=1)
     ),
     "conversations.delete": Case(
         conversations.delete, "agent.chat", lambda c, s: conversations.delete(s.env, c, s.pid, 999)
