@@ -99,20 +99,26 @@ class TrainJob:
             export_split(session, home=self.home, job=job, out=data)
         last = work / "run" / "weights" / "last.pt"
         if _epochs_done(last) <= index:
-            self._epoch(job, data / "data.yaml", work, last, final=index + 1 >= int(job.params["epochs"]))
+            self._epoch(
+                job, data / "data.yaml", work, last, index, final=index + 1 >= int(job.params["epochs"])
+            )
         if index + 1 >= int(job.params["epochs"]):
             self.last_result = self._finish(job, data, work)
             job.params = {**job.params, "result": self.last_result}  # committed with the cursor
             session.add(job)
 
-    def _epoch(self, job: Job, data_yaml: Path, work: Path, last: Path, final: bool) -> None:
+    def _epoch(self, job: Job, data_yaml: Path, work: Path, last: Path, index: int, final: bool) -> None:
         from tools.backends.clip_verifier import pick_device
-        from tools.backends.yolo_world import _import_ultralytics
 
-        ultralytics = _import_ultralytics()
+        ultralytics = _ultralytics()
+        from ultralytics.utils.torch_utils import init_seeds
+
         p = job.params
 
         def one_epoch(trainer: Any) -> None:
+            # a resumed run reseeds from args.seed: without this every epoch would draw the same
+            # augmentations as the first
+            init_seeds(int(p.get("seed", 0)) + index + 1, deterministic=True)
             if not final:
                 trainer.final_eval = lambda: None  # keeps the optimizer in last.pt for the next item
 
@@ -135,10 +141,9 @@ class TrainJob:
 
     def _finish(self, job: Job, data: Path, work: Path) -> dict[str, Any]:
         from tools.backends.clip_verifier import pick_device
-        from tools.backends.yolo_world import _import_ultralytics
         from tools.models.trained import register
 
-        ultralytics = _import_ultralytics()
+        ultralytics = _ultralytics()
         weights = work / "run" / "weights" / "best.pt"
         if not weights.is_file():
             weights = work / "run" / "weights" / "last.pt"
@@ -159,6 +164,17 @@ class TrainJob:
         model = register(self.models_dir, project_id=job.project_id, job_id=job.id or 0, weights=weights,
                          classes=split["classes"], provenance=provenance)  # fmt: skip
         return {**result, "model_id": model.model_id, "detector": f"project-{job.project_id}-yolo"}
+
+
+def _ultralytics() -> Any:
+    """ultralytics, offline, its info log off: it writes to stdout, where ``--json`` output goes."""
+    import logging
+
+    from tools.backends.yolo_world import _import_ultralytics
+
+    module = _import_ultralytics()
+    logging.getLogger("ultralytics").setLevel(logging.WARNING)
+    return module
 
 
 def _epochs_done(last: Path) -> int:

@@ -6,6 +6,7 @@ ultralytics is imported with its network features off (see ``yolo_world._import_
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class ProjectYOLODetector:
         from tools.backends.yolo_world import _import_ultralytics
 
         ultralytics = _import_ultralytics()
+        logging.getLogger("ultralytics").setLevel(logging.WARNING)  # it logs to stdout
         self.model_id, self.classes, self.imgsz, self.device = model_id, list(classes), imgsz, device
         self._yolo: Any = ultralytics.YOLO(str(weights), task="detect")
 
