@@ -105,6 +105,10 @@ def test_a_trained_detector_finds_a_class_coco_lacks(coins: dict, monkeypatch: p
     assert found and all(a.model.startswith(f"project-{coins['pid']}-yolo") for a in found)
     truth = [(coins["ids"][p.path.name], b) for p in rest for b in p.boxes]
     hits = sum(any(a.image_id == i and _iou(a.bbox, b) >= 0.5 for a in found) for i, b in truth)
+    print(
+        f"labelled the {len(rest)} other photos: {hits} of {len(truth)} coins found (IoU >= 0.5), "
+        f"{len(found)} boxes"
+    )
     assert hits / len(truth) >= 0.5, (hits, len(truth))
 
 
