@@ -94,6 +94,9 @@ def review_queue(
     )
 
 
+app.command("review-order", help="Same as review-queue.")(review_queue)
+
+
 @app.command()
 def train(
     project: ProjectOpt,
