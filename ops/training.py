@@ -6,6 +6,7 @@ from its last checkpoint.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -37,6 +38,10 @@ def start_train(
         raise Invalid(f"holdout must be in [0.05, 0.5], got {holdout!r}")
     if not str(base).endswith((".yaml", ".yml", ".pt")):
         raise Invalid(f"base must be a model yaml (e.g. yolov8n.yaml) or a .pt file, got {base!r}")
+    if (
+        str(base).endswith(".pt") and not Path(base).expanduser().is_file()
+    ):  # else ultralytics would download it
+        raise Invalid(f"base {base!r} is not a file here: give the path of weights you imported")
     with change(env, caller, "model.train", project_id) as unit:
         rows = unit.session.exec(
             select(Category.name, func.count(func.distinct(Annotation.image_id)))
@@ -55,7 +60,9 @@ def start_train(
                 "review (accept) more proposals first"
             )
         params: dict[str, Any] = {
-            "epochs": int(epochs), "base": base, "imgsz": int(imgsz), "holdout": float(holdout),
+            "epochs": int(epochs),
+            "base": str(Path(base).expanduser().resolve()) if str(base).endswith(".pt") else base,
+            "imgsz": int(imgsz), "holdout": float(holdout),
             "seed": int(seed), "classes": sorted(name for name, _n in rows),
             "requested_by": unit.caller.username, "via": unit.caller.via, **(extra or {}),
         }  # fmt: skip

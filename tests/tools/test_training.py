@@ -141,7 +141,8 @@ def test_training_cancels_between_epochs_and_resumes(coins: dict) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"epochs": 0}, "epochs must be in"), ({"imgsz": 100}, "imgsz must be"),
-     ({"base": "yolo.txt"}, "base must be"), ({"holdout": 0.9}, "holdout must be")],
+     ({"base": "yolo.txt"}, "base must be"), ({"holdout": 0.9}, "holdout must be"),
+     ({"base": "yolov8n.pt"}, "not a file here")],
 )  # fmt: skip
 def test_bad_training_input_is_refused(coins: dict, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
