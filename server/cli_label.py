@@ -188,6 +188,8 @@ def label(
         project_id = find_project(env, project)
         refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
         wanted = [c for c in classes.split(",") if c.strip()]
+        if detector is None and stack == "lite":
+            detector = _trained_detector(models_dir, project_id, wanted)
         runner = make_runner(engine, home, models_dir, stack, detector)
         job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, detector)
         if job is not None and job.state == JobState.done:
@@ -224,6 +226,24 @@ def label(
             raise typer.Exit(1)
     finally:
         engine.dispose()
+
+
+def _trained_detector(models_dir: Path, project_id: int, classes: list[str]) -> str | None:
+    """The project's trained detector, when it knows the classes and the lite detector does not."""
+    from tools.backends.vocab import UnknownLabel, to_coco
+    from tools.models.trained import for_classes
+
+    def known(label: str) -> bool:
+        try:
+            to_coco(label)
+        except UnknownLabel:
+            return False
+        return True
+
+    chosen = for_classes(models_dir, project_id, [c.strip() for c in classes], known)
+    if chosen is not None:
+        console.print(f"labeling with {chosen}, trained on this project (the lite detector cannot see these)")
+    return chosen
 
 
 @jobs_app.command("list")

@@ -84,6 +84,13 @@ def test_a_trained_detector_finds_a_class_coco_lacks(coins: dict, monkeypatch: p
     assert model.provenance["epochs"] == EPOCHS and model.provenance["base"] == "yolov8n.yaml"
     assert (coins["models"] / model.weights).is_file()
 
+    from tools.models.trained import for_classes
+
+    coco = {"person", "car"}.__contains__
+    assert for_classes(coins["models"], coins["pid"], ["coin"], coco) == f"project-{coins['pid']}-yolo"
+    assert for_classes(coins["models"], coins["pid"], ["person"], coco) is None  # lite sees people
+    assert for_classes(coins["models"], coins["pid"] + 1, ["coin"], coco) is None  # not this project's
+
     import server.cli_label as cli_label
 
     real = cli_label.backends_factory

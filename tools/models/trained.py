@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,18 @@ def list_trained(models_dir: Path) -> list[TrainedModel]:
         else []
     )
     return sorted(found, key=lambda m: (m.project_id, m.job_id))
+
+
+def for_classes(
+    models_dir: Path, project_id: int, classes: list[str], known: Callable[[str], bool]
+) -> str | None:
+    """The project's detector id when it was trained on every one of ``classes`` and the stack's
+    own detector cannot see at least one of them (``known`` says which it can), else None: how
+    ``label`` picks it without being told."""
+    try:
+        model = find(models_dir, detector_id(project_id))
+    except ValueError:
+        return None
+    if set(classes) <= set(model.classes) and not all(known(c) for c in classes):
+        return detector_id(project_id)
+    return None
