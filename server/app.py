@@ -54,10 +54,13 @@ class SharedBackends:
 def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[str, JobHandler]:
     from tools import video_label
     from tools.auto_label import KIND, LabelJob
+    from tools.training import KIND as TRAIN
+    from tools.training import TrainJob
 
     return {
         KIND: LabelJob(home=settings.home, backends_factory=backends),
         video_label.KIND: video_label.VideoLabelJob(home=settings.home, backends_factory=backends),
+        TRAIN: TrainJob(home=settings.home, models_dir=settings.models_dir.expanduser()),
     }
 
 

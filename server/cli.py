@@ -225,7 +225,7 @@ def main() -> None:
 
 def _mount_subcommands() -> None:
     """Verbs that belong to other concerns live in their own modules; mount them here."""
-    from server import cli_audit, cli_chat, cli_label, cli_llm, cli_models, cli_review, cli_users
+    from server import cli_audit, cli_chat, cli_label, cli_llm, cli_models, cli_review, cli_train, cli_users
 
     app.add_typer(cli_models.app, name="models")
     app.add_typer(cli_llm.app, name="llm")
@@ -242,6 +242,7 @@ def _mount_subcommands() -> None:
 
     app.add_typer(cli_worker.app)
     app.add_typer(cli_db.app, name="db")
+    app.add_typer(cli_train.app)  # no name: `calibrate`, `review-queue` and `train` sit at the top level
 
 
 _mount_subcommands()

@@ -42,28 +42,26 @@ def paths() -> tuple[Path, Path]:
     return settings.home.expanduser(), settings.models_dir.expanduser()
 
 
-def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
-    """The vision backends of ``stack``, built on first use (tests swap this for fakes)."""
+def backends_factory(stack: str, models_dir: Path, detector: str | None = None) -> Callable[[], Any]:
+    """The vision backends of ``stack`` (its detector swapped for ``detector``, e.g. a trained
+    ``project-3-yolo``), built on first use (tests swap this for fakes)."""
 
     def build() -> Any:
         from tools.backends.stacks import build_backends
 
-        return build_backends(stack, models_dir)
+        return build_backends(stack, models_dir, detector=detector)
 
     return build
 
 
-def make_runner(engine: Engine, home: Path, models_dir: Path, stack: str) -> JobRunner:
+def make_runner(
+    engine: Engine, home: Path, models_dir: Path, stack: str, detector: str | None = None
+) -> JobRunner:
+    from server.app import SharedBackends
     from tools import video_label
     from tools.auto_label import KIND, LabelJob
 
-    build, built = backends_factory(stack, models_dir), []
-
-    def factory() -> Any:  # one set of models for both handlers
-        if not built:
-            built.append(build())
-        return built[0]
-
+    factory = SharedBackends(backends_factory(stack, models_dir, detector))  # one stack for both kinds
     handlers = {
         KIND: LabelJob(home=home, backends_factory=factory),
         video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory),
@@ -138,6 +136,7 @@ def find_resumable(
     threshold: float,
     stack: str,
     video: bool,
+    detector: str | None = None,
 ) -> Job | None:
     """This project's newest labeling job (of images, or of the videos' frames) with the same
     classes, items, threshold and stack, if not run elsewhere now."""
@@ -153,13 +152,13 @@ def find_resumable(
                 if video
                 else image_ids(session, project_id, images)
             )
-            want = (clean_labels(classes), ids, float(threshold), stack)
+            want = (clean_labels(classes), ids, float(threshold), stack, detector)
         except (OpError, ValueError):  # no job can match; start_label says what is wrong
             return None
         key = "frame_ids" if video else "image_ids"
         for job in list_jobs(session, project_id=project_id, kind=VIDEO if video else LABEL, limit=1000):
             p = job.params
-            if (p.get("classes"), p.get(key), p.get("threshold"), p.get("stack")) == want:
+            if (p.get("classes"), p.get(key), p.get("threshold"), p.get("stack"), p.get("detector")) == want:
                 return job
     return None
 
@@ -184,6 +183,9 @@ def label(
             "Default: yes when the project holds only videos.",
         ),
     ] = None,
+    detector: Annotated[
+        str | None, typer.Option(help="Detector model id instead of the stack's, e.g. project-3-yolo.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.
@@ -206,10 +208,12 @@ def label(
         project_id = find_project(env, project)
         refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
         wanted = [c for c in classes.split(",") if c.strip()]
-        runner = make_runner(engine, home, models_dir, stack)
+        if detector is None and stack == "lite":
+            detector = _trained_detector(models_dir, project_id, wanted)
+        runner = make_runner(engine, home, models_dir, stack, detector)
         with new_session(engine) as session:
             tracks = job_ops.only_videos(session, project_id) if video is None else video
-        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, tracks)
+        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, tracks, detector)
         if job is not None and job.state == JobState.done:
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
@@ -228,7 +232,7 @@ def label(
                 check = label_check(lambda: runner.handlers[KIND].backends)
                 job_id = job_ops.start_label(
                     env, CLI, project_id, classes=wanted, images=refs, threshold=threshold, check=check,
-                    extra={"stack": stack}, video=tracks,
+                    extra={"stack": stack, **({"detector": detector} if detector else {})}, video=tracks,
                 ).id  # fmt: skip
             else:
                 assert job.id is not None
@@ -264,6 +268,24 @@ def _print_detached(job_id: int, state: str, as_json: bool) -> None:
         return
     typer.echo(job_id)
     console.print(f"job {job_id} {state}; `labelwright worker` runs it, `labelwright jobs list` shows it")
+
+
+def _trained_detector(models_dir: Path, project_id: int, classes: list[str]) -> str | None:
+    """The project's trained detector, when it knows the classes and the lite detector does not."""
+    from tools.backends.vocab import UnknownLabel, to_coco
+    from tools.models.trained import for_classes
+
+    def known(label: str) -> bool:
+        try:
+            to_coco(label)
+        except UnknownLabel:
+            return False
+        return True
+
+    chosen = for_classes(models_dir, project_id, [c.strip() for c in classes], known)
+    if chosen is not None:
+        console.print(f"labeling with {chosen}, trained on this project (the lite detector cannot see these)")
+    return chosen
 
 
 @jobs_app.command("list")
@@ -361,7 +383,9 @@ def resume(
             found = get_job(session, job_id=job_id)
         if found is None:
             raise _fail(f"no job with id {job_id}")
-        runner = make_runner(engine, home, models_dir, found.params.get("stack", "lite"))
+        runner = make_runner(
+            engine, home, models_dir, found.params.get("stack", "lite"), found.params.get("detector")
+        )
         runner.requeue_stale()
         try:
             job = job_ops.resume(Env(engine, home), CLI, found.project_id, job_id)

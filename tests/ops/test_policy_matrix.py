@@ -28,6 +28,7 @@ import ops
 from ops import (
     annotations,
     bulk,
+    calibration,
     categories,
     conversations,
     exports,
@@ -37,6 +38,8 @@ from ops import (
     imports,
     jobs,
     projects,
+    review_order,
+    training,
 )
 from ops.annotations import NewAnnotation
 from ops.errors import Forbidden, OpError, Unauthenticated
@@ -65,6 +68,7 @@ HELPERS = {
     "ops.filters.resolve",
     "ops.jobs.clean_labels",
     "ops.jobs.image_ids",
+    "ops.bulk.fingerprint",
     "ops.jobs.only_videos",
     "ops.jobs.video_frames",
     "ops.names.class_name",
@@ -323,6 +327,22 @@ CASES: dict[str, Case] = {
     ),
     "conversations.messages": Case(
         conversations.messages, "agent.chat", lambda c, s: conversations.messages(s.env, c, s.pid, 999)
+    ),
+    "calibration.calibrate": Case(
+        calibration.calibrate,
+        "calibration.read",
+        lambda c, s: calibration.calibrate(s.env, c, s.pid, min_reviewed=1),
+    ),
+    "calibration.apply": Case(
+        calibration.apply,
+        "calibration.apply",
+        lambda c, s: calibration.apply(s.env, c, s.pid, min_reviewed=1, precision=0.5, confidence=0.5),
+    ),
+    "review_order.queue": Case(
+        review_order.queue, "review_order.read", lambda c, s: review_order.queue(s.env, c, s.pid, by="image")
+    ),
+    "training.start_train": Case(
+        training.start_train, "model.train", lambda c, s: training.start_train(s.env, c, s.pid, epochs=1)
     ),
     "conversations.delete": Case(
         conversations.delete, "agent.chat", lambda c, s: conversations.delete(s.env, c, s.pid, 999)

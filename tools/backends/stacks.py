@@ -139,6 +139,33 @@ STACKS: dict[str, dict[Role, str]] = {
 }
 
 
+def _project_yolo(model_id: str) -> Builder:
+    def build(models_dir: Path, *, device: str = "auto", **_: Any) -> Detector:
+        from tools.backends.clip_verifier import pick_device
+        from tools.backends.project_yolo import ProjectYOLODetector
+        from tools.models.trained import find
+
+        model = find(models_dir, model_id)
+        return ProjectYOLODetector(
+            models_dir / model.weights, model.classes, model_id=model.model_id,
+            imgsz=int(model.provenance.get("imgsz", 640)), device=pick_device(device),
+        )  # fmt: skip
+
+    return build
+
+
+def model(model_id: str) -> tuple[Role, Builder]:
+    """The role and builder of ``model_id``: a catalog model, or a detector trained on a project
+    (``project-<id>-yolo``, see ``tools.models.trained``). KeyError when it is neither."""
+    from tools.models.trained import is_trained_id
+
+    if model_id in MODELS:
+        return MODELS[model_id]
+    if is_trained_id(model_id):
+        return "detector", _project_yolo(model_id)
+    raise KeyError(model_id)
+
+
 OPTIONS = ("threads", "device", "random_init")  # what the builders take; anything else is a mistake
 
 
@@ -152,7 +179,7 @@ class Backends:
     options: dict[str, Any] = field(default_factory=dict)
 
     def _build(self, role: Role) -> Any:
-        _, builder = MODELS[self.ids[role]]
+        _, builder = model(self.ids[role])
         return builder(self.models_dir, **self.options)
 
     @cached_property
@@ -192,7 +219,13 @@ def build_backends(
         if chosen is None:
             continue
         choices = sorted(mid for mid, (r, _) in MODELS.items() if r == role)
-        if chosen not in choices:
-            raise ValueError(f"unknown {role} model id {chosen!r}: expected one of {choices}")
+        if chosen not in choices and not (role == "detector" and chosen.startswith("project-")):
+            raise ValueError(
+                f"unknown {role} model id {chosen!r}: expected one of {choices} or project-<id>-yolo"
+            )
+        if role == "detector" and chosen not in choices:
+            from tools.models.trained import find
+
+            find(Path(models_dir), chosen)  # ValueError: not such an id, or nothing trained yet
         ids[role] = chosen  # type: ignore[index]
     return Backends(stack=stack, models_dir=Path(models_dir), ids=ids, options=options)  # type: ignore[arg-type]
