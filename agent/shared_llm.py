@@ -71,6 +71,15 @@ def _is_ours(pid: int) -> bool:
     return MARKER in cmdline
 
 
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and has not exited (a zombie waiting for its parent has)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status and "\nState:\tX" not in status
+
+
 def read_endpoint(path: Path) -> Endpoint | None:
     """The endpoint a state file names if it is alive and ours; a stale file is removed."""
     try:
@@ -172,10 +181,13 @@ def stop_endpoints(models_dir: Path, timeout: float = 20.0) -> list[Endpoint]:
             continue
         os.kill(endpoint.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _is_ours(endpoint.pid) and time.monotonic() < deadline:
+        # Wait for the process itself, not its command line (that is gone early while it exits).
+        while _running(endpoint.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _is_ours(endpoint.pid):
+        if _running(endpoint.pid):
             os.kill(endpoint.pid, signal.SIGKILL)
+            while _running(endpoint.pid) and time.monotonic() < deadline + 5:
+                time.sleep(0.05)
         path.unlink(missing_ok=True)
         stopped.append(endpoint)
     return stopped
