@@ -304,7 +304,9 @@ class CommandAgent:
         said_all = "\n".join([*said, text])
         with new_session(engine) as session:
             classes = frozenset(c.name for c in list_categories(session, project_id=project_id))
-            typed = func.instr(func.lower(said_all), func.lower(Image.file_name)) > 0
+            # "the text contains the name", spelled with replace() and length(), which every engine has
+            said_lower, name_lower = func.lower(said_all), func.lower(Image.file_name)
+            typed = func.length(func.replace(said_lower, name_lower, "")) < func.length(said_lower)
             named = session.exec(  # file names the user typed, spaces and all (one scan of names)
                 select(Image.file_name).where(Image.project_id == project_id, typed)
             ).all()

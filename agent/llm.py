@@ -98,6 +98,7 @@ class LLMHandle:
     model: str
     host: str
     embedded: Any = None  # the EmbeddedLLM when we started one
+    shared: Any = None  # the shared endpoint (agent.shared_llm.Endpoint) when we use one; left running
     _server: ThreadedServer | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -132,10 +133,15 @@ def connect(
     ollama_host: str | None = None,
     threads: int = 2,
     n_ctx: int = 8192,
+    keep_alive: float | None = None,
 ) -> LLMHandle:
-    """Use the Ollama at ``ollama_host`` if it answers and has ``model``; else start the embedded one.
+    """Use the Ollama at ``ollama_host`` if it answers and has ``model``; else the embedded one.
 
-    ``ollama_host`` comes from the caller (the server reads ``OLLAMA_HOST``), never from env here.
+    The embedded one runs in this process and stops with ``close()``; with ``keep_alive`` seconds
+    it is the shared endpoint instead (:mod:`agent.shared_llm`): found running or started detached,
+    left running after ``close()`` and gone after ``keep_alive`` idle seconds, so the next CLI call
+    answers without loading the weights or re-reading the prompt. ``ollama_host`` and
+    ``keep_alive`` come from the caller (the server reads the environment), never from env here.
     """
     if ollama_host and ollama_answers(ollama_host):
         url = ollama_url(ollama_host)
@@ -143,6 +149,16 @@ def connect(
         names = {m.model for m in client.list().models}
         if model in names or f"{model}:latest" in names:
             return LLMHandle(client, model, url)
+    if keep_alive:
+        from agent.shared_llm import shared_endpoint
+
+        try:
+            endpoint = shared_endpoint(
+                models_dir, model, threads=threads, n_ctx=n_ctx, idle_timeout=keep_alive
+            )
+        except OSError:  # no writable state dir (a read-only models dir): a private copy, as without
+            return start_embedded(models_dir, model, threads=threads, n_ctx=n_ctx)
+        return LLMHandle(ollama.Client(host=endpoint.url), model, endpoint.url, shared=endpoint)
     return start_embedded(models_dir, model, threads=threads, n_ctx=n_ctx)
 
 

@@ -43,6 +43,7 @@ class NewAnnotation:
     prompt: str = ""
     threshold: float | None = None
     job_id: int | None = None
+    track_id: int | None = None  # a track of the image's video (``store.tracks``)
 
 
 def _status(value: Any) -> AnnotationStatus:
@@ -142,6 +143,7 @@ def add(unit: Unit, image: Image, items: Sequence[NewAnnotation], description: s
                 prompt=item.prompt,
                 threshold=item.threshold,
                 job_id=item.job_id,
+                track_id=item.track_id,
                 agent_run_id=unit.caller.agent_run_id,
                 author=unit.caller.username,
             )

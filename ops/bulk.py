@@ -154,7 +154,8 @@ def _rename_row(session: Session, category_id: int, name: str) -> int:
     return 0
 
 
-def _token(session: Session, op: str, args: dict[str, Any], ids: list[int]) -> str:
+def fingerprint(session: Session, op: str, args: dict[str, Any], ids: list[int]) -> str:
+    """The confirmation token of a change: operation, arguments and the exact rows with versions."""
     versions = (
         dict(session.exec(select(Annotation.id, Annotation.version).where(col(Annotation.id).in_(ids))).all())
         if ids
@@ -189,7 +190,7 @@ def edit(
         plan = _plan(unit, op, args)
         if not plan.ids and not plan.empty_ok:
             raise Invalid(f"no annotations match; nothing to {plan.summary.split(' ', 1)[0]}")
-        token = _token(unit.session, op, args, plan.ids)
+        token = fingerprint(unit.session, op, args, plan.ids)
         dry = DryRun(op, token, len(plan.ids), plan.images, plan.summary)
         if preview:
             return dry

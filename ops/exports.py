@@ -24,6 +24,8 @@ class Format(StrEnum):
     coco = "coco"
     yolo = "yolo"
     masks = "masks"
+    coco_video = "coco-video"
+    mot = "mot"
 
 
 @dataclass(frozen=True)
@@ -57,31 +59,54 @@ def export(
         assert project is not None
         folder = export_dir(env.home, project_id, project.name) if out is None else None
         try:
-            if chosen is Format.coco:
-                from store.coco_export import export_coco
-
-                target = out if out is not None else folder / "annotations.json"  # type: ignore[operator]
-                report = export_coco(
-                    unit.session,
-                    project_id=project_id,
-                    out_path=target,
-                    status=statuses,
-                    include_masks=include_masks,
-                )
-            elif chosen is Format.yolo:
-                from store.yolo_export import export_yolo
-
-                target = out if out is not None else folder / "yolo"  # type: ignore[operator]
-                report = export_yolo(
-                    unit.session, project_id=project_id, out_dir=target, images_root=env.home, status=statuses
-                )
-            else:
-                from store.mask_png_export import export_masks
-
-                target = out if out is not None else folder / "masks"  # type: ignore[operator]
-                report = export_masks(unit.session, project_id=project_id, out_dir=target, status=statuses)
+            target = out if out is not None else folder / DEFAULT_NAMES[chosen]  # type: ignore[operator]
+            report = _write(unit.session, chosen, project_id, target, statuses, include_masks, env.home)
         except BaseException:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         return Exported(Path(target), report.to_dict())
+
+
+DEFAULT_NAMES = {
+    Format.coco: "annotations.json",
+    Format.yolo: "yolo",
+    Format.masks: "masks",
+    Format.coco_video: "annotations.video.json",
+    Format.mot: "mot",
+}
+
+
+def _write(
+    session: Any,
+    fmt: Format,
+    project_id: int,
+    target: Path,
+    statuses: list[str] | None,
+    masks: bool,
+    home: Path,
+) -> Any:
+    """Run the store's exporter for ``fmt`` (imported lazily: numpy and friends stay out of start-up)."""
+    if fmt is Format.coco:
+        from store.coco_export import export_coco
+
+        return export_coco(
+            session, project_id=project_id, out_path=target, status=statuses, include_masks=masks
+        )
+    if fmt is Format.coco_video:
+        from store.coco_video_export import export_coco_video
+
+        return export_coco_video(
+            session, project_id=project_id, out_path=target, status=statuses, include_masks=masks
+        )
+    if fmt is Format.yolo:
+        from store.yolo_export import export_yolo
+
+        return export_yolo(session, project_id=project_id, out_dir=target, images_root=home, status=statuses)
+    if fmt is Format.mot:
+        from store.mot_export import export_mot
+
+        return export_mot(session, project_id=project_id, out_dir=target, status=statuses)
+    from store.mask_png_export import export_masks
+
+    return export_masks(session, project_id=project_id, out_dir=target, status=statuses)

@@ -30,9 +30,11 @@ def ingest(
     project_id: int | None = None,
     project_name: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    sample_fps: float | None = None,
 ) -> IngestReport:
     """Add the images in ``source`` to a project given by id, or by name (created when new: that
-    needs an instance admin). All or nothing: a refused source keeps nothing and says why."""
+    needs an instance admin). All or nothing: a refused source keeps nothing and says why. Videos
+    are sampled at ``sample_fps`` frames per second (None: every frame)."""
     with new_session(env.engine) as session:
         if project_id is None:
             name = names.project_name(project_name)
@@ -75,6 +77,7 @@ def ingest(
                 source=source,
                 progress=progress,
                 before_commit=record,
+                sample_fps=sample_fps,
             )
         except IngestError as exc:
             raise Invalid(f"ingest refused, nothing was added: {exc}") from None

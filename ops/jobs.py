@@ -23,8 +23,10 @@ from store import jobs as repo
 from store.models import Annotation, Category, Image, Job, JobState, utcnow
 
 LABEL = "auto_label"
+VIDEO = "label_video"  # frames of videos, with tracks (tools.video_label)
 MAX_CLASSES = 20
 ACTIVE = (JobState.queued, JobState.running)
+ITEM_LISTS = ("image_ids", "frame_ids")  # params too long to show
 LabelCheck = Callable[[list[str]], None]  # raises ValueError naming labels the detector cannot find
 
 
@@ -46,7 +48,7 @@ class JobInfo:
     def of(cls, job: Job) -> JobInfo:
         return cls(
             job.id or 0, job.project_id, job.kind, job.state.value, job.cursor, job.total, job.error,
-            job.cancel_requested, {k: v for k, v in job.params.items() if k != "image_ids"},
+            job.cancel_requested, {k: v for k, v in job.params.items() if k not in ITEM_LISTS},
             job.created_at, job.updated_at,
         )  # fmt: skip
 
@@ -76,6 +78,38 @@ def image_ids(session: Session, project_id: int, images: Sequence[int | str] | N
     return list(dict.fromkeys(image_of(session, project_id, ref).id or 0 for ref in images))
 
 
+def video_frames(
+    session: Session, project_id: int, videos: Sequence[int] | None
+) -> tuple[list[int], list[int]]:
+    """(video ids, frame image ids) a video job works through: every sampled frame of the videos
+    (None: all of the project's), frames of one video contiguous and in frame order."""
+    from store.models import Video
+
+    found = list(session.exec(select(Video.id).where(Video.project_id == project_id).order_by(col(Video.id))))
+    chosen = found if videos is None else [v for v in dict.fromkeys(videos) if v in found]
+    if videos is not None and len(chosen) != len(set(videos)):
+        raise NotFound(f"videos {sorted(set(videos) - set(found))} are not videos of this project")
+    if not chosen:
+        raise Invalid("the project has no videos to label; ingest one first (labelwright ingest clip.mp4)")
+    frames = session.exec(
+        select(Image.id)
+        .where(col(Image.video_id).in_(chosen))
+        .order_by(col(Image.video_id), col(Image.frame_index))
+    )
+    return [v or 0 for v in chosen], [f or 0 for f in frames]
+
+
+def only_videos(session: Session, project_id: int) -> bool:
+    """Whether the project holds videos and no image outside them (labeling then means tracks)."""
+    from store.models import Video
+
+    has_video = session.exec(select(Video.id).where(Video.project_id == project_id).limit(1)).first()
+    plain = session.exec(
+        select(func.count()).where(Image.project_id == project_id, col(Image.video_id).is_(None))
+    ).one()
+    return has_video is not None and plain == 0
+
+
 def start_label(
     env: Env,
     caller: Caller | None,
@@ -86,8 +120,12 @@ def start_label(
     threshold: float = 0.3,
     check: LabelCheck | None = None,
     extra: dict[str, Any] | None = None,
+    video: bool | None = False,
+    videos: Sequence[int] | None = None,
 ) -> JobInfo:
-    """Queue an auto-label job over ``images`` (ids or file names; None: every image).
+    """Queue an auto-label job over ``images`` (ids or file names; None: every image), or, with
+    ``video``, a tracking job over the frames of ``videos`` (None: all); ``video=None`` picks
+    tracks when the project holds only videos.
 
     ``check`` is the detector's own vocabulary test (the lite detector is closed-vocabulary); it
     runs before anything is written. ``extra`` params (e.g. the model stack) go into the job.
@@ -101,23 +139,25 @@ def start_label(
         except ValueError as exc:
             raise Invalid(str(exc)) from None
     with change(env, caller, "job.start", project_id) as unit:
-        if images is None:
-            ids = list(
-                unit.session.exec(
-                    select(Image.id).where(Image.project_id == project_id).order_by(col(Image.id))
-                )
-            )
+        tracks = only_videos(unit.session, project_id) if video is None else video
+        params: dict[str, Any] = {"classes": labels, "threshold": float(threshold)}
+        if tracks:
+            if images is not None:
+                raise Invalid("images picks images; a video job labels every sampled frame of the videos")
+            params["video_ids"], ids = video_frames(unit.session, project_id, videos)
+            params["frame_ids"] = ids
         else:
-            ids = list(dict.fromkeys(image_of(unit.session, project_id, ref).id for ref in images))
-        if not ids:
-            raise Invalid("the project has no images to label; ingest some first")
-        params: dict[str, Any] = {"classes": labels, "image_ids": ids, "threshold": float(threshold)}
+            ids = image_ids(unit.session, project_id, images)
+            if not ids:
+                raise Invalid("the project has no images to label; ingest some first")
+            params["image_ids"] = ids
         params.update(extra or {})
         params["requested_by"] = unit.caller.username
         params["via"] = unit.caller.via
         if unit.caller.agent_run_id is not None:
             params["agent_run_id"] = unit.caller.agent_run_id
-        job = repo.create_job(unit.session, project_id=project_id, kind=LABEL, params=params, total=len(ids))
+        kind = VIDEO if tracks else LABEL
+        job = repo.create_job(unit.session, project_id=project_id, kind=kind, params=params, total=len(ids))
         unit.event("job", "queued", [job.id or 0], data={"state": "queued", "done": 0, "total": len(ids)})
         return JobInfo.of(job)
 
@@ -175,8 +215,14 @@ def active(env: Env, caller: Caller | None, project_id: int) -> JobInfo | None:
     return None
 
 
-def proposals_by_class(env: Env, caller: Caller | None, project_id: int, job_id: int) -> dict[str, int]:
-    """How many annotations the job wrote, per class: the one job-summary query."""
+@dataclass(frozen=True)
+class JobOutput:
+    by_class: dict[str, int]  # annotations the job wrote, per class
+    tracks: int  # distinct tracks among them (video jobs)
+
+
+def output(env: Env, caller: Caller | None, project_id: int, job_id: int) -> JobOutput:
+    """What the job wrote: the one job-summary query (CLI summary, agent report)."""
     with read(env, caller, "job.read", project_id) as unit:
         _job(unit, job_id)
         rows = unit.session.exec(
@@ -186,14 +232,17 @@ def proposals_by_class(env: Env, caller: Caller | None, project_id: int, job_id:
             .where(Annotation.job_id == job_id)
             .group_by(Category.name)
         ).all()
-        return {name: int(n) for name, n in rows}
+        tracks = unit.session.exec(
+            select(func.count(func.distinct(Annotation.track_id))).where(Annotation.job_id == job_id)
+        ).one()
+        return JobOutput({name: int(n) for name, n in rows}, int(tracks or 0))
 
 
 def report(env: Env, caller: Caller | None, project_id: int, job_id: int) -> str:
     """The job's outcome in one line: state, images done, proposals per class."""
     job = get(env, caller, project_id, job_id)
     found = ", ".join(
-        f"{n} {name}" for name, n in sorted(proposals_by_class(env, caller, project_id, job_id).items())
+        f"{n} {name}" for name, n in sorted(output(env, caller, project_id, job_id).by_class.items())
     )
     error = f" ({job.error})" if job.error else ""
     return f"job {job_id} {job.state}: {job.done}/{job.total} images, {found or 'no objects'} proposed{error}"

@@ -71,6 +71,10 @@ POLICY: dict[str, Rule] = {
     "audit.run": Rule.reviewer,
     "export.read": Rule.viewer,
     "agent.chat": Rule.viewer,
+    "calibration.read": Rule.viewer,
+    "calibration.apply": Rule.reviewer,  # accepts and rejects by threshold, like annotation.review
+    "review_order.read": Rule.viewer,
+    "model.train": Rule.reviewer,  # trains on accepted labels and registers a project detector
 }
 
 

@@ -23,6 +23,7 @@ from ops.caller import Caller
 from ops.errors import Conflict, Invalid, OpError
 from ops.policy import Access, authorize, authorize_global
 from store.db import new_session
+from store.errors import NameTaken
 from store.events import add_event
 from store.history import begin_change
 from store.models import ChangeBatch
@@ -102,6 +103,9 @@ def _run(session: Session, unit: Unit, commit: bool) -> Iterator[Unit]:
     except OpError:
         session.rollback()
         raise
+    except NameTaken as exc:
+        session.rollback()
+        raise Conflict(str(exc)) from None
     except IntegrityError as exc:
         session.rollback()
         raise Conflict(f"conflicts with an existing row (a concurrent request won): {exc.orig}") from None
@@ -137,6 +141,16 @@ def global_op(env: Env, caller: Caller | None, op: str, *, commit: bool) -> Iter
     who = authorize_global(caller, op)
     with new_session(env.engine) as session, _run(session, Unit(session, who, None), commit) as unit:
         yield unit
+
+
+def require(env: Env, caller: Caller | None, project_id: int, *ops: str) -> Access:
+    """Refuse now unless the caller may do every one of ``ops`` in the project: for surfaces that
+    do expensive work (a segmenter pass) before the operation that writes its result."""
+    with new_session(env.engine) as session:
+        access = authorize(session, caller, ops[0], project_id)
+    for op in ops[1:]:
+        access.require(op)
+    return access
 
 
 @contextmanager

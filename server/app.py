@@ -24,15 +24,13 @@ from ops.unit import Env
 from server.auth import SESSION_COOKIE, LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, api_routes, check_rules
 from server.events import EventBus, OutboxFollower
-from server.jobs import JobHandler, JobRunner, ProgressEvent
+from server.jobs import JobHandler, JobRunner
 from server.routes import ROUTERS
 from server.routes.schema import errors
 from server.security import BULK_BODY_LIMIT, BodyLimitMiddleware, GuardMiddleware, MethodMiddleware
 from server.settings import Settings
-from store.db import new_session, open_engine
+from store.db import open_engine
 from store.errors import StaleWriteError, StoreError
-from store.events import add_event
-from store.jobs import get_job
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("labelwright.server")
@@ -55,32 +53,16 @@ class SharedBackends:
 
 
 def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[str, JobHandler]:
+    from tools import video_label
     from tools.auto_label import KIND, LabelJob
+    from tools.training import KIND as TRAIN
+    from tools.training import TrainJob
 
-    return {KIND: LabelJob(home=settings.home, backends_factory=backends)}
-
-
-def job_events(engine: Engine) -> Any:
-    """A runner subscriber that writes job progress into the event outbox (the follower publishes
-    it, so other processes see it too)."""
-    owners: dict[int, tuple[int, str]] = {}  # job id -> (project id, who asked for it)
-
-    def publish(event: ProgressEvent) -> None:
-        with new_session(engine) as session:
-            if event.job_id not in owners:
-                job = get_job(session, job_id=event.job_id)
-                if job is None:
-                    return
-                owners[event.job_id] = (job.project_id, str(job.params.get("requested_by", "")))
-            project_id, actor = owners[event.job_id]
-            data = {"state": event.state, "done": event.done, "total": event.total, "rate": event.rate}
-            if event.error:
-                data["error"] = event.error
-            add_event(session, project_id=project_id, kind="job", action=event.state, ids=[event.job_id],
-                      actor=actor, via="job", data=data)  # fmt: skip
-            session.commit()
-
-    return publish
+    return {
+        KIND: LabelJob(home=settings.home, backends_factory=backends),
+        video_label.KIND: video_label.VideoLabelJob(home=settings.home, backends_factory=backends),
+        TRAIN: TrainJob(home=settings.home, models_dir=settings.models_dir.expanduser()),
+    }
 
 
 def refresh_planner_stats(engine: Engine) -> None:
@@ -88,8 +70,10 @@ def refresh_planner_stats(engine: Engine) -> None:
 
     Without statistics the planner reads "annotations of image X in project P" through the
     project index, a scan of the whole project (measured: 12 ms at 40k annotations, linear in
-    the project), instead of the per-image index (0.5 ms).
+    the project), instead of the per-image index (0.5 ms). PostgreSQL's autovacuum analyzes by itself.
     """
+    if engine.dialect.name != "sqlite":
+        return
     with engine.connect() as connection:
         has_stats = (
             connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
@@ -118,27 +102,23 @@ def create_app(
             without it / is a small landing page.
     """
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
-    engine = open_engine(settings.db_path, durable=settings.durable)
+    engine = open_engine(settings.database, durable=settings.durable)
     bus = EventBus()
     follower = OutboxFollower(engine, bus)
     from server.cli_label import backends_factory
 
     backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
-    runner = JobRunner(
-        engine, job_handlers or default_handlers(settings, backends), lock_dir=settings.home / "jobs"
-    )
+    runner = JobRunner(engine, job_handlers or default_handlers(settings, backends))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refresh_planner_stats(engine)
         follower.start()
-        unsubscribe = runner.subscribe(job_events(engine))
-        runner.start()
+        runner.start()  # it writes each job step's event in the step's transaction
         try:
             yield
         finally:
             runner.stop()
-            unsubscribe()
             follower.stop()
 
     app = FastAPI(title="labelwright", version="0.1.0", lifespan=lifespan, openapi_url="/openapi.json")

@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ops.exports import Format
 from server.cli_ops import CLI, cli_env, fail, project_id
 from server.settings import get_settings
 
@@ -34,12 +34,6 @@ console = Console(stderr=True)
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-
-
-class Format(StrEnum):
-    coco = "coco"
-    yolo = "yolo"
-    masks = "masks"
 
 
 @contextmanager
@@ -71,22 +65,28 @@ def emit(result: dict[str, Any], as_json: bool, human: str) -> None:
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="A .zip of images or a folder.")],
+    source: Annotated[Path, typer.Argument(help="A .zip of images and videos, a folder, or one video.")],
     project: ProjectOpt,
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Frames per second kept from videos (default: every frame)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add images from a zip or folder to a project (created if new); report skips by name and reason."""
+    """Add images and videos (MP4, MOV, WebM, AVI: their sampled frames) to a project (created if
+    new); report skips by name and reason."""
     from ops import images
 
     if not source.exists():
         raise fail(f"{source} does not exist")
     with cli_env() as env, progress_bar("ingesting") as update:
-        report = images.ingest(env, CLI, source=source, project_name=project, progress=update)
+        report = images.ingest(env, CLI, source=source, project_name=project, progress=update, sample_fps=fps)
     data = report.to_dict()
     lines = [
         f"project {report.project!r}: {len(report.added)} added, {len(report.duplicates)} duplicates, "
         f"{len(report.skipped)} skipped"
     ]
+    lines += [f"  video {v.file_name}: {v.frames} frames of {v.duration_s:.1f} s" for v in report.videos]
     lines += [f"  skipped {name}: {reason}" for name, reason in report.skipped]
     lines += [f"  duplicate {name} (same as {of})" for name, of in report.duplicates]
     emit(data, as_json, "\n".join(lines))
@@ -129,8 +129,10 @@ def import_(
 @app.command()
 def export(
     project: ProjectOpt,
-    out: Annotated[Path, typer.Option(help="Output file (coco) or folder (yolo, masks).")],
-    fmt: Annotated[Format, typer.Option("--format", help="coco | yolo | masks")] = Format.coco,
+    out: Annotated[Path, typer.Option(help="Output file (coco, coco-video) or folder (yolo, masks, mot).")],
+    fmt: Annotated[
+        Format, typer.Option("--format", help="coco | coco-video | yolo | masks | mot")
+    ] = Format.coco,
     status: Annotated[
         list[str] | None, typer.Option(help="Only annotations with this status (repeatable).")
     ] = None,
@@ -223,7 +225,7 @@ def main() -> None:
 
 def _mount_subcommands() -> None:
     """Verbs that belong to other concerns live in their own modules; mount them here."""
-    from server import cli_audit, cli_chat, cli_label, cli_llm, cli_models, cli_review, cli_users
+    from server import cli_audit, cli_chat, cli_label, cli_llm, cli_models, cli_review, cli_train, cli_users
 
     app.add_typer(cli_models.app, name="models")
     app.add_typer(cli_llm.app, name="llm")
@@ -236,6 +238,11 @@ def _mount_subcommands() -> None:
     from server.cli_backup import app as backup_app
 
     app.add_typer(backup_app)  # no name: `backup` and `restore` sit at the top level
+    from server import cli_db, cli_worker  # scale-out: `labelwright worker`, `labelwright db`
+
+    app.add_typer(cli_worker.app)
+    app.add_typer(cli_db.app, name="db")
+    app.add_typer(cli_train.app)  # no name: `calibrate`, `review-queue` and `train` sit at the top level
 
 
 _mount_subcommands()

@@ -27,8 +27,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def database_url(settings: Settings) -> str:
-    """The database the server uses: the SQLite file of the data home."""
-    return f"sqlite:///{settings.db_path.expanduser()}"
+    """The database the server uses: LABELWRIGHT_DATABASE_URL, else the SQLite file of the data home."""
+    return settings.database_url or f"sqlite:///{settings.db_path.expanduser()}"
 
 
 def _emit(report: BackupReport, as_json: bool, human: str) -> None:

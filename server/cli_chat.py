@@ -120,7 +120,7 @@ def chat(
         review_session(project, message, model=model, stack=stack, threads=2, interactive=sys.stdin.isatty())
         return
     settings = get_settings()
-    engine = open_engine(settings.db_path)
+    engine = open_engine(settings.database)
     handle = None
     try:
         with new_session(engine) as session:
@@ -131,7 +131,13 @@ def chat(
             )
         ctx = _context(engine, found.id, settings.home, settings.models_dir, stack or settings.stack, as_json)
         try:
-            handle = connect(settings.models_dir, model, ollama_host=_ollama_host())
+            handle = connect(
+                settings.models_dir,
+                model,
+                ollama_host=_ollama_host(),
+                threads=settings.llm_threads,
+                keep_alive=settings.llm_keep_alive_s or None,
+            )
         except (LLMUnavailable, ValueError) as exc:
             raise _fail(str(exc)) from None
         options = {

@@ -42,22 +42,31 @@ def paths() -> tuple[Path, Path]:
     return settings.home.expanduser(), settings.models_dir.expanduser()
 
 
-def backends_factory(stack: str, models_dir: Path) -> Callable[[], Any]:
-    """The vision backends of ``stack``, built on first use (tests swap this for fakes)."""
+def backends_factory(stack: str, models_dir: Path, detector: str | None = None) -> Callable[[], Any]:
+    """The vision backends of ``stack`` (its detector swapped for ``detector``, e.g. a trained
+    ``project-3-yolo``), built on first use (tests swap this for fakes)."""
 
     def build() -> Any:
         from tools.backends.stacks import build_backends
 
-        return build_backends(stack, models_dir)
+        return build_backends(stack, models_dir, detector=detector)
 
     return build
 
 
-def make_runner(engine: Engine, home: Path, models_dir: Path, stack: str) -> JobRunner:
+def make_runner(
+    engine: Engine, home: Path, models_dir: Path, stack: str, detector: str | None = None
+) -> JobRunner:
+    from server.app import SharedBackends
+    from tools import video_label
     from tools.auto_label import KIND, LabelJob
 
-    handler = LabelJob(home=home, backends_factory=backends_factory(stack, models_dir))
-    return JobRunner(engine, {KIND: handler}, lock_dir=home / "jobs")
+    factory = SharedBackends(backends_factory(stack, models_dir, detector))  # one stack for both kinds
+    handlers = {
+        KIND: LabelJob(home=home, backends_factory=factory),
+        video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory),
+    }
+    return JobRunner(engine, handlers, lock_dir=home / "jobs")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -66,20 +75,21 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
-    from ops.jobs import proposals_by_class
+    from ops.jobs import output
     from ops.unit import Env
     from server.cli_ops import CLI
 
-    rows = proposals_by_class(Env(engine, paths()[0]), CLI, job.project_id, job.id or 0)
+    found = output(Env(engine, paths()[0]), CLI, job.project_id, job.id or 0)
     return {
         "job_id": job.id,
         "state": job.state.value,
         "done": job.cursor,
         "total": job.total,
         "error": job.error,
-        "annotations": rows,
+        "annotations": found.by_class,
+        "tracks": found.tracks,
         "seconds": round(seconds, 2),
-        "params": {k: v for k, v in job.params.items() if k != "image_ids"},
+        "params": {k: v for k, v in job.params.items() if k not in ("image_ids", "frame_ids")},
     }
 
 
@@ -90,7 +100,9 @@ def _print_summary(data: dict[str, Any], as_json: bool) -> None:
     found = ", ".join(f"{n} {name}" for name, n in sorted(data["annotations"].items())) or "nothing"
     console.print(
         f"job {data['job_id']} {data['state']}: {data['done']}/{data['total']} images, "
-        f"{found} proposed in {data['seconds']} s" + (f" ({data['error']})" if data["error"] else "")
+        f"{found} proposed in {data['seconds']} s"
+        + (f" on {data['tracks']} tracks" if data["tracks"] else "")
+        + (f" ({data['error']})" if data["error"] else "")
     )
 
 
@@ -123,26 +135,30 @@ def find_resumable(
     images: list[str] | None,
     threshold: float,
     stack: str,
+    video: bool,
+    detector: str | None = None,
 ) -> Job | None:
-    """This project's newest auto_label job with the same classes, images, threshold and stack,
-    if not run elsewhere now."""
+    """This project's newest labeling job (of images, or of the videos' frames) with the same
+    classes, items, threshold and stack, if not run elsewhere now."""
     from ops.errors import OpError
-    from ops.jobs import clean_labels, image_ids
+    from ops.jobs import LABEL, VIDEO, clean_labels, image_ids, video_frames
     from store.jobs import list_jobs
 
     runner.requeue_stale()  # "running" jobs whose process died are queued again first
     with new_session(engine) as session:
         try:
-            ids = image_ids(session, project_id, images)
-        except OpError:  # an unknown image: no job can match; start_label says what is wrong
+            ids = (
+                video_frames(session, project_id, None)[1]
+                if video
+                else image_ids(session, project_id, images)
+            )
+            want = (clean_labels(classes), ids, float(threshold), stack, detector)
+        except (OpError, ValueError):  # no job can match; start_label says what is wrong
             return None
-        try:
-            want = (clean_labels(classes), ids, float(threshold), stack)
-        except ValueError:
-            return None
-        for job in list_jobs(session, project_id=project_id, kind="auto_label", limit=1000):
+        key = "frame_ids" if video else "image_ids"
+        for job in list_jobs(session, project_id=project_id, kind=VIDEO if video else LABEL, limit=1000):
             p = job.params
-            if (p.get("classes"), p.get("image_ids"), p.get("threshold"), p.get("stack")) == want:
+            if (p.get("classes"), p.get(key), p.get("threshold"), p.get("stack"), p.get("detector")) == want:
                 return job
     return None
 
@@ -156,9 +172,26 @@ def label(
     ] = None,
     threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Minimum detector confidence.")] = 0.3,
     stack: Annotated[str, typer.Option(help="Model stack: lite | full.")] = "lite",
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Queue the job for `labelwright worker` processes; print its id.")
+    ] = False,
+    video: Annotated[
+        bool | None,
+        typer.Option(
+            "--video/--no-video",
+            help="Label the videos' frames as tracks (lite: detector + ByteTrack + segmenter). "
+            "Default: yes when the project holds only videos.",
+        ),
+    ] = None,
+    detector: Annotated[
+        str | None, typer.Option(help="Detector model id instead of the stack's, e.g. project-3-yolo.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run."""
+    """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.
+
+    With --detach the job is only queued (or a stopped one requeued) and its id printed: any
+    `labelwright worker` or `labelwright serve` on the same database runs it."""
     from ops import jobs as job_ops
     from ops.errors import OpError
     from ops.unit import Env
@@ -169,25 +202,37 @@ def label(
     if stack not in ("lite", "full"):
         raise _fail(f"--stack must be lite or full, got {stack!r}")
     home, models_dir = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     env = Env(engine, home)
     try:
         project_id = find_project(env, project)
         refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
         wanted = [c for c in classes.split(",") if c.strip()]
-        runner = make_runner(engine, home, models_dir, stack)
-        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack)
+        if detector is None and stack == "lite":
+            detector = _trained_detector(models_dir, project_id, wanted)
+        runner = make_runner(engine, home, models_dir, stack, detector)
+        with new_session(engine) as session:
+            tracks = job_ops.only_videos(session, project_id) if video is None else video
+        job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, tracks, detector)
         if job is not None and job.state == JobState.done:
             _print_summary(_summary(engine, job, 0.0), as_json)
             return
         if job is not None and job.state == JobState.running:
-            raise _fail(f"job {job.id} with these settings is running in another process")
+            if detach:
+                _print_detached(job.id or 0, "running", as_json)
+                return
+            until = (
+                f" (if that process is gone, its lease ends at {job.lease_until:%H:%M:%S} UTC)"
+                if job.lease_until
+                else ""
+            )
+            raise _fail(f"job {job.id} with these settings is running in another process{until}")
         try:
             if job is None:
                 check = label_check(lambda: runner.handlers[KIND].backends)
                 job_id = job_ops.start_label(
                     env, CLI, project_id, classes=wanted, images=refs, threshold=threshold, check=check,
-                    extra={"stack": stack},
+                    extra={"stack": stack, **({"detector": detector} if detector else {})}, video=tracks,
                 ).id  # fmt: skip
             else:
                 assert job.id is not None
@@ -195,6 +240,9 @@ def label(
                 console.print(f"resuming job {job_id} at image {job.cursor + 1} of {job.total}")
         except OpError as exc:
             raise _fail(str(exc)) from None
+        if detach:
+            _print_detached(job_id, "queued", as_json)
+            return
         started = time.perf_counter()
         try:
             job = _run_foreground(runner, job_id, as_json)
@@ -213,6 +261,33 @@ def label(
         engine.dispose()
 
 
+def _print_detached(job_id: int, state: str, as_json: bool) -> None:
+    """The id on stdout (for scripts: ``id=$(labelwright label ... --detach)``), a hint on stderr."""
+    if as_json:
+        typer.echo(json.dumps({"job_id": job_id, "state": state}))
+        return
+    typer.echo(job_id)
+    console.print(f"job {job_id} {state}; `labelwright worker` runs it, `labelwright jobs list` shows it")
+
+
+def _trained_detector(models_dir: Path, project_id: int, classes: list[str]) -> str | None:
+    """The project's trained detector, when it knows the classes and the lite detector does not."""
+    from tools.backends.vocab import UnknownLabel, to_coco
+    from tools.models.trained import for_classes
+
+    def known(label: str) -> bool:
+        try:
+            to_coco(label)
+        except UnknownLabel:
+            return False
+        return True
+
+    chosen = for_classes(models_dir, project_id, [c.strip() for c in classes], known)
+    if chosen is not None:
+        console.print(f"labeling with {chosen}, trained on this project (the lite detector cannot see these)")
+    return chosen
+
+
 @jobs_app.command("list")
 def list_(
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
@@ -224,7 +299,7 @@ def list_(
     from store.projects import get_project_by_name
 
     home, _ = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     with new_session(engine) as session:
         project_id = None
         if project is not None:
@@ -300,7 +375,7 @@ def resume(
     from server.cli_ops import CLI
 
     home, models_dir = paths()
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(get_settings().database)
     try:
         with new_session(engine) as session:
             from store.jobs import get_job
@@ -308,7 +383,9 @@ def resume(
             found = get_job(session, job_id=job_id)
         if found is None:
             raise _fail(f"no job with id {job_id}")
-        runner = make_runner(engine, home, models_dir, found.params.get("stack", "lite"))
+        runner = make_runner(
+            engine, home, models_dir, found.params.get("stack", "lite"), found.params.get("detector")
+        )
         runner.requeue_stale()
         try:
             job = job_ops.resume(Env(engine, home), CLI, found.project_id, job_id)

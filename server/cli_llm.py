@@ -1,4 +1,8 @@
-"""`labelwright llm serve`: the embedded LLM as a stand-alone Ollama-protocol server.
+"""`labelwright llm serve | ps | stop`: the embedded LLM as a server, and the shared CLI endpoint.
+
+``serve`` runs the embedded LLM as a stand-alone Ollama-protocol server in the foreground. ``ps``
+lists and ``stop`` ends the shared endpoint that ``labelwright chat`` starts and that otherwise
+exits by itself after ``LABELWRIGHT_LLM_KEEP_ALIVE_S`` idle seconds (see agent.shared_llm).
 
 Mount on the main CLI with ``app.add_typer(llm_app, name="llm")``. Any Ollama client can then use
 it (``OLLAMA_HOST=http://127.0.0.1:11434``). The endpoint has no authentication, so it binds to
@@ -69,6 +73,40 @@ def serve(
         uvicorn.run(create_app(llm), host=host, port=port, log_level="warning")
     finally:
         llm.close()
+
+
+def _models_dir(models_dir: Path | None) -> Path:
+    return models_dir or get_settings().models_dir
+
+
+MODELS_DIR_OPTION = typer.Option(help="Weights cache (default: LABELWRIGHT_MODELS or <home>/models).")
+
+
+@app.command()
+def ps(models_dir: Annotated[Path | None, MODELS_DIR_OPTION] = None) -> None:
+    """List the shared endpoints kept loaded for CLI calls (pid, address, model, idle timeout)."""
+    import time
+
+    from agent.shared_llm import list_endpoints
+
+    endpoints = list_endpoints(_models_dir(models_dir))
+    if not endpoints:
+        console.print("no shared LLM endpoint is running")
+    for e in endpoints:
+        age = time.time() - e.started_at
+        typer.echo(f"{e.model}\tpid {e.pid}\t{e.url}\tup {age:.0f}s\texits after {e.idle_timeout:.0f}s idle")
+
+
+@app.command()
+def stop(models_dir: Annotated[Path | None, MODELS_DIR_OPTION] = None) -> None:
+    """Stop the shared LLM endpoint now instead of waiting for its idle timeout."""
+    from agent.shared_llm import stop_endpoints
+
+    stopped = stop_endpoints(_models_dir(models_dir))
+    if not stopped:
+        console.print("no shared LLM endpoint was running")
+    for e in stopped:
+        console.print(f"stopped {e.model} (pid {e.pid}, {e.url})")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def cli_env() -> Iterator[Env]:
     """The data home's database as an ops environment; refusals become an error line and exit 1."""
     settings = get_settings()
-    engine = open_engine(settings.db_path, durable=settings.durable)
+    engine = open_engine(settings.database, durable=settings.durable)
     try:
         yield Env(engine, settings.home)
     except (OpError, StaleWriteError) as exc:

@@ -69,7 +69,7 @@ def review_session(
     from tools.review_tools import ReviewState, review_tools
 
     settings = get_settings()
-    engine = open_engine(settings.db_path)
+    engine = open_engine(settings.database)
     with new_session(engine) as session:
         found = get_project_by_name(session, name=project)
     if found is None or found.id is None:

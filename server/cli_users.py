@@ -36,7 +36,7 @@ NameArg = Annotated[str, typer.Argument(help="User name (a Tailscale login works
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    engine = open_engine(get_settings().db_path)
+    engine = open_engine(get_settings().database)
     try:
         with new_session(engine) as session:
             yield session

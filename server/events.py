@@ -107,12 +107,16 @@ class OutboxFollower:
         self.poll_s = poll_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: Any = None
         self.last_id = 0
 
     def start(self) -> None:
         from store.db import new_session
         from store.events import latest_event_id
+        from store.notify import EventListener
 
+        # LISTEN before the first read (PostgreSQL): a commit in between still wakes us.
+        self._listener = EventListener(self.engine)
         with new_session(self.engine) as session:
             self.last_id = latest_event_id(session)
         self._stop.clear()
@@ -124,6 +128,9 @@ class OutboxFollower:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     def poll(self) -> int:
         """Publish what is new; returns how many events."""
@@ -146,4 +153,7 @@ class OutboxFollower:
                     continue  # more may be waiting: read on without sleeping
             except Exception:  # a locked or briefly unavailable database: try again shortly
                 logging.getLogger("labelwright.events").exception("reading the event outbox failed")
-            self._stop.wait(self.poll_s)
+            if self._listener is not None and self._listener.pushes:
+                self._listener.wait(self.poll_s)  # woken by NOTIFY the moment a change commits
+            else:
+                self._stop.wait(self.poll_s)

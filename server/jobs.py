@@ -1,36 +1,41 @@
-"""The job runner: jobs live in the store, one in-process worker runs them item by item.
+"""The job runner: jobs live in the store; any number of workers (threads or processes) run them.
 
 A handler processes one item (for ``auto_label``: one image) inside the session the runner hands
-it; the runner then advances the job's cursor in that same transaction and commits. A kill -9
-therefore loses at most the item in flight and never writes an item twice: a restart resumes at
-the cursor.
+it; the runner then advances the job's cursor and writes the job's progress event in that same
+transaction and commits. A kill -9 therefore loses at most the item in flight and never writes
+an item twice: whoever runs the job next resumes at the cursor.
 
-Which process owns a running job is told by an OS file lock (``<lock_dir>/<job id>.lock``) held
-while it runs: the kernel drops it when the process dies, so "running but unlocked" means its
-process is gone, and :meth:`JobRunner.start` (or a rerun of ``labelwright label``) requeues it at
-once, with no heartbeat timeout to wait out. Where runs are spread over machines (the Ray
-executor to come) a heartbeat column replaces the lock; handlers and tools do not change.
+Who runs a job is told by its lease in the store (``store.jobs``): a worker claims a job with a
+lease of ``lease_s`` seconds, renews it from a heartbeat thread, and steps the cursor only while
+the job is still its own. A worker that dies stops renewing; once its lease runs out, another
+worker claims the job and resumes it. On SQLite (one host) a worker whose process is gone is
+also noticed at once by its pid, so a restart after a crash resumes without waiting out the
+lease. This is what lets several ``labelwright serve`` and ``labelwright worker`` processes share
+one database: each job runs exactly once at a time.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from server.job_lease import Heartbeat, process_gone, worker_name
 from store import jobs
 from store.db import new_session
+from store.events import add_event
 from store.models import Job, JobState, utcnow
 
 ACTIVE = (JobState.queued, JobState.running)
+TRANSIENT_RETRIES = 3  # an item whose transaction the database aborted (deadlock, lock timeout) is redone
 
 
 class JobHandler(Protocol):
@@ -84,25 +89,6 @@ class ThreadExecutor:
             self._thread = None
 
 
-class _JobLock:
-    """An exclusive, non-blocking flock on the job's lock file; released when the process dies."""
-
-    def __init__(self, lock_dir: Path, job_id: int) -> None:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(lock_dir / f"{job_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-
-    def acquire(self) -> bool:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def release(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-
-
 class JobRunner:
     """Enqueue, run, cancel and resume jobs; publish progress to subscribers."""
 
@@ -111,15 +97,31 @@ class JobRunner:
         engine: Engine,
         handlers: dict[str, JobHandler],
         *,
-        lock_dir: Path,
+        lock_dir: Path | None = None,
         executor: Executor | None = None,
         poll_s: float = 0.5,
+        lease_s: float = 30.0,
+        worker: str | None = None,
     ) -> None:
+        """A runner on ``engine``'s queue; nothing runs before ``start``, ``run_job`` or ``run_worker``.
+
+        Args:
+            handlers: job kind -> handler; this runner claims only jobs of these kinds.
+            lock_dir: unused; kept so callers written for the file lock keep working (leases replaced it).
+            executor: where ``start`` runs the worker loop (default: one daemon thread).
+            poll_s: how often an idle worker looks for queued jobs (``enqueue`` here wakes it at once).
+            lease_s: how long a claim holds without a heartbeat: a dead worker's job waits this
+                long before another worker resumes it (on SQLite a dead process is noticed at once).
+            worker: this runner's name in ``job.worker`` (default ``host:pid:token``).
+        """
+        if lease_s <= 0 or poll_s <= 0:
+            raise ValueError(f"lease_s and poll_s must be > 0, got lease_s={lease_s}, poll_s={poll_s}")
         self.engine = engine
         self.handlers = handlers
-        self.lock_dir = lock_dir
         self.executor = executor or ThreadExecutor()
         self.poll_s = poll_s
+        self.lease = timedelta(seconds=lease_s)
+        self.worker = worker or worker_name()
         self._subscribers: list[Subscriber] = []
         self._wake = threading.Event()
 
@@ -169,20 +171,15 @@ class JobRunner:
         return job
 
     def requeue_stale(self) -> list[int]:
-        """Jobs marked running whose process is gone (their lock is free) go back to the queue
-        (or to cancelled, where a cancel was asked for)."""
-        requeued: list[int] = []
+        """Running jobs whose worker is gone go back to the queue (or to cancelled, where a cancel
+        was asked for): those whose lease ran out and, on SQLite, those of dead local processes."""
         with new_session(self.engine) as session:
-            for job in jobs.list_jobs(session, state=JobState.running, limit=10_000):
-                lock = _JobLock(self.lock_dir, job.id or 0)
-                if lock.acquire():
-                    job.state = JobState.cancelled if job.cancel_requested else JobState.queued
-                    job.updated_at = utcnow()
-                    session.add(job)
-                    session.commit()
-                    requeued.append(job.id or 0)
-                lock.release()
-        return requeued
+            released = jobs.release_expired(session)
+            if self.engine.dialect.name == "sqlite":
+                running = jobs.list_jobs(session, state=JobState.running, limit=10_000)
+                gone = sorted({j.worker for j in running if j.worker and process_gone(j.worker)})
+                released += jobs.release_expired(session, gone_workers=gone)
+        return sorted(released)
 
     def run_job(self, job_id: int) -> Job:
         """Run one queued job to its end in the calling thread (the CLI's foreground mode).
@@ -190,20 +187,20 @@ class JobRunner:
         KeyboardInterrupt during an item rolls that item back and marks the job cancelled at its
         cursor, then re-raises.
         """
-        lock = _JobLock(self.lock_dir, job_id)
-        try:
-            if not lock.acquire():
+        with new_session(self.engine) as session:
+            job = self._get(session, job_id)
+            if job.state == JobState.running:
                 raise ValueError(f"job {job_id} is being run by another process")
-            with new_session(self.engine) as session:
-                job = self._get(session, job_id)
-                if job.state != JobState.queued:
-                    raise ValueError(f"job {job_id} is {job.state.value}; only a queued job runs")
-                job.state, job.updated_at = JobState.running, utcnow()
-                session.add(job)
-                session.commit()
-            return self._execute(job_id, threading.Event())
-        finally:
-            lock.release()
+            if job.state != JobState.queued:
+                raise ValueError(f"job {job_id} is {job.state.value}; only a queued job runs")
+            if not jobs.claim_job(session, job_id=job_id, worker=self.worker, lease=self.lease):
+                raise ValueError(f"job {job_id} is being run by another process")
+        return self._execute(job_id, threading.Event())
+
+    def run_worker(self, stop: threading.Event, *, exit_when_idle: bool = False) -> None:
+        """Claim and run jobs in the calling thread until ``stop`` is set (``labelwright worker``);
+        with ``exit_when_idle``, also return once no job is queued or running anywhere."""
+        self._loop(stop, exit_when_idle=exit_when_idle)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -226,38 +223,93 @@ class JobRunner:
         for fn in list(self._subscribers):
             fn(event)
 
+    @staticmethod
+    def _event(session: Session, job: Job, state: JobState, done: int, rate: float, error: str = "") -> None:
+        """Stage the job's event in the outbox, in the transaction that moves the job."""
+        data: dict[str, Any] = {
+            "state": state.value,
+            "done": done,
+            "total": job.total,
+            "rate": round(rate, 3),
+        }
+        if error:
+            data["error"] = error
+        add_event(
+            session,
+            project_id=job.project_id,
+            kind="job",
+            action=state.value,
+            ids=[job.id or 0],
+            actor=str(job.params.get("requested_by", "")),
+            via="job",
+            data=data,
+        )
+
     def _finish(self, session: Session, job_id: int, state: JobState, error: str, rate: float) -> Job:
-        if state == JobState.queued:  # shutting down mid-job: the next start resumes it
-            job = self._get(session, job_id)
-            job.state, job.updated_at = JobState.queued, utcnow()
-            session.add(job)
+        job = self._get(session, job_id)
+        if job.worker != self.worker or job.state != JobState.running:  # no longer ours: leave it be
             session.commit()
+            return job
+        if state == JobState.queued:  # shutting down mid-job: another worker (or the next start) resumes it
+            job.state, job.worker, job.lease_until, job.updated_at = JobState.queued, "", None, utcnow()
+            session.add(job)
         else:
-            job = jobs.finish_job(session, job_id=job_id, state=state, error=error) or self._get(
-                session, job_id
-            )
+            job = jobs.finish_job(session, job_id=job_id, state=state, error=error, commit=False) or job
+        self._event(session, job, state, job.cursor, rate, error)
+        session.commit()
         self._publish(job, rate)
         return job
 
     def _execute(self, job_id: int, stop: threading.Event) -> Job:
-        started, done_here = time.perf_counter(), 0
+        heartbeat = Heartbeat(self.engine, job_id, self.worker, self.lease)
+        try:
+            return self._steps(job_id, stop, heartbeat.lost)
+        finally:
+            heartbeat.stop()
+
+    def _steps(self, job_id: int, stop: threading.Event, lost: threading.Event) -> Job:
+        started, done_here, retries = time.perf_counter(), 0, 0
         with new_session(self.engine) as session:
             job = self._get(session, job_id)
             handler = self._handler(job.kind)
+            self._event(session, job, JobState.running, job.cursor, 0.0)
+            session.commit()
             self._publish(job, 0.0)
             while True:
                 rate = done_here / max(time.perf_counter() - started, 1e-9)
                 job = self._get(session, job_id)
+                if lost.is_set() or job.worker != self.worker or job.state != JobState.running:
+                    session.commit()
+                    return job  # taken over after our lease ran out: the new holder goes on
                 if job.cancel_requested:
                     return self._finish(session, job_id, JobState.cancelled, "", rate)
                 if stop.is_set():
                     return self._finish(session, job_id, JobState.queued, "", rate)
                 if job.cursor >= job.total:
                     return self._finish(session, job_id, JobState.done, "", rate)
+                cursor = job.cursor + 1
                 try:
                     handler.process(session, job, job.cursor)
-                    # the item's writes and the new cursor are committed together, here
-                    job = jobs.update_progress(session, job_id=job_id, cursor=job.cursor + 1) or job
+                    # the item's writes, the new cursor and its event are committed together, here
+                    jobs.advance_cursor(session, job_id=job_id, worker=self.worker, cursor=cursor)
+                    rate = (done_here + 1) / max(time.perf_counter() - started, 1e-9)
+                    self._event(session, job, JobState.running, cursor, rate)
+                    session.commit()
+                except jobs.LeaseLost:
+                    session.rollback()
+                    return self._get(session, job_id)
+                except OperationalError as exc:
+                    # a deadlock victim or a lock wait that timed out: PostgreSQL aborts one of two
+                    # transactions that wait on each other (e.g. this step and a cancel that locked
+                    # the job row while this step held the event-order lock). Redo the item.
+                    session.rollback()
+                    retries += 1
+                    if retries > TRANSIENT_RETRIES:
+                        return self._finish(
+                            session, job_id, JobState.failed, f"{type(exc).__name__}: {exc}", rate
+                        )
+                    time.sleep(0.05 * retries)
+                    continue
                 except KeyboardInterrupt:
                     session.rollback()
                     self._finish(session, job_id, JobState.cancelled, "", rate)
@@ -267,29 +319,41 @@ class JobRunner:
                     return self._finish(
                         session, job_id, JobState.failed, f"{type(exc).__name__}: {exc}", rate
                     )
-                done_here += 1
-                self._publish(job, done_here / max(time.perf_counter() - started, 1e-9))
+                done_here, retries = done_here + 1, 0
+                job = self._get(session, job_id)
+                self._publish(job, rate)
 
-    def _claim(self) -> tuple[int, _JobLock] | None:
+    def _claim(self) -> int | None:
         with new_session(self.engine) as session:
-            job = jobs.claim_next_job(session, kinds=list(self.handlers))
-            if job is None or job.id is None:
-                return None
-            lock = _JobLock(self.lock_dir, job.id)
-            if not lock.acquire():  # cannot happen unless another runner shares our lock dir badly
-                lock.release()
-                return None
-            return job.id, lock
+            job = jobs.claim_next_job(
+                session, kinds=list(self.handlers), worker=self.worker, lease=self.lease
+            )
+            return None if job is None else job.id
 
-    def _loop(self, stop: threading.Event) -> None:
+    def _pending(self) -> bool:
+        """Whether a job of our kinds is queued or running anywhere (a running one may yet be
+        released to us when its worker's lease runs out)."""
+        with new_session(self.engine) as session:
+            return any(
+                job.kind in self.handlers
+                for state in ACTIVE
+                for job in jobs.list_jobs(session, state=state, limit=10_000)
+            )
+
+    def _loop(self, stop: threading.Event, *, exit_when_idle: bool = False) -> None:
+        last_sweep = 0.0
         while not stop.is_set():
-            claimed = self._claim()
-            if claimed is None:
+            if (
+                self.engine.dialect.name == "sqlite"
+                and time.monotonic() - last_sweep > self.lease.total_seconds()
+            ):
+                self.requeue_stale()  # dead local workers' jobs, without waiting out their lease
+                last_sweep = time.monotonic()
+            job_id = self._claim()
+            if job_id is None:
+                if exit_when_idle and not self._pending():
+                    return
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
-            job_id, lock = claimed
-            try:
-                self._execute(job_id, stop)
-            finally:
-                lock.release()
+            self._execute(job_id, stop)

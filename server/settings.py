@@ -49,7 +49,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("LABELWRIGHT_OLLAMA_HOST", "OLLAMA_HOST")
     )
     llm_threads: int = 2
+    # CLI calls share one embedded LLM endpoint that exits after this many idle seconds; 0: each
+    # call loads its own in-process copy and stops it on exit (see agent.shared_llm).
+    llm_keep_alive_s: float = Field(default=600.0, ge=0)
     max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
+    # The store shared by several serve/worker processes, as an SQLAlchemy URL
+    # (postgresql+psycopg://user@host:5432/db); unset: the SQLite file <home>/labelwright.db.
+    database_url: str | None = None
     # SQLite commits with synchronous=FULL: an acknowledged write survives an OS crash or power cut,
     # not only a crash of the process (NORMAL). Costs a WAL fsync per commit (benchmarks/durability.py).
     durable: bool = False
@@ -57,6 +63,11 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "labelwright.db"
+
+    @property
+    def database(self) -> str | Path:
+        """What ``store.db.open_engine`` opens: the database URL if one is set, else the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def models_dir(self) -> Path:

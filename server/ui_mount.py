@@ -12,14 +12,38 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.engine import Engine
 
 from agent.events import EventSink
-from server.cli_label import backends_factory
+from ops.caller import Caller, local_caller
 from server.settings import Settings
+from store.db import new_session
+from store.users import get_user_by_name
+
+
+def ui_callers(engine: Engine, *, local: bool) -> Callable[[str | None], Caller | None]:
+    """Resolves Gradio's ``request.username`` (set by the login ``auth_dependency``) to a Caller.
+
+    On a loopback server without login there is no user name and the person is the explicit
+    local user; on a network bind no name means nobody signed in (the operations refuse), and a
+    name is looked up each time, so a user deleted meanwhile is refused at once.
+    """
+
+    def resolve(username: str | None) -> Caller | None:
+        if username is None:
+            return local_caller(via="ui") if local else None
+        with new_session(engine) as session:
+            user = get_user_by_name(session, username=username)
+        if user is None or user.id is None:
+            return None
+        return Caller(user.username, user.id, user.is_admin, via="ui", credential="session")
+
+    return resolve
 
 
 class AgentChat:
-    """``chat(project_id, message, on_event)`` for the UI: one command agent per project.
+    """``chat(caller, project_id, message, on_event)`` for the UI: one command agent per person
+    and project, so one user's "yes" can only ever confirm that user's own pending change.
 
     The LLM (a configured Ollama, else the embedded llama.cpp model) is started on the first
     message, not at server start, so the server comes up in seconds and never loads 1 GB for a
@@ -30,14 +54,15 @@ class AgentChat:
         self._settings = settings
         self._services = services
         self._handle: Any = None
-        self._agents: dict[int, Any] = {}
+        self._agents: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, project_id: int, message: str, on_event: EventSink) -> Any:
+    def __call__(self, caller: Caller, project_id: int, message: str, on_event: EventSink) -> Any:
         from agent.command import CommandAgent
         from agent.llm import connect
         from tools.catalog import command_tools
 
+        key = (caller.username, project_id)
         with self._lock:
             if self._handle is None:
                 self._handle = connect(
@@ -45,16 +70,23 @@ class AgentChat:
                     ollama_host=self._settings.ollama_host,
                     threads=self._settings.llm_threads,
                 )
-            agent = self._agents.get(project_id)
+            agent = self._agents.get(key)
             if agent is None:
                 agent = CommandAgent.start(
                     self._handle.client,
                     self._handle.model,
-                    self._services.tool_context(project_id),
+                    self._services.tool_context(caller.through("agent"), project_id),
                     command_tools(),
                 )
-                self._agents[project_id] = agent
+                self._agents[key] = agent
         return agent.send(message, on_event)
+
+    def close(self) -> None:
+        """Stop the LLM if one was started (the embedded model runs in this process)."""
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
 
 
 LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>labelwright: sign in</title>
@@ -108,7 +140,10 @@ class LoginRedirect:
 
 
 def mount_ui(settings: Settings, app: FastAPI) -> None:
-    """Mount ``ui.app.build_ui`` at / using the app's engine and job runner."""
+    """Mount ``ui.app.build_ui`` at / with the app's engine and its one model stack.
+
+    The UI queues jobs in the store (``ops.jobs``); the app's runner claims them from there.
+    """
     import gradio as gr
 
     from server.deps import ui_identity
@@ -119,8 +154,8 @@ def mount_ui(settings: Settings, app: FastAPI) -> None:
         engine=app.state.engine,
         home=settings.home,
         models_dir=settings.models_dir,
-        backends_factory=backends_factory(settings.stack, settings.models_dir),
-        jobs=app.state.runner,
+        backends=app.state.backends,  # the process's one model stack (server.app.SharedBackends)
+        caller_for=ui_callers(app.state.engine, local=app.state.local),
         stack=settings.stack,
     )
     services.chat = AgentChat(settings, services)

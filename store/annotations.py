@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from store.errors import StaleWriteError
 from store.filters import AnnotationFilter
 from store.history import last_actor, record, snapshot
-from store.models import Annotation, AnnotationStatus, Category, ChangeBatch, Image, utcnow
+from store.models import Annotation, AnnotationStatus, Category, ChangeBatch, Image, Track, utcnow
 
 UPDATABLE = frozenset(
     {
@@ -31,6 +31,7 @@ UPDATABLE = frozenset(
         "job_id",
         "agent_run_id",
         "author",
+        "track_id",
     }
 )
 _CHUNK = 900  # ids per IN (...): below SQLite's default limit on bound parameters
@@ -67,6 +68,15 @@ def _check_category(session: Session, batch: ChangeBatch, category_id: int) -> N
     category = session.get(Category, category_id)
     if category is None or category.project_id != batch.project_id:
         raise ValueError(f"category {category_id} is not a category of project {batch.project_id}")
+
+
+def _check_track(session: Session, image: Image, track_id: int | None) -> None:
+    if track_id is None:
+        return
+    track = session.get(Track, track_id)
+    if track is None or track.project_id != image.project_id or track.video_id != image.video_id:
+        where = f"video {image.video_id}" if image.video_id is not None else "no video"
+        raise ValueError(f"track {track_id} is not a track of image {image.id}'s video ({where})")
 
 
 def parse_status(value: Any) -> AnnotationStatus:
@@ -129,10 +139,15 @@ def create_annotation(
     job_id: int | None = None,
     agent_run_id: int | None = None,
     author: str = "",
+    track_id: int | None = None,
 ) -> Annotation:
-    """Add an annotation; with a COCO RLE ``mask`` its bbox/area/segmentation come from the mask."""
+    """Add an annotation; with a COCO RLE ``mask`` its bbox/area/segmentation come from the mask.
+
+    ``track_id`` puts it on a track of the image's video (:mod:`store.tracks` checks that).
+    """
     image = _image(session, batch, image_id)
     _check_category(session, batch, category_id)
+    _check_track(session, image, track_id)
     annotation = Annotation(
         project_id=batch.project_id,
         image_id=image_id,
@@ -147,6 +162,7 @@ def create_annotation(
         job_id=job_id,
         agent_run_id=agent_run_id,
         author=author or batch.actor,
+        track_id=track_id,
     )
     session.add(annotation)
     session.flush()
@@ -335,6 +351,14 @@ def relabel(session: Session, *, batch: ChangeBatch, ids: Sequence[int], categor
     """Move many annotations to another class; return how many actually changed."""
     _check_category(session, batch, category_id)
     return _bulk_update(session, batch, ids, "category_id", category_id)
+
+
+def assign_track(session: Session, *, batch: ChangeBatch, ids: Sequence[int], track_id: int | None) -> int:
+    """Move many annotations onto a track (or off any, None); return how many actually changed.
+
+    Checks nothing about the track: :mod:`store.tracks` is the caller that knows what a track may hold.
+    """
+    return _bulk_update(session, batch, ids, "track_id", track_id)
 
 
 def filter_of(

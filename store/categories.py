@@ -9,6 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from store.annotations import relabel
+from store.errors import NameTaken
 from store.models import Annotation, Category, ChangeBatch, ClassCount
 
 # Tableau-20 style: the first twenty classes of a project get visually distinct colors.
@@ -79,7 +80,7 @@ def rename_category(session: Session, *, category_id: int, name: str) -> Categor
     name = _clean(name)
     other = get_category_by_name(session, project_id=category.project_id, name=name)
     if other is not None and other.id != category_id:
-        raise ValueError(
+        raise NameTaken(
             f"project already has a category named {name!r} (id {other.id}); merge the two instead"
         )
     category.name = name

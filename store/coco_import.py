@@ -4,8 +4,17 @@ Images are matched to the project by ``file_name`` (exactly, else by a unique ba
 the project lacks are taken from ``images_dir`` through :func:`store.ingest.ingest` (same checks,
 dedupe and storage as any ingest). Categories are matched by *name* and created when missing.
 Every imported instance stores its mask as RLE (polygons are rasterised at the image size the way
-pycocotools does), so the store keeps one mask representation; the annotation repository then
-derives bbox, area and segmentation from that mask. An entry with no segmentation is a box.
+pycocotools does), so the store keeps one mask representation, with bbox and area taken from that
+mask. An entry with no segmentation is a box.
+
+At scale (100,000 polygons) the work is done per image and in bulk: the polygons of one image are
+rasterised in one pycocotools call, their areas and boxes read in one more, and the rows and their
+``create`` events are inserted with one executemany each (the rows the annotation repository would
+write, see :mod:`store.bulk_annotations`), instead of an ORM object, a flush and a trace per annotation.
+An entry's own polygons are its stored segmentation when they lie inside the image: the mask is
+their rasterisation, so their fidelity is 1 by construction and tracing the mask again
+(:func:`store.geometry.mask_geometry`, still used for RLE entries and polygons that cross the
+border) could only lose vertices.
 
 Bad entries are reported with their COCO annotation id and the reason, and are not imported:
 unknown image or category id, image file not found, size mismatch, degenerate or out-of-bounds
@@ -23,28 +32,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
+from pycocotools import mask as mask_utils
 from sqlmodel import Session, select
 
-from store.annotations import create_annotation
+from store.bulk_annotations import PlannedAnnotation, write_annotations
 from store.categories import ensure_categories, list_categories
 from store.history import begin_change
 from store.ingest import ingest
 from store.ingest_sources import clean_name
-from store.masks import area_from_rle, normalize_rle
+from store.masks import area_from_rle, bbox_from_rle, normalize_rle
 from store.models import Image, Project
-from store.polygons import rle_from_polygons
+from store.polygons import check_polygons, rle_from_polygons
 
 BOX_SLACK = 1.0  # px a box may overshoot the image (float rounding in other tools); it is clipped
-
-
-@dataclass
-class PlannedAnnotation:
-    coco_id: Any
-    image: Image
-    category: str
-    bbox: list[float] | None  # for box-only entries
-    mask: dict[str, Any] | None  # RLE with str counts
-    score: float | None
 
 
 @dataclass
@@ -114,8 +114,59 @@ def mask_of(segmentation: Any, width: int, height: int) -> dict[str, Any] | None
     else:
         rle = normalize_rle(rle_from_polygons(segmentation, height, width))
     if area_from_rle(rle) == 0:
-        raise ValueError("empty mask: the segmentation covers no pixel of the image")
+        raise ValueError(EMPTY)
     return rle
+
+
+EMPTY = "empty mask: the segmentation covers no pixel of the image"
+
+
+def _inside(polygons: list[list[float]], width: int, height: int) -> bool:
+    """All vertices within the image (builtins on the flat lists: faster than numpy at this size)."""
+    return all(
+        min(p[0::2]) >= 0 and min(p[1::2]) >= 0 and max(p[0::2]) <= width and max(p[1::2]) <= height
+        for p in polygons
+    )
+
+
+def rasterise_image(
+    entries: list[tuple[Any, Any]], width: int, height: int
+) -> tuple[list[tuple[dict[str, Any], float, list[float], Any]], list[tuple[Any, str]]]:
+    """Masks of the polygon entries ``(key, segmentation)`` of one image, in three pycocotools calls.
+
+    Returns ``(rle, area, bbox, key)`` per good entry, in the given order, and ``(key, reason)``
+    per refused entry (malformed polygons, empty mask), each checked as :func:`mask_of` checks one.
+    """
+    polys: list[list[float]] = []
+    owners: list[int] = []  # index into ``good`` of each polygon
+    good: list[Any] = []
+    problems: list[tuple[Any, str]] = []
+    for key, segmentation in entries:
+        try:
+            checked = check_polygons(segmentation)
+        except ValueError as exc:
+            problems.append((key, str(exc)))
+            continue
+        owners.extend([len(good)] * len(checked))
+        polys.extend(checked)  # numbers checked: pycocotools reads them as doubles itself
+        good.append(key)
+    if not good:
+        return [], problems
+    parts = mask_utils.frPyObjects(polys, height, width)
+    grouped: list[list[dict[str, Any]]] = [[] for _ in good]
+    for owner, rle in zip(owners, parts, strict=True):
+        grouped[owner].append(rle)
+    rles = [mask_utils.merge(g) for g in grouped]
+    areas = mask_utils.area(rles)
+    boxes = mask_utils.toBbox(rles)
+    out = []
+    for key, rle, area, box in zip(good, rles, areas.tolist(), boxes.tolist(), strict=True):
+        if area == 0:
+            problems.append((key, EMPTY))
+            continue
+        mask = {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+        out.append((mask, float(area), box, key))
+    return out, problems
 
 
 class _Images:
@@ -194,6 +245,7 @@ def plan_annotations(
         if isinstance(c, dict) and _is_id(c.get("id")) and str(c.get("name", "")).strip()
     }
     planned: list[PlannedAnnotation] = []
+    polygons: dict[int, list[tuple[PlannedAnnotation, Any]]] = {}  # per image: rasterised together
     seen: set[Any] = set()
     for ann in coco["annotations"]:
         coco_id = ann.get("id") if isinstance(ann, dict) else None
@@ -223,12 +275,32 @@ def plan_annotations(
             if ann.get("category_id") not in names:
                 raise ValueError(f"unknown category id {ann.get('category_id')!r}")
             bbox = check_bbox(ann.get("bbox"), image.width, image.height)
-            mask = mask_of(ann.get("segmentation"), image.width, image.height)
             score = ann.get("score")
             score = float(score) if _number(score) and 0 <= score <= 1 else None
-            planned.append(PlannedAnnotation(coco_id, image, names[ann["category_id"]], bbox, mask, score))
+            segmentation = ann.get("segmentation")
+            entry = PlannedAnnotation(coco_id, image, names[ann["category_id"]], bbox, None, score)
+            if isinstance(segmentation, list) and segmentation:
+                polygons.setdefault(id(image), []).append((entry, segmentation))
+                continue
+            entry.mask = mask_of(segmentation, image.width, image.height)
+            if entry.mask is None:
+                entry.area = bbox[2] * bbox[3]
+            else:
+                entry.bbox, entry.area = bbox_from_rle(entry.mask), float(area_from_rle(entry.mask))
+            planned.append(entry)
         except ValueError as exc:
             report.problems.append({"annotation_id": coco_id, "reason": str(exc)})
+    for group in polygons.values():
+        image = group[0][0].image
+        given = {id(e): seg for e, seg in group}
+        done, refused = rasterise_image(group, image.width, image.height)
+        for mask, area, box, entry in done:
+            entry.mask, entry.area, entry.bbox = mask, area, box
+            polys = given[id(entry)]
+            if _inside(polys, image.width, image.height):
+                entry.segmentation, entry.fidelity = polys, 1.0
+            planned.append(entry)
+        report.problems.extend({"annotation_id": e.coco_id, "reason": reason} for e, reason in refused)
     return planned, names
 
 
@@ -285,27 +357,15 @@ def import_coco(
         report.imported = len(planned)
         report.seconds = time.perf_counter() - start
         return report
-    # Holding the rows keeps them in the session's identity map: the repository's per-annotation
-    # category check is then a dictionary lookup, not a SELECT.
     categories = ensure_categories(session, project_id=project_id, names=list(names.values()))
     by_name = {c.name: c.id for c in categories}
     batch = begin_change(
         session, project_id=project_id, actor=actor, description=f"import {Path(coco_path).name}"
     )
     try:
-        for p in planned:
-            create_annotation(
-                session,
-                batch=batch,
-                image_id=p.image.id,
-                category_id=by_name[p.category],
-                bbox=p.bbox,
-                mask=p.mask,
-                score=p.score,
-                status=status,
-                tool="coco_import",
-                author=actor,
-            )
+        write_annotations(
+            session, batch=batch, planned=planned, category_ids=by_name, status=status, tool="coco_import"
+        )
         session.commit()
     except BaseException:
         session.rollback()

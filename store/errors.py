@@ -33,3 +33,8 @@ class StaleWriteError(StoreError):
             f"cannot {action} annotation {annotation_id}: expected {expected}, it is now {actual}{who}; "
             "reload it and try again"
         )
+
+
+class NameTaken(StoreError, ValueError):
+    """A name that must be unique (project, class, user) is taken: the caller's input clashes with
+    the current state (a conflict, not malformed input)."""

@@ -16,10 +16,11 @@ def _unit(name: str, value: float) -> float:
     return float(value)
 
 
-def upsert_finding(
-    session: Session,
+_CHUNK = 900  # fingerprints per IN (...): below SQLite's default limit on bound parameters
+
+
+def _values(
     *,
-    project_id: int,
     kind: str,
     fingerprint: str,
     message: str = "",
@@ -29,18 +30,14 @@ def upsert_finding(
     annotation_id: int | None = None,
     bbox: list[float] | None = None,
     evidence: dict[str, Any] | None = None,
-) -> AuditFinding:
-    """Insert a finding, or refresh the one with the same fingerprint found by an earlier run.
-
-    A refreshed finding keeps its status: a finding closed as "not a problem" stays closed when the
-    next review run finds it again.
-    """
+) -> dict[str, Any]:
     if not fingerprint or not kind:
         raise ValueError(
             f"a finding needs a kind and a fingerprint, got kind={kind!r}, fingerprint={fingerprint!r}"
         )
-    values = {
+    return {
         "kind": kind,
+        "fingerprint": fingerprint,
         "message": message,
         "severity": _unit("severity", severity),
         "confidence": _unit("confidence", confidence),
@@ -49,19 +46,44 @@ def upsert_finding(
         "bbox": bbox,
         "evidence": evidence or {},
     }
-    finding = session.exec(
-        select(AuditFinding).where(
-            AuditFinding.project_id == project_id, AuditFinding.fingerprint == fingerprint
+
+
+def upsert_findings(
+    session: Session, *, project_id: int, findings: list[dict[str, Any]]
+) -> list[AuditFinding]:
+    """Insert findings, or refresh the ones with the same fingerprint found by an earlier run.
+
+    Each item holds ``upsert_finding``'s keyword arguments. A refreshed finding keeps its status: a
+    finding closed as "not a problem" stays closed when the next review run finds it again. Every
+    item is checked before anything is written; one SELECT per 900 fingerprints, one flush, no
+    commit (the caller commits once).
+    """
+    values = [_values(**item) for item in findings]
+    keys = [v["fingerprint"] for v in values]
+    existing: dict[str, AuditFinding] = {}
+    for start in range(0, len(keys), _CHUNK):
+        statement = select(AuditFinding).where(
+            AuditFinding.project_id == project_id,
+            col(AuditFinding.fingerprint).in_(keys[start : start + _CHUNK]),
         )
-    ).first()
-    if finding is None:
-        finding = AuditFinding(project_id=project_id, fingerprint=fingerprint, **values)
-    else:
-        for name, value in values.items():
-            setattr(finding, name, value)
-    session.add(finding)
-    session.commit()
-    return finding
+        existing.update((row.fingerprint, row) for row in session.exec(statement))
+    rows = []
+    for value in values:
+        row = existing.get(value["fingerprint"])
+        if row is None:
+            row = existing[value["fingerprint"]] = AuditFinding(project_id=project_id, **value)
+        else:
+            for name, v in value.items():
+                setattr(row, name, v)
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def upsert_finding(session: Session, *, project_id: int, **finding: Any) -> AuditFinding:
+    """One finding through :func:`upsert_findings` (kind, fingerprint, message, severity, ...); flushes."""
+    return upsert_findings(session, project_id=project_id, findings=[finding])[0]
 
 
 def get_finding(session: Session, *, finding_id: int) -> AuditFinding | None:
@@ -92,16 +114,31 @@ def list_findings(
     return list(session.exec(statement))
 
 
+def close_findings(session: Session, *, resolutions: dict[int, str]) -> list[AuditFinding]:
+    """Close findings (id -> what was done about it: fixed, not a problem, ...); flushes, no commit.
+
+    Ids that name no finding are skipped; an empty resolution raises before anything changes.
+    """
+    for finding_id, resolution in resolutions.items():
+        if not resolution.strip():
+            raise ValueError(
+                f"closing a finding needs a resolution (e.g. 'fixed', 'not a problem'), "
+                f"got {resolution!r} for finding {finding_id}"
+            )
+    closed = []
+    now = utcnow()
+    for finding_id, resolution in resolutions.items():
+        finding = session.get(AuditFinding, finding_id)
+        if finding is None:
+            continue
+        finding.status, finding.resolution, finding.closed_at = "closed", resolution.strip(), now
+        session.add(finding)
+        closed.append(finding)
+    session.flush()
+    return closed
+
+
 def close_finding(session: Session, *, finding_id: int, resolution: str) -> AuditFinding | None:
-    """Close a finding with what was done about it (fixed, not a problem, ...)."""
-    if not resolution.strip():
-        raise ValueError("closing a finding needs a resolution (e.g. 'fixed', 'not a problem'), got ''")
-    finding = session.get(AuditFinding, finding_id)
-    if finding is None:
-        return None
-    finding.status = "closed"
-    finding.resolution = resolution.strip()
-    finding.closed_at = utcnow()
-    session.add(finding)
-    session.commit()
-    return finding
+    """Close one finding (flushes; the operation commits, with the annotation change it records)."""
+    closed = close_findings(session, resolutions={finding_id: resolution})
+    return closed[0] if closed else None

@@ -1,4 +1,6 @@
-"""Ingest: a zip or a folder of photos into a project, all or nothing, whatever the input holds.
+"""Ingest: a zip or a folder of photos and videos (or one video) into a project, all or nothing.
+
+Videos become their sampled frames (:mod:`store.video_ingest`); a refused video is one skip.
 
 Every entry gets exactly one outcome: added, duplicate (same content as an image already in the
 project or earlier in this source) or skipped with a reason. A bad *file* is a skip; a bad
@@ -20,7 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -32,9 +34,12 @@ from store.ingest_sources import (
     IngestLimits,
     check_bomb,
     open_source,
+    unique_name,
 )
 from store.models import Image, Project
 from store.projects import get_project_by_name
+from store.video_ingest import AddedVideo, add_video, find_video_by_sha
+from store.videofiles import sniff_video
 
 _CHUNK = 1 << 20
 _FLUSH_EVERY = 500
@@ -57,6 +62,7 @@ class IngestReport:
     added: list[tuple[str, int]] = field(default_factory=list)  # (file_name, image_id)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (name, file_name it repeats)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    videos: list[AddedVideo] = field(default_factory=list)  # their frames are not in ``added``
     bytes: int = 0  # uncompressed bytes read from the source
     seconds: float = 0.0
 
@@ -67,6 +73,7 @@ class IngestReport:
             "added": [{"file_name": n, "image_id": i} for n, i in self.added],
             "duplicates": [{"name": n, "of": o} for n, o in self.duplicates],
             "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
+            "videos": [v.to_dict() for v in self.videos],
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
         }
@@ -84,8 +91,14 @@ def ingest(
     limits: IngestLimits = IngestLimits(),  # noqa: B008  (frozen, so sharing the default is safe)
     progress: ProgressFn | None = None,
     before_commit: Callable[[Session, IngestReport], None] | None = None,
+    sample_fps: float | None = None,
 ) -> IngestReport:
-    """Add the images in ``source`` (a .zip or a folder, recursive) to project ``project_name``.
+    """Add the images and videos in ``source`` (a .zip, a folder, recursive, or one video file) to
+    project ``project_name``.
+
+    A video's frames are sampled at ``sample_fps`` (None: every frame) and stored as images naming
+    their video, frame index and timestamp; a damaged video is skipped whole (see
+    :mod:`store.video_ingest`).
 
     Creates the project when it does not exist. Commits once, at the end, on ``session`` (pass a
     session with no pending work of its own); on any failure, including Ctrl-C, it rolls back and
@@ -101,6 +114,8 @@ def ingest(
     name = project_name.strip()
     if not name:
         raise ValueError(f"project_name must be a non-empty string, got {project_name!r}")
+    if sample_fps is not None and not sample_fps > 0:
+        raise ValueError(f"sample_fps must be a positive number of frames per second, got {sample_fps!r}")
     home = Path(home).absolute()
     written: list[Path] = []
     try:
@@ -111,7 +126,7 @@ def ingest(
                 project = Project(name=name)
                 session.add(project)
                 session.flush()
-            run = _Run(session, home, project, limits, archive_size, written)
+            run = _Run(session, home, project, limits, archive_size, written, sample_fps)
             for done, entry in enumerate(entries, 1):
                 run.take(entry)
                 if progress is not None:
@@ -138,11 +153,12 @@ class _Run:
         limits: IngestLimits,
         archive_size: int | None,
         written: list[Path],
+        sample_fps: float | None = None,
     ) -> None:
         if project.id is None:
             raise ValueError(f"project {project.name!r} must be flushed (have an id) before ingest")
         self.session, self.home, self.project_id, self.limits = session, home, project.id, limits
-        self.archive_size, self.written = archive_size, written
+        self.archive_size, self.written, self.sample_fps = archive_size, written, sample_fps
         self.report = IngestReport(project_id=project.id, project=project.name)
         rows = session.exec(select(Image.sha256, Image.file_name).where(Image.project_id == project.id))
         self.by_sha: dict[str, str] = {}
@@ -151,6 +167,7 @@ class _Run:
             self.by_sha[sha] = file_name
             self.names.add(file_name)
         self.unflushed = 0
+        self.video_shas: dict[str, str] = {}  # videos added by this run: sha -> file name
 
     def take(self, entry: Entry) -> None:
         if entry.skip is not None:
@@ -159,6 +176,9 @@ class _Run:
         try:
             data = self.read(entry)
             source_sha = hashlib.sha256(data).hexdigest()
+            if sniff_video(data[:16]) is not None:
+                self.take_video(entry.name, data, source_sha)
+                return
             if source_sha in self.by_sha:  # cheap: no decode for a byte-identical repeat
                 self.report.duplicates.append((entry.name, self.by_sha[source_sha]))
                 return
@@ -169,7 +189,7 @@ class _Run:
         if image.sha256 in self.by_sha:
             self.report.duplicates.append((entry.name, self.by_sha[image.sha256]))
             return
-        file_name = _unique(entry.name, self.names)
+        file_name = unique_name(entry.name, self.names)
         relpath = image_relpath(project_id=self.project_id, sha256=image.sha256, ext=image.ext)
         self.written.extend(write_image_file(self.home, relpath, image.data))
         self.session.add(
@@ -187,6 +207,27 @@ class _Run:
         self.unflushed += 1
         if self.unflushed >= _FLUSH_EVERY:
             self.flush()
+
+    def take_video(self, name: str, data: bytes, sha: str) -> None:
+        """Add one video whole, or skip it whole with the reason (ImageRejected from add_video)."""
+        self.flush()  # pending images first (a query autoflushes), so ``added`` records them
+        same = find_video_by_sha(self.session, project_id=self.project_id, sha256=sha)
+        if same is not None or sha in self.video_shas:
+            self.report.duplicates.append((name, same.file_name if same else self.video_shas[sha]))
+            return
+        added = add_video(
+            self.session,
+            home=self.home,
+            project_id=self.project_id,
+            file_name=name,
+            data=data,
+            limits=self.limits,
+            sample_fps=self.sample_fps,
+            taken_names=self.names,
+            written=self.written,
+        )
+        self.video_shas[sha] = added.file_name
+        self.report.videos.append(added)
 
     def flush(self) -> None:
         """Insert pending rows and record their ids; then the session holds no references to them."""
@@ -243,12 +284,3 @@ def _undo(session: Session, home: Path, written: list[Path]) -> None:
                 path.rmdir()
         elif path.relative_to(home).as_posix() not in kept:
             path.unlink(missing_ok=True)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``stem-2.ext``, ``stem-3.ext``... : the first one not taken (deterministic)."""
-    candidate, n, path = name, 1, PurePosixPath(name)
-    while candidate in taken:
-        n += 1
-        candidate = str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
-    return candidate

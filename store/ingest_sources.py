@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 MiB = 1 << 20
@@ -37,6 +37,8 @@ class IngestLimits:
     max_ratio: float = 100.0  # uncompressed / compressed, per zip entry and for the whole zip
     max_pixels: int = 100_000_000  # one image, width x height
     max_files: int = 1_000_000  # entries in the source
+    max_video_seconds: float = 2 * 3600.0  # one video's length
+    max_video_frames: int = 20_000  # frames kept (sampled) from one video
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -77,6 +79,15 @@ def clean_name(raw: str) -> tuple[str, str | None]:
     return name, None
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``stem-2.ext``, ``stem-3.ext``... : the first one not taken (deterministic)."""
+    candidate, n, path = name, 1, PurePosixPath(name)
+    while candidate in taken:
+        n += 1
+        candidate = str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
+    return candidate
+
+
 @contextmanager
 def open_source(
     source: Path, limits: IngestLimits
@@ -90,7 +101,12 @@ def open_source(
         yield _folder_entries(source, top, limits), None, None
         return
     if not source.is_file():
-        raise IngestError(f"source must be a .zip file or a folder; {str(source)!r} is neither")
+        raise IngestError(
+            f"source must be a .zip file or a folder (or one video); {str(source)!r} is neither"
+        )
+    if _is_video_file(source):
+        yield iter([_single_file_entry(source, limits)]), 1, None
+        return
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -110,6 +126,26 @@ def open_source(
             )
         check_bomb("the archive", declared, size, limits.max_ratio)
         yield (_zip_entry(archive, info, limits) for info in infos), len(infos), size
+
+
+def _is_video_file(path: Path) -> bool:
+    from store.videofiles import sniff_video
+
+    try:
+        with _open_regular(str(path)) as stream:
+            return sniff_video(stream.read(16)) is not None
+    except OSError as exc:
+        raise IngestError(f"cannot read {path.name!r}: {exc}") from None
+
+
+def _single_file_entry(path: Path, limits: IngestLimits) -> Entry:
+    """One video given on its own: an entry named by its file name."""
+    size = path.stat().st_size
+    reason = None
+    if size > limits.max_file_bytes:
+        reason = f"file too large: {size:,} bytes > max_file_bytes={limits.max_file_bytes:,}"
+    opener = None if reason is not None else (lambda: _open_regular(str(path)))
+    return Entry(clean_name(path.name)[0], reason, opener)
 
 
 def _zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits) -> Entry:

@@ -57,7 +57,14 @@ class Image(SQLModel, table=True):
         UniqueConstraint("project_id", "file_name", name="uq_image_project_name"),
         # The "not annotated yet" list: a partial index holding only those images. Queries must spell
         # the condition exactly like this (literal 0) for SQLite to use it; see store.images.
-        Index("ix_image_unannotated", "project_id", "id", sqlite_where=text(UNANNOTATED)),
+        Index(
+            "ix_image_unannotated",
+            "project_id",
+            "id",
+            sqlite_where=text(UNANNOTATED),
+            postgresql_where=text(UNANNOTATED),
+        ),
+        Index("ix_image_video_frame", "video_id", "frame_index"),
     )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
@@ -72,6 +79,51 @@ class Image(SQLModel, table=True):
     n_proposed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     n_accepted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     n_rejected: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # A frame sampled from a video (migration 0006): which video, its index among the video's
+    # decoded frames (0-based) and its presentation time. None for a plain image. No foreign key,
+    # so SQLite adds the columns without rebuilding the table (see the migration).
+    video_id: int | None = None
+    frame_index: int | None = None
+    timestamp_s: float | None = None
+
+
+class Video(SQLModel, table=True):
+    """An ingested clip; its sampled frames are ``Image`` rows naming it (``Image.video_id``).
+
+    ``fps``, ``frame_count`` and ``duration_s`` describe the decoded source; ``sample_fps`` is the
+    rate frames were kept at (None: every frame).
+    """
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "sha256", name="uq_video_project_sha"),
+        UniqueConstraint("project_id", "file_name", name="uq_video_project_name"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    file_name: str
+    sha256: str  # of the source file's bytes: the same clip twice is a duplicate
+    fps: float
+    sample_fps: float | None = None
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Track(SQLModel, table=True):
+    """One object through a video. Its annotations are the truth about it (frames, class): the
+    row is its identity, so undoing a merge or split only has to move annotations back."""
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    video_id: int = Field(foreign_key="video.id", index=True)
+    # The class it was created or last renamed with; no foreign key, so deleting an emptied class
+    # is not blocked by the track that once had it (its annotations say its class now).
+    category_id: int
+    name: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Category(SQLModel, table=True):
@@ -121,6 +173,8 @@ class Annotation(SQLModel, table=True):
     version: int = 1  # optimistic concurrency: a write names the version it read
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The track (one object through a video) this annotation belongs to; None outside videos.
+    track_id: int | None = Field(default=None, index=True)
 
 
 class ChangeBatch(SQLModel, table=True):
@@ -163,6 +217,10 @@ class Job(SQLModel, table=True):
     total: int = 0
     error: str = ""
     cancel_requested: bool = False
+    # Who runs it now ("host:pid:token") and until when that claim holds; the worker's heartbeat
+    # renews it, and a running job whose lease ran out is claimed by another worker (migration 0005).
+    worker: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from store.errors import NameTaken
 from store.models import (
     AgentRun,
     Annotation,
@@ -19,6 +20,8 @@ from store.models import (
     Membership,
     Message,
     Project,
+    Track,
+    Video,
 )
 
 
@@ -28,7 +31,7 @@ def create_project(session: Session, *, name: str, description: str = "") -> Pro
     if not name:
         raise ValueError("project name must be a non-empty string, got ''")
     if get_project_by_name(session, name=name) is not None:
-        raise ValueError(f"a project named {name!r} already exists; pick another name or open it")
+        raise NameTaken(f"a project named {name!r} already exists; pick another name or open it")
     project = Project(name=name, description=description)
     session.add(project)
     session.flush()
@@ -77,7 +80,7 @@ def delete_project(session: Session, *, project_id: int) -> bool:
     )
     for table in tables:
         session.exec(delete(table).where(table.project_id == project_id))
-    for table in (Image, Category):
+    for table in (Track, Image, Video, Category):
         session.exec(delete(table).where(table.project_id == project_id))
     session.exec(delete(Project).where(Project.id == project_id))
     session.flush()

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
+from store.errors import NameTaken
 from store.models import ApiToken, Membership, Role, User, utcnow
 
 TOKEN_PREFIX = "lw_"
@@ -47,7 +48,7 @@ def create_user(
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters, got {len(password)}")
     if get_user_by_name(session, username=username) is not None:
-        raise ValueError(f"a user named {username!r} already exists")
+        raise NameTaken(f"a user named {username!r} already exists")
     user = User(
         username=username,
         display_name=display_name or username,

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from ops import annotations, images
+from ops.unit import require
 from store.masks import rle_from_mask
 from tools.detect import xyxy_of
 from tools.pipeline import ImageRef, Label, clip_to_box, load_rgb
@@ -73,6 +74,9 @@ def _inside(xy: list[float], width: int, height: int) -> bool:
 
 def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
     label = " ".join(args.label.split())
+    require(
+        ctx.env, ctx.caller, ctx.project_id, "annotation.create", "category.create"
+    )  # before the model runs
     image, path = images.file_path(ctx.env, ctx.caller, ctx.project_id, args.image)
     corners = [args.box[:2], args.box[2:]] if args.box else []
     outside = [xy for xy in corners + (args.points or []) if not _inside(xy, image.width, image.height)]

@@ -1,7 +1,10 @@
-"""What the UI's buttons do: thin calls into store and tools, each returning a message to show.
+"""What the UI's buttons do: each a few lines that call an operation as the signed-in person.
 
-Every function takes the :class:`UIServices` and plain values, so tests call them directly. Edits
-go through change batches (store.history), so the Undo button reverts them.
+Every function takes the :class:`UIServices`, the :class:`~ops.caller.Caller` and plain values,
+so tests call them directly with callers of any role. The operation checks the policy, the
+version the page showed (a stale edit is refused with who changed it), records history (the
+Undo button) and publishes the event other pages follow. A refusal raises one of
+:data:`ERRORS`; :func:`refusal` is how the page shows it, and nothing was written.
 """
 
 from __future__ import annotations
@@ -9,26 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from store import (
-    begin_change,
-    create_annotation,
-    delete_annotation,
-    ensure_categories,
-    get_annotation,
-    get_image,
-    get_job,
-    new_session,
-    relabel,
-    set_status,
-    undo,
-    update_annotation,
-)
+from ops import annotations, categories, history, images, jobs, projects
+from ops.annotations import NewAnnotation
+from ops.caller import Caller
+from ops.errors import OpError
+from ops.policy import signed_in
 from store.errors import StoreError
-from store.ingest import ingest
-from store.models import JobState
-from tools import auto_label, segment
+from tools import segment
 from tools.registry import ToolError
 from ui.services import UIServices
+
+# What a person's action can fail with: shown to them as a message, nothing written.
+ERRORS = (OpError, ValueError, ToolError, StoreError)
+
+
+def refusal(exc: BaseException) -> str:
+    """The status line for a refused action."""
+    return f"⚠️ {exc}"
 
 
 def parse_classes(text: str) -> list[str]:
@@ -36,29 +36,42 @@ def parse_classes(text: str) -> list[str]:
     return list(dict.fromkeys(" ".join(part.split()) for part in text.split(",") if part.strip()))
 
 
-def save_classes(services: UIServices, project_id: int, text: str) -> list[str]:
+def project_choices(services: UIServices, caller: Caller | None) -> list[tuple[str, int]]:
+    """The caller's projects (every project for an instance admin) as dropdown choices."""
+    return [(p.name, p.id) for p in projects.list_projects(services.env, caller)]
+
+
+def create_project(services: UIServices, caller: Caller | None, name: str) -> tuple[int, str]:
+    created = projects.create_project(services.env, caller, name=name)
+    return created.id, f"created project {created.name}"
+
+
+def save_classes(services: UIServices, caller: Caller | None, project_id: int, text: str) -> list[str]:
     names = parse_classes(text)
     if not names:
         raise ValueError(f"type the classes separated by commas, e.g. 'person, bus'; got {text!r}")
-    with new_session(services.engine) as session:
-        return [c.name for c in ensure_categories(session, project_id=project_id, names=names)]
+    return [c.name for c in categories.ensure(services.env, caller, project_id, names)]
 
 
-def upload_zip(services: UIServices, project_name: str, source: Path) -> tuple[int, str]:
-    """Ingest a zip (or folder) into the project; returns its id and the report as markdown."""
-    with new_session(services.engine) as session:
-        report = ingest(session, home=services.home, project_name=project_name, source=source)
+def upload_zip(services: UIServices, caller: Caller | None, project_id: int, source: Path) -> str:
+    """Ingest a zip (or folder) into the project; returns the report as markdown."""
+    report = images.ingest(services.env, caller, source=source, project_id=project_id)
     lines = [
         f"**{len(report.added)} added**, {len(report.duplicates)} duplicates, "
         f"{len(report.skipped)} skipped ({report.seconds:.1f} s)"
     ]
     lines += [f"- duplicate: `{name}` is the same as `{of}`" for name, of in report.duplicates]
     lines += [f"- skipped: `{name}`: {reason}" for name, reason in report.skipped]
-    return report.project_id, "\n".join(lines)
+    return "\n".join(lines)
 
 
 def segment_gesture(
-    services: UIServices, project_id: int, image_id: int, label: str, gesture: dict[str, Any]
+    services: UIServices,
+    caller: Caller | None,
+    project_id: int,
+    image_id: int,
+    label: str,
+    gesture: dict[str, Any],
 ) -> tuple[int, str]:
     """Segment the object at a clicked point or inside a dragged box; returns the new annotation id."""
     if not label.strip():
@@ -68,125 +81,127 @@ def segment_gesture(
         args["points"] = [[gesture["x"], gesture["y"]]]
     else:
         args["box"] = gesture["box"]
-    result = segment.TOOL(services.tool_context(project_id), args)
+    result = segment.TOOL(services.tool_context(signed_in(caller), project_id), args)
     return result.annotation_id, result.text()
 
 
-def start_label(services: UIServices, project_id: int, classes: str, threshold: float) -> tuple[int, str]:
-    """Save the classes and start the auto-label job over every image; returns the job id."""
-    names = save_classes(services, project_id, classes)
-    result = auto_label.TOOL(
-        services.tool_context(project_id), {"classes": names, "threshold": float(threshold)}
+def label_check(services: UIServices) -> jobs.LabelCheck:
+    """The detector's own vocabulary test (the lite detector knows COCO's 80 classes only)."""
+    from tools.auto_label import check_labels
+
+    def check(labels: list[str]) -> None:
+        try:
+            check_labels(services.backends().detector, labels)
+        except ToolError as exc:
+            raise ValueError(str(exc)) from None
+
+    return check
+
+
+def start_label(
+    services: UIServices, caller: Caller | None, project_id: int, classes: str, threshold: float
+) -> tuple[int, str]:
+    """Start the auto-label job over every image and save its classes; returns the job id."""
+    names = parse_classes(classes)
+    job = jobs.start_label(
+        services.env,
+        caller,
+        project_id,
+        classes=names,
+        threshold=float(threshold),
+        check=label_check(services),
     )
-    return result.job_id, result.text()
+    if services.on_job is not None:
+        services.on_job(job.id)
+    return job.id, f"started job {job.id}: labeling {', '.join(job.params['classes'])} on {job.total} images"
 
 
-def job_progress(services: UIServices, job_id: int) -> tuple[str, bool]:
+def progress_line(job: jobs.JobInfo) -> str:
+    pct = 100 * job.done / job.total if job.total else 100.0
+    line = f"job {job.id} ({job.kind}): **{job.state}**, {job.done}/{job.total} images ({pct:.0f}%)"
+    return line + (f" — {job.error}" if job.error else "")
+
+
+def job_progress(
+    services: UIServices, caller: Caller | None, project_id: int, job_id: int
+) -> tuple[str, bool]:
     """A progress line for the job and whether it has ended."""
-    with new_session(services.engine) as session:
-        job = get_job(session, job_id=job_id)
-    if job is None:
-        return f"job {job_id} not found", True
-    ended = job.state not in (JobState.queued, JobState.running)
-    pct = 100 * job.cursor / job.total if job.total else 100.0
-    line = f"job {job.id} ({job.kind}): **{job.state.value}**, {job.cursor}/{job.total} images ({pct:.0f}%)"
-    return line + (f" — {job.error}" if job.error else ""), ended
+    job = jobs.get(services.env, caller, project_id, job_id)
+    return progress_line(job), job.state not in ("queued", "running")
 
 
-def _edit(services: UIServices, project_id: int, description: str, fn: Any) -> Any:
-    with new_session(services.engine) as session:
-        batch = begin_change(session, project_id=project_id, actor=services.actor, description=description)
-        out = fn(session, batch)
-        session.commit()
-        return out
+def cancel_job(services: UIServices, caller: Caller | None, project_id: int, job_id: int) -> str:
+    job = jobs.cancel(services.env, caller, project_id, job_id)
+    if job.state == "cancelled":
+        return f"cancelled job {job_id}"
+    return f"cancelling job {job_id} after the image in flight"
 
 
-def relabel_annotation(services: UIServices, project_id: int, annotation_id: int, class_name: str) -> str:
-    with new_session(services.engine) as session:
-        (category,) = ensure_categories(session, project_id=project_id, names=[class_name])
-    n = _edit(
-        services,
-        project_id,
-        f"relabel #{annotation_id} as {category.name}",
-        lambda s, b: relabel(s, batch=b, ids=[annotation_id], category_id=category.id),
+def relabel_annotation(
+    services: UIServices, caller: Caller | None, project_id: int, annotation_id: int, version: int | None,
+    class_name: str,
+) -> str:  # fmt: skip
+    ann = annotations.update(
+        services.env, caller, project_id, annotation_id, version=version, label=class_name
     )
-    verb = "is now" if n else "already was"
-    return f"#{annotation_id} {verb} {category.name}"
+    return f"#{annotation_id} is now {' '.join(class_name.split())} (version {ann.version})"
 
 
-def set_annotation_status(services: UIServices, project_id: int, annotation_id: int, status: str) -> str:
-    _edit(
-        services,
-        project_id,
-        f"{status} #{annotation_id}",
-        lambda s, b: set_status(s, batch=b, ids=[annotation_id], status=status),
-    )
+def set_annotation_status(
+    services: UIServices, caller: Caller | None, project_id: int, annotation_id: int, version: int | None,
+    status: str,
+) -> str:  # fmt: skip
+    annotations.update(services.env, caller, project_id, annotation_id, version=version, status=status)
     return f"#{annotation_id} {status}"
 
 
-def delete(services: UIServices, project_id: int, annotation_id: int) -> str:
-    ok = _edit(
-        services,
-        project_id,
-        f"delete #{annotation_id}",
-        lambda s, b: delete_annotation(s, batch=b, annotation_id=annotation_id),
-    )
-    return f"deleted #{annotation_id}" if ok else f"#{annotation_id} was already gone"
+def delete(
+    services: UIServices, caller: Caller | None, project_id: int, annotation_id: int, version: int | None
+) -> str:
+    annotations.delete(services.env, caller, project_id, annotation_id, version=version)
+    return f"deleted #{annotation_id}"
 
 
-def undo_last(services: UIServices, project_id: int) -> str:
-    with new_session(services.engine) as session:
-        result = undo(session, project_id=project_id, actor=services.actor)
-    return "nothing to undo" if result is None else f"undone: {result.description}"
+def undo_last(services: UIServices, caller: Caller | None, project_id: int) -> str:
+    result = history.step(services.env, caller, project_id, "undo")
+    if result is None:
+        return "nothing to undo"
+    return f"undone: {result.description}" + (" (your newest change)" if result.own else "")
 
 
 def draw_shape(
     services: UIServices,
+    caller: Caller | None,
     project_id: int,
     image_id: int,
     class_name: str,
     *,
     annotation_id: int | None,
+    version: int | None,
     box: list[float] | None = None,
     polygon: list[list[float]] | None = None,
 ) -> tuple[int, str]:
-    """Replace the selected annotation's shape (or add a new one) by a drawn box or polygon."""
+    """Replace the selected annotation's shape (at the version shown) or add a new, proposed one."""
     from store.masks import rle_from_mask
     from store.polygons import mask_from_polygons
 
-    with new_session(services.engine) as session:
-        image = get_image(session, image_id=image_id)
-        if image is None:
-            raise ValueError(f"no image with id {image_id}")
-        if polygon is not None and len(polygon) < 3:
-            raise ValueError(f"a polygon needs at least 3 points, got {len(polygon)}")
-        if box is not None:
-            x1, y1, x2, y2 = box
-            shape: dict[str, Any] = {"mask": None, "bbox": [x1, y1, x2 - x1, y2 - y1]}
-        else:
-            flat = [[v for xy in polygon or [] for v in xy]]
-            shape = {"mask": rle_from_mask(mask_from_polygons(flat, image.height, image.width))}
-        if annotation_id is not None and get_annotation(session, annotation_id=annotation_id) is not None:
-            what = f"redraw #{annotation_id}"
-            _edit(services, project_id, what, lambda s, b: _update(s, b, annotation_id, shape))
-            return annotation_id, what
-        if not class_name.strip():
-            raise ValueError("pick the class of the new annotation first (the 'Class' box)")
-        (category,) = ensure_categories(session, project_id=project_id, names=[class_name])
-    ann = _edit(
-        services,
-        project_id,
-        f"draw {category.name}",
-        lambda s, b: create_annotation(
-            s, batch=b, image_id=image_id, category_id=category.id, status="accepted", tool="ui", **shape
-        ),
-    )
-    return ann.id, f"added #{ann.id} {category.name}"
-
-
-def _update(session: Any, batch: Any, annotation_id: int, shape: dict[str, Any]) -> Any:
-    return update_annotation(session, batch=batch, annotation_id=annotation_id, **shape)
-
-
-# What a person's action can fail with: shown to them as a message, nothing written.
-ERRORS = (ValueError, ToolError, StoreError)
+    image = images.get(services.env, caller, project_id, image_id)
+    if polygon is not None and len(polygon) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(polygon)}")
+    if box is not None:
+        x1, y1, x2, y2 = box
+        shape: dict[str, Any] = {"mask": None, "bbox": [x1, y1, x2 - x1, y2 - y1]}
+    else:
+        flat = [[v for xy in polygon or [] for v in xy]]
+        shape = {"mask": rle_from_mask(mask_from_polygons(flat, image.height, image.width))}
+    if annotation_id is not None:
+        annotations.update(services.env, caller, project_id, annotation_id, version=version, **shape)
+        return annotation_id, f"redrew #{annotation_id}"
+    if not class_name.strip():
+        raise ValueError("pick the class of the new annotation first (the 'Class' box)")
+    (ann,) = annotations.create(
+        services.env, caller, project_id, image_id=image_id,
+        items=[NewAnnotation(label=class_name, tool="ui", bbox=shape.get("bbox"), mask=shape["mask"])],
+        description=f"draw {' '.join(class_name.split())}",
+    )  # fmt: skip
+    return ann.id or 0, f"added #{ann.id} {' '.join(class_name.split())}"

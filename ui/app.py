@@ -1,7 +1,13 @@
 """The Gradio app: project bar, labeling controls with job progress, and the tabs.
 
 Mount it with ``gr.mount_gradio_app(fastapi_app, build_ui(services), path="/",
-allowed_paths=[str(home / "exports")])`` (the export download is served from there).
+allowed_paths=[str(home / "exports")], auth_dependency=...)`` (the export download is served from
+there). Every handler acts as the person signed in (``gr.Request.username``, resolved by
+``services.caller``) through :mod:`ops`; a refusal is a ⚠️ line in the status bar.
+
+Live: each open page polls the project's event outbox every :data:`LIVE_S` seconds (one indexed
+query) and redraws the canvas, the annotation list and the image strip only when it moved, so an
+edit in another browser, by the agent or by a job shows within a second.
 """
 
 from __future__ import annotations
@@ -11,38 +17,29 @@ from typing import Any
 
 import gradio as gr
 
-from store import create_project, list_jobs, new_session
-from store.models import JobState
-from ui import actions, views
+from ops import jobs
+from ops.caller import Caller
+from ui import actions, live, views
 from ui.services import UIServices
 from ui.shared import Shared
 from ui.tabs import analytics, export, label, review
 
-POLL_S = 2.0
+LIVE_S = 0.5
 
 
-def _choices(services: UIServices) -> list[tuple[str, int]]:
-    with new_session(services.engine) as session:
-        return views.project_choices(session)
-
-
-def active_job(services: UIServices, project_id: int | None) -> int | None:
+def active_job(services: UIServices, caller: Caller | None, project_id: int | None) -> int | None:
     """The project's newest queued or running job (one the agent may have started)."""
     if project_id is None:
         return None
-    with new_session(services.engine) as session:
-        for state in (JobState.running, JobState.queued):
-            jobs = list_jobs(session, project_id=project_id, state=state, limit=1)
-            if jobs:
-                return jobs[0].id
-    return None
+    found = jobs.active(services.env, caller, project_id)
+    return found.id if found is not None else None
 
 
 def build_ui(services: UIServices) -> gr.Blocks:
     with gr.Blocks(title="labelwright") as demo:
         gr.Markdown(f"## labelwright · model stack: `{services.stack}`")
         with gr.Row():
-            project = gr.Dropdown(_choices(services), label="Project", elem_id="lw-project", scale=2)
+            project = gr.Dropdown([], label="Project", elem_id="lw-project", scale=2)
             new_name = gr.Textbox(label="New project", placeholder="name", elem_id="lw-new-project", scale=2)
             create = gr.Button("Create project", elem_id="lw-create-project", scale=1)
         with gr.Row():
@@ -61,7 +58,8 @@ def build_ui(services: UIServices) -> gr.Blocks:
                 cancel = gr.Button("Cancel job", size="sm", elem_id="lw-cancel")
         progress = gr.Markdown(elem_id="lw-progress")
         status = gr.Markdown(elem_id="lw-status")
-        timer = gr.Timer(POLL_S, active=False)
+        timer = gr.Timer(LIVE_S)
+        seen = gr.State(live.Seen())  # what the page last drew from (event id, job progress)
         shared = Shared(
             project=gr.State(None),
             image=gr.State(None),
@@ -82,71 +80,88 @@ def build_ui(services: UIServices) -> gr.Blocks:
 
         strip_in, strip_out, strip = tab.strip_in, tab.strip_out, tab.strip
 
-        def open_project(project_id: int | None) -> tuple[Any, ...]:
-            with new_session(services.engine) as session:
-                names = views.class_names(session, project_id)
-                items, ids, note = views.image_strip(services.home, session, project_id)
+        def open_project(project_id: int | None, request: gr.Request) -> tuple[Any, ...]:
+            caller = services.caller(request)
+            try:
+                if project_id is None:
+                    raise ValueError("pick or create a project")
+                with views.reading(services, caller, project_id, "project.read") as session:
+                    names = views.class_names(session, project_id)
+                items = strip(caller, project_id, views.ALL, views.ALL, False)
+                ids = items[1]
+                job_id = active_job(services, caller, project_id)
+                message = gr.update()
+            except actions.ERRORS as exc:
+                project_id, names, job_id, message = None, [], None, actions.refusal(exc)
+                items = strip(caller, None, views.ALL, views.ALL, False)
+                ids = []
             image_id = ids[0] if ids else None
-            html, annotations = tab.show(image_id, None, [])
             return (
                 project_id,
                 image_id,
-                None,
+                job_id,
+                live.Seen(live.latest(services, project_id)),
+                message,
                 ", ".join(names),
                 gr.update(choices=[views.ALL, *names], value=views.ALL),
                 gr.update(choices=names, value=names[0] if names else None),
-                items,
-                ids,
-                note,
-                html,
-                annotations,
+                *items,
+                *tab.show(caller, project_id, image_id, None, []),
             )
 
         project_out = [
-            shared.project, shared.image, shared.selected, classes, tab.class_filter, tab.label_class,
-            *strip_out, tab.canvas, tab.annotations,
+            shared.project, shared.image, shared.job, seen, status, classes, tab.class_filter,
+            tab.label_class, *strip_out, *tab.view_out,
         ]  # fmt: skip
         project.input(open_project, [project], project_out)
 
-        def make(name: str) -> tuple[Any, ...]:
+        def choices(request: gr.Request) -> Any:
             try:
-                with new_session(services.engine) as session:
-                    created = create_project(session, name=name)
+                return gr.update(choices=actions.project_choices(services, services.caller(request)))
+            except actions.ERRORS:
+                return gr.update(choices=[])
+
+        def make(name: str, request: gr.Request) -> tuple[Any, ...]:
+            """Create the project and open it; a refusal only says why (the open project stays)."""
+            caller = services.caller(request)
+            try:
+                project_id, message = actions.create_project(services, caller, name)
             except actions.ERRORS as exc:
-                return gr.update(), f"⚠️ {exc}", gr.update()
-            return (
-                gr.update(choices=_choices(services), value=created.id),
-                f"created project {created.name}",
-                "",
-            )
+                unchanged = [gr.update()] * len(project_out)
+                unchanged[project_out.index(status)] = actions.refusal(exc)
+                return (gr.update(), gr.update(), *unchanged)
+            opened = list(open_project(project_id, request))
+            opened[project_out.index(status)] = message
+            choices = actions.project_choices(services, caller)
+            return (gr.update(choices=choices, value=project_id), "", *opened)
 
-        create.click(make, [new_name], [project, status, new_name]).then(open_project, [project], project_out)
+        create.click(make, [new_name], [project, new_name, *project_out])
 
-        def ingest(project_id: int | None, file: str | None) -> tuple[Any, ...]:
+        def ingest(project_id: int | None, file: str | None, request: gr.Request) -> tuple[Any, ...]:
             if file is None:
                 return gr.update(), ""
-            if project_id is None:
-                return gr.update(), "⚠️ create or pick a project first, then upload"
             try:
-                name = {v: n for n, v in _choices(services)}[project_id]
-                _, report = actions.upload_zip(services, name, Path(file))
+                if project_id is None:
+                    raise ValueError("create or pick a project first, then upload")
+                report = actions.upload_zip(services, services.caller(request), project_id, Path(file))
             except actions.ERRORS as exc:
-                return gr.update(), f"⚠️ {exc}"
+                return gr.update(), actions.refusal(exc)
             return gr.update(), report
 
         upload.upload(ingest, [shared.project, upload], [upload, ingest_report]).then(
             open_project, [shared.project], project_out
         )
 
-        def save_classes(project_id: int | None, text: str) -> tuple[Any, ...]:
+        def save_classes(project_id: int | None, text: str, request: gr.Request) -> tuple[Any, ...]:
+            caller = services.caller(request)
             try:
                 if project_id is None:
                     raise ValueError("pick a project first")
-                names = actions.save_classes(services, project_id, text)
+                names = actions.save_classes(services, caller, project_id, text)
+                with views.reading(services, caller, project_id, "category.read") as session:
+                    every = views.class_names(session, project_id)
             except actions.ERRORS as exc:
-                return f"⚠️ {exc}", gr.update(), gr.update()
-            with new_session(services.engine) as session:
-                every = views.class_names(session, project_id)
+                return actions.refusal(exc), gr.update(), gr.update()
             return (
                 f"classes: {', '.join(names)}",
                 gr.update(choices=[views.ALL, *every]),
@@ -155,61 +170,60 @@ def build_ui(services: UIServices) -> gr.Blocks:
 
         save.click(save_classes, [shared.project, classes], [status, tab.class_filter, tab.label_class])
 
-        def begin(project_id: int | None, text: str, value: float) -> tuple[Any, ...]:
+        def begin(project_id: int | None, text: str, value: float, request: gr.Request) -> tuple[Any, ...]:
+            caller = services.caller(request)
             try:
                 if project_id is None:
                     raise ValueError("pick a project first")
-                job_id, message = actions.start_label(services, project_id, text, value)
+                job_id, message = actions.start_label(services, caller, project_id, text, value)
             except actions.ERRORS as exc:
-                return None, f"⚠️ {exc}", gr.Timer(active=False)
-            return job_id, message, gr.Timer(active=True)
+                return None, actions.refusal(exc), gr.update()
+            return job_id, message, "job queued"
 
-        start.click(begin, [shared.project, classes, threshold], [shared.job, status, timer]).then(
+        start.click(begin, [shared.project, classes, threshold], [shared.job, status, progress]).success(
             save_classes, [shared.project, classes], [status, tab.class_filter, tab.label_class]
         )
 
-        def stop(job_id: int | None) -> str:
-            if job_id is None:
+        def stop(project_id: int | None, job_id: int | None, request: gr.Request) -> str:
+            if project_id is None or job_id is None:
                 return "no job to cancel"
             try:
-                services.jobs.cancel(job_id)
-            except ValueError as exc:
-                return f"⚠️ {exc}"
-            return f"cancelling job {job_id} after the image in flight"
+                return actions.cancel_job(services, services.caller(request), project_id, job_id)
+            except actions.ERRORS as exc:
+                return actions.refusal(exc)
 
-        cancel.click(stop, [shared.job], [status])
+        cancel.click(stop, [shared.project, shared.job], [status])
 
-        def poll(
-            job_id: int | None, image_id: int | None, selected: int | None, *filters: Any
-        ) -> tuple[Any, ...]:
-            if job_id is None:
-                return (
-                    "",
-                    gr.Timer(active=False),
-                    gr.update(),
-                    gr.update(),
-                    gr.update(),
-                    gr.update(),
-                    gr.update(),
+        def follow(
+            project_id: int | None, last: live.Seen, job_id: int | None, image_id: int | None,
+            selected: int | None, points: list[list[float]], klass: str, state: str, todo: bool,
+            request: gr.Request,
+        ) -> tuple[Any, ...]:  # fmt: skip
+            """Redraw when the project's events moved on (or the job progressed); else send nothing."""
+            keep = [gr.update()] * (len(strip_out) + len(tab.view_out))
+            if project_id is None:
+                return (last, gr.update(), job_id, gr.update(), *keep)
+            caller = services.caller(request)
+            try:
+                now, line, job_id = live.look(services, caller, project_id, last, job_id)
+                if now == last:
+                    return (now, gr.update(), job_id, gr.update(), *keep)
+                drawn = (
+                    *strip(caller, project_id, klass, state, todo),
+                    *tab.show(caller, project_id, image_id, selected, points),
                 )
-            line, ended = actions.job_progress(services, job_id)
-            html, annotations = tab.show(image_id, selected, [])
-            return (line, gr.Timer(active=not ended), *strip(*filters), html, annotations)
+            except actions.ERRORS as exc:  # e.g. removed from the project meanwhile
+                return (last, actions.refusal(exc), None, gr.update(), *keep)
+            return (now, gr.update(), job_id, gr.update() if line is None else line, *drawn)
 
         timer.tick(
-            poll,
-            [shared.job, shared.image, shared.selected, *strip_in],
-            [progress, timer, *strip_out, tab.canvas, tab.annotations],
+            follow,
+            [shared.project, seen, shared.job, shared.image, shared.selected, tab.polygon, *strip_in[1:]],
+            [seen, status, shared.job, progress, *strip_out, *tab.view_out],
+            show_progress="hidden",
+            concurrency_limit=8,  # pages' ticks are one query each; one page's redraw must not hold up all
         )
-
-        def follow(project_id: int | None, job_id: int | None) -> tuple[Any, ...]:
-            found = active_job(services, project_id)
-            if found is None or found == job_id:
-                return gr.update(), gr.update()
-            return found, gr.Timer(active=True)
-
-        tab.chatbot.change(follow, [shared.project, shared.job], [shared.job, timer])
-        demo.load(lambda: gr.update(choices=_choices(services)), None, [project])
+        demo.load(choices, None, [project])
         analytics_tab.select(load_analytics, [shared.project], analytics_out)
         review_tab.select(load_review, [shared.project], review_out)
     return demo

@@ -23,6 +23,7 @@ class Overlay:
     score: float | None = None
     status: str = "proposed"
     selected: bool = False
+    version: int = 1
 
 
 def class_color(name: str) -> tuple[int, int, int]:

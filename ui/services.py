@@ -1,33 +1,30 @@
 """What the UI is handed by whoever mounts it (the server, or a test): no settings, no server imports.
 
-The UI reads and writes the store directly through repository functions (the same ones the REST
-API calls), runs tools through a :class:`tools.registry.ToolContext` it builds from these services,
-and hands long work to the job runner it is given.
+The UI is a thin adapter over :mod:`ops`: every handler resolves the signed-in person
+(:meth:`UIServices.caller`) and calls an operation with them, so the project list, the roles, the
+version checks and the live events are the same as on every other surface. Tools it runs (the
+segmenter) get a :class:`tools.registry.ToolContext` carrying that caller.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from agent.events import EventSink
+from ops.caller import Caller, local_caller
+from ops.unit import Env
 from tools.registry import ToolContext
 
-
-class JobControl(Protocol):
-    """The part of the job runner the UI uses (``server.jobs.JobRunner`` has exactly this)."""
-
-    def enqueue(self, project_id: int, kind: str, params: dict[str, Any]) -> int: ...
-
-    def cancel(self, job_id: int) -> Any: ...
-
-
-# chat(project_id, message, on_event): runs one agent command, reporting its steps to on_event.
-ChatFn = Callable[[int, str, EventSink], Any]
+# chat(caller, project_id, message, on_event): runs one agent command for that person in that
+# project, reporting its steps to on_event. Conversations are the caller's own.
+ChatFn = Callable[[Caller, int, str, EventSink], Any]
+# caller_for(user name from the request, or None): the Caller, or None for nobody signed in.
+CallerFor = Callable[[str | None], Caller | None]
 
 NO_AGENT_HINT = (
     "No LLM is connected to this server, so I cannot act on chat commands yet. "
@@ -35,6 +32,11 @@ NO_AGENT_HINT = (
     "restart `labelwright serve`. Meanwhile **Label all images** above does the same job: "
     "type the classes, pick a threshold and press it."
 )
+
+
+def local_only(username: str | None) -> Caller | None:
+    """The resolver of a loopback server without login: everyone at this machine is the local user."""
+    return local_caller(via="ui") if username is None else None
 
 
 @dataclass
@@ -45,37 +47,39 @@ class UIServices:
         engine: the store's database.
         home: the data home image paths are relative to; exports are written under it.
         models_dir: the model weights cache (shown to the user, passed to tools).
-        backends_factory: builds the vision backends on first use (e.g. the lite stack).
-        jobs: enqueues and cancels background jobs; progress is read from the store.
+        backends: the process's one model stack (shared with the job runner and the agent's
+            tools), built on its first call, so models load once and embeddings stay cached.
+        caller_for: resolves the request's user name (Gradio's ``request.username``) to a Caller.
         chat: the agent, or None when no LLM is available (the chat then says how to start one).
-        actor: the name written into history for edits made in the UI.
+        on_job: told the id of a job the UI queued (e.g. to wake the runner); the runner also
+            finds it in the store by itself.
         stack: the model stack's name, shown in the header.
     """
 
     engine: Engine
     home: Path
     models_dir: Path
-    backends_factory: Callable[[], Any]
-    jobs: JobControl
+    backends: Callable[[], Any]
+    caller_for: CallerFor = local_only
     chat: ChatFn | None = None
-    actor: str = "ui"
+    on_job: Callable[[int], None] | None = None
     stack: str = "lite"
-    _backends: Any = field(default=None, init=False, repr=False)
 
     @property
-    def backends(self) -> Any:
-        """One backends object for the whole UI, so models load once and embeddings stay cached."""
-        if self._backends is None:
-            self._backends = self.backends_factory()
-        return self._backends
+    def env(self) -> Env:
+        return Env(self.engine, self.home)
 
-    def tool_context(self, project_id: int) -> ToolContext:
+    def caller(self, request: Any) -> Caller | None:
+        """The person behind a Gradio event (its ``gr.Request``); None when nobody is signed in."""
+        return self.caller_for(getattr(request, "username", None) if request is not None else None)
+
+    def tool_context(self, caller: Caller, project_id: int) -> ToolContext:
         return ToolContext(
             engine=self.engine,
             project_id=project_id,
             home=self.home,
             models_dir=self.models_dir,
-            actor=self.actor,
-            backends_factory=lambda: self.backends,
-            enqueue=lambda kind, params: self.jobs.enqueue(project_id, kind, params),
+            caller=caller,
+            backends_factory=self.backends,
+            on_job=self.on_job,
         )

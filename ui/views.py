@@ -1,32 +1,57 @@
-"""Read-only views of the store as the UI shows them: choices, the image strip, the canvas."""
+"""Read-only views of the store as the UI shows them: choices, the image strip, the canvas.
+
+They read through the session of :func:`reading`, which the operations layer opens only after
+checking that the caller may read the project, so a view never shows what its viewer may not see.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image as PILImage
 from sqlmodel import Session
 
+from ops.caller import Caller
+from ops.unit import read
 from store import (
     get_category_by_name,
     get_image,
     list_categories,
     list_images,
-    list_projects,
     query_annotations,
 )
 from store.models import Annotation, Image
 from ui.canvas import canvas_html
 from ui.render import Overlay, render
+from ui.services import UIServices
 
 ALL = "(all)"
 STATUSES = ("proposed", "accepted", "rejected")
 THUMB = 320
 
 
-def project_choices(session: Session) -> list[tuple[str, int]]:
-    return [(p.name, p.id or 0) for p in list_projects(session)]
+@contextmanager
+def reading(
+    services: UIServices, caller: Caller | None, project_id: int, op: str = "annotation.read"
+) -> Iterator[Session]:
+    """A session to draw views of ``project_id`` from, once the policy lets ``caller`` do ``op``."""
+    with read(services.env, caller, op, project_id) as unit:
+        yield unit.session
+
+
+def choice(annotation_id: int, version: int) -> str:
+    """The annotation list's value for one row: its id and the version the page drew."""
+    return f"{annotation_id}@{version}"
+
+
+def parse_choice(value: str | None) -> tuple[int | None, int | None]:
+    """``"12@3"`` -> ``(12, 3)``; nothing selected -> ``(None, None)``."""
+    if not value:
+        return None, None
+    ann_id, _, version = str(value).partition("@")
+    return int(ann_id), int(version) if version else None
 
 
 def class_names(session: Session, project_id: int | None) -> list[str]:
@@ -47,6 +72,7 @@ def overlays(session: Session, image_id: int, selected: int | None = None) -> li
             score=a.score,
             status=a.status.value,
             selected=a.id == selected,
+            version=a.version,
         )
         for a in rows
     ]
@@ -82,14 +108,15 @@ def canvas(
     return canvas_html(rendered, size=(image.width, image.height), polygon=polygon)
 
 
-def annotation_choices(session: Session, image_id: int | None) -> list[tuple[str, int]]:
-    """The annotation list of an image: ``#id class score status`` per row, for a gr.Radio."""
+def annotation_choices(session: Session, image_id: int | None) -> list[tuple[str, str]]:
+    """The annotation list of an image for a gr.Radio: ``#id class score status`` per row, valued
+    by :func:`choice`, so an edit names the version the person saw (a stale one is refused)."""
     if not image_id:
         return []
     out = []
     for ov in overlays(session, image_id):
         score = f" {ov.score:.2f}" if ov.score is not None else ""
-        out.append((f"#{ov.id} {ov.label}{score} ({ov.status})", ov.id))
+        out.append((f"#{ov.id} {ov.label}{score} ({ov.status})", choice(ov.id, ov.version)))
     return out
 
 

@@ -21,6 +21,7 @@ from server.routes import (
     images,
     jobs,
     projects,
+    review_queue,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -34,4 +35,5 @@ ROUTERS: list[APIRouter] = [
     findings.router,
     exports.router,
     events.router,
+    review_queue.router,
 ]

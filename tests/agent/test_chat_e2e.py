@@ -40,6 +40,7 @@ def test_chat_session_on_real_photos(
     if not model_path(models_dir, "qwen2.5-coder:1.5b").is_file():
         pytest.skip(f"no Qwen weights in {models_dir}")
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    monkeypatch.setenv("LABELWRIGHT_LLM_KEEP_ALIVE_S", "0")  # in-process: nothing left running after
     source = tmp_path / "src"
     source.mkdir()
     for path in photos.values():

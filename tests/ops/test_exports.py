@@ -61,3 +61,23 @@ def test_coco_export_reports_and_refuses_bad_input(ops_world: tuple[World, Env])
     with pytest.raises(Invalid, match="statuses"):
         exports.export(env, viewer, world.project_id, "coco", statuses=["maybe"])
     assert sorted(p.name for p in (env.home / "exports").iterdir()) == [done.path.parent.name]
+
+
+def test_the_agents_export_tool_stays_inside_home(ops_world: tuple[World, Env]) -> None:
+    """The same rule through the agent's surface: its export tool names no path of its own."""
+    from tools.export_tool import TOOL
+    from tools.registry import ToolContext
+
+    _, env = ops_world
+    pid = hostile_project(env)
+    before = {p for p in env.home.parent.rglob("*") if env.home not in p.parents}
+    viewer = caller_of(env.engine, "viewer", via="agent")
+    assert viewer is not None
+    ctx = ToolContext(
+        engine=env.engine, project_id=pid, home=env.home, models_dir=env.home / "models", caller=viewer
+    )
+    result = TOOL(ctx, {})
+    path = Path(result.path).resolve()  # type: ignore[attr-defined]
+    assert (env.home / "exports").resolve() in path.parents and path.name == "annotations.json"
+    assert json.loads(path.read_text())["images"] == []
+    assert outside(env.home, before) == set()

@@ -28,6 +28,7 @@ import ops
 from ops import (
     annotations,
     bulk,
+    calibration,
     categories,
     conversations,
     exports,
@@ -37,6 +38,8 @@ from ops import (
     imports,
     jobs,
     projects,
+    review_order,
+    training,
 )
 from ops.annotations import NewAnnotation
 from ops.errors import Forbidden, OpError, Unauthenticated
@@ -66,12 +69,16 @@ HELPERS = {
     "ops.filters.resolve",
     "ops.jobs.clean_labels",
     "ops.jobs.image_ids",
+    "ops.bulk.fingerprint",
+    "ops.jobs.only_videos",
+    "ops.jobs.video_frames",
     "ops.names.class_name",
     "ops.names.clean_name",
     "ops.names.description",
     "ops.names.project_name",
     "ops.names.user_name",
     "ops.policy.authorize",
+    "ops.unit.require",
     "ops.policy.authorize_global",
     "ops.policy.role_of",
     "ops.policy.signed_in",
@@ -268,10 +275,10 @@ CASES: dict[str, Case] = {
     "jobs.get": Case(jobs.get, "job.read", lambda c, s: jobs.get(s.env, c, s.pid, s.world.job_id)),
     "jobs.list": Case(jobs.list_, "job.read", lambda c, s: jobs.list_(s.env, c, s.pid)),
     "jobs.active": Case(jobs.active, "job.read", lambda c, s: jobs.active(s.env, c, s.pid)),
-    "jobs.proposals_by_class": Case(
-        jobs.proposals_by_class,
+    "jobs.output": Case(
+        jobs.output,
         "job.read",
-        lambda c, s: jobs.proposals_by_class(s.env, c, s.pid, s.world.job_id),
+        lambda c, s: jobs.output(s.env, c, s.pid, s.world.job_id),
     ),
     "jobs.report": Case(jobs.report, "job.read", lambda c, s: jobs.report(s.env, c, s.pid, s.world.job_id)),
     "history.list": Case(
@@ -323,6 +330,22 @@ CASES: dict[str, Case] = {
     ),
     "conversations.messages": Case(
         conversations.messages, "agent.chat", lambda c, s: conversations.messages(s.env, c, s.pid, 999)
+    ),
+    "calibration.calibrate": Case(
+        calibration.calibrate,
+        "calibration.read",
+        lambda c, s: calibration.calibrate(s.env, c, s.pid, min_reviewed=1),
+    ),
+    "calibration.apply": Case(
+        calibration.apply,
+        "calibration.apply",
+        lambda c, s: calibration.apply(s.env, c, s.pid, min_reviewed=1, precision=0.5, confidence=0.5),
+    ),
+    "review_order.queue": Case(
+        review_order.queue, "review_order.read", lambda c, s: review_order.queue(s.env, c, s.pid, by="image")
+    ),
+    "training.start_train": Case(
+        training.start_train, "model.train", lambda c, s: training.start_train(s.env, c, s.pid, epochs=1)
     ),
     "conversations.delete": Case(
         conversations.delete, "agent.chat", lambda c, s: conversations.delete(s.env, c, s.pid, 999)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from server.app import create_app
@@ -25,6 +26,7 @@ from store.ingest import ingest
 from store.jobs import create_job
 from store.models import Image
 from store.users import create_token, create_user, set_membership
+from tests.conftest import ENGINE_PARAMS
 from tests.tools.conftest import FakeBackends, FakeDetector
 from tools.auto_label import KIND, LabelJob
 
@@ -46,17 +48,18 @@ class World:
     job_id: int
     tokens: dict[str, str]  # role (or "root", "outsider") -> bearer token
     token_ids: dict[str, int]
+    database: str = ""  # a database URL (PostgreSQL); "" = the SQLite file in home
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
-def _build(home: Path, photos: dict[str, Path]) -> World:
+def _build(home: Path, photos: dict[str, Path], database: str = "") -> World:
     src = home.parent / "src"
     src.mkdir()
     for name, path in photos.items():
         shutil.copy(path, src / name)
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(database or home / "labelwright.db")
     with new_session(engine) as s:
         report = ingest(s, home=home, project_name="streets", source=src)
         pid = report.project_id
@@ -96,9 +99,10 @@ def _build(home: Path, photos: dict[str, Path]) -> World:
             tokens[who], row = create_token(s, user_id=user.id, name="test")
             token_ids[who] = row.id
         create_user(s, username="alice", password=PASSWORD)
-        world = World(home, pid, other, images, cats, ann.id, finding.id, job.id, tokens, token_ids)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        world = World(home, pid, other, images, cats, ann.id, finding.id, job.id, tokens, token_ids, database)
+    if not database:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return world
 
@@ -108,16 +112,37 @@ def template(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) 
     return _build(tmp_path_factory.mktemp("template") / "home", photos)
 
 
-@pytest.fixture
-def world(template: World, tmp_path: Path) -> World:
-    """A private copy of the template store for one test."""
+@pytest.fixture(params=ENGINE_PARAMS)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
+    """A private copy of the template store for one test, on SQLite and on PostgreSQL."""
     home = tmp_path / "home"
+    if request.param == "sqlite":
+        template = request.getfixturevalue("template")
+        shutil.copytree(template.home, home)
+        return World(**{**template.__dict__, "home": home})
+    return _pg_world(request, home)
+
+
+# -- PostgreSQL: the same template world in a database of the test cluster (tests/conftest.py) ---
+
+
+@pytest.fixture(scope="session")
+def pg_world(pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> World:
+    name = pg_cluster.create("world")
+    return _build(tmp_path_factory.mktemp("pgworld") / "home", photos, database=pg_cluster.url(name))
+
+
+def _pg_world(request: pytest.FixtureRequest, home: Path) -> World:
+    cluster, template = request.getfixturevalue("pg_cluster"), request.getfixturevalue("pg_world")
+    name = cluster.create("w", template=make_url(template.database).database)
+    request.addfinalizer(lambda: cluster.drop(name))
     shutil.copytree(template.home, home)
-    return World(**{**template.__dict__, "home": home})
+    return World(**{**template.__dict__, "home": home, "database": cluster.url(name)})
 
 
 def make_app(world: World, mount_ui: Any = None, **settings: Any) -> FastAPI:
-    config = Settings(home=world.home, **{"host": "127.0.0.1", "local_mode": False, **settings})
+    settings = {"host": "127.0.0.1", "local_mode": False, "database_url": world.database or None, **settings}
+    config = Settings(home=world.home, **settings)
     backends = FakeBackends(detector=FakeDetector())
     handler = LabelJob(home=world.home, backends_factory=lambda: backends)
     return create_app(config, job_handlers={KIND: handler}, mount_ui=mount_ui)

@@ -139,3 +139,33 @@ def test_a_closed_stream_unsubscribes(server: str, app: FastAPI, world: World) -
     while app.state.events.subscriber_count() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert app.state.events.subscriber_count() == 0
+
+
+def test_a_cli_change_in_another_process_reaches_the_stream(server: str, world: World) -> None:
+    """The CLI shares the database, not the process: its change reaches the server's streams
+    through the event outbox."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    events: queue.Queue = queue.Queue()
+    ready = threading.Event()
+    args = (server, world.project_id, world.tokens["viewer"], events, ready)
+    threading.Thread(target=listen, args=args, daemon=True).start()
+    assert ready.wait(5), "the event stream did not open"
+    env = {**os.environ, "LABELWRIGHT_HOME": str(world.home)}
+    if world.database:  # the PostgreSQL case: the CLI opens the same database
+        env["LABELWRIGHT_DATABASE_URL"] = world.database
+    cli = [sys.executable, "-c", "from server.cli import main; main()"]
+    done = subprocess.run(
+        [*cli, "undo", "--project", "streets", "--json"], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sent = time.monotonic()
+    undone = json.loads(done.stdout)["undo"][0]["annotation_ids"]
+    arrived, event = next_event(events, "annotation", timeout=5, action="undo")
+    assert arrived - sent < 1.0
+    assert (event["actor"], event["via"], event["ids"]) == ("local", "cli", undone) and undone

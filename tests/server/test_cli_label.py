@@ -28,7 +28,7 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch):
     backends = FakeBackends()
     built: list[str] = []
 
-    def factory(stack: str, models_dir: Path):
+    def factory(stack: str, models_dir: Path, detector: str | None = None):
         built.append(stack)
         return lambda: backends
 

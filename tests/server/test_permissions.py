@@ -89,6 +89,10 @@ ROUTE_OPS: dict[tuple[str, str], str] = {
     ("POST", f"{P}/findings/{{finding_id}}/resolve"): "findings.resolve",
     ("GET", f"{P}/exports/{{fmt}}"): "exports.export",
     ("GET", f"{P}/events"): STREAM,
+    ("GET", f"{P}/review-queue"): "review_order.queue",
+    ("GET", f"{P}/calibration"): "calibration.calibrate",
+    ("POST", f"{P}/calibration/apply"): "calibration.apply",
+    ("POST", f"{P}/train"): "training.start_train",
 }
 QUERY = {f"{P}/events": {"until_s": 0}}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from server.app import create_app
@@ -53,3 +54,73 @@ def test_agent_chat_starts_no_llm_until_the_first_message(tmp_path: Path, models
     settings = Settings(home=tmp_path, models=models_dir)
     chat = AgentChat(settings, services=None)
     assert chat._handle is None and chat._agents == {}
+
+
+def test_the_ui_resolves_each_request_to_its_person(tmp_path: Path, models_dir: Path) -> None:
+    from server.ui_mount import ui_callers
+    from store.db import open_engine
+
+    engine = open_engine(tmp_path / "labelwright.db")
+    with new_session(engine) as session:
+        alice = create_user(session, username="alice", password="correct horse")
+    network, loopback = ui_callers(engine, local=False), ui_callers(engine, local=True)
+    who = network("alice")
+    assert who is not None and (who.username, who.user_id, who.is_admin, who.via) == (
+        "alice",
+        alice.id,
+        False,
+        "ui",
+    )
+    assert network(None) is None and network("mallory") is None  # nobody signed in; no such user
+    local = loopback(None)
+    assert local is not None and (local.username, local.is_admin, local.via) == ("local", True, "ui")
+
+
+def test_one_model_stack_per_process(tmp_path: Path, models_dir: Path) -> None:
+    from server.app import SharedBackends
+    from server.ui_mount import mount_ui
+
+    built: list[object] = []
+    shared = SharedBackends(lambda: built.append(object()) or built[-1])
+    assert shared() is shared() and len(built) == 1
+    settings = Settings(home=tmp_path, models=models_dir)
+    mounted: list[object] = []
+    app = create_app(settings, mount_ui=lambda api: (mount_ui(settings, api), mounted.append(api)))
+    # the runner's handlers and the UI hold the same object: models load once per process
+    handlers = app.state.runner.handlers.values()
+    assert mounted and all(h.backends_factory is app.state.backends for h in handlers)
+
+
+def test_agent_chat_keeps_one_agent_per_person_and_project(
+    tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from agent.command import CommandAgent
+    from ops.caller import Caller
+
+    started: list[object] = []
+
+    class Agent:
+        def __init__(self, ctx: object) -> None:
+            self.ctx, self.heard = ctx, []
+
+        def send(self, message: str, on_event: object) -> None:
+            self.heard.append(message)
+
+    def start(client: object, model: str, ctx: object, tools: object) -> Agent:
+        started.append(Agent(ctx))
+        return started[-1]  # type: ignore[return-value]
+
+    monkeypatch.setattr(CommandAgent, "start", staticmethod(start))
+    services = SimpleNamespace(tool_context=lambda caller, project_id: (caller, project_id))
+    chat = AgentChat(Settings(home=tmp_path, models=models_dir), services=services)
+    chat._handle = SimpleNamespace(client=None, model="m")
+    alice, bob = Caller("alice", 1, False, via="ui"), Caller("bob", 2, False, via="ui")
+    chat(alice, 7, "delete all cars", print)
+    chat(bob, 7, "yes", print)
+    chat(alice, 7, "yes", print)
+    assert len(started) == 2
+    first, second = started
+    assert first.heard == ["delete all cars", "yes"] and second.heard == ["yes"]  # type: ignore[attr-defined]
+    assert first.ctx == (alice.through("agent"), 7) and second.ctx[0].username == "bob"  # type: ignore[attr-defined]

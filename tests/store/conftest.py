@@ -1,4 +1,5 @@
-"""Store fixtures: a real SQLite file in tmp_path, migrated; a session on it; an empty project."""
+"""Store fixtures: a real database, migrated (a SQLite file in tmp_path, and a PostgreSQL database:
+``engine_url`` in tests/conftest.py runs each test on both); a session on it; an empty project."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from store.projects import create_project
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(tmp_path / "labelwright.db")
+def engine(engine_url: str | Path) -> Iterator[Engine]:
+    engine = open_engine(engine_url)
     yield engine
     engine.dispose()
 

@@ -262,3 +262,121 @@ def test_bad_arguments_raise(store: tuple[Session, int, Path]) -> None:
         import_coco(session, home=tmp, project_id=999, coco_path=tmp / "in.json")
     with pytest.raises(ValueError, match="status"):
         import_coco(session, home=tmp, project_id=project_id, coco_path=tmp / "in.json", status="done")
+
+
+def test_bulk_rows_and_events_are_what_the_repository_writes(store: tuple[Session, int, Path]) -> None:
+    from store.history import redo, snapshot
+    from store.models import AnnotationEvent
+
+    session, project_id, tmp = store
+    inside = [[10.0, 10.0, 60.0, 10.0, 60.0, 40.0, 10.0, 40.0]]
+    crossing = [[600.0, 400.0, 700.0, 400.0, 700.0, 500.0, 600.0, 500.0]]  # clipped by the image
+    extra = [
+        {"id": 1, "image_id": 1, "category_id": 7, "bbox": [10, 10, 50, 30], "segmentation": inside},
+        {"id": 2, "image_id": 1, "category_id": 7, "bbox": [600, 400, 40, 80], "segmentation": crossing},
+        {"id": 3, "image_id": 1, "category_id": 9, "bbox": [5, 5, 10, 10], "score": 0.4},
+    ]
+    _write_coco(tmp / "in.json", tmp / "photos", extra_annotations=extra)
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    assert report.problems == [] and report.imported == len(SHAPES) + 3
+    fresh = new_session(session.get_bind())  # rows as loaded from the file, not from this session
+    rows = {r.id: r for r in fresh.exec(select(Annotation))}
+    events = fresh.exec(select(AnnotationEvent).where(AnnotationEvent.batch_id == report.batch_id)).all()
+    assert sorted(e.annotation_id for e in events) == sorted(rows) and {e.action for e in events} == {
+        "create"
+    }
+    for event in events:
+        assert event.before is None and event.after == snapshot(rows[event.annotation_id])
+    own = next(r for r in rows.values() if r.segmentation == inside)  # its own polygon, kept as given
+    assert own.fidelity == 1.0 and own.area == mask_from_polygons(inside, HEIGHT, WIDTH).sum()
+    clipped = next(r for r in rows.values() if r.bbox[0] >= 590)  # traced from the mask, in the image
+    assert clipped.segmentation != crossing and clipped.fidelity >= 0.98
+    assert clipped.area == mask_from_polygons(crossing, HEIGHT, WIDTH).sum()
+    assert max(max(p[0::2]) for p in clipped.segmentation) <= WIDTH
+    box = next(r for r in rows.values() if r.mask is None)
+    assert (box.area, box.score, box.segmentation) == (100.0, 0.4, None)
+    fresh.close()
+
+    assert undo(session, project_id=project_id, actor="import") is not None
+    assert session.exec(select(Annotation)).all() == []
+    assert redo(session, project_id=project_id, actor="import") is not None
+    assert len(session.exec(select(Annotation)).all()) == len(SHAPES) + 3
+
+
+def test_one_bad_polygon_does_not_hold_back_its_image(store: tuple[Session, int, Path]) -> None:
+    session, project_id, tmp = store
+    good = [[10.0, 10.0, 60.0, 10.0, 60.0, 40.0]]
+    extra = [
+        {"id": 1, "image_id": 1, "category_id": 7, "bbox": [10, 10, 50, 30], "segmentation": good},
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 7,
+            "bbox": [10, 10, 50, 30],
+            "segmentation": [[1, 2, "x", 4, 5, 6]],
+        },
+        {
+            "id": 3,
+            "image_id": 1,
+            "category_id": 7,
+            "bbox": [10, 10, 50, 30],
+            "segmentation": [good[0], [1, 1]],
+        },
+        {
+            "id": 4,
+            "image_id": 1,
+            "category_id": 7,
+            "bbox": [10, 10, 5, 5],
+            "segmentation": [[1, 1, 1.2, 1, 1.1, 1.1]],
+        },
+    ]
+    _write_coco(tmp / "in.json", tmp / "photos", extra_annotations=extra)
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    reasons = {p["annotation_id"]: p["reason"] for p in report.problems}
+    assert set(reasons) == {2, 3, 4}
+    assert "finite numbers" in reasons[2] and ">= 6" in reasons[3] and "empty mask" in reasons[4]
+    assert report.imported == len(SHAPES) + 1
+
+
+def test_bulk_rows_are_stored_as_the_orm_stores_them(store: tuple[Session, int, Path]) -> None:
+    """Same text in the file as a repository write: timestamps without offset, JSON null, enum name."""
+    from sqlalchemy import text
+
+    from store.annotations import create_annotation
+    from store.history import begin_change
+
+    session, project_id, tmp = store
+    _write_coco(tmp / "in.json", tmp / "photos")
+    report = import_coco(
+        session,
+        home=tmp / "home",
+        project_id=project_id,
+        coco_path=tmp / "in.json",
+        images_dir=tmp / "photos",
+    )
+    (image_id, category_id) = session.execute(
+        text("SELECT image_id, category_id FROM annotation LIMIT 1")
+    ).one()
+    batch = begin_change(session, project_id=project_id, actor="import", description="by hand")
+    create_annotation(
+        session, batch=batch, image_id=image_id, category_id=category_id, bbox=[1, 1, 5, 5], status="accepted"
+    )
+    session.commit()
+    shape = "SELECT length(created_at), substr(created_at, 11, 1), typeof(threshold), status FROM annotation"
+    forms = {tuple(r) for r in session.execute(text(shape))}
+    assert len(forms) == 1, forms  # the imported rows and the hand-made one look alike
+    events = "SELECT DISTINCT length(created_at), before FROM annotationevent"
+    assert {tuple(r) for r in session.execute(text(events))} == {(26, "null")}
+    assert report.imported == len(SHAPES)

@@ -4,20 +4,20 @@ import random
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from store.annotations import create_annotation, delete_annotations, relabel, set_status
 from store.categories import ensure_categories, merge_categories
-from store.db import MIGRATIONS_DIR, alembic_config, migrate, open_engine
+from store.db import MIGRATIONS_DIR, alembic_config, downgrade, migrate, open_engine
 from store.history import begin_change, redo, undo
 from store.images import add_image, list_images
 from store.projects import create_project, delete_project
+from tests.conftest import ENGINE_PARAMS, fresh_database
 from tests.store.conftest import sha
 
 
@@ -28,17 +28,19 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
         assert compare_metadata(context, SQLModel.metadata) == []
 
 
-def test_database_is_at_head_and_reopening_is_a_no_op(engine: Engine, tmp_path: Path) -> None:
+def test_database_is_at_head_and_reopening_is_a_no_op(engine: Engine, engine_url: str | Path) -> None:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == head
-    again = open_engine(tmp_path / "labelwright.db")
+    again = open_engine(engine_url)
     with again.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == head
     again.dispose()
 
 
 def test_pragmas(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PRAGMAs are SQLite's")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -63,23 +65,27 @@ def test_annotation_indexes_exist(engine: Engine) -> None:
 def test_unannotated_list_uses_the_partial_index(engine: Engine, session: Session) -> None:
     project = create_project(session, name="p")
     add_image(session, project_id=project.id, file_name="a", path="a", sha256=sha("a"), width=9, height=9)
-    captured: list[str] = []
+    captured: list[tuple[str, object]] = []
 
-    def capture(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        captured.append(statement)
+    def capture(_conn, _cursor, statement, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
+        captured.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
     rows, total = list_images(session, project_id=project.id, without_annotations=True)
     event.remove(engine, "before_cursor_execute", capture)
     assert total == 1 and len(rows) == 1
     with engine.connect() as connection:
-        for statement in captured:
-            plan = " ".join(
-                row[3]
-                for row in connection.exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN {statement}", (project.id, 50, 0)[: statement.count("?")]
+        for statement, parameters in captured:
+            if engine.dialect.name == "sqlite":
+                plan = " ".join(
+                    row[3]
+                    for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
                 )
-            )
+            else:  # a one-row table is read sequentially unless that is ruled out
+                connection.exec_driver_sql("SET enable_seqscan = off")
+                plan = " ".join(
+                    row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+                )
             assert "ix_image_unannotated" in plan, plan
 
 
@@ -93,16 +99,21 @@ def test_migrations_ship_with_the_package() -> None:
 
 SUMMARIES_FROM_ANNOTATIONS = {
     "classcount": (
-        "SELECT project_id, category_id, status, count(*) FROM annotation GROUP BY category_id, status",
+        "SELECT project_id, category_id, status, count(*) FROM annotation "
+        "GROUP BY project_id, category_id, status",
         "SELECT project_id, category_id, status, n FROM classcount WHERE n > 0",
     ),
     "imageclass": (
         "SELECT image_id, category_id, status, project_id, count(*) FROM annotation "
-        "GROUP BY image_id, category_id, status",
+        "GROUP BY image_id, category_id, status, project_id",
         "SELECT image_id, category_id, status, project_id, n FROM imageclass",
     ),
     "image": (
-        "SELECT i.id, sum(a.status = 'proposed'), sum(a.status = 'accepted'), sum(a.status = 'rejected') "
+        "SELECT i.id, "
+        + ", ".join(
+            f"sum(CASE WHEN a.status = '{s}' THEN 1 ELSE 0 END)" for s in ("proposed", "accepted", "rejected")
+        )
+        + " "
         "FROM image i LEFT JOIN annotation a ON a.image_id = i.id GROUP BY i.id",
         "SELECT id, n_proposed, n_accepted, n_rejected FROM image",
     ),
@@ -167,8 +178,14 @@ def test_triggers_keep_summaries_exact_through_every_kind_of_write(engine: Engin
         assert connection.execute(text("SELECT count(*) FROM classcount")).scalar() == 0
 
 
-def test_upgrade_backfills_summaries_of_existing_rows(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+@pytest.fixture(params=ENGINE_PARAMS)
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """An empty database, before any migration."""
+    return fresh_database(request, tmp_path, migrated=False)
+
+
+def test_upgrade_backfills_summaries_of_existing_rows(blank_url: str | Path) -> None:
+    engine = open_engine(blank_url, upgrade=False)
     migrate(engine, "0001")
     with engine.begin() as connection:
         connection.execute(
@@ -201,9 +218,44 @@ def test_upgrade_backfills_summaries_of_existing_rows(tmp_path: Path) -> None:
             2,
             1,
         )
-    with engine.begin() as connection:
-        command.downgrade(alembic_config(connection), "0001")
+    downgrade(engine, "0001")
     assert "imageclass" not in inspect(engine).get_table_names()
     migrate(engine)
     _assert_summaries_exact(engine)
     engine.dispose()
+
+
+def test_processes_starting_at_once_migrate_the_schema_once(blank_url: str | Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    engines: list[Engine] = []
+
+    def start() -> None:
+        try:
+            engines.append(open_engine(blank_url))
+        except BaseException as exc:  # noqa: BLE001  (collected for the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(engines) == 4
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engines[0].connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == head
+    for engine in engines:
+        engine.dispose()
+
+
+def test_database_urls_are_checked() -> None:
+    from store.db import database_url
+
+    assert database_url(Path("/tmp/x.db")).render_as_string() == "sqlite:////tmp/x.db"
+    assert database_url("postgresql+psycopg://u@h:5432/d").get_backend_name() == "postgresql"
+    with pytest.raises(ValueError, match="must use the psycopg 3 driver .* got 'postgresql\\+psycopg2'"):
+        database_url("postgresql+psycopg2://u@h/d")
+    with pytest.raises(ValueError, match="must be sqlite:/// or postgresql\\+psycopg://, got 'mysql'"):
+        database_url("mysql://u@h/d")

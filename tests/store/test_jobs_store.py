@@ -9,11 +9,16 @@ from sqlmodel import Session
 
 from store.db import new_session
 from store.jobs import (
+    LeaseLost,
+    advance_cursor,
+    claim_job,
     claim_next_job,
     create_job,
     finish_job,
     get_job,
     list_jobs,
+    release_expired,
+    renew_lease,
     request_cancel,
     requeue_stale_running,
     update_progress,
@@ -125,3 +130,48 @@ def test_requeue_stale_running_for_crash_recovery(session: Session, project: Pro
     assert again.state == JobState.queued and again.cursor == 40  # resumes where it stopped
     assert get_job(session, job_id=leaving.id).state == JobState.cancelled
     assert claim_next_job(session).id == stuck.id
+
+
+def test_a_claim_carries_a_lease_renewed_by_its_holder_only(session: Session, project: Project) -> None:
+    job = create_job(session, project_id=project.id, kind="auto_label", total=3)
+    claimed = claim_next_job(session, worker="w1", lease=timedelta(seconds=30))
+    assert claimed.worker == "w1" and claimed.lease_until is not None
+    before = claimed.lease_until
+    assert renew_lease(session, job_id=job.id, worker="w1", lease=timedelta(seconds=60)) is True
+    assert get_job(session, job_id=job.id).lease_until > before
+    assert renew_lease(session, job_id=job.id, worker="w2") is False
+    assert release_expired(session) == []  # the lease holds
+    assert claim_next_job(session, worker="w2") is None
+
+
+def test_an_expired_lease_hands_the_job_to_the_next_worker_at_its_cursor(
+    session: Session, project: Project
+) -> None:
+    job = create_job(session, project_id=project.id, kind="auto_label", total=5)
+    claim_next_job(session, worker="dead", lease=timedelta(seconds=-1))  # already ran out
+    advance_cursor(session, job_id=job.id, worker="dead", cursor=1)
+    session.commit()
+    resumed = claim_next_job(session, worker="alive")
+    assert (resumed.id, resumed.worker, resumed.cursor) == (job.id, "alive", 1)
+    # the old holder's next step is refused, so the item is never committed twice
+    with pytest.raises(LeaseLost, match="no longer run by 'dead'"):
+        advance_cursor(session, job_id=job.id, worker="dead", cursor=2)
+    session.rollback()
+    advance_cursor(session, job_id=job.id, worker="alive", cursor=2)
+    session.commit()
+    with pytest.raises(LeaseLost):  # a repeated step (same cursor) is refused too
+        advance_cursor(session, job_id=job.id, worker="alive", cursor=2)
+    session.rollback()
+    assert get_job(session, job_id=job.id).cursor == 2
+
+
+def test_jobs_of_gone_workers_are_released_at_once(session: Session, project: Project) -> None:
+    a = create_job(session, project_id=project.id, kind="k")
+    b = create_job(session, project_id=project.id, kind="k")
+    assert claim_job(session, job_id=a.id, worker="gone") and claim_job(session, job_id=b.id, worker="alive")
+    assert claim_job(session, job_id=a.id, worker="other") is False  # running: not claimable
+    request_cancel(session, job_id=a.id)
+    assert release_expired(session, gone_workers=["gone"]) == [a.id]
+    assert get_job(session, job_id=a.id).state == JobState.cancelled  # a cancel asked for wins
+    assert get_job(session, job_id=b.id).state == JobState.running
+    assert release_expired(session, gone_workers=[]) == []

@@ -145,13 +145,14 @@ class Store:
         )
 
 
-def ingest_store(home: Path, source: Path, project: str = "p") -> Store:
+def ingest_store(home: Path, source: Path, project: str = "p", database: Any = None) -> Store:
+    """``database``: a SQLite path or database URL (default: the SQLite file in ``home``)."""
     from sqlmodel import select
 
     from store.ingest import ingest
     from store.models import Image
 
-    engine = open_engine(home / "labelwright.db")
+    engine = open_engine(database or home / "labelwright.db")
     with new_session(engine) as session:
         ingest(session, home=home, project_name=project, source=source)
         rows = session.exec(select(Image)).all()

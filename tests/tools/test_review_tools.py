@@ -172,6 +172,7 @@ def test_resegment_adds_a_missing_object(store: Store, seeded: dict[str, int]) -
             bbox=[50, 400, 195, 500],
             evidence={"class": "person"},
         )
+        session.commit()  # repositories flush; the caller commits
     state = ReviewState()
     assert "box [50, 400, 195, 500] (resegment adds it)" in call(store, state, "next_finding")
     text = call(store, state, "resegment", FakeBackends())

@@ -101,3 +101,25 @@ def test_lite_stack_builds_from_the_models_dir(models_dir: Path, detector: str) 
     assert isinstance(found[1], Segmenter) and found[1].model_id == "lite-isnet-medium"
     assert isinstance(found[2], Verifier) and found[2].model_id == "lite-efficientnet"
     assert found[0].detect(np.zeros((64, 64, 3), np.uint8), ["person"], 0.5).xyxy.shape[1] == 4
+
+
+def test_a_project_detector_id_is_accepted_once_trained(tmp_path: Path) -> None:
+    from tools.backends.stacks import build_backends, model
+    from tools.models.trained import register
+
+    with pytest.raises(ValueError, match="no detector 'project-7-yolo' trained yet"):
+        build_backends("lite", tmp_path, detector="project-7-yolo")
+    with pytest.raises(ValueError, match="like 'project-3-yolo'"):
+        build_backends("lite", tmp_path, detector="project-x")
+    with pytest.raises(ValueError, match="or project-<id>-yolo"):
+        build_backends("lite", tmp_path, detector="yolo-nano")
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"PK\x03\x04 not really")
+    made = register(
+        tmp_path, project_id=7, job_id=2, weights=weights, classes=["coin"], provenance={"imgsz": 128}
+    )
+    backends = build_backends("lite", tmp_path, detector="project-7-yolo")
+    assert backends.ids["detector"] == "project-7-yolo" and model("project-7-yolo")[0] == "detector"
+    assert made.model_id == "project-7-yolo-job2" and (tmp_path / made.weights).is_file()
+    with pytest.raises(KeyError):
+        model("nope")

@@ -53,7 +53,7 @@ def serve(tmp_path: Path, models_dir: Path, *extra: str) -> Iterator[tuple[str, 
             if process.poll() is not None:
                 pytest.fail(f"the app exited with {process.returncode}: {(tmp_path / 'app.log').read_text()}")
             try:
-                if httpx.get(url, timeout=2).status_code == 200:
+                if httpx.get(url, timeout=2).status_code in (200, 303):  # 303: to /login
                     break
             except httpx.HTTPError:
                 pass
@@ -84,3 +84,44 @@ def live_app_with_agent(tmp_path: Path, models_dir: Path) -> Iterator[tuple[str,
     if not weights.is_file():
         pytest.skip(f"no LLM weights at {weights} (labelwright models fetch)")
     yield from serve(tmp_path, models_dir, "--agent")
+
+
+PASSWORD = "a long password"
+ROLES = {"vic": "viewer", "ann": "annotator", "rev": "reviewer"}
+
+
+@pytest.fixture
+def network_app(
+    tmp_path: Path, models_dir: Path, photo_zip: Path
+) -> Iterator[tuple[str, Path, dict[str, int]]]:
+    """The real server with login on 127.0.0.1, as on a network bind: (url, home, ids).
+
+    Its store holds project "street" (the two photos; one proposed person box on bus.jpg, id in
+    ``ids["annotation"]``) where vic, ann and rev are viewer, annotator and reviewer (password
+    :data:`PASSWORD`), and project "private" where none of them has a role.
+    """
+    from ops import annotations, images, projects
+    from ops.caller import local_caller
+    from ops.unit import Env
+    from store.db import new_session, open_engine
+    from store.users import create_user, set_membership
+
+    home = tmp_path / "home"
+    engine = open_engine(home / "labelwright.db")
+    env, admin = Env(engine, home), local_caller()
+    street = projects.create_project(env, admin, name="street").id
+    projects.create_project(env, admin, name="private")
+    images.ingest(env, admin, source=photo_zip, project_id=street)
+    bus = images.get(env, admin, street, "bus.jpg")
+    (box,) = annotations.create(
+        env, admin, street, image_id=bus.id or 0,
+        items=[annotations.NewAnnotation(label="person", bbox=[50, 400, 200, 500])],
+    )  # fmt: skip
+    with new_session(engine) as session:
+        for name, role in ROLES.items():
+            user = create_user(session, username=name, password=PASSWORD)
+            set_membership(session, user_id=user.id or 0, project_id=street, role=role)
+        session.commit()
+    engine.dispose()
+    for url, served in serve(tmp_path, models_dir, "--network"):
+        yield url, served, {"project": street, "annotation": box.id or 0}

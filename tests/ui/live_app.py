@@ -1,9 +1,12 @@
 """Serve the UI on its own for the browser test and manual checks.
 
-``python -m tests.ui.live_app --home DIR [--models DIR] [--port N] [--agent]`` mounts ``build_ui``
-on a FastAPI app with the real job runner and the lite stack, the way server/app.py will; with
-``--agent`` the chat talks to the command agent on the embedded LLM. It lives in tests/ because it
-wires server.jobs, which ui/ must not import (see tests/test_layout.py).
+``python -m tests.ui.live_app --home DIR [--models DIR] [--port N] [--agent] [--network]`` serves
+on 127.0.0.1. Without ``--network`` it mounts ``build_ui`` on a bare FastAPI app with the real job
+runner and the lite stack, as the local user of a loopback server (no login); with ``--agent``
+the chat talks to the command agent on the embedded LLM. With ``--network`` it serves the real
+server app (``server.app.create_app`` + ``server.ui_mount.mount_ui``) with local mode off, as on a
+network bind: /login, users and roles from the store in ``--home``. It lives in tests/ because it
+wires server/, which ui/ must not import (see tests/test_layout.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from server.app import SharedBackends
 from server.jobs import JobRunner
+from server.ui_mount import AgentChat
 from store.db import open_engine
 from tools.auto_label import KIND, LabelJob
 from ui.app import build_ui
@@ -29,49 +34,36 @@ def lite(models_dir: Path) -> Any:
     return build_backends("lite", models_dir)
 
 
-def agent_chat(models_dir: Path) -> tuple[Any, Any]:
-    """A ``chat(project_id, message, on_event)`` backed by one CommandAgent per project, and the
-    LLM handle to close (the embedded llama.cpp model unless an Ollama is configured)."""
-    from agent.command import CommandAgent
-    from agent.llm import connect
-    from tools.catalog import command_tools
-
-    handle = connect(models_dir)
-    agents: dict[int, CommandAgent] = {}
-
-    def factory(services: UIServices) -> Any:
-        def chat(project_id: int, message: str, on_event: Any) -> None:
-            if project_id not in agents:
-                agents[project_id] = CommandAgent.start(
-                    handle.client, handle.model, services.tool_context(project_id), command_tools()
-                )
-            agents[project_id].send(message, on_event)
-
-        return chat
-
-    return factory, handle
-
-
-def make_app(home: Path, models_dir: Path, *, agent: bool = False) -> tuple[FastAPI, JobRunner, Any]:
+def make_app(
+    home: Path, models_dir: Path, *, agent: bool = False
+) -> tuple[FastAPI, JobRunner, AgentChat | None]:
+    """The loopback app: (app, the runner to start and stop, the agent chat whose LLM to close)."""
     engine = open_engine(home / "labelwright.db")
-    handler = LabelJob(home=home, backends_factory=lambda: lite(models_dir), author="auto_label")
-    runner = JobRunner(engine, {KIND: handler}, lock_dir=home / "jobs")
-    services = UIServices(
-        engine=engine,
-        home=home,
-        models_dir=models_dir,
-        backends_factory=lambda: lite(models_dir),
-        jobs=runner,
-    )
-    handle = None
+    backends = SharedBackends(lambda: lite(models_dir))  # one stack for the UI and the runner
+    runner = JobRunner(engine, {KIND: LabelJob(home=home, backends_factory=backends)},
+                       lock_dir=home / "jobs")  # fmt: skip
+    services = UIServices(engine=engine, home=home, models_dir=models_dir, backends=backends)
+    chat = None
     if agent:
-        factory, handle = agent_chat(models_dir)
-        services.chat = factory(services)
+        from server.settings import Settings
+
+        chat = AgentChat(Settings(home=home, models=models_dir), services)
+        services.chat = chat
     app = FastAPI()
     exports = home / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     app = gr.mount_gradio_app(app, build_ui(services), path="/", allowed_paths=[str(exports)])
-    return app, runner, handle
+    return app, runner, chat
+
+
+def network_app(home: Path, models_dir: Path) -> FastAPI:
+    """The real server app with login required (its lifespan runs the job runner)."""
+    from server.app import create_app
+    from server.settings import Settings
+    from server.ui_mount import mount_ui
+
+    settings = Settings(home=home, models=models_dir, host="127.0.0.1", local_mode=False)
+    return create_app(settings, mount_ui=lambda api: mount_ui(settings, api))
 
 
 def main() -> None:
@@ -80,16 +72,21 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=None)
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--agent", action="store_true", help="chat with the command agent (embedded LLM)")
+    parser.add_argument("--network", action="store_true", help="serve as on a network bind: login required")
     args = parser.parse_args()
     home = args.home.absolute()
-    app, runner, handle = make_app(home, (args.models or home / "models").absolute(), agent=args.agent)
+    models_dir = (args.models or home / "models").absolute()
+    if args.network:
+        uvicorn.run(network_app(home, models_dir), host="127.0.0.1", port=args.port, log_level="warning")
+        return
+    app, runner, chat = make_app(home, models_dir, agent=args.agent)
     runner.start()
     try:
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
     finally:
         runner.stop()
-        if handle is not None:
-            handle.close()
+        if chat is not None:
+            chat.close()
 
 
 if __name__ == "__main__":

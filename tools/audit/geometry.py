@@ -89,7 +89,9 @@ def check_mask(ann: AuditAnnotation, t: GeometryThresholds) -> list[Finding]:
         )
     import cv2
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    tight = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # same parts, a fraction of the pixels
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(tight.astype(np.uint8), connectivity=8)
     sizes = np.sort(stats[1:, cv2.CC_STAT_AREA])[::-1]
     parts = int((sizes >= 0.02 * area).sum())
     main = float(sizes[0] / area) if len(sizes) else 1.0

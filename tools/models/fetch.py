@@ -16,10 +16,12 @@ from typing import Literal
 from tools.models import assemble, manifest
 from tools.models.download import DEFAULT_CACHE, Log, ensure_artifacts
 from tools.models.files import ChecksumError, atomic_output, sha256_file
+from tools.models.isnet_convert import convert_isnet
 from tools.models.spec import (
     Artifact,
     ChunkedWheels,
     ImglyChunks,
+    IsnetDynamic,
     LabelList,
     ModelEntry,
     Recipe,
@@ -45,7 +47,12 @@ def recipe_artifacts(recipe: Recipe) -> tuple[Artifact, ...]:
     match recipe:
         case ChunkedWheels(artifacts=artifacts):
             return artifacts
-        case WheelMember(artifact=a) | ImglyChunks(artifact=a) | TfjsGraph(artifact=a):
+        case (
+            WheelMember(artifact=a)
+            | ImglyChunks(artifact=a)
+            | IsnetDynamic(artifact=a)
+            | TfjsGraph(artifact=a)
+        ):
             return (a,)
         case LabelList():
             return ()
@@ -90,6 +97,8 @@ def _build(recipe: Recipe, inputs: dict[Artifact, Path], out: Path, venv: Path, 
             assemble.concat_wheel_chunks([inputs[a] for a in artifacts], out)
         case ImglyChunks(artifact=a, resource=resource):
             assemble.imgly_chunks(inputs[a], resource, out)
+        case IsnetDynamic(artifact=a, resource=resource):
+            convert_isnet(inputs[a], resource, out, venv=venv, log=log)
         case TfjsGraph(artifact=a, model_json=model_json, weights_bin=weights_bin):
             convert_tfjs(inputs[a], model_json, weights_bin, out, venv=venv, log=log)
         case LabelList(labels=labels):

@@ -23,7 +23,8 @@ class Record:
     """What was written at `path` (relative to the models dir), when, and from what.
 
     Attributes:
-        origin: "fetch" (built from registry packages) or "import" (copied in by the user).
+        origin: "fetch" (built from registry packages), "import" (copied in by the user) or "train"
+            (a project detector `labelwright train` made).
         inputs: for fetched files, each input package spec mapped to its sha256; for imports, the
             source file it was copied from.
     """
@@ -31,7 +32,7 @@ class Record:
     path: str
     sha256: str
     size: int
-    origin: Literal["fetch", "import"]
+    origin: Literal["fetch", "import", "train"]
     inputs: dict[str, str] = field(default_factory=dict)
     recorded_at: str = ""
 

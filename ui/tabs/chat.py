@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.events import AssistantText, Event, Final, ToolCall, ToolResult
+from ops.caller import Caller
 from ui.services import NO_AGENT_HINT, UIServices
 
 Message = dict[str, Any]
@@ -50,9 +51,12 @@ def apply_event(history: list[Message], event: Event) -> None:
 
 
 def run_chat(
-    services: UIServices, project_id: int | None, message: str, history: list[Message]
+    services: UIServices, caller: Caller | None, project_id: int | None, message: str, history: list[Message]
 ) -> Iterator[list[Message]]:
-    """Yield the growing chat while the agent works (it runs in a thread; events arrive queued)."""
+    """Yield the growing chat while the agent works (it runs in a thread; events arrive queued).
+
+    The conversation is the caller's own: another person in the same project talks to another
+    agent, and cannot confirm this one's pending change."""
     history = list(history or [])
     text = message.strip()
     if not text:
@@ -61,6 +65,10 @@ def run_chat(
     history.append({"role": "user", "content": text})
     if project_id is None:
         history.append({"role": "assistant", "content": "Pick or create a project first (top of the page)."})
+        yield history
+        return
+    if caller is None:
+        history.append({"role": "assistant", "content": "Sign in first (/login) to talk to the agent."})
         yield history
         return
     if services.chat is None:
@@ -72,7 +80,7 @@ def run_chat(
 
     def work() -> None:
         try:
-            chat(project_id, text, events.put)
+            chat(caller, project_id, text, events.put)
         except Exception as exc:  # shown to the person; the server log has the traceback too
             events.put(exc)
             raise

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from store import get_annotation, new_session
+from ops.caller import Caller
 from ui import actions, views
 from ui.canvas import gesture, make_canvas
 from ui.services import UIServices
@@ -36,17 +36,23 @@ class LabelTab:
     status_filter: gr.Dropdown
     unlabelled: gr.Checkbox
     label_class: gr.Dropdown
-    show: Callable[..., tuple[Any, Any]]  # (image, selected, polygon) -> canvas html, annotation list
-    strip: Callable[..., tuple[Any, Any, Any]]  # (project, class, status, unlabelled) -> strip_out
-    strip_in: list[Any]
+    # (caller, project, image, selected, polygon) -> selected, canvas html, annotation list
+    show: Callable[..., tuple[Any, Any, Any]]
+    # (caller, project, class, status, unlabelled) -> strip_out
+    strip: Callable[..., tuple[Any, Any, Any]]
+    strip_in: list[Any]  # after the caller: project and the filters
     strip_out: list[Any]
+    view_out: list[Any]  # what show() fills
+    polygon: gr.State  # the corners of the polygon being drawn
 
 
-def hit(services: UIServices, image_id: int, x: float, y: float) -> int | None:
+def hit(
+    services: UIServices, caller: Caller | None, project_id: int, image_id: int, x: float, y: float
+) -> int | None:
     """The smallest annotation under the point (mask where there is one, else box)."""
     from store.masks import mask_from_rle
 
-    with new_session(services.engine) as session:
+    with views.reading(services, caller, project_id) as session:
         found = []
         for ov in views.overlays(session, image_id):
             bx, by, bw, bh = ov.bbox
@@ -103,138 +109,176 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
     strip_in = [shared.project, class_filter, status_filter, unlabelled]
     strip_out = [gallery, strip_ids, strip_note]
 
-    def strip(project_id: int | None, klass: str, state: str, todo: bool) -> tuple[Any, Any, Any]:
-        with new_session(services.engine) as session:
+    def strip(caller: Caller | None, project_id: int | None, klass: str, state: str, todo: bool) -> Any:
+        if project_id is None:
+            return [], [], "No project selected."
+        with views.reading(services, caller, project_id, "image.read") as session:
             return views.image_strip(
                 services.home, session, project_id, class_name=klass, status=state, unlabelled=todo
             )
 
-    view_in = [shared.image, shared.selected, polygon]
-    view_out = [canvas, annotations]
-
-    def show(image_id: int | None, selected: int | None, points: list[list[float]]) -> tuple[Any, Any]:
-        with new_session(services.engine) as session:
+    def show(
+        caller: Caller | None,
+        project_id: int | None,
+        image_id: int | None,
+        selected: int | None,
+        points: list[list[float]],
+    ) -> tuple[Any, Any, Any]:
+        """Draw the canvas and the list as they are now; the list's value carries the version
+        drawn, which edits name (a selection someone deleted meanwhile is dropped)."""
+        if project_id is None:
+            return None, views.canvas_html(None), gr.update(choices=[], value=None)
+        with views.reading(services, caller, project_id) as session:
             html = views.canvas(services.home, session, image_id, selected, points)
             choices = views.annotation_choices(session, image_id)
-        return html, gr.update(
-            choices=choices, value=selected if selected in dict(choices).values() else None
-        )
+        value = next((v for _, v in choices if views.parse_choice(v)[0] == selected), None)
+        return (selected if value else None), html, gr.update(choices=choices, value=value)
 
-    def pick_image(ids: list[int], evt: gr.SelectData) -> tuple[Any, ...]:
+    view_in = [shared.project, shared.image, shared.selected, polygon]
+    view_out = [shared.selected, canvas, annotations]
+
+    def redraw(project_id: Any, image_id: Any, selected: Any, points: Any, request: gr.Request) -> Any:
+        return show(services.caller(request), project_id, image_id, selected, points)
+
+    def strip_for(project_id: int | None, klass: str, state: str, todo: bool, request: gr.Request) -> Any:
+        try:
+            return strip(services.caller(request), project_id, klass, state, todo)
+        except actions.ERRORS as exc:
+            return gr.update(), gr.update(), actions.refusal(exc)
+
+    def pick_image(project_id: int | None, ids: list[int], evt: gr.SelectData, request: gr.Request) -> Any:
         image_id = ids[evt.index] if evt.index is not None and evt.index < len(ids) else None
-        return (image_id, None, [], *show(image_id, None, []))
+        return (image_id, [], *show(services.caller(request), project_id, image_id, None, []))
 
-    gallery.select(pick_image, [strip_ids], [shared.image, shared.selected, polygon, *view_out])
+    gallery.select(pick_image, [shared.project, strip_ids], [shared.image, polygon, *view_out])
 
     def select_annotation(
-        image_id: int | None, ann_id: int | None, points: list[list[float]]
-    ) -> tuple[Any, ...]:
+        project_id: int | None, image_id: int | None, value: str | None, points: list[list[float]],
+        request: gr.Request,
+    ) -> tuple[Any, ...]:  # fmt: skip
+        caller = services.caller(request)
+        ann_id, _ = views.parse_choice(value)
         klass = gr.update()
-        if ann_id is not None:
-            with new_session(services.engine) as session:
-                ann = get_annotation(session, annotation_id=ann_id)
-                names = {ov.id: ov.label for ov in views.overlays(session, image_id)} if image_id else {}
-            if ann is not None and ann_id in names:
+        if ann_id is not None and image_id is not None and project_id is not None:
+            with views.reading(services, caller, project_id) as session:
+                names = {ov.id: ov.label for ov in views.overlays(session, image_id)}
+            if ann_id in names:
                 klass = gr.update(value=names[ann_id])
-        html, _ = show(image_id, ann_id, points)
-        return ann_id, html, klass
+        return (*show(caller, project_id, image_id, ann_id, points), klass)
 
     annotations.input(
-        select_annotation, [shared.image, annotations, polygon], [shared.selected, canvas, label_class]
+        select_annotation, [shared.project, shared.image, annotations, polygon], [*view_out, label_class]
     )
     # A new tool starts with nothing selected: pick from the list what a box or polygon should replace.
     mode.change(lambda m: (MODE_HELP[m], [], None), [mode], [mode_help, polygon, shared.selected]).then(
-        show, view_in, view_out
+        redraw, view_in, view_out
     )
 
     def on_canvas(
         project_id: int | None,
         image_id: int | None,
-        selected: int | None,
+        value: str | None,
         points: list[list[float]],
         current: str,
         klass: str | None,
         evt: gr.EventData,
+        request: gr.Request,
     ) -> tuple[Any, ...]:
+        caller = services.caller(request)
+        selected, version = views.parse_choice(value)
         message = gr.update()
         try:
             if project_id is None or image_id is None:
                 raise ValueError("pick an image first")
             g = gesture(evt._data)
             if current == "Segment":
-                selected, message = actions.segment_gesture(services, project_id, image_id, klass or "", g)
+                selected, message = actions.segment_gesture(
+                    services, caller, project_id, image_id, klass or "", g
+                )
             elif current == "Select" and g["kind"] == "point":
-                selected = hit(services, image_id, g["x"], g["y"])
+                selected = hit(services, caller, project_id, image_id, g["x"], g["y"])
                 message = "nothing there" if selected is None else f"selected #{selected}"
             elif current == "Draw box" and g["kind"] == "box":
                 selected, message = actions.draw_shape(
-                    services, project_id, image_id, klass or "", annotation_id=selected, box=g["box"]
-                )
+                    services, caller, project_id, image_id, klass or "", annotation_id=selected,
+                    version=version, box=g["box"],
+                )  # fmt: skip
             elif current == "Polygon" and g["kind"] == "point":
                 points = [*points, [g["x"], g["y"]]]
         except actions.ERRORS as exc:
-            message = f"⚠️ {exc}"
-        return (selected, points, message, *show(image_id, selected, points))
+            message = actions.refusal(exc)
+        return (points, message, *show(caller, project_id, image_id, selected, points))
 
     canvas.select(
         on_canvas,
-        [shared.project, shared.image, shared.selected, polygon, mode, label_class],
-        [shared.selected, polygon, shared.status, *view_out],
-    ).then(strip, strip_in, strip_out)
+        [shared.project, shared.image, annotations, polygon, mode, label_class],
+        [polygon, shared.status, *view_out],
+    ).then(strip_for, strip_in, strip_out)
 
     def finish_polygon(
         project_id: int | None,
         image_id: int | None,
-        selected: int | None,
+        value: str | None,
         points: list[list[float]],
         klass: str,
+        request: gr.Request,
     ) -> tuple[Any, ...]:
+        caller = services.caller(request)
+        selected, version = views.parse_choice(value)
         try:
             if project_id is None or image_id is None:
                 raise ValueError("pick an image first")
             selected, message = actions.draw_shape(
-                services, project_id, image_id, klass or "", annotation_id=selected, polygon=points
-            )
+                services, caller, project_id, image_id, klass or "", annotation_id=selected,
+                version=version, polygon=points,
+            )  # fmt: skip
             points = []
         except actions.ERRORS as exc:
-            message = f"⚠️ {exc}"
-        return (selected, points, message, *show(image_id, selected, points))
+            message = actions.refusal(exc)
+        return (points, message, *show(caller, project_id, image_id, selected, points))
 
     finish.click(
         finish_polygon,
-        [shared.project, shared.image, shared.selected, polygon, label_class],
-        [shared.selected, polygon, shared.status, *view_out],
-    ).then(strip, strip_in, strip_out)
-    clear.click(lambda: [], None, [polygon]).then(show, view_in, view_out)
+        [shared.project, shared.image, annotations, polygon, label_class],
+        [polygon, shared.status, *view_out],
+    ).then(strip_for, strip_in, strip_out)
+    clear.click(lambda: [], None, [polygon]).then(redraw, view_in, view_out)
 
     def edit(kind: str) -> Any:
         def run(
-            project_id: int | None, image_id: int | None, selected: int | None, klass: str | None
-        ) -> tuple[Any, ...]:
+            project_id: int | None, image_id: int | None, value: str | None, klass: str | None,
+            request: gr.Request,
+        ) -> tuple[Any, ...]:  # fmt: skip
+            caller = services.caller(request)
+            selected, version = views.parse_choice(value)
             try:
                 if project_id is None:
                     raise ValueError("pick a project first")
                 if kind == "undo":
-                    message = actions.undo_last(services, project_id)
+                    message = actions.undo_last(services, caller, project_id)
                 elif selected is None:
                     raise ValueError("select an annotation first (list below the canvas, or the Select tool)")
                 elif kind == "relabel":
                     if not (klass or "").strip():
                         raise ValueError("type or pick the new class in the 'Class' box")
-                    message = actions.relabel_annotation(services, project_id, selected, klass or "")
+                    message = actions.relabel_annotation(
+                        services, caller, project_id, selected, version, klass or ""
+                    )
                 elif kind == "delete":
-                    message = actions.delete(services, project_id, selected)
+                    message = actions.delete(services, caller, project_id, selected, version)
                     selected = None
                 else:
-                    message = actions.set_annotation_status(services, project_id, selected, kind)
+                    message = actions.set_annotation_status(
+                        services, caller, project_id, selected, version, kind
+                    )
             except actions.ERRORS as exc:
-                message = f"⚠️ {exc}"
-            return (selected, message, *show(image_id, selected, []))
+                message = actions.refusal(exc)
+            return (message, *show(caller, project_id, image_id, selected, []))
 
         return run
 
     edit_in = [shared.project, shared.image, annotations, label_class]  # the list's value: no race
-    edit_out = [shared.selected, shared.status, *view_out]
+    edit_out = [shared.status, *view_out]
     for button, kind in (
         (relabel, "relabel"),
         (accept, "accepted"),
@@ -242,17 +286,17 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         (delete, "delete"),
         (undo, "undo"),
     ):
-        button.click(edit(kind), edit_in, edit_out).then(strip, strip_in, strip_out)
+        button.click(edit(kind), edit_in, edit_out).then(strip_for, strip_in, strip_out)
 
-    def chat(project_id: int | None, message: str, history: list[dict[str, Any]]) -> Any:
-        for messages in run_chat(services, project_id, message, history):
+    def chat(project_id: int | None, message: str, history: list[dict[str, Any]], request: gr.Request) -> Any:
+        for messages in run_chat(services, services.caller(request), project_id, message, history):
             yield messages, ""
 
     for widget in (class_filter, status_filter, unlabelled):
-        widget.change(strip, strip_in, strip_out)
+        widget.change(strip_for, strip_in, strip_out)
     for trigger in (chat_in.submit, send.click):
         trigger(chat, [shared.project, chat_in, chatbot], [chatbot, chat_in])
     return LabelTab(
         chatbot, canvas, annotations, gallery, strip_ids, strip_note, class_filter, status_filter, unlabelled,
-        label_class, show, strip, strip_in, strip_out,
+        label_class, show, strip, strip_in, strip_out, view_out, polygon,
     )  # fmt: skip

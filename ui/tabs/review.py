@@ -1,5 +1,6 @@
 """The Review tab: the audit queue (open findings first, ranked), each with its annotation shown,
-and the actions a reviewer takes on it. Annotation changes go through history (undo works)."""
+and the actions a reviewer takes on it. Each action is :func:`ops.findings.resolve`: the change to
+the annotation and the closing of the finding are one change (one undo step, one event)."""
 
 from __future__ import annotations
 
@@ -8,66 +9,52 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from store import close_finding, get_finding, get_image, list_findings, new_session
+from ops import findings
+from ops.caller import Caller
+from store import get_finding, get_image
 from ui import actions, views
 from ui.services import UIServices
 from ui.shared import Shared
 
 COLUMNS = ["id", "kind", "severity", "confidence", "annotation", "image", "status", "message"]
-RESOLUTIONS = {"accepted": "accepted the annotation", "rejected": "rejected the annotation"}
+ACTIONS = {"accepted": "accept", "rejected": "reject", "delete": "delete", "dismiss": "dismiss"}
 
 
-def findings_table(services: UIServices, project_id: int | None, status: str) -> pd.DataFrame:
+def findings_table(
+    services: UIServices, caller: Caller | None, project_id: int | None, status: str
+) -> pd.DataFrame:
     if project_id is None:
         return pd.DataFrame(columns=COLUMNS)
-    with new_session(services.engine) as session:
-        rows = list_findings(session, project_id=project_id, status=None if status == "all" else status)
+    rows = findings.list_(services.env, caller, project_id, status=None if status == "all" else status)
     data = [
-        [
-            f.id,
-            f.kind,
-            round(f.severity, 2),
-            round(f.confidence, 2),
-            f.annotation_id,
-            f.image_id,
-            f.status,
-            f.message,
-        ]
+        [f.id, f.kind, round(f.severity, 2), round(f.confidence, 2), f.annotation_id, f.image_id, f.status,
+         f.message]
         for f in rows
-    ]
+    ]  # fmt: skip
     return pd.DataFrame(data, columns=COLUMNS)
 
 
-def resolve(services: UIServices, project_id: int, finding_id: int, action: str) -> str:
-    """Act on a finding's annotation (accept, reject, delete) or dismiss it; then close the finding."""
-    with new_session(services.engine) as session:
-        finding = get_finding(session, finding_id=finding_id)
-    if finding is None or finding.project_id != project_id:
-        raise ValueError(f"finding {finding_id} is not in this project")
-    if action != "dismiss":
-        if finding.annotation_id is None:
-            raise ValueError(f"finding {finding_id} names no annotation; dismiss it instead")
-        if action == "delete":
-            actions.delete(services, project_id, finding.annotation_id)
-        else:
-            actions.set_annotation_status(services, project_id, finding.annotation_id, action)
-    resolution = {"dismiss": "not a problem", "delete": "deleted the annotation"}.get(action) or RESOLUTIONS[
-        action
-    ]
-    with new_session(services.engine) as session:
-        close_finding(session, finding_id=finding_id, resolution=resolution)
-    return f"finding {finding_id}: {resolution}"
+def resolve(
+    services: UIServices, caller: Caller | None, project_id: int, finding_id: int, action: str
+) -> str:
+    """Act on a finding's annotation (accept, reject, delete) or dismiss it, closing the finding."""
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {sorted(ACTIONS)}, got {action!r}")
+    closed = findings.resolve(services.env, caller, project_id, finding_id, ACTIONS[action])  # type: ignore[arg-type]
+    return f"finding {finding_id}: {closed.finding.resolution}"
 
 
-def preview(services: UIServices, finding_id: int | None) -> Any:
+def preview(services: UIServices, caller: Caller | None, project_id: int, finding_id: int | None) -> Any:
     if finding_id is None:
         return None
-    with new_session(services.engine) as session:
+    with views.reading(services, caller, project_id, "finding.read") as session:
         finding = get_finding(session, finding_id=finding_id)
-        image = get_image(session, image_id=finding.image_id) if finding and finding.image_id else None
+        if finding is None or finding.project_id != project_id or finding.image_id is None:
+            return None
+        image = get_image(session, image_id=finding.image_id)
         if image is None:
             return None
-        return views.picture(services.home, session, image, finding.annotation_id if finding else None)
+        return views.picture(services.home, session, image, finding.annotation_id)
 
 
 def build(services: UIServices, shared: Shared) -> Any:
@@ -87,26 +74,36 @@ def build(services: UIServices, shared: Shared) -> Any:
                 "dismiss": gr.Button("Not a problem", elem_id="lw-review-dismiss"),
             }
 
-    def choose(frame: pd.DataFrame, evt: gr.SelectData) -> tuple[Any, ...]:
+    def choose(
+        project_id: int, frame: pd.DataFrame, evt: gr.SelectData, request: gr.Request
+    ) -> tuple[Any, ...]:
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         finding_id = int(frame.iloc[row]["id"])
         message = str(frame.iloc[row]["message"])
-        return finding_id, f"**finding {finding_id}**: {message}", preview(services, finding_id)
+        shown = preview(services, services.caller(request), project_id, finding_id)
+        return finding_id, f"**finding {finding_id}**: {message}", shown
 
-    table.select(choose, [table], [current, chosen, picture])
+    table.select(choose, [shared.project, table], [current, chosen, picture])
 
-    def load(project_id: int | None, which: str) -> pd.DataFrame:
-        return findings_table(services, project_id, which)
+    def load(project_id: int | None, which: str, request: gr.Request) -> Any:
+        try:
+            return findings_table(services, services.caller(request), project_id, which)
+        except actions.ERRORS:
+            return pd.DataFrame(columns=COLUMNS)
 
     def act(action: str) -> Any:
-        def run(project_id: int | None, finding_id: int | None, which: str) -> tuple[Any, ...]:
+        def run(
+            project_id: int | None, finding_id: int | None, which: str, request: gr.Request
+        ) -> tuple[Any, ...]:
+            caller = services.caller(request)
             try:
                 if project_id is None or finding_id is None:
                     raise ValueError("click a finding first")
-                message = resolve(services, project_id, finding_id, action)
+                message = resolve(services, caller, project_id, finding_id, action)
+                shown = preview(services, caller, project_id, finding_id)
             except actions.ERRORS as exc:
-                message = f"⚠️ {exc}"
-            return message, load(project_id, which), preview(services, finding_id)
+                message, shown = actions.refusal(exc), gr.update()
+            return message, load(project_id, which, request), shown
 
         return run
 
@@ -114,4 +111,8 @@ def build(services: UIServices, shared: Shared) -> Any:
         button.click(act(action), [shared.project, current, status], [shared.status, table, picture])
     for event in (refresh.click, status.change):
         event(load, [shared.project, status], [table])
-    return lambda project_id: load(project_id, "open"), [table]
+
+    def first_load(project_id: int | None, request: gr.Request) -> Any:
+        return load(project_id, "open", request)
+
+    return first_load, [table]

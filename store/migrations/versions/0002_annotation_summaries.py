@@ -4,6 +4,7 @@ At 1M annotations, counting or probing the annotation table for the UI's lists c
 even on covering indexes. These tables are derived data that SQLite triggers on ``annotation``
 keep exact for every writer (repository functions, bulk imports, raw SQL), so the lists and counts
 read tens of rows or one index range instead. The upgrade backfills them from existing rows.
+On PostgreSQL the same statements run in a plpgsql trigger function (``PG_FUNCTIONS``).
 
 Revision ID: 0002
 Revises: 0001
@@ -59,6 +60,56 @@ TRIGGERS = {
 }
 
 
+PG_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION lw_annotation_count(
+    p_project integer, p_image integer, p_category integer, p_status text, d integer
+) RETURNS void AS $$
+BEGIN
+    IF d > 0 THEN
+        INSERT INTO classcount (project_id, category_id, status, n)
+            VALUES (p_project, p_category, p_status, 1)
+            ON CONFLICT (category_id, status) DO UPDATE SET n = classcount.n + 1;
+        INSERT INTO imageclass (image_id, category_id, status, project_id, n)
+            VALUES (p_image, p_category, p_status, p_project, 1)
+            ON CONFLICT (image_id, category_id, status) DO UPDATE SET n = imageclass.n + 1;
+    ELSE
+        UPDATE classcount SET n = n - 1 WHERE category_id = p_category AND status = p_status;
+        DELETE FROM imageclass
+            WHERE image_id = p_image AND category_id = p_category AND status = p_status AND n <= 1;
+        UPDATE imageclass SET n = n - 1
+            WHERE image_id = p_image AND category_id = p_category AND status = p_status;
+    END IF;
+    UPDATE image SET {", ".join(f"n_{s} = n_{s} + d * CAST(p_status = '{s}' AS INTEGER)" for s in STATUSES)}
+        WHERE id = p_image;
+END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION lw_annotation_summary() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        PERFORM lw_annotation_count(OLD.project_id, OLD.image_id, OLD.category_id, OLD.status::text, -1);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM lw_annotation_count(NEW.project_id, NEW.image_id, NEW.category_id, NEW.status::text, 1);
+    END IF;
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+
+PG_TRIGGERS = {
+    "tr_annotation_summary_insert": "AFTER INSERT ON annotation FOR EACH ROW",
+    "tr_annotation_summary_delete": "AFTER DELETE ON annotation FOR EACH ROW",
+    "tr_annotation_summary_update": (
+        "AFTER UPDATE OF image_id, category_id, status ON annotation FOR EACH ROW "
+        "WHEN (OLD.image_id IS DISTINCT FROM NEW.image_id OR OLD.category_id IS DISTINCT FROM "
+        "NEW.category_id OR OLD.status IS DISTINCT FROM NEW.status)"
+    ),
+}
+
+
+def _postgresql() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
 def upgrade() -> None:
     op.create_table(
         "classcount",
@@ -93,25 +144,34 @@ def upgrade() -> None:
 
     op.execute(
         "INSERT INTO classcount (project_id, category_id, status, n) "
-        "SELECT project_id, category_id, status, count(*) FROM annotation GROUP BY category_id, status"
+        "SELECT project_id, category_id, status, count(*) FROM annotation "
+        "GROUP BY project_id, category_id, status"
     )
     op.execute(
         "INSERT INTO imageclass (image_id, category_id, status, project_id, n) "
         "SELECT image_id, category_id, status, project_id, count(*) FROM annotation "
-        "GROUP BY image_id, category_id, status"
+        "GROUP BY image_id, category_id, status, project_id"
     )
     for status in STATUSES:
         op.execute(
             f"UPDATE image SET n_{status} = (SELECT count(*) FROM annotation a "
             f"WHERE a.image_id = image.id AND a.status = '{status}')"
         )
+    if _postgresql():
+        op.execute(PG_FUNCTIONS)
+        for name, when in PG_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION lw_annotation_summary()")
+        return
     for name, body in TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {body}")
 
 
 def downgrade() -> None:
     for name in TRIGGERS:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON annotation" if _postgresql() else ""))
+    if _postgresql():
+        op.execute("DROP FUNCTION IF EXISTS lw_annotation_summary()")
+        op.execute("DROP FUNCTION IF EXISTS lw_annotation_count(integer, integer, integer, text, integer)")
     with op.batch_alter_table("image", schema=None) as batch_op:
         for status in reversed(STATUSES):
             batch_op.drop_column(f"n_{status}")

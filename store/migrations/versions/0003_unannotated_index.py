@@ -23,6 +23,7 @@ def upgrade() -> None:
             ["project_id", "id"],
             unique=False,
             sqlite_where=sa.text("n_proposed + n_accepted + n_rejected = 0"),
+            postgresql_where=sa.text("n_proposed + n_accepted + n_rejected = 0"),
         )
 
 

@@ -25,7 +25,11 @@ def ann(i: int, category: str, bbox: list[float] | None = None, image: int = 1) 
 
 
 class TableVerifier:
-    """Scores a crop by its mean red value: a lookup into ``table[red][label]``."""
+    """Scores a crop by its mean red value: a lookup into ``table[red][label]``.
+
+    Labels that appear nowhere in the table are ones it cannot judge: NaN for every crop, as the
+    Verifier Protocol says; a crop of another red value scores 0 for the labels it knows.
+    """
 
     model_id = "table"
 
@@ -35,7 +39,14 @@ class TableVerifier:
 
     def score(self, crops: list[np.ndarray], labels: list[str]) -> np.ndarray:
         self.calls.append((len(crops), list(labels)))
-        rows = [[self.table[int(c[..., 0].mean())].get(label, NAN) for label in labels] for c in crops]
+        known = {label for row in self.table.values() for label in row}
+        rows = [
+            [
+                self.table.get(int(c[..., 0].mean()), {}).get(label, 0.0 if label in known else NAN)
+                for label in labels
+            ]
+            for c in crops
+        ]
         return np.array(rows, dtype=np.float32).reshape(len(crops), len(labels))
 
 
@@ -60,7 +71,10 @@ def test_judge(category: str, scores: dict[str, float], expected: str | None) ->
         assert 0 <= finding.confidence <= 1 and 0 <= finding.severity <= 1
 
 
-def test_one_verifier_call_per_image_with_every_project_class() -> None:
+@pytest.mark.parametrize(
+    ("batch", "calls"), [(32, [3]), (2, [2, 1])], ids=["all-images-in-one-call", "two-calls"]
+)
+def test_crops_are_batched_across_images_with_every_project_class(batch: int, calls: list[int]) -> None:
     image = np.zeros((80, 100, 3), np.uint8)
     image[:40, :, 0] = 10  # top half "looks like a truck", bottom half like a bus
     image[40:, :, 0] = 20
@@ -69,12 +83,14 @@ def test_one_verifier_call_per_image_with_every_project_class() -> None:
         ann(1, "bus", [0, 0, 50, 30]),
         ann(2, "bus", [0, 45, 50, 30]),
         ann(3, "truck", [0, 50, 60, 20], 2),
+        ann(4, "cat", [0, 0, 50, 30], 2),  # the verifier cannot judge cats: its crop is never scored
     ]
     found = check_label_mismatch(
-        anns, load_image=lambda _: image, verifier=verifier, classes=["bus", "truck", "cat"]
+        anns, load_image=lambda _: image, verifier=verifier, classes=["bus", "truck", "cat"], batch=batch
     )
     assert sorted((f.annotation_id, f.evidence["best_class"]) for f in found) == [(1, "truck"), (3, "bus")]
-    assert verifier.calls == [(2, ["bus", "cat", "truck"]), (1, ["bus", "cat", "truck"])]
+    # one probe crop finds the labels it can judge, then the three judgeable crops in batches
+    assert verifier.calls == [(n, ["bus", "cat", "truck"]) for n in [1, *calls]]
 
 
 def test_crop_is_clipped_to_the_image() -> None:

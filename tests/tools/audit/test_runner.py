@@ -96,6 +96,7 @@ def test_accepted_stays_closed_other_closures_reopen(store: Store) -> None:
     with new_session(store.engine) as session:
         close_finding(session, finding_id=found[("tiny_box", ids["tiny"])].id, resolution="accepted")
         close_finding(session, finding_id=found[("duplicate", ids["dup"])].id, resolution="relabelled")
+        session.commit()  # repositories flush; the caller commits
     report = audit(store)
     found = rows(store)
     assert (found[("tiny_box", ids["tiny"])].status, found[("tiny_box", ids["tiny"])].resolution) == (
@@ -159,3 +160,23 @@ def test_audit_tool_text_lists_kinds_and_the_worst(store: Store) -> None:
     models = Models(FakeDetector(), RedVerifier())
     again = TOOL(store.ctx(models), {}).text()
     assert again.startswith("audit done: ") and "missing_object " in again and models.detector.calls == 6
+
+
+def test_a_run_writes_its_findings_in_one_commit(store: Store) -> None:
+    from sqlalchemy import event
+
+    ids = seed(store)
+    commits: list[int] = []
+    with new_session(store.engine) as session:
+        event.listen(session, "after_commit", lambda _: commits.append(1))
+        report = run_audit(session, project_id=store.project_id, home=store.home)
+        assert len(commits) == 1 and report.new >= 2
+        batch = begin_change(session, project_id=store.project_id, actor="t", description="rm")
+        delete_annotation(session, batch=batch, annotation_id=ids["dup"])
+        session.commit()
+        commits.clear()
+        again = run_audit(
+            session, project_id=store.project_id, home=store.home
+        )  # closes one, refreshes others
+        assert len(commits) == 1 and again.closed == {"deleted": 1}
+    assert rows(store)[("duplicate", ids["dup"])].resolution == "deleted"

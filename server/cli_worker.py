@@ -1,0 +1,74 @@
+"""`labelwright worker`: a job worker process on the shared queue; start as many as you like.
+
+Each worker claims queued jobs from the store (LABELWRIGHT_DATABASE_URL or the SQLite file),
+holds a lease on the one it runs (renewed by heartbeat) and resumes jobs whose worker died once
+their lease runs out (server.jobs). SIGTERM or Ctrl-C stops it after the image in flight and
+puts its job back in the queue for another worker.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from server.jobs import JobRunner, ProgressEvent
+from server.settings import get_settings
+from store.db import open_engine
+
+app = typer.Typer()
+console = Console(stderr=True)
+
+
+@app.command()
+def worker(
+    stack: Annotated[
+        str | None, typer.Option(help="Model stack: lite | full (default: the setting).")
+    ] = None,
+    lease: Annotated[float, typer.Option(min=1.0, help="Seconds a claim holds without a heartbeat.")] = 30.0,
+    poll: Annotated[float, typer.Option(min=0.05, help="Seconds between looks at an empty queue.")] = 1.0,
+    exit_when_idle: Annotated[
+        bool, typer.Option(help="Exit once no job is queued or running (batch use).")
+    ] = False,
+) -> None:
+    """Run queued jobs (e.g. from `labelwright label --detach`) until stopped."""
+    from server.app import SharedBackends, default_handlers
+    from server.cli_label import backends_factory
+
+    settings = get_settings()
+    if stack is not None:
+        if stack not in ("lite", "full"):
+            raise typer.BadParameter(f"--stack must be lite or full, got {stack!r}")
+        settings = settings.model_copy(update={"stack": stack})
+    engine = open_engine(settings.database, durable=settings.durable)
+    backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
+    runner = JobRunner(engine, default_handlers(settings, backends), poll_s=poll, lease_s=lease)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        console.print(f"worker {runner.worker}: {signal.Signals(signum).name}, stopping after this image")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    runner.subscribe(_report)
+    console.print(f"worker {runner.worker} on {engine.dialect.name}: waiting for jobs")
+    try:
+        released = runner.requeue_stale()
+        if released:
+            console.print(f"requeued jobs of gone workers: {released}")
+        runner.run_worker(stop, exit_when_idle=exit_when_idle)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.dispose()
+
+
+def _report(event: ProgressEvent) -> None:
+    if event.state != "running" or event.done in (0, event.total) or event.done % 10 == 0:
+        tail = f" ({event.error})" if event.error else ""
+        console.print(
+            f"job {event.job_id} {event.state}: {event.done}/{event.total}, {event.rate} items/s{tail}"
+        )

@@ -1,0 +1,54 @@
+"""Following a project live: what changed since the page last drew, read cheaply from the outbox.
+
+Every change to a project writes an event row in the same transaction (``store.events``), from
+whichever surface or process made it, so "has anything changed?" is one indexed ``max(id)``
+query per open page and tick; the page redraws only when the answer moved. A running job's
+progress is read from its row (the job writes its annotations image by image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ops import jobs
+from ops.caller import Caller
+from store.db import new_session
+from store.events import latest_event_id
+from ui import actions
+from ui.services import UIServices
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a page last drew from: the newest event id, and the progress of the job it shows."""
+
+    event: int = 0
+    job: tuple[int, str, int] | None = None  # (job id, state, images done)
+
+
+def latest(services: UIServices, project_id: int | None) -> int:
+    """The project's newest event id (0: none yet)."""
+    if project_id is None:
+        return 0
+    with new_session(services.engine) as session:
+        return latest_event_id(session, project_id=project_id)
+
+
+def look(
+    services: UIServices, caller: Caller | None, project_id: int, last: Seen, job_id: int | None
+) -> tuple[Seen, str | None, int | None]:
+    """(what the page would draw from now, a new progress line or None, the job still followed).
+
+    A job another page or the agent started is picked up when the events move; a job that ended
+    is shown once more and then let go.
+    """
+    event = latest(services, project_id)
+    if job_id is None and event != last.event:
+        found = jobs.active(services.env, caller, project_id)
+        job_id = found.id if found is not None else None
+    if job_id is None:
+        return Seen(event, None), None, None
+    job = jobs.get(services.env, caller, project_id, job_id)
+    now = Seen(event, (job.id, job.state, job.done))
+    line = actions.progress_line(job) if now.job != last.job else None
+    return now, line, (job_id if job.state in ("queued", "running") else None)
