@@ -28,7 +28,7 @@ from server.auth import SESSION_COOKIE, BadCredentials, identify
 from server.events import EventBus
 from store.db import new_session
 
-MAX_INT = 2**62  # ids, offsets and counts a client sends: well inside SQLite's signed 64-bit INTEGER
+MAX_INT = 2**31 - 1  # ids, offsets and counts a client sends: PostgreSQL's INTEGER (SQLite's is 64-bit)
 Id = Annotated[int, at.Ge(0), at.Le(MAX_INT)]
 
 

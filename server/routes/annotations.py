@@ -77,7 +77,7 @@ def _version(body_version: int | None, if_match: str | None) -> int | None:
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not (raw.isdigit() and raw.isascii() and int(raw) <= MAX_INT):
         raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"If-Match must be a version number (0..2**62), got {if_match!r}"
+            status.HTTP_400_BAD_REQUEST, f"If-Match must be a version number (0..2**31-1), got {if_match!r}"
         )
     return int(raw)
 

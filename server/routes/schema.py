@@ -1,8 +1,8 @@
 """What every route shares in its OpenAPI contract: bounded ids and counts, and the error answers.
 
-Bounds: an id, offset or count a client sends is an integer in ``0..MAX_INT`` (2**62, well inside
-SQLite's signed 64-bit INTEGER), so a value SQLite cannot store is a 422 from the request model,
-never an ``OverflowError`` deep in a query.
+Bounds: an id, offset or count a client sends is an integer in ``0..MAX_INT`` (2**31 - 1,
+PostgreSQL's INTEGER; SQLite's is 64-bit), so a value the database cannot store is a 422 from the
+request model, never an ``OverflowError`` or a driver error deep in a query.
 
 Errors: every refusal is ``{"detail": "<one sentence>"}`` (:class:`ErrorBody`), whoever refuses
 (an operation's :mod:`ops.errors`, a request model, the Host and body-size guards). :func:`errors`
