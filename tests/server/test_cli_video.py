@@ -19,7 +19,7 @@ RUN = CliRunner()
 @pytest.fixture
 def fake_stack(monkeypatch: pytest.MonkeyPatch) -> Backends:
     backends = Backends()
-    monkeypatch.setattr(cli_label, "backends_factory", lambda stack, models_dir, detector=None: lambda: backends)
+    monkeypatch.setattr(cli_label, "backends_factory", lambda *_, **__: lambda: backends)
     return backends
 
 

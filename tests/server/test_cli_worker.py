@@ -30,7 +30,7 @@ def project(home: Path, tmp_path: Path, photos: dict[str, Path], engine_url, mon
     get_settings.cache_clear()
     store = ingest_store(home, make_photo_dir(tmp_path / "src", photos), database=engine_url)
     backends = FakeBackends()
-    monkeypatch.setattr(cli_label, "backends_factory", lambda stack, models_dir, detector=None: lambda: backends)
+    monkeypatch.setattr(cli_label, "backends_factory", lambda *_, **__: lambda: backends)
     yield store
     store.engine.dispose()
     get_settings.cache_clear()
