@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from ops.annotations import PreconditionRequired
 from ops.errors import OpError, status_of
 from ops.unit import Env
+from server.agents import AgentPool, llm_connector, server_tool_context
 from server.auth import LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, check_rules
 from server.events import EventBus, OutboxFollower
@@ -141,6 +142,7 @@ def create_app(
             yield
         finally:
             runner.stop()
+            app.state.agents.close()  # the LLM, if a chat started one
             unsubscribe()
             follower.stop()
 
@@ -151,6 +153,7 @@ def create_app(
     app.state.events = bus
     app.state.runner = runner
     app.state.backends = backends
+    app.state.agents = AgentPool(llm_connector(settings), server_tool_context(engine, settings, backends))
     app.state.local = local
     app.state.login_throttle = LoginThrottle()
     app.state.signer = SessionSigner(

@@ -14,6 +14,7 @@ from server.routes import (
     annotations,
     auth,
     categories,
+    chat,
     events,
     exports,
     findings,
@@ -21,6 +22,7 @@ from server.routes import (
     images,
     jobs,
     projects,
+    segment,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -34,4 +36,6 @@ ROUTERS: list[APIRouter] = [
     findings.router,
     exports.router,
     events.router,
+    chat.router,
+    segment.router,
 ]
