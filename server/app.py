@@ -26,6 +26,7 @@ from server.auth import LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, check_rules
 from server.events import EventBus, OutboxFollower
 from server.jobs import JobHandler, JobRunner, ProgressEvent
+from server.mcp_server import mount_mcp
 from server.routes import ROUTERS
 from server.security import GuardMiddleware
 from server.settings import Settings
@@ -139,7 +140,8 @@ def create_app(
         unsubscribe = runner.subscribe(job_events(engine))
         runner.start()
         try:
-            yield
+            async with app.state.mcp.running():  # the MCP endpoint's sessions (server.mcp_server)
+                yield
         finally:
             runner.stop()
             app.state.agents.close()  # the LLM, if a chat started one
@@ -173,6 +175,7 @@ def create_app(
         return {"status": "ok", "stack": settings.stack, "auth": "local" if local else "required"}
 
     check_rules(app.routes)  # the API's routes; a mounted UI guards itself (auth_dependency)
+    mount_mcp(app)  # /mcp, token required (server.mcp_server)
     if mount_ui is not None:
         mount_ui(app)
         return app

@@ -1,15 +1,21 @@
-"""An app's agent pool on a scripted LLM (tests/agent/conftest.py ScriptedModel), and the fake
-vision stack for its tools and its segment route: the API's chat and segmentation through the
-real app, without loading a model."""
+"""The real app served on a loopback port (``served``), its agent pool on a scripted LLM
+(tests/agent/conftest.py ScriptedModel), and the fake vision stack for its tools and its segment
+route: the API's chat, segmentation and MCP through the real app, without loading a model."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+import uvicorn
 from fastapi import FastAPI
 
-from agent.llm import LLMHandle
+from agent.llm import LLMHandle, free_port
 from server.agents import AgentPool
+from tests.server.conftest import World, make_app
 from tests.tools.conftest import FakeBackends, FakeDetector
 
 
@@ -38,3 +44,20 @@ def use_model(app: FastAPI, client: Any) -> FakeBackends:
 def _with_backends(ctx: Any, backends: FakeBackends) -> Any:
     ctx.backends_factory = lambda: backends
     return ctx
+
+
+@pytest.fixture
+def served(world: World) -> Iterator[tuple[str, FastAPI]]:
+    """The real app served by uvicorn on a free loopback port, its lifespan (job runner, MCP) running."""
+    app = make_app(world)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", app
+    server.should_exit = True
+    thread.join(timeout=20)

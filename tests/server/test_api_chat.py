@@ -6,37 +6,20 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from agent.llm import DEFAULT_MODEL, free_port
+from agent.llm import DEFAULT_MODEL
 from server import agents
 from tests.agent.conftest import ScriptedModel, call
+from tests.server import agent_fakes
 from tests.server.agent_fakes import use_model
 from tests.server.conftest import World, make_app
 
-
-@pytest.fixture
-def served(world: World) -> Iterator[tuple[str, FastAPI]]:
-    app = make_app(world)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=20)
+served = agent_fakes.served  # the real app on a loopback port (a fixture)
 
 
 def chat(
