@@ -10,7 +10,8 @@ pending change.
 
 The LLM (a configured Ollama, else the embedded llama.cpp model) starts on the first message, not
 at server start, so the server comes up in seconds and never loads 1 GB for a team that only
-reviews.
+reviews. The agents understand every language of :mod:`agent.lexicon` (English and Spanish): a
+server's users do not all write English.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.events import EventSink
+from agent.lexicon import LANGUAGES, Lexicon, merge
 from ops.caller import Caller
 from tools.registry import Registry, ToolContext
 
@@ -83,7 +85,9 @@ class AgentPool:
         tool_context: ToolContextFor,
         tools: Callable[[], Registry] | None = None,
         model: str = DEFAULT_MODEL,
+        lexicon: Lexicon | None = None,
     ) -> None:
+        self.lexicon = lexicon or merge(*LANGUAGES.values())  # a server's users: every language shipped
         self._connect_llm = connect_llm
         self._tool_context = tool_context
         self._tools = tools
@@ -123,13 +127,18 @@ class AgentPool:
                 return slot
             ctx = self._tool_context(caller.through("agent"), project_id)
             if run_id is None:  # the person's first message here: a new conversation
-                agent = CommandAgent.start(handle.client, handle.model, ctx, self._registry())
+                agent = CommandAgent.start(handle.client, handle.model, ctx, self._registry(), **self._kw())
             else:  # theirs only (ops.conversations refuses anyone else's); its dry run pending again
-                agent = CommandAgent.resume(handle.client, handle.model, ctx, self._registry(), run_id)
+                agent = CommandAgent.resume(
+                    handle.client, handle.model, ctx, self._registry(), run_id, **self._kw()
+                )
             slot = _Slot(agent)
             self._agents[(caller.username, project_id, agent.run_id)] = slot
             self._current.setdefault((caller.username, project_id), agent.run_id)
             return slot
+
+    def _kw(self) -> dict[str, Any]:
+        return {"lexicon": self.lexicon}
 
     def send(
         self,

@@ -168,3 +168,20 @@ def test_the_chat_route_is_documented_with_examples(world: World) -> None:
     schema = spec["components"]["schemas"]["ChatRequest"]
     assert schema["examples"][0] == {"message": "label the people"}
     assert agents.DEFAULT_MODEL == DEFAULT_MODEL
+
+
+def test_a_spanish_si_confirms_on_the_server(world: World, served: tuple[str, FastAPI]) -> None:
+    """The server's agents understand every shipped language: "borra ..." is a delete, "sí" a yes."""
+    url, app = served
+    pid = world.project_id
+    use_model(app, ScriptedModel({"content": "", "tool_calls": [call("delete_annotations", label="person")]}))
+    alice = httpx.Client(base_url=url, headers=world.auth("annotator"))
+    for image in ("bus.jpg", "zidane.jpg"):
+        for x in (10, 200):
+            body = {"image_id": world.images[image], "category_id": world.categories["person"],
+                    "bbox": [x, 20, 100, 200]}  # fmt: skip
+            assert alice.post(f"/api/v1/projects/{pid}/annotations", json=body).status_code == 201
+    dry = final(chat(alice, pid, "borra todas las anotaciones de person"))
+    assert dry["pending"] is not None and people(alice, world) == 4
+    applied = final(chat(alice, pid, "¡sí, por favor!", dry["conversation_id"]))
+    assert applied["text"].startswith("Applied: done: delete 4 annotations") and people(alice, world) == 0

@@ -110,7 +110,7 @@ def test_agent_chat_keeps_one_agent_per_person_and_project(
         def send(self, message: str, on_event: object) -> None:
             self.heard.append(message)
 
-    def start(client: object, model: str, ctx: object, tools: object) -> Agent:
+    def start(client: object, model: str, ctx: object, tools: object, **kw: object) -> Agent:
         started.append(Agent(ctx))
         return started[-1]  # type: ignore[return-value]
 
