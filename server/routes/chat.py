@@ -9,6 +9,7 @@ confirmed (a plain "yes") or declined (anything else) by the person who asked fo
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from server.deps import CallerDep, EnvDep
 from store.models import AgentRun, Message
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["agent"])
+log = logging.getLogger("labelwright.server")
 MAX_MESSAGE = 4000  # characters: a command, not a document
 
 
@@ -91,6 +93,10 @@ def stream_turn(pool: AgentPool, caller: Caller, project_id: int, run_id: int, m
             frames.put(sse("final", {"text": turn.text, "conversation_id": run_id, "pending": turn.pending}))
         except (OpError, ValueError, RuntimeError) as exc:  # RuntimeError: LLMUnavailable
             frames.put(sse("error", {"detail": str(exc), "conversation_id": run_id}))
+        except Exception as exc:  # our bug: logged, and the client is told instead of left hanging
+            log.exception("chat turn failed in conversation %s", run_id)
+            detail = f"internal error ({type(exc).__name__}); see the server log"
+            frames.put(sse("error", {"detail": detail, "conversation_id": run_id}))
         finally:
             frames.put(None)
 

@@ -159,6 +159,10 @@ def test_no_llm_is_an_error_event_not_a_crash(world: World, served: tuple[str, F
     use_model(app, ScriptedModel(LLMUnavailable("no Ollama server and no local weights")))
     events = chat(httpx.Client(base_url=url, headers=world.auth("viewer")), world.project_id, "hello")
     assert events[-1][0] == "error" and "no local weights" in events[-1][1]["detail"]
+    use_model(app, ScriptedModel(KeyError("a bug of ours")))
+    events = chat(httpx.Client(base_url=url, headers=world.auth("viewer")), world.project_id, "hello")
+    assert events[-1] == ("error", {"detail": "internal error (KeyError); see the server log",
+                                    "conversation_id": events[0][1]["conversation_id"]})  # fmt: skip
 
 
 def test_the_chat_route_is_documented_with_examples(world: World) -> None:
