@@ -128,22 +128,29 @@ class Request:
         return any(w in words for w in self.lexicon.status_words.get(status, ()))
 
     def scores(self) -> list[tuple[float, str | None]]:
-        """Numbers the user wrote as scores, each with "max"/"min" when a comparator precedes it."""
+        """Numbers the user wrote as scores (digits, or the lexicon's words such as "half"), each with
+        "max"/"min" when a comparator precedes it."""
         out: list[tuple[float, str | None]] = []
         for m in _NUMBER.finditer(self.text):
             value = float(m.group(1)) / (100 if m.group(2) else 1)
             if not 0 <= value <= 1:
                 continue
-            before = self.text[: m.start()].lower()
-            side = (
-                "max"
-                if self.lexicon.below.search(before)
-                else "min"
-                if self.lexicon.above.search(before)
-                else None
-            )
-            out.append((value, side))
+            out.append((value, self._side(m.start())))
+        for words, value in self.lexicon.number_words.items():  # "less than half sure"
+            for m in re.finditer(rf"\b{re.escape(words)}\b", self.text, re.IGNORECASE):
+                out.append((value, self._side(m.start())))
         return out
+
+    def _side(self, at: int) -> str | None:
+        """ "max" when a "below" comparator ends right before position ``at``, "min" for "above"."""
+        before = self.text[:at].lower()
+        return (
+            "max"
+            if self.lexicon.below.search(before)
+            else "min"
+            if self.lexicon.above.search(before)
+            else None
+        )
 
 
 @dataclass

@@ -15,7 +15,7 @@ its own anchors.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _I = re.IGNORECASE
 
@@ -33,6 +33,7 @@ class Lexicon:
     none: re.Pattern[str]  # "without", "unlabelled"
     score_words: re.Pattern[str]  # the message talks about confidence
     not_a_class: frozenset[str]  # words that never name a class (verbs, stop words)
+    number_words: dict[str, float] = field(default_factory=dict)  # scores said in words ("half")
 
 
 ENGLISH = Lexicon(
@@ -67,6 +68,7 @@ ENGLISH = Lexicon(
         outline photo picture please polygon project rest segment some that the them then these thing this
         those to unlabeled unlabelled visible what where which with would you""".split()
     ),
+    number_words={"half": 0.5, "a quarter": 0.25, "three quarters": 0.75},
 )
 
 SPANISH = Lexicon(
@@ -119,6 +121,7 @@ SPANISH = Lexicon(
         pero por que quiero se segmenta si sin sobre solo su sus tambien también todas todos tu un una unas
         uno unos y ya""".split()
     ),
+    number_words={"la mitad": 0.5, "mitad": 0.5, "un cuarto": 0.25, "tres cuartos": 0.75},
 )
 
 LANGUAGES = {lexicon.name: lexicon for lexicon in (ENGLISH, SPANISH)}
@@ -154,6 +157,7 @@ def merge(*lexicons: Lexicon) -> Lexicon:
         none=_either([lex.none for lex in lexicons]),
         score_words=_either([lex.score_words for lex in lexicons]),
         not_a_class=frozenset().union(*(lex.not_a_class for lex in lexicons)),
+        number_words={k: v for lex in lexicons for k, v in lex.number_words.items()},
     )
 
 

@@ -76,3 +76,26 @@ def test_languages_by_name() -> None:
     assert languages("en, es").name == "en+es"
     with pytest.raises(ValueError, match=r"some of \['en', 'es'\].*'fr'"):
         languages("fr")
+
+
+@pytest.mark.parametrize(
+    ("text", "lexicon", "given", "kept"),
+    [
+        ("reject the cars we are less than half sure of", ENGLISH, {"min_score": 0.5}, {"max_score": 0.5}),
+        ("count the cars above a quarter", ENGLISH, {"max_score": 0.25}, {"min_score": 0.25}),
+        (
+            "borra los coches con menos de la mitad de confianza",
+            SPANISH,
+            {"min_score": 0.5},
+            {"max_score": 0.5},
+        ),
+    ],
+)
+def test_scores_said_in_words(text: str, lexicon, given: dict, kept: dict) -> None:
+    request = Request(text, frozenset({"car", "coche"}), current=text, lexicon=lexicon)
+    tool = "count" if text.startswith("count") else "delete_annotations" if "borra" in text else "set_status"
+    args = {"label": "coche" if "coche" in text else "car", **given}
+    if tool == "set_status":
+        args["status"] = "rejected"
+    grounded = ground(tool, args, request)
+    assert {k: v for k, v in grounded.args.items() if k.endswith("_score")} == kept
