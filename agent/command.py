@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from agent.events import AssistantText, Event, EventSink, Final, ToolCall, ToolResult
 from agent.grounding import Request, ground
+from agent.lexicon import DEFAULT, Lexicon
 from agent.loop import CallRecord, ChatClient, run_loop
 from agent.pending import PendingGuard
 from agent.prompts import COMMAND_TOOLS, SYSTEM, project_facts, terse
@@ -60,7 +61,7 @@ class LabelReport(ToolOutput):
         return f"{self.started}; {self.report}"
 
 
-def _reporting(tool: Tool) -> Tool:
+def reporting(tool: Tool) -> Tool:
     """``auto_label`` that reports its job's outcome when the job already ran (the CLI runs it
     in-process from ``on_job``); with a background runner the job is still queued and the plain
     "started job N" is the truth."""
@@ -85,7 +86,7 @@ def _reporting(tool: Tool) -> Tool:
 def agent_registry(tools: Registry, names: list[str] | None = None) -> Registry:
     """The command agent's tools: terse schemas, and ``auto_label`` reporting its outcome."""
     chosen = terse(tools, names or [n for n in COMMAND_TOOLS if n in tools.names()])
-    return Registry([_reporting(t) if t.name == "auto_label" else t for t in map(chosen.get, chosen.names())])
+    return Registry([reporting(t) if t.name == "auto_label" else t for t in map(chosen.get, chosen.names())])
 
 
 class ResultAnswers:
@@ -141,11 +142,13 @@ class CommandAgent:
         max_steps: int = 5,
         model_answers: bool = False,
         insist: str | None = INSIST,
+        lexicon: Lexicon = DEFAULT,
     ) -> None:
+        self.lexicon = lexicon  # the words the grounding and confirmation rules listen for
         self.client = client if model_answers else ResultAnswers(client)
         self.model = model
         self.ctx = dataclasses.replace(ctx, caller=ctx.caller.through("agent", run_id))
-        self.guard = PendingGuard()
+        self.guard = PendingGuard(lexicon)
         self.registry = self.guard.wrap(agent_registry(tools))
         self.run_id = run_id
         self.constrained = constrained
@@ -315,7 +318,9 @@ class CommandAgent:
             with new_session(engine) as session:
                 return find_image(session, project_id=project_id, ref=ref) is not None
 
-        return Request(said_all, classes, image_exists, current=text, file_names=tuple(named))
+        return Request(
+            said_all, classes, image_exists, current=text, file_names=tuple(named), lexicon=self.lexicon
+        )
 
     def _save(self, messages: list[dict[str, Any]]) -> None:
         with new_session(self.ctx.engine) as session:

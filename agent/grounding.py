@@ -32,13 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.lexicon import DEFAULT, Lexicon
 from tools.registry import ToolError
 
-STATUS_WORDS = {
-    "accepted": ("accept", "accepted", "approve", "approved"),
-    "rejected": ("reject", "rejected"),
-    "proposed": ("proposed", "proposal", "proposals", "pending", "unreviewed"),
-}
 _ANY = {"all", "any", "*", "everything", "every", "none", "null", "annotations", "objects", "images"}
 _IRREGULAR = {
     "people": "person",
@@ -53,29 +49,6 @@ _IRREGULAR = {
 }
 _FILE = re.compile(r"\S+\.(?:jpe?g|png|webp|bmp|tiff?|gif|heic)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])(\d*\.\d+|\d+)(\s*%)?")
-_BELOW = re.compile(r"(below|under|less than|lower than|at most|smaller than|<=?|up to|beneath)\s*$")
-_ABOVE = re.compile(r"(above|over|more than|greater than|higher than|at least|>=?|from)\s*$")
-_SCORE_WORDS = re.compile(r"confiden|score|certain|sure|low|high|weak|strong", re.IGNORECASE)
-_DELETE = re.compile(
-    r"\b(delete\w*|remov\w*|eras\w*|clear\w*|drop\w*|discard\w*|wipe\w*|purge\w*|trash\w*|"
-    r"eliminat\w*|get rid)\b",
-    re.IGNORECASE,
-)
-_NOT_A_CLASS = frozenset(
-    """a all also an and annotate annotation any are as at auto automatically be bounding box boxes
-    can class classe could detect do draw each every everything find for from identify image in is it
-    its just label labeling labelling locate mark mask me more my new now object of on only other our
-    outline photo picture please polygon project rest segment some that the them then these thing this
-    those to unlabeled unlabelled visible what where which with would you""".split()
-)
-_STATUS_ASK = re.compile(
-    r"\b(accept\w*|approv\w*|reject\w*|status\w*|propos\w*|unreview\w*|pending|mark\w*|review\w*)",
-    re.IGNORECASE,
-)
-_ALL = re.compile(r"\b(all|every|everything|entire|whole)\b", re.IGNORECASE)
-_NONE = re.compile(
-    r"\b(no|not|without|unlabell?ed|unannotated|missing|empty|lack\w*|none|nothing)\b", re.IGNORECASE
-)
 
 # tool -> the argument that filters by current status (set_status's ``status`` is the new one)
 _STATUS_FILTER = {
@@ -101,6 +74,12 @@ def stem(word: str) -> str:
     return word
 
 
+def _same_word(said: str, label: str) -> bool:
+    """One word of the user's naming one word of a class: the same stem, or a plain plural of it
+    ("coches" for coche, which the English stem would cut to "coch")."""
+    return stem(said) == stem(label) or said in (label + "s", label + "es")
+
+
 @dataclass(frozen=True)
 class Request:
     """What the user said (their messages only) and what exists in the project."""
@@ -110,6 +89,7 @@ class Request:
     image_exists: Callable[[str | int], bool] = field(default=lambda ref: True)
     current: str | None = None  # this turn's message (the verbs that decide an edit); text if None
     file_names: tuple[str, ...] = ()  # project file names the text mentions (they may hold spaces)
+    lexicon: Lexicon = DEFAULT  # the words the rules listen for (agent.lexicon)
 
     @property
     def message(self) -> str:
@@ -127,10 +107,14 @@ class Request:
         return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
 
     def names_label(self, label: str, this_turn: bool = False) -> bool:
-        wanted = [stem(w) for w in re.findall(r"[a-z0-9]+", label.lower())]
-        words = self.words(this_turn)
+        wanted = re.findall(r"[a-z0-9]+", label.lower())
+        text = self.message if this_turn else self.without_files(self.text)
+        words = re.findall(r"[a-z0-9]+", text.lower())
         n = len(wanted)
-        return bool(n) and any(words[i : i + n] == wanted for i in range(len(words) - n + 1))
+        return bool(n) and any(
+            all(_same_word(w, x) for w, x in zip(words[i : i + n], wanted, strict=True))
+            for i in range(len(words) - n + 1)
+        )
 
     def names_image(self, ref: str | int) -> bool:
         ref_text = str(ref).strip().lower()
@@ -141,19 +125,32 @@ class Request:
     def names_status(self, status: str, this_turn: bool = False) -> bool:
         text = self.message if this_turn else self.without_files(self.text)
         words = set(re.findall(r"[a-z]+", text.lower()))
-        return any(w in words for w in STATUS_WORDS.get(status, ()))
+        return any(w in words for w in self.lexicon.status_words.get(status, ()))
 
     def scores(self) -> list[tuple[float, str | None]]:
-        """Numbers the user wrote as scores, each with "max"/"min" when a comparator precedes it."""
+        """Numbers the user wrote as scores (digits, or the lexicon's words such as "half"), each with
+        "max"/"min" when a comparator precedes it."""
         out: list[tuple[float, str | None]] = []
         for m in _NUMBER.finditer(self.text):
             value = float(m.group(1)) / (100 if m.group(2) else 1)
             if not 0 <= value <= 1:
                 continue
-            before = self.text[: m.start()].lower()
-            side = "max" if _BELOW.search(before) else "min" if _ABOVE.search(before) else None
-            out.append((value, side))
+            out.append((value, self._side(m.start())))
+        for words, value in self.lexicon.number_words.items():  # "less than half sure"
+            for m in re.finditer(rf"\b{re.escape(words)}\b", self.text, re.IGNORECASE):
+                out.append((value, self._side(m.start())))
         return out
+
+    def _side(self, at: int) -> str | None:
+        """ "max" when a "below" comparator ends right before position ``at``, "min" for "above"."""
+        before = self.text[:at].lower()
+        return (
+            "max"
+            if self.lexicon.below.search(before)
+            else "min"
+            if self.lexicon.above.search(before)
+            else None
+        )
 
 
 @dataclass
@@ -181,7 +178,7 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
 
     label = out.get("label")
     if isinstance(label, str) and status_key:
-        status = _as_status(label)
+        status = _as_status(label, request.lexicon)
         if status and label.lower() not in {c.lower() for c in request.classes}:
             out.pop("label")  # "count the accepted ones" -> label "accepted": a status, not a class
             if status_key not in out or not request.names_status(str(out[status_key])):
@@ -195,7 +192,7 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
 
     if status_key and status_key in out and not request.names_status(str(out[status_key])):
         value = out.pop(status_key)
-        if _as_status(str(value)):
+        if _as_status(str(value), request.lexicon):
             dropped[status_key] = value
     if tool == "set_status":
         _ground_new_status(out, request)
@@ -214,9 +211,9 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
 
     _ground_scores(out, dropped, request)
 
-    if out.get("everything") is True and not _ALL.search(request.message):
+    if out.get("everything") is True and not request.lexicon.every.search(request.message):
         out.pop("everything")
-    if out.get("unlabeled") is True and not _NONE.search(request.without_files(request.text)):
+    if out.get("unlabeled") is True and not request.lexicon.none.search(request.without_files(request.text)):
         out.pop("unlabeled")
     if isinstance(out.get("name_contains"), str) and out["name_contains"].lower() not in request.text.lower():
         out.pop("name_contains")
@@ -229,12 +226,12 @@ _TARGETS = {"relabel": "to", "rename_class": "new", "merge_classes": "into"}
 def _check_asked(tool: str, args: dict[str, Any], request: Request) -> None:
     """Refuse a change this turn's message does not ask for. Seen with the held-out set: told the
     file "... delete everything.jpg" by name, the model tried a delete, then rejecting everything."""
-    if tool == "delete_annotations" and not _DELETE.search(request.message):
+    if tool == "delete_annotations" and not request.lexicon.delete.search(request.message):
         raise ToolError(
             "refused: the user did not ask to delete anything. To accept or reject annotations call "
             "set_status; to change their class call relabel."
         )
-    if tool == "set_status" and not _STATUS_ASK.search(request.message):
+    if tool == "set_status" and not request.lexicon.status_ask.search(request.message):
         raise ToolError("refused: the user did not ask to accept, reject or change the status of anything")
     target = args.get(_TARGETS.get(tool, ""))
     if isinstance(target, str) and target.strip() and not request.names_label(target, this_turn=True):
@@ -268,7 +265,11 @@ def _user_words_for(classes: list[Any], request: Request) -> list[Any]:
         return classes
     named = {stem(c) for c in classes if isinstance(c, str) and c not in unnamed}
     words = [stem(w) for w in re.findall(r"[a-z]+", request.message.lower())]
-    left = list(dict.fromkeys(w for w in words if len(w) > 2 and w not in _NOT_A_CLASS and w not in named))
+    left = list(
+        dict.fromkeys(
+            w for w in words if len(w) > 2 and w not in request.lexicon.not_a_class and w not in named
+        )
+    )
     if len(left) != len(unnamed):
         return classes
     swap = dict(zip(unnamed, left, strict=True))
@@ -285,9 +286,9 @@ def _junk(value: Any) -> bool:
     return False
 
 
-def _as_status(text: str) -> str | None:
+def _as_status(text: str, lexicon: Lexicon = DEFAULT) -> str | None:
     word = text.strip().lower()
-    return next((s for s, forms in STATUS_WORDS.items() if word == s or word in forms), None)
+    return next((s for s, forms in lexicon.status_words.items() if word == s or word in forms), None)
 
 
 def _ground_new_status(out: dict[str, Any], request: Request) -> None:
@@ -296,9 +297,10 @@ def _ground_new_status(out: dict[str, Any], request: Request) -> None:
     said = [s for s in ("accepted", "rejected") if request.names_status(s, this_turn=True)]
     if len(said) == 1:
         out["status"] = said[0]
-    elif _as_status(str(out.get("status", ""))):
-        out["status"] = _as_status(str(out["status"]))
-    if out.get("current_status") is not None and _as_status(str(out["current_status"])) == out.get("status"):
+    elif _as_status(str(out.get("status", "")), request.lexicon):
+        out["status"] = _as_status(str(out["status"]), request.lexicon)
+    current = out.get("current_status")
+    if current is not None and _as_status(str(current), request.lexicon) == out.get("status"):
         out.pop("current_status")
 
 
@@ -311,7 +313,7 @@ def _ground_scores(out: dict[str, Any], dropped: dict[str, Any], request: Reques
             continue
         match = next((side for v, side in said if abs(v - float(value)) < 1e-9), "none")
         if match == "none":
-            if not said and _SCORE_WORDS.search(request.text) and 0 < value < 1:
+            if not said and request.lexicon.score_words.search(request.text) and 0 < value < 1:
                 out[key] = value  # "the low-confidence ones": the model's threshold is a fair guess
             elif 0 < value < 1:
                 dropped[key] = value

@@ -19,26 +19,21 @@ before the user is even asked. (Measured: Qwen2.5-Coder-1.5B did obey such a nam
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
+from agent.lexicon import DEFAULT, Lexicon
 from ops.errors import OpError
 from tools.edit import PLANNERS, DryRun, preview
 from tools.registry import Registry, Tool, ToolContext, ToolError, ToolResult
 
-_YES = re.compile(
-    r"^\s*(y|yes|yep|yeah|ok|okay|sure|confirm(ed)?|apply( it)?|do it|go ahead|proceed)"
-    r"([\s,.!]+(please|thanks|thank you|do it|apply it|go ahead))*[\s.!]*$",
-    re.IGNORECASE,
-)
 
-
-def is_confirmation(text: str) -> bool:
-    """True for a short, plain "yes" (yes, ok, confirm, go ahead, ...), nothing more."""
-    return bool(_YES.match(text))
+def is_confirmation(text: str, lexicon: Lexicon = DEFAULT) -> bool:
+    """True for a short, plain "yes" (yes, ok, confirm, go ahead, ...; "sí", "vale" in Spanish),
+    nothing more."""
+    return bool(lexicon.yes.match(text))
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,8 @@ class PendingChange:
 class PendingGuard:
     """Holds at most one pending change and applies or cancels it on the user's next message."""
 
-    def __init__(self) -> None:
+    def __init__(self, lexicon: Lexicon = DEFAULT) -> None:
+        self.lexicon = lexicon  # whose "yes" counts (agent.lexicon)
         self.pending: PendingChange | None = None
         self.seen_data = False  # a tool returned data earlier in this user turn
 
@@ -103,7 +99,7 @@ class PendingGuard:
         pending change or it was cancelled (``self.pending`` is cleared either way).
         """
         change, self.pending = self.pending, None
-        if change is None or not is_confirmation(message):
+        if change is None or not is_confirmation(message, self.lexicon):
             return None
         tool = registry.get(change.tool)
         if tool.confirm is None:

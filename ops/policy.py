@@ -6,8 +6,9 @@ raises ``KeyError`` at once, and the permission-matrix test fails on it). In wor
 
 - a viewer reads (images, annotations, classes, jobs, history, findings, exports, events) and may
   chat with the agent, whose tools are held to the same table;
-- an annotator also creates, edits, relabels and deletes annotations, creates classes, starts and
-  cancels labeling jobs, and undoes its own changes;
+- an annotator also creates, edits, relabels and deletes annotations, asks a model for a
+  proposal (a mask from a click: it costs model time, so it needs what storing it needs), creates
+  classes, starts and cancels labeling jobs, and undoes its own changes;
 - a reviewer also accepts and rejects, renames, merges and deletes classes, runs audits, closes
   findings, and undoes or redoes the project's newest change, whoever made it;
 - an admin also renames or deletes the project, adds images and manages its members;
@@ -58,6 +59,7 @@ POLICY: dict[str, Rule] = {
     "annotation.create": Rule.annotator,
     "annotation.edit": Rule.annotator,
     "annotation.delete": Rule.annotator,
+    "annotation.propose": Rule.annotator,  # a model pass (segment a click) without storing: model time
     "annotation.review": Rule.reviewer,  # accept, reject, or set back to proposed
     "annotation.import": Rule.annotator,
     "job.read": Rule.viewer,

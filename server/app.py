@@ -21,10 +21,12 @@ from sqlalchemy.engine import Engine
 from ops.annotations import PreconditionRequired
 from ops.errors import OpError, status_of
 from ops.unit import Env
+from server.agents import AgentPool, llm_connector, server_tool_context
 from server.auth import SESSION_COOKIE, LoginThrottle, SessionSigner, load_secret
 from server.deps import PUBLIC, api_routes, check_rules
 from server.events import EventBus, OutboxFollower
 from server.jobs import JobHandler, JobRunner
+from server.mcp_server import mount_mcp
 from server.routes import ROUTERS
 from server.routes.schema import errors
 from server.security import BULK_BODY_LIMIT, BodyLimitMiddleware, GuardMiddleware, MethodMiddleware
@@ -116,9 +118,11 @@ def create_app(
         follower.start()
         runner.start()  # it writes each job step's event in the step's transaction
         try:
-            yield
+            async with app.state.mcp.running():  # the MCP endpoint's sessions (server.mcp_server)
+                yield
         finally:
             runner.stop()
+            app.state.agents.close()  # the LLM, if a chat started one
             follower.stop()
 
     app = FastAPI(title="labelwright", version="0.1.0", lifespan=lifespan, openapi_url="/openapi.json")
@@ -128,6 +132,7 @@ def create_app(
     app.state.events = bus
     app.state.runner = runner
     app.state.backends = backends
+    app.state.agents = AgentPool(llm_connector(settings), server_tool_context(engine, settings, backends))
     app.state.local = local
     app.state.login_throttle = LoginThrottle()
     app.state.signer = SessionSigner(
@@ -152,6 +157,7 @@ def create_app(
 
     app.openapi = lambda: openapi_with_security(app)  # type: ignore[method-assign]
     check_rules(app.routes)  # the API's routes; a mounted UI guards itself (auth_dependency)
+    mount_mcp(app)  # /mcp, token required (server.mcp_server)
     if mount_ui is not None:
         mount_ui(app)
         return app

@@ -225,12 +225,23 @@ def main() -> None:
 
 def _mount_subcommands() -> None:
     """Verbs that belong to other concerns live in their own modules; mount them here."""
-    from server import cli_audit, cli_chat, cli_label, cli_llm, cli_models, cli_review, cli_train, cli_users
+    from server import (
+        cli_audit,
+        cli_chat,
+        cli_label,
+        cli_llm,
+        cli_mcp,
+        cli_models,
+        cli_review,
+        cli_train,
+        cli_users,
+    )  # fmt: skip
 
     app.add_typer(cli_models.app, name="models")
     app.add_typer(cli_llm.app, name="llm")
     app.add_typer(cli_label.app)  # no name: `label` and the `jobs` group sit at the top level
     app.add_typer(cli_chat.app)
+    app.add_typer(cli_mcp.app)  # `labelwright mcp`: the MCP server over stdio
     app.add_typer(cli_audit.app)
     app.add_typer(cli_review.app, name="review")
     app.add_typer(cli_users.users_app, name="users")

@@ -6,7 +6,6 @@ server turns its settings into those services.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from agent.events import EventSink
 from ops.caller import Caller, local_caller
+from server.agents import AgentPool, llm_connector
 from server.settings import Settings
 from store.db import new_session
 from store.users import get_user_by_name
@@ -42,51 +42,22 @@ def ui_callers(engine: Engine, *, local: bool) -> Callable[[str | None], Caller 
 
 
 class AgentChat:
-    """``chat(caller, project_id, message, on_event)`` for the UI: one command agent per person
-    and project, so one user's "yes" can only ever confirm that user's own pending change.
+    """``chat(caller, project_id, message, on_event)`` for the UI: the person's current conversation
+    in the project, from the server's one agent pool (:mod:`server.agents`), shared with the API's
+    chat route, so one user's "yes" can only ever confirm that user's own pending change.
 
-    The LLM (a configured Ollama, else the embedded llama.cpp model) is started on the first
-    message, not at server start, so the server comes up in seconds and never loads 1 GB for a
-    team that only reviews.
+    Without ``pool`` (a UI served on its own, in tests) it keeps a pool of its own.
     """
 
-    def __init__(self, settings: Settings, services: Any) -> None:
-        self._settings = settings
-        self._services = services
-        self._handle: Any = None
-        self._agents: dict[tuple[str, int], Any] = {}
-        self._lock = threading.Lock()
+    def __init__(self, settings: Settings, services: Any, pool: AgentPool | None = None) -> None:
+        self.pool = pool or AgentPool(llm_connector(settings), services.tool_context)
 
     def __call__(self, caller: Caller, project_id: int, message: str, on_event: EventSink) -> Any:
-        from agent.command import CommandAgent
-        from agent.llm import connect
-        from tools.catalog import command_tools
-
-        key = (caller.username, project_id)
-        with self._lock:
-            if self._handle is None:
-                self._handle = connect(
-                    self._settings.models_dir,
-                    ollama_host=self._settings.ollama_host,
-                    threads=self._settings.llm_threads,
-                )
-            agent = self._agents.get(key)
-            if agent is None:
-                agent = CommandAgent.start(
-                    self._handle.client,
-                    self._handle.model,
-                    self._services.tool_context(caller.through("agent"), project_id),
-                    command_tools(),
-                )
-                self._agents[key] = agent
-        return agent.send(message, on_event)
+        return self.pool.send(caller, project_id, message, on_event)[1]
 
     def close(self) -> None:
         """Stop the LLM if one was started (the embedded model runs in this process)."""
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+        self.pool.close()
 
 
 LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>labelwright: sign in</title>
@@ -158,7 +129,7 @@ def mount_ui(settings: Settings, app: FastAPI) -> None:
         caller_for=ui_callers(app.state.engine, local=app.state.local),
         stack=settings.stack,
     )
-    services.chat = AgentChat(settings, services)
+    services.chat = AgentChat(settings, services, pool=app.state.agents)  # shared with the API
     if not app.state.local:
         add_login_page(app)
     exports = settings.home / "exports"

@@ -1,54 +1,104 @@
 """``segment``: one object from a box or click points; writes one proposed annotation.
 
-The segmenter caches the image embedding by image id, so a second prompt on the same image (the
-interactive loop: click, look, click again) skips the expensive ``set_image`` work.
+Split in two so a surface can show a mask before anyone decides to keep it (the API's interactive
+segmentation: click, look, click again): :func:`propose` runs the segmenter and writes nothing
+(``ops.proposals``: it needs ``annotation.propose``), :func:`save` stores a proposal through
+``ops.annotations.create``. The tool is the two in a row.
+
+The segmenter caches the image embedding by image id, so a second prompt on the same image skips
+the expensive ``set_image`` work.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from ops import annotations, images
+from ops import annotations, proposals
 from ops.unit import require
-from store.masks import rle_from_mask
+from store.geometry import single_polygon
+from store.masks import bbox_from_rle, rle_from_mask
+from store.models import Image
 from tools.detect import xyxy_of
 from tools.pipeline import ImageRef, Label, clip_to_box, load_rgb
 from tools.registry import Tool, ToolContext, ToolError, ToolResult
 
+_BOX = Field(
+    None, min_length=4, max_length=4, description="Box around the object: [x1, y1, x2, y2] in pixels."
+)
+_POINTS = Field(None, min_length=1, max_length=20, description="Click points [[x, y], ...] in pixels.")
+_POINT_LABELS = Field(None, description="Per point: 1 = on the object, 0 = background. Default: all 1.")
 
-class SegmentArgs(BaseModel):
+
+def _check_prompt(args: Any) -> None:
+    if args.box is None and args.points is None:
+        raise ValueError("give a box or points (or both)")
+    if args.points is not None:
+        if any(len(p) != 2 for p in args.points):
+            raise ValueError(f"each point must be [x, y], got {args.points}")
+        if args.point_labels is not None and len(args.point_labels) != len(args.points):
+            raise ValueError(
+                f"point_labels needs one value per point: {len(args.points)} points, "
+                f"{len(args.point_labels)} labels"
+            )
+        if args.point_labels is not None and set(args.point_labels) - {0, 1}:
+            raise ValueError(f"point_labels must be 0 or 1, got {args.point_labels}")
+    if args.box is not None and (args.box[2] <= args.box[0] or args.box[3] <= args.box[1]):
+        raise ValueError(f"box must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {args.box}")
+
+
+class Prompt(BaseModel):
+    """Where the object is: a box, click points, or both (pixels of the stored image)."""
+
+    box: list[float] | None = _BOX
+    points: list[list[float]] | None = _POINTS
+    point_labels: list[int] | None = _POINT_LABELS
+
+    @model_validator(mode="after")
+    def _prompt(self) -> Prompt:
+        _check_prompt(self)
+        return self
+
+
+class SegmentArgs(BaseModel):  # no docstring: it would enter the schema the model reads
     image: ImageRef
     label: Label
-    box: list[float] | None = Field(
-        None, min_length=4, max_length=4, description="Box around the object: [x1, y1, x2, y2] in pixels."
-    )
-    points: list[list[float]] | None = Field(
-        None, min_length=1, max_length=20, description="Click points [[x, y], ...] in pixels."
-    )
-    point_labels: list[int] | None = Field(
-        None, description="Per point: 1 = on the object, 0 = background. Default: all 1."
-    )
+    box: list[float] | None = _BOX
+    points: list[list[float]] | None = _POINTS
+    point_labels: list[int] | None = _POINT_LABELS
 
     @model_validator(mode="after")
     def _prompt(self) -> SegmentArgs:
-        if self.box is None and self.points is None:
-            raise ValueError("give a box or points (or both)")
-        if self.points is not None:
-            if any(len(p) != 2 for p in self.points):
-                raise ValueError(f"each point must be [x, y], got {self.points}")
-            if self.point_labels is not None and len(self.point_labels) != len(self.points):
-                raise ValueError(
-                    f"point_labels needs one value per point: {len(self.points)} points, "
-                    f"{len(self.point_labels)} labels"
-                )
-            if self.point_labels is not None and set(self.point_labels) - {0, 1}:
-                raise ValueError(f"point_labels must be 0 or 1, got {self.point_labels}")
-        if self.box is not None and (self.box[2] <= self.box[0] or self.box[3] <= self.box[1]):
-            raise ValueError(f"box must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {self.box}")
+        _check_prompt(self)
         return self
+
+
+@dataclass(frozen=True)
+class MaskProposal:
+    """The segmenter's answer for one prompt, not stored anywhere yet."""
+
+    image_id: int
+    rle: dict[str, Any]  # COCO RLE, compressed counts as str
+    score: float | None  # None: the segmenter gives no confidence (e.g. GrabCut)
+    model: str
+
+    def public(self) -> dict[str, Any]:
+        """The API's form: RLE, one polygon (COCO flat list), score and the COCO ``[x, y, w, h]`` box."""
+        polygon, fidelity = single_polygon(self.rle)
+        return {
+            "image_id": self.image_id,
+            "rle": self.rle,
+            "polygon": [round(v, 1) for v in polygon],
+            "polygon_fidelity": round(fidelity, 4),
+            "score": self.score,
+            "bbox": bbox_from_rle(self.rle),
+            "model": self.model,
+        }
 
 
 class SegmentResult(ToolResult):
@@ -72,23 +122,20 @@ def _inside(xy: list[float], width: int, height: int) -> bool:
     return 0 <= xy[0] <= width and 0 <= xy[1] <= height
 
 
-def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
-    label = " ".join(args.label.split())
-    require(
-        ctx.env, ctx.caller, ctx.project_id, "annotation.create", "category.create"
-    )  # before the model runs
-    image, path = images.file_path(ctx.env, ctx.caller, ctx.project_id, args.image)
-    corners = [args.box[:2], args.box[2:]] if args.box else []
-    outside = [xy for xy in corners + (args.points or []) if not _inside(xy, image.width, image.height)]
+def compute_mask(backends: Any, home: Path, image: Image, prompt: Prompt | SegmentArgs) -> MaskProposal:
+    """The segmenter pass for ``prompt`` on ``image``; raises ToolError for a prompt off the image
+    or one where the segmenter finds nothing. Writes nothing and checks no permission."""
+    corners = [prompt.box[:2], prompt.box[2:]] if prompt.box else []
+    outside = [xy for xy in corners + (prompt.points or []) if not _inside(xy, image.width, image.height)]
     if outside:
         raise ToolError(f"{outside} lie outside image {image.id} ({image.width}x{image.height} px)")
-    segmenter = ctx.backends.segmenter
-    segmenter.set_image(load_rgb(ctx.home, image), key=image.id)
-    box = None if args.box is None else np.asarray([args.box], dtype=np.float32)
-    points = None if args.points is None else np.asarray(args.points, dtype=np.float32)
+    segmenter = backends.segmenter
+    segmenter.set_image(load_rgb(home, image), key=image.id)
+    box = None if prompt.box is None else np.asarray([prompt.box], dtype=np.float32)
+    points = None if prompt.points is None else np.asarray(prompt.points, dtype=np.float32)
     labels = None
     if points is not None:
-        labels = np.asarray(args.point_labels or [1] * len(points), dtype=np.int32)
+        labels = np.asarray(prompt.point_labels or [1] * len(points), dtype=np.int32)
     masks, scores = segmenter.segment(boxes=box, points=points, point_labels=labels)
     mask = np.asarray(masks[0], dtype=bool)
     score = float(scores[0])
@@ -97,27 +144,51 @@ def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
         mask = clip_to_box(mask, box[0])
     if not mask.any():
         raise ToolError("the segmenter found no object there; try a tighter box or more points")
+    return MaskProposal(image.id or 0, rle_from_mask(mask), score, segmenter.model_id)
+
+
+def propose(ctx: ToolContext, image: int | str, prompt: Prompt | SegmentArgs) -> MaskProposal:
+    """A mask for ``prompt`` on ``image``, stored nowhere (needs ``annotation.propose``)."""
+    return proposals.propose(
+        ctx.env,
+        ctx.caller,
+        ctx.project_id,
+        image,
+        lambda row, _path: compute_mask(ctx.backends, ctx.home, row, prompt),
+    )
+
+
+def save(ctx: ToolContext, proposal: MaskProposal, label: str, *, description: str = "") -> SegmentResult:
+    """Store ``proposal`` as a proposed annotation of class ``label`` (created if new)."""
+    label = " ".join(label.split())
     (ann,) = annotations.create(
         ctx.env,
         ctx.caller,
         ctx.project_id,
-        image_id=image.id or 0,
+        image_id=proposal.image_id,
         items=[
             annotations.NewAnnotation(
-                label=label, mask=rle_from_mask(mask), score=score, tool="segment",
-                model=segmenter.model_id, prompt=label,
+                label=label, mask=proposal.rle, score=proposal.score, tool="segment",
+                model=proposal.model, prompt=label,
             )
         ],
-        description=f"segment {label} on {image.file_name}",
+        description=description or f"segment {label} on image {proposal.image_id}",
     )  # fmt: skip
     return SegmentResult(
         annotation_id=ann.id or 0,
-        image_id=image.id or 0,
+        image_id=proposal.image_id,
         label=label,
         box=xyxy_of(list(ann.bbox)),
         area=int(ann.area),
-        score=score,
+        score=proposal.score,
     )
+
+
+def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
+    require(
+        ctx.env, ctx.caller, ctx.project_id, "annotation.create", "category.create"
+    )  # before the model runs
+    return save(ctx, propose(ctx, args.image, args), args.label)
 
 
 TOOL = Tool(

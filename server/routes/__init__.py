@@ -14,6 +14,7 @@ from server.routes import (
     annotations,
     auth,
     categories,
+    chat,
     events,
     exports,
     findings,
@@ -22,6 +23,7 @@ from server.routes import (
     jobs,
     projects,
     review_queue,
+    segment,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -36,4 +38,6 @@ ROUTERS: list[APIRouter] = [
     exports.router,
     events.router,
     review_queue.router,
+    chat.router,
+    segment.router,
 ]

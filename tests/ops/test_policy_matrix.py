@@ -38,6 +38,7 @@ from ops import (
     imports,
     jobs,
     projects,
+    proposals,
     review_order,
     training,
 )
@@ -349,6 +350,11 @@ CASES: dict[str, Case] = {
     ),
     "conversations.delete": Case(
         conversations.delete, "agent.chat", lambda c, s: conversations.delete(s.env, c, s.pid, 999)
+    ),
+    "proposals.propose": Case(
+        proposals.propose,
+        "annotation.propose",
+        lambda c, s: proposals.propose(s.env, c, s.pid, s.world.images["bus.jpg"], lambda image, path: path),
     ),
 }
 

@@ -33,6 +33,7 @@ from server.deps import CallerDep, api_routes, check_rules
 from server.settings import Settings
 from tests.ops.conftest import CALLERS
 from tests.ops.test_policy_matrix import CASES, allowed
+from tests.server.agent_fakes import Chatty, use_model
 from tests.server.conftest import World, make_app
 
 V1 = "/api/v1"
@@ -93,6 +94,11 @@ ROUTE_OPS: dict[tuple[str, str], str] = {
     ("GET", f"{P}/calibration"): "calibration.calibrate",
     ("POST", f"{P}/calibration/apply"): "calibration.apply",
     ("POST", f"{P}/train"): "training.start_train",
+    ("POST", f"{P}/chat"): "conversations.start",
+    ("GET", f"{P}/conversations"): "conversations.list",
+    ("GET", f"{P}/conversations/{{run_id}}"): "conversations.messages",
+    ("DELETE", f"{P}/conversations/{{run_id}}"): "conversations.delete",
+    ("POST", f"{P}/images/{{image_id}}/segment"): "proposals.propose",
 }
 QUERY = {f"{P}/events": {"until_s": 0}}
 
@@ -176,6 +182,7 @@ def fill(path: str, world: World, caller: str) -> str:
         "token_id": world.token_ids.get(caller, world.token_ids["viewer"]),
         "username": "alice",
         "fmt": "coco",
+        "run_id": 999,
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
@@ -202,6 +209,8 @@ def body(method: str, path: str, world: World) -> dict[str, Any]:
         ("POST", f"{P}/jobs"): {"classes": ["bus"]},
         ("POST", f"{P}/findings/{{finding_id}}/close"): {"resolution": "fixed"},
         ("POST", f"{P}/findings/{{finding_id}}/resolve"): {"action": "dismiss"},
+        ("POST", f"{P}/chat"): {"message": "hello"},
+        ("POST", f"{P}/images/{{image_id}}/segment"): {"box": [20, 230, 800, 720]},
     }
     if (method, path) == ("POST", f"{P}/images"):
         photo = next(p for p in sorted((world.home / "images").rglob("*")) if p.is_file())
@@ -216,7 +225,9 @@ def matrix_app(template: World, tmp_path_factory: pytest.TempPathFactory) -> tup
     home = tmp_path_factory.mktemp("matrix") / "home"
     shutil.copytree(template.home, home)
     world = World(**{**template.__dict__, "home": home})
-    return world, make_app(world)
+    app = make_app(world)
+    use_model(app, Chatty())  # chat and segment reach their operations without loading a model
+    return world, app
 
 
 @pytest.fixture

@@ -52,8 +52,10 @@ def test_signing_in_on_the_login_page_opens_the_ui(tmp_path: Path, models_dir: P
 
 def test_agent_chat_starts_no_llm_until_the_first_message(tmp_path: Path, models_dir: Path) -> None:
     settings = Settings(home=tmp_path, models=models_dir)
-    chat = AgentChat(settings, services=None)
-    assert chat._handle is None and chat._agents == {}
+    mounted: list[object] = []
+    app = create_app(settings, mount_ui=lambda api: (mount_ui(settings, api), mounted.append(api)))
+    pool = app.state.agents  # one pool for the UI chat, the API's chat route and MCP
+    assert mounted and pool._handle is None and pool._agents == {}
 
 
 def test_the_ui_resolves_each_request_to_its_person(tmp_path: Path, models_dir: Path) -> None:
@@ -104,19 +106,19 @@ def test_agent_chat_keeps_one_agent_per_person_and_project(
 
     class Agent:
         def __init__(self, ctx: object) -> None:
-            self.ctx, self.heard = ctx, []
+            self.ctx, self.heard, self.run_id = ctx, [], len(started) + 1
 
         def send(self, message: str, on_event: object) -> None:
             self.heard.append(message)
 
-    def start(client: object, model: str, ctx: object, tools: object) -> Agent:
+    def start(client: object, model: str, ctx: object, tools: object, **kw: object) -> Agent:
         started.append(Agent(ctx))
         return started[-1]  # type: ignore[return-value]
 
     monkeypatch.setattr(CommandAgent, "start", staticmethod(start))
     services = SimpleNamespace(tool_context=lambda caller, project_id: (caller, project_id))
     chat = AgentChat(Settings(home=tmp_path, models=models_dir), services=services)
-    chat._handle = SimpleNamespace(client=None, model="m")
+    chat.pool._handle = SimpleNamespace(client=None, model="m")  # type: ignore[assignment]
     alice, bob = Caller("alice", 1, False, via="ui"), Caller("bob", 2, False, via="ui")
     chat(alice, 7, "delete all cars", print)
     chat(bob, 7, "yes", print)

@@ -1,0 +1,101 @@
+"""The agent's words per language: English by default, Spanish shipped, merged for a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.grounding import Request, ground
+from agent.lexicon import ENGLISH, SPANISH, languages, merge
+from agent.pending import is_confirmation
+from tools.registry import ToolError
+
+BOTH = merge(ENGLISH, SPANISH)
+
+
+@pytest.mark.parametrize(
+    ("text", "english", "spanish"),
+    [
+        ("yes", True, False),
+        ("go ahead, please", True, False),
+        ("sí", False, True),
+        ("si", False, True),
+        ("¡Sí, por favor!", False, True),
+        ("vale", False, True),
+        ("de acuerdo, gracias", False, True),
+        ("sí, pero solo los coches", False, False),  # more than a plain yes: never a confirmation
+        ("no", False, False),
+    ],
+)
+def test_a_plain_yes_in_each_language(text: str, english: bool, spanish: bool) -> None:
+    assert is_confirmation(text) is english  # the default is English
+    assert is_confirmation(text, SPANISH) is spanish
+    assert is_confirmation(text, BOTH) is (english or spanish)
+
+
+def spanish(text: str, lexicon=SPANISH) -> Request:
+    return Request(text, frozenset({"coche", "perro"}), current=text, lexicon=lexicon)
+
+
+def test_a_spanish_delete_is_asked_for_only_with_the_spanish_words() -> None:
+    args = {"label": "coche"}
+    with pytest.raises(ToolError, match="did not ask to delete"):
+        ground("delete_annotations", args, Request("borra los coches", frozenset({"coche"})))
+    assert ground("delete_annotations", args, spanish("borra los coches")).args == {"label": "coche"}
+    assert ground("delete_annotations", args, spanish("borra los coches", BOTH)).args == {"label": "coche"}
+
+
+def test_scores_in_spanish_words_keep_their_side() -> None:
+    said = spanish("borra los perros por debajo de 0.4")
+    grounded = ground("delete_annotations", {"label": "perro", "min_score": 0.4}, said)
+    assert grounded.args == {"label": "perro", "max_score": 0.4}
+    above = ground("count", {"label": "perro", "max_score": 0.7}, spanish("cuenta los perros con más de 0.7"))
+    assert above.args == {"label": "perro", "min_score": 0.7}
+
+
+def test_spanish_status_words_ground_a_review() -> None:
+    request = spanish("rechaza las propuestas de perro")
+    grounded = ground(
+        "set_status", {"label": "perro", "status": "rejected", "current_status": "proposed"}, request
+    )
+    assert grounded.args == {"label": "perro", "status": "rejected", "current_status": "proposed"}
+    with pytest.raises(ToolError, match="did not ask to accept"):
+        ground("set_status", {"status": "rejected"}, Request("rechaza las propuestas", current="rechaza"))
+
+
+def test_english_rules_are_unchanged_by_merging() -> None:
+    for lexicon in (ENGLISH, BOTH):
+        request = Request("delete the cars under 0.3", frozenset({"car"}), current=None, lexicon=lexicon)
+        grounded = ground(
+            "delete_annotations", {"label": "cars", "min_score": 0.3, "status": "accepted"}, request
+        )
+        assert grounded.args == {"label": "car", "max_score": 0.3}
+
+
+def test_languages_by_name() -> None:
+    assert languages("en") is ENGLISH
+    assert languages("en, es").name == "en+es"
+    with pytest.raises(ValueError, match=r"some of \['en', 'es'\].*'fr'"):
+        languages("fr")
+
+
+@pytest.mark.parametrize(
+    ("text", "lexicon", "given", "kept"),
+    [
+        ("reject the cars we are less than half sure of", ENGLISH, {"min_score": 0.5}, {"max_score": 0.5}),
+        ("count the cars above a quarter", ENGLISH, {"max_score": 0.25}, {"min_score": 0.25}),
+        (
+            "borra los coches con menos de la mitad de confianza",
+            SPANISH,
+            {"min_score": 0.5},
+            {"max_score": 0.5},
+        ),
+    ],
+)
+def test_scores_said_in_words(text: str, lexicon, given: dict, kept: dict) -> None:
+    request = Request(text, frozenset({"car", "coche"}), current=text, lexicon=lexicon)
+    tool = "count" if text.startswith("count") else "delete_annotations" if "borra" in text else "set_status"
+    args = {"label": "coche" if "coche" in text else "car", **given}
+    if tool == "set_status":
+        args["status"] = "rejected"
+    grounded = ground(tool, args, request)
+    assert {k: v for k, v in grounded.args.items() if k.endswith("_score")} == kept
