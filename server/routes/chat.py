@@ -25,16 +25,17 @@ from ops.caller import Caller
 from ops.errors import OpError
 from server.agents import AgentPool
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import Id, errors
 from store.models import AgentRun, Message
 
-router = APIRouter(prefix="/projects/{project_id}", tags=["agent"])
+router = APIRouter(prefix="/projects/{project_id}", tags=["agent"], responses=errors())
 log = logging.getLogger("labelwright.server")
 MAX_MESSAGE = 4000  # characters: a command, not a document
 
 
 class ChatRequest(BaseModel):
     message: str = Field(min_length=1, max_length=MAX_MESSAGE, description="What you ask the agent.")
-    conversation_id: int | None = Field(
+    conversation_id: Id | None = Field(
         None, description="Continue this conversation of yours; omit to start a new one."
     )
 
@@ -61,7 +62,22 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
             "words), `tool_call`, `tool_result`, then `final` (the answer; `pending` is the summary "
             "of a change waiting for your yes, or null) or `error` (the agent could not answer)."
         ),
-        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": SSE_EXAMPLE}},
+        "content": {
+            "text/event-stream": {
+                "schema": {  # one server-sent event: its name and a JSON object as its data
+                    "type": "object",
+                    "properties": {
+                        "event": {
+                            "type": "string",
+                            "enum": ["conversation", "text", "tool_call", "tool_result", "final", "error"],
+                        },
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                    "required": ["data"],
+                },
+                "example": SSE_EXAMPLE,
+            }
+        },
     }
 }
 
@@ -114,7 +130,7 @@ def _put(frames: queue.Queue[str | None], event: Event) -> None:
 
 @router.post("/chat", responses=CHAT_RESPONSES, response_class=StreamingResponse)
 def chat(
-    project_id: int, body: ChatRequest, request: Request, env: EnvDep, caller: CallerDep
+    project_id: Id, body: ChatRequest, request: Request, env: EnvDep, caller: CallerDep
 ) -> StreamingResponse:
     """Send the agent one message; its steps stream back as server-sent events.
 
@@ -158,23 +174,21 @@ def message_public(m: Message) -> dict[str, Any]:
 
 @router.get("/conversations")
 def list_conversations(
-    project_id: int, env: EnvDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    project_id: Id, env: EnvDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict[str, Any]]:
     """Your conversations with the agent in this project, newest first."""
     return [run_public(r) for r in conversations.list_(env, caller, project_id, limit=limit)]
 
 
 @router.get("/conversations/{run_id}")
-def get_conversation(project_id: int, run_id: int, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
+def get_conversation(project_id: Id, run_id: Id, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """One of your conversations with its messages (user, assistant, tool calls and results)."""
     rows = conversations.messages(env, caller, project_id, run_id)
     return {"id": run_id, "messages": [message_public(m) for m in rows]}
 
 
 @router.delete("/conversations/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_conversation(
-    project_id: int, run_id: int, request: Request, env: EnvDep, caller: CallerDep
-) -> None:
+def delete_conversation(project_id: Id, run_id: Id, request: Request, env: EnvDep, caller: CallerDep) -> None:
     """Delete one of your conversations (and any change it had waiting for your yes)."""
     conversations.delete(env, caller, project_id, run_id)
     assert caller is not None

@@ -7,29 +7,31 @@ A thin adapter over :func:`ops.proposals.propose` (the segmenter pass, which nee
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Le, Len
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, FiniteFloat, ValidationError, model_validator
 
 from ops import proposals
 from ops.errors import Invalid
 from server.deps import CallerDep, EnvDep
+from server.routes.schema import Id, Points, errors
 from tools import segment
 from tools.registry import ToolError
 
-router = APIRouter(prefix="/projects/{project_id}/images/{image_id}", tags=["segment"])
+router = APIRouter(prefix="/projects/{project_id}/images/{image_id}", tags=["segment"], responses=errors())
 
 
 class SegmentRequest(BaseModel):
-    box: list[float] | None = Field(
+    box: Annotated[list[FiniteFloat], Len(4, 4)] | None = Field(
         None, min_length=4, max_length=4, description="Box around the object: [x1, y1, x2, y2] in pixels."
     )
-    points: list[list[float]] | None = Field(
+    points: Points | None = Field(
         None, min_length=1, max_length=20, description="Clicks [[x, y], ...] in pixels of the stored image."
     )
-    labels: list[int] | None = Field(
-        None, description="Per click: 1 = on the object, 0 = background. Default: all 1."
+    labels: list[Annotated[int, Ge(0), Le(1)]] | None = Field(
+        None, max_length=20, description="Per click: 1 = on the object, 0 = background. Default: all 1."
     )
     save: bool = Field(False, description="Store the mask as a proposed annotation of class `label`.")
     label: str | None = Field(None, min_length=1, max_length=64, description="The class (needed with save).")
@@ -74,7 +76,7 @@ SEGMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/segment", responses=SEGMENT_RESPONSES)
 def segment_image(
-    project_id: int, image_id: int, body: SegmentRequest, request: Request, env: EnvDep, caller: CallerDep
+    project_id: Id, image_id: Id, body: SegmentRequest, request: Request, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Segment one object from a box or clicks: `rle` (COCO RLE), `polygon` (COCO flat list),
     `score`, `bbox` (COCO `[x, y, w, h]`). Nothing is stored unless `save` is true."""
