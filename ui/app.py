@@ -228,5 +228,5 @@ def build_ui(services: UIServices) -> gr.Blocks:
         demo.load(choices, None, [project])
         analytics_tab.select(load_analytics, [shared.project], analytics_out)
         review_tab.select(load_review, [shared.project], review_out)
-        stream_tab.select(load_stream, [shared.project, stream_out[0]], stream_out)
+        stream_tab.select(load_stream, [shared.project, stream_out[0]], stream_out, show_progress="hidden")
     return demo

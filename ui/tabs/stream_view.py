@@ -30,10 +30,12 @@ JS = """
 const frame = () => element.querySelector('.lw-frame');
 const stage = () => element.querySelector('.lw-stage');
 let z = {s: 1, x: 0, y: 0}, drag = null;
-const apply = () => {
+const apply = () => {  // the zoomed photo always covers the frame: no pan past its edges
   const st = stage();
-  if (st) st.style.transform = `translate(${z.x}px, ${z.y}px) scale(${z.s})`;
-  element.dataset.zoom = z.s.toFixed(2);
+  if (!st) return;
+  z.x = Math.min(0, Math.max(st.offsetWidth * (1 - z.s), z.x));
+  z.y = Math.min(0, Math.max(st.offsetHeight * (1 - z.s), z.y));
+  st.style.transform = `translate(${z.x}px, ${z.y}px) scale(${z.s})`;
 };
 const zoomAt = (f, cx, cy) => {
   const s = Math.min(12, Math.max(1, z.s * f)), k = s / z.s;
@@ -120,7 +122,7 @@ def frame_html(found: Overlay, size: tuple[int, int], photo: PILImage.Image) -> 
     svg = (
         f"<svg viewBox='0 0 {width} {height}' preserveAspectRatio='none'><rect x='{x:.1f}' "
         f"y='{y:.1f}' width='{w:.1f}' height='{h:.1f}' fill='none' stroke='rgb{color}' "
-        f"stroke-width='{max(width, height) / 300:.1f}'/></svg>"
+        "stroke-width='3' vector-effect='non-scaling-stroke'/></svg>"
     )
     return (
         f"<div class='lw-frame' data-item='{found.id}' data-w='{width}' data-h='{height}' "
