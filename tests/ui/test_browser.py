@@ -438,6 +438,7 @@ def test_review_twenty_proposals_with_the_keyboard_alone(live_app, photo_zip: Pa
         started = time.monotonic()
         expect(page.locator("#lw-stream-view .lw-frame")).to_be_visible()
         page.evaluate("document.activeElement.blur()")  # the tab button keeps arrows for itself
+        page.wait_for_function(f"() => {frame}.querySelector('.lw-photo').naturalWidth > 0")
         page.keyboard.press("z")  # zoom to the proposal's box, then back
         assert float(re.search(r"scale\(([\d.]+)\)", page.evaluate(zoom)).group(1)) > 1.2  # type: ignore[union-attr]
         shot(page, "stream_01_zoomed")
@@ -450,6 +451,7 @@ def test_review_twenty_proposals_with_the_keyboard_alone(live_app, photo_zip: Pa
             klass = CLASSES[int(key) - 1] if key.isdigit() else names[before[shown].category_id]
             page.keyboard.press(key)
             expect(page.locator("#lw-stream-rate p")).to_have_text(re.compile(rf"^{n} reviewed"))
+            page.wait_for_function(moved, arg=str(shown))  # the view, too, shows the next one
             expected[shown] = ({"a": "accepted", "r": "rejected"}.get(key, "proposed"), klass)
             if n == 5:
                 skipped = int(page.evaluate(item))

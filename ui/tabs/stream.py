@@ -29,6 +29,7 @@ from ui import actions, views
 from ui.render import Overlay
 from ui.services import UIServices
 from ui.shared import Shared
+from ui.tabs.label import LabelTab
 from ui.tabs.stream_view import CSS, JS, KEYS, OPACITY_JS, empty_html, frame_html
 
 Move = Callable[[Caller | None, "Stream"], tuple["Stream", str]]  # what a key does to the stream
@@ -176,7 +177,7 @@ def handle(
 
 
 def build(
-    services: UIServices, shared: Shared, label: Any, tabs: gr.Tabs
+    services: UIServices, shared: Shared, label: LabelTab, tabs: gr.Tabs
 ) -> tuple[Callable[..., Any], list[Any]]:
     """The tab; ``label`` is the Label tab (``e`` opens the item there), ``tabs`` switches to it.
     Returns what opening the tab runs and fills, as the Review tab does."""
