@@ -22,7 +22,7 @@ from ops.caller import Caller
 from ui import actions, live, views
 from ui.services import UIServices
 from ui.shared import Shared
-from ui.tabs import analytics, export, label, review
+from ui.tabs import analytics, export, label, review, stream
 
 LIVE_S = 0.5
 
@@ -68,13 +68,15 @@ def build_ui(services: UIServices) -> gr.Blocks:
             status=status,
             classes=classes,
         )
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Label", id="label"):
                 tab = label.build(services, shared)
             with gr.Tab("Analytics", id="analytics") as analytics_tab:
                 load_analytics, analytics_out = analytics.build(services, shared)
             with gr.Tab("Review", id="review") as review_tab:
                 load_review, review_out = review.build(services, shared)
+            with gr.Tab("Review stream", id="stream") as stream_tab:
+                load_stream, stream_out = stream.build(services, shared, tab, tabs)
             with gr.Tab("Export", id="export"):
                 export.build(services, shared)
 
@@ -226,4 +228,5 @@ def build_ui(services: UIServices) -> gr.Blocks:
         demo.load(choices, None, [project])
         analytics_tab.select(load_analytics, [shared.project], analytics_out)
         review_tab.select(load_review, [shared.project], review_out)
+        stream_tab.select(load_stream, [shared.project, stream_out[0]], stream_out, show_progress="hidden")
     return demo

@@ -401,3 +401,102 @@ def test_an_edit_in_one_browser_shows_in_another_within_a_second(network_app) ->
     assert sorted(delays)[1] < 1.0 and max(delays) < 2.0, f"edits showed after {delays} s"
     (row,) = store_annotations(home, "street")
     assert row.version == 4
+
+
+def test_review_twenty_proposals_with_the_keyboard_alone(live_app, photo_zip: Path) -> None:  # type: ignore[no-untyped-def]
+    """The Review stream: after opening the tab, only keys: a accept, r reject, 1-3 relabel, → skip,
+    ← back (and a changed mind), z/0 zoom, three r at full speed, e to edit. The store holds what
+    the keys said, and the rate shows."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from ops import categories, images, projects
+    from ops.caller import local_caller
+    from ops.unit import Env
+    from tests.ui.test_stream import CLASSES, seed_proposals
+
+    url, home = live_app
+    engine = open_engine(home / "labelwright.db")
+    env = Env(engine, home)
+    street = projects.create_project(env, local_caller(), name="street").id
+    images.ingest(env, local_caller(), source=photo_zip, project_id=street)
+    seeded = seed_proposals(env, street, n=24)
+    names = {c.id: c.name for c, _counts in categories.list_(env, local_caller(), street)}
+    engine.dispose()
+    before = {a.id: a for a in store_annotations(home, "street")}
+    frame = "document.querySelector('#lw-stream-view .lw-frame')"
+    item = f"() => {frame}?.dataset.item || ''"
+    moved = f"(prev) => {{ const f = {frame}; return !!f && f.dataset.item !== prev; }}"
+    zoom = "() => document.querySelector('#lw-stream-view .lw-stage').style.transform"
+    keys = (["a", "a", "r", "2", "a", "r", "3", "a", "1", "r"] * 2)[:17]  # then three r at full speed
+    with sync_playwright() as pw:
+        browser, page = launch(pw)
+        page.goto(url)
+        page.locator("#lw-project input").click()
+        page.get_by_role("option", name="street").click()
+        expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
+        page.get_by_role("tab", name="Review stream").click()
+        started = time.monotonic()
+        expect(page.locator("#lw-stream-view .lw-frame")).to_be_visible()
+        page.evaluate("document.activeElement.blur()")  # the tab button keeps arrows for itself
+        page.wait_for_function(f"() => {frame}.querySelector('.lw-photo').naturalWidth > 0")
+        page.keyboard.press("z")  # zoom to the proposal's box, then back
+        assert float(re.search(r"scale\(([\d.]+)\)", page.evaluate(zoom)).group(1)) > 1.2  # type: ignore[union-attr]
+        shot(page, "stream_01_zoomed")
+        page.keyboard.press("0")
+        expected: dict[int, tuple[str, str]] = {}
+        skipped = None
+        for n, key in enumerate(keys, 1):
+            shown = int(page.evaluate(item))
+            assert before[shown].status.value == "proposed" and shown in seeded
+            klass = CLASSES[int(key) - 1] if key.isdigit() else names[before[shown].category_id]
+            page.keyboard.press(key)
+            expect(page.locator("#lw-stream-rate p")).to_have_text(re.compile(rf"^{n} reviewed"))
+            page.wait_for_function(moved, arg=str(shown))  # the view, too, shows the next one
+            expected[shown] = ({"a": "accepted", "r": "rejected"}.get(key, "proposed"), klass)
+            if n == 5:
+                skipped = int(page.evaluate(item))
+                page.keyboard.press("ArrowRight")  # pass one over
+                page.wait_for_function(moved, arg=str(skipped))
+            if n == 10:
+                shot(page, "stream_02_ten_reviewed")
+                ahead = page.evaluate(item)
+                page.keyboard.press("ArrowLeft")  # the one just rejected: a changed mind
+                page.wait_for_function(moved, arg=ahead)
+                back_to = int(page.evaluate(item))
+                assert expected[back_to][0] == "rejected"
+                page.keyboard.press("a")
+                expect(page.locator("#lw-stream-status")).to_contain_text(f"#{back_to} accepted")
+                expected[back_to] = ("accepted", expected[back_to][1])
+                page.wait_for_function(moved, arg=str(back_to))
+        for _ in range(3):
+            page.keyboard.press("r")  # no wait in between: handled in order, none dropped
+        expect(page.locator("#lw-stream-rate p")).to_have_text(re.compile(r"^20 reviewed"), timeout=15_000)
+        elapsed = time.monotonic() - started
+        rate = page.locator("#lw-stream-rate p").inner_text()
+        page.locator("#lw-stream-opacity input[type=number]").fill("0.9")
+        page.locator("#lw-stream-opacity input[type=number]").press("Enter")
+        opacity = f"() => getComputedStyle({frame}).getPropertyValue('--lw-opacity').trim() === '0.9'"
+        page.wait_for_function(opacity)  # the mask layer's opacity, set on the page without a round trip
+        page.evaluate("document.activeElement.blur()")  # keys typed into a field are not commands
+        shot(page, "stream_03_twenty_reviewed")
+        editing = page.evaluate(item)
+        page.keyboard.press("e")  # edit: the Label tab with that annotation selected
+        checked = page.locator("#lw-annotations label").filter(has=page.locator("input:checked"))
+        expect(checked).to_contain_text(f"#{editing} ")
+        shot(page, "stream_04_edit_in_label_tab")
+        browser.close()
+    per_minute = float(re.search(r"([\d.]+) per minute", rate).group(1))  # type: ignore[union-attr]
+    print(f"reviewed 20 in {elapsed:.1f} s; the page says {rate!r}")
+    assert rate.startswith("20 reviewed") and 0.9 * 20 * 60 / elapsed <= per_minute <= 1.5 * 20 * 60 / elapsed
+    after = {a.id: a for a in store_annotations(home, "street")}
+    burst = {i for i, a in after.items() if a.status.value == "rejected"} - set(expected)
+    assert (
+        len(expected) == 17
+        and len(burst) == 3
+        and skipped is not None
+        and skipped not in set(expected) | burst
+    )
+    for ann_id, (status, klass) in expected.items():
+        assert (after[ann_id].status.value, names[after[ann_id].category_id]) == (status, klass), ann_id
+    untouched = set(seeded) - set(expected) - burst
+    assert all(after[i].version == before[i].version == 1 for i in untouched)
