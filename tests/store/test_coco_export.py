@@ -195,10 +195,12 @@ def test_export_streams_at_a_million_a_minute(seeded: tuple[Session, int, Path],
     total = session.exec(
         select(func.count()).select_from(Annotation).where(Annotation.status != "rejected")
     ).one()
-    cpu = time.process_time()
+    cpu = time.thread_time()
     report = export_coco(session, project_id=project_id, out_path=tmp_path / "big.json")
-    cpu = time.process_time() - cpu
+    cpu = time.thread_time() - cpu
     assert report.annotations == total and report.derived_now == 0
-    # CPU time, so a busy shared machine does not fail it: 1M in 60 s is 60 us per annotation.
+    # CPU time of this thread (the export runs in it), so neither a busy shared machine nor the
+    # background threads earlier tests left in this process (servers' event followers) fail it:
+    # 1M in 60 s is 60 us per annotation.
     assert cpu / total < 60e-6, f"{cpu / total * 1e6:.1f} us per annotation"
     assert len(json.loads((tmp_path / "big.json").read_bytes())["annotations"]) == total
