@@ -278,5 +278,13 @@ class LiteSegmenter:
         def part_at(point: np.ndarray) -> int:
             return int(parts[min(h - 1, max(0, int(point[1]))), min(w - 1, max(0, int(point[0])))])
 
-        wanted = {part_at(p) for p in positive} - {0} - {part_at(p) for p in negative}
+        refused = {part_at(p) for p in negative} | {0}
+        wanted = {part_at(p) for p in positive} - refused
+        if not wanted and mask.any():
+            # The click fell in a hole or on the edge of the object its box was found for (a bus
+            # window): that object is the largest part of the box's mask, not nothing.
+            sizes = np.bincount(parts.ravel())
+            sizes[list(refused)] = 0
+            if sizes.max() > 0:
+                wanted = {int(sizes.argmax())}
         return np.isin(parts, list(wanted)) if wanted else np.zeros_like(mask), score
