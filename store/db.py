@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 7_311_202  # pg_advisory_xact_lock key: one migrating process at a time
 DIALECTS = ("sqlite", "postgresql")
+# How long a SQLite connection waits for another's write lock; a first migration on a loaded
+# machine holds it for several seconds, longer than the sqlite3 module's 5 s default.
+BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(*, durable: bool) -> Callable[[Any, Any], None]:
@@ -38,10 +41,10 @@ def _sqlite_pragmas(*, durable: bool) -> Callable[[Any, Any], None]:
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cur = dbapi_connection.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: switching to WAL can wait
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     return on_connect
@@ -138,7 +141,9 @@ def open_engine(url_or_path: str | Path, *, upgrade: bool = True, durable: bool 
     if url.get_backend_name() == "sqlite":
         if url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        )
         event.listen(engine, "connect", _sqlite_pragmas(durable=durable))
     else:
         engine = create_engine(url, pool_pre_ping=True)
