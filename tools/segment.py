@@ -24,6 +24,7 @@ from ops.unit import require
 from store.geometry import single_polygon
 from store.masks import bbox_from_rle, rle_from_mask
 from store.models import Image
+from tools.click_object import object_box_at, wants_object_boxes
 from tools.detect import xyxy_of
 from tools.pipeline import ImageRef, Label, clip_to_box, load_rgb
 from tools.registry import Tool, ToolContext, ToolError, ToolResult
@@ -130,12 +131,17 @@ def compute_mask(backends: Any, home: Path, image: Image, prompt: Prompt | Segme
     if outside:
         raise ToolError(f"{outside} lie outside image {image.id} ({image.width}x{image.height} px)")
     segmenter = backends.segmenter
-    segmenter.set_image(load_rgb(home, image), key=image.id)
+    rgb = load_rgb(home, image)
+    segmenter.set_image(rgb, key=image.id)
     box = None if prompt.box is None else np.asarray([prompt.box], dtype=np.float32)
     points = None if prompt.points is None else np.asarray(prompt.points, dtype=np.float32)
     labels = None
     if points is not None:
         labels = np.asarray(prompt.point_labels or [1] * len(points), dtype=np.int32)
+        if box is None and wants_object_boxes(segmenter):
+            found = object_box_at(getattr(backends, "detector", None), rgb, points, labels, key=image.id)
+            if found is not None:  # the click is inside a detected object: answer it as that box
+                box, points, labels = np.asarray([found], dtype=np.float32), None, None
     masks, scores = segmenter.segment(boxes=box, points=points, point_labels=labels)
     mask = np.asarray(masks[0], dtype=bool)
     score = float(scores[0])

@@ -91,6 +91,7 @@ class LiteSegmenter:
                 f"expected 0 < min_side <= max_side, both multiples of {_MULTIPLE}, "
                 f"got min_side={min_side}, max_side={max_side}"
             )
+        self.native_points = False  # a click is only guessed at: tools.click_object asks the detector first
         self.method: Literal["isnet", "grabcut"] = "grabcut" if isnet is None else "isnet"
         self.model_id = model_id or ("lite-grabcut" if isnet is None else f"lite-{Path(isnet).stem}")
         self.isnet = None if isnet is None else Path(isnet)
