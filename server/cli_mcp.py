@@ -34,7 +34,7 @@ def mcp(
     from tools.registry import ToolContext
 
     settings = get_settings()
-    engine = open_engine(settings.db_path, durable=settings.durable)
+    engine = open_engine(settings.database, durable=settings.durable)
     runner = make_runner(engine, settings.home, settings.models_dir, stack or settings.stack)
 
     def context(caller: object, project_id: int) -> ToolContext:

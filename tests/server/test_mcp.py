@@ -129,10 +129,8 @@ def test_an_mcp_client_over_stdio_labels_with_the_lite_stack(world: World, model
         "LABELWRIGHT_MODELS": str(models_dir),
         "PYTHONPATH": str(repo),
     }
-    if getattr(world, "database", None):
-        # The HTTP tests cover MCP on PostgreSQL; this stdio run there answers without the dry
-        # run (not diagnosed yet: see the closing note of this stop), so it runs on SQLite only.
-        pytest.skip("the stdio MCP session is checked on SQLite; HTTP covers PostgreSQL")
+    if world.database:  # the MCP process reads its store from the environment, as `labelwright mcp` does
+        env["LABELWRIGHT_DATABASE_URL"] = world.database
     params = StdioServerParameters(command=sys.executable, args=["-c", CLI, "mcp"], env=env, cwd=repo)
 
     async def session() -> dict[str, Any]:
