@@ -107,3 +107,12 @@ def test_show_me_the_hardest_ones_in_both_agents(planted: Planted) -> None:
     assert [c.name for c in said.tool_calls if c.name == "hardest_proposals"] == ["hardest_proposals"]
     shown = next(c.result for c in said.tool_calls if c.name == "hardest_proposals")
     assert shown.splitlines() == lines
+
+
+def test_train_says_why_it_cannot_start(planted: Planted) -> None:
+    model = ScriptedModel(calls("train", epochs=1), {"content": "I need more accepted labels."})
+    turn = CommandAgent.start(model, "m", context(planted), command_tools(), insist=None).send(
+        "train a detector on our labels"
+    )
+    (record,) = turn.tool_calls
+    assert record.error and "training needs accepted labels on at least 8 images, got 6" in record.result

@@ -193,3 +193,31 @@ def test_label_with_project_detector_says_what_is_wrong(coins: dict[str, Any]) -
         TOOL(ctx(coins["pid"] + 1), {})
     with pytest.raises(ToolError, match=r"trained on coin only, not person"):
         TOOL(ctx(coins["pid"]), {"classes": ["person"]})
+
+
+def test_the_chat_trains_a_detector_on_the_accepted_labels(coins: dict[str, Any], tmp_path: Path) -> None:
+    from agent.command import CommandAgent
+    from server.jobs import JobRunner
+    from tests.agent.conftest import ScriptedModel, call
+    from tools.catalog import command_tools
+    from tools.models.trained import find
+    from tools.training import KIND, TrainJob
+
+    env, pid, models = coins["env"], coins["pid"], tmp_path / "models"  # the module's detector stays
+    job_runner = JobRunner(env.engine, {KIND: TrainJob(home=env.home, models_dir=models, device="cpu")},
+                           lock_dir=env.home / "jobs")  # fmt: skip
+    ctx = ToolContext(engine=env.engine, project_id=pid, home=env.home, models_dir=models, caller=CALLER,
+                      on_job=job_runner.run_job)  # fmt: skip
+    model = ScriptedModel({"content": "", "tool_calls": [call("train", epochs=EPOCHS, imgsz=SIZE)]})
+    turn = CommandAgent.start(model, "m", ctx, command_tools(), insist=None).send(
+        "train a detector on our labels"
+    )
+    (record,) = turn.tool_calls
+    assert not record.error, record.result
+    trained = find(models, f"project-{pid}-yolo")
+    assert turn.text.startswith(
+        f"Trained {trained.model_id} in job {trained.job_id} ({EPOCHS} epochs): held-out"
+    )
+    assert "label_with_project_detector labels with it" in turn.text
+    assert trained.classes == ["coin"] and trained.provenance["trained_by"] == CALLER.username
+    assert jobs.get(env, CALLER, pid, trained.job_id).params["via"] == "agent"
