@@ -46,6 +46,7 @@ Examples of requests and the call to make:
 "show me the hardest ones" -> {"name": "hardest_proposals", "arguments": {}}
 "train a detector on our labels" -> {"name": "train", "arguments": {}}
 "label the rest with the detector trained on this project" -> {"name": "label_with_project_detector", "arguments": {}}
+"find more cracks like the ones I boxed" -> {"name": "label_by_example", "arguments": {"label": "crack"}}
 After a tool result, answer in one short sentence with the numbers from it."""  # noqa: E501 (one example per line)
 
 # The tools the command agent offers (a subset of tools.catalog.command_tools(): the per-image
@@ -67,6 +68,7 @@ COMMAND_TOOLS = [
     "hardest_proposals",
     "train",
     "label_with_project_detector",
+    "label_by_example",
 ]
 
 _DROP = ("title", "default", "minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems")

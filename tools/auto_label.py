@@ -122,11 +122,25 @@ class LabelJob:
             self._backends = self.backends_factory()
         return self._backends
 
-    def backends_for(self, job: Job) -> Any:
+    def backends_for(self, job: Job, session: Session) -> Any:
         """The process's backends, with the detector the job names (``params['detector']``, e.g.
         a project's trained ``project-3-yolo-job7``) when that is not the stack's own: the agent's
-        "label the rest with the detector trained on this project" runs in the server's runner."""
+        "label the rest with the detector trained on this project" runs in the server's runner.
+        A job with ``params['examples']`` (``label_by_example``) looks for regions like those."""
         base, wanted = self.backends, job.params.get("detector")
+        if job.params.get("examples"):
+            key = f"examples:{job.id}"
+            if key not in self._detectors:
+                from tools.by_example import example_detector
+
+                self._detectors[key] = example_detector(
+                    session,
+                    self.home,
+                    getattr(base, "verifier", None),
+                    job.project_id,
+                    job.params["examples"],
+                )
+            return WithDetector(base, self._detectors[key])
         if not wanted or getattr(base, "ids", {}).get("detector") == wanted:
             return base
         if wanted not in self._detectors:
@@ -151,7 +165,7 @@ class LabelJob:
         with within(session, job_caller(job), job.project_id) as unit:
             self.last = label_image(
                 unit,
-                backends=self.backends_for(job),
+                backends=self.backends_for(job, session),
                 home=self.home,
                 image=image,
                 labels=job.params["classes"],

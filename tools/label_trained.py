@@ -47,13 +47,14 @@ def project_detector(ctx: ToolContext) -> TrainedModel:
         ) from None
 
 
-def unlabelled(ctx: ToolContext) -> list[int]:
-    """Ids of the project's images without any annotation, in id order."""
+def unlabelled(ctx: ToolContext, label: str | None = None) -> list[int]:
+    """Ids of the project's images without any annotation (of ``label``), in id order."""
     out: list[int] = []
     while True:
         rows, total = images.list_(
-            ctx.env, ctx.caller, ctx.project_id, without_annotations=True, offset=len(out), limit=PAGE
-        )
+            ctx.env, ctx.caller, ctx.project_id, class_name=label, without_annotations=True, offset=len(out),
+            limit=PAGE,
+        )  # fmt: skip
         out += [r.id or 0 for r in rows]
         if not rows or len(out) >= total:
             return out
