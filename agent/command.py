@@ -61,6 +61,9 @@ class LabelReport(ToolOutput):
         return f"{self.started}; {self.report}"
 
 
+LABELING = ("auto_label", "label_with_project_detector")  # tools that start a labeling job
+
+
 def reporting(tool: Tool) -> Tool:
     """``auto_label`` that reports its job's outcome when the job already ran (the CLI runs it
     in-process from ``on_job``); with a background runner the job is still queued and the plain
@@ -86,7 +89,7 @@ def reporting(tool: Tool) -> Tool:
 def agent_registry(tools: Registry, names: list[str] | None = None) -> Registry:
     """The command agent's tools: terse schemas, and ``auto_label`` reporting its outcome."""
     chosen = terse(tools, names or [n for n in COMMAND_TOOLS if n in tools.names()])
-    return Registry([reporting(t) if t.name == "auto_label" else t for t in map(chosen.get, chosen.names())])
+    return Registry([reporting(t) if t.name in LABELING else t for t in map(chosen.get, chosen.names())])
 
 
 class ResultAnswers:

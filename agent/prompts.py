@@ -41,6 +41,12 @@ Examples of requests and the call to make:
 "undo that" -> {"name": "undo", "arguments": {}}
 "check the labels for mistakes" -> {"name": "audit", "arguments": {}}
 "export as COCO" -> {"name": "export", "arguments": {}}
+"which thresholds reach 90% precision?" -> {"name": "calibrate", "arguments": {"precision": 0.9}}
+"accept the rest that are safe" -> {"name": "accept_safe", "arguments": {}}
+"show me the hardest ones" -> {"name": "hardest_proposals", "arguments": {}}
+"train a detector on our labels" -> {"name": "train", "arguments": {}}
+"label the rest with the detector trained on this project" -> {"name": "label_with_project_detector", "arguments": {}}
+"find more cracks like the ones I boxed" -> {"name": "label_by_example", "arguments": {"label": "crack"}}
 After a tool result, answer in one short sentence with the numbers from it."""  # noqa: E501 (one example per line)
 
 # The tools the command agent offers (a subset of tools.catalog.command_tools(): the per-image
@@ -57,6 +63,12 @@ COMMAND_TOOLS = [
     "undo",
     "audit",
     "export",
+    "calibrate",
+    "accept_safe",
+    "hardest_proposals",
+    "train",
+    "label_with_project_detector",
+    "label_by_example",
 ]
 
 _DROP = ("title", "default", "minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems")

@@ -40,6 +40,8 @@ Examples, written as the calls you make:
 "redo the mask" or "add the missing one" -> {"name": "resegment", "arguments": {}}
 "get rid of all tiny boxes" -> {"name": "delete_all_of_kind", "arguments": {"kind": "tiny_box"}}: a dry \
 run; tell the user what would go and that a yes applies it.
+"show me the hardest ones" -> {"name": "hardest_proposals", "arguments": {}}: the proposals most \
+likely wrong first.
 The tools act on the finding shown last; never invent ids."""
 
 HISTORY = 12  # messages kept after the system prompt: a review turn needs little context

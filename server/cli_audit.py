@@ -33,25 +33,36 @@ def audit(
         bool, typer.Option("--no-models", help="Skip the detector/verifier checks (missing, wrong class).")
     ] = False,
     stack: Annotated[str | None, typer.Option(help="Model stack: lite | full (default: settings).")] = None,
+    detector: Annotated[
+        str | None,
+        typer.Option(
+            help="Detector of the missed-object checks: project:<name> (trained there) or a model id."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most findings to print.")] = 100,
 ) -> None:
     """Run every check, store the findings and print them, worst (severity x confidence) first."""
     from ops import findings
+    from server.cli_label import resolve_detector
     from server.cli_ops import CLI, cli_env, project_id
     from tools.audit.runner import run_audit
     from tools.models.resolve import ModelMissing
 
     settings = get_settings()
+    if no_models and detector:
+        raise _fail("--detector runs a model check; it cannot go with --no-models")
     backends = None
-    if not no_models:
-        from tools.backends.stacks import build_backends
-
-        try:
-            backends = build_backends(stack or settings.stack, settings.models_dir)
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
     with cli_env() as env:
         pid = project_id(env, project)
+        if not no_models:
+            from tools.backends.stacks import build_backends
+
+            try:
+                backends = build_backends(
+                    stack or settings.stack, settings.models_dir, detector=resolve_detector(env, detector)
+                )
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
         try:
             report = findings.run_audit(
                 env,

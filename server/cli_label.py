@@ -54,17 +54,30 @@ def backends_factory(stack: str, models_dir: Path, detector: str | None = None) 
     return build
 
 
+def resolve_detector(env: Any, spec: str | None) -> str | None:
+    """``project:<name>`` -> the detector trained on that project (``project-<id>-yolo``, its
+    newest); any other model id as given (``build_backends`` checks it)."""
+    if spec is None or not spec.startswith("project:"):
+        return spec
+    from server.cli_ops import project_id as find_project
+    from tools.models.trained import detector_id
+
+    return detector_id(find_project(env, spec.split(":", 1)[1].strip()))
+
+
 def make_runner(
     engine: Engine, home: Path, models_dir: Path, stack: str, detector: str | None = None
 ) -> JobRunner:
+    """A foreground runner for labeling (images, video) and training jobs: the chat's jobs run here."""
     from server.app import SharedBackends
-    from tools import video_label
+    from tools import training, video_label
     from tools.auto_label import KIND, LabelJob
 
     factory = SharedBackends(backends_factory(stack, models_dir, detector))  # one stack for both kinds
     handlers = {
         KIND: LabelJob(home=home, backends_factory=factory),
         video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory),
+        training.KIND: training.TrainJob(home=home, models_dir=models_dir),
     }
     return JobRunner(engine, handlers, lock_dir=home / "jobs")
 
@@ -184,7 +197,10 @@ def label(
         ),
     ] = None,
     detector: Annotated[
-        str | None, typer.Option(help="Detector model id instead of the stack's, e.g. project-3-yolo.")
+        str | None,
+        typer.Option(
+            help="Detector instead of the stack's: project:<name> (trained on that project) or a model id."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -208,6 +224,7 @@ def label(
         project_id = find_project(env, project)
         refs = [r.strip() for r in images.split(",") if r.strip()] if images else None
         wanted = [c for c in classes.split(",") if c.strip()]
+        detector = resolve_detector(env, detector)
         if detector is None and stack == "lite":
             detector = _trained_detector(models_dir, project_id, wanted)
         runner = make_runner(engine, home, models_dir, stack, detector)

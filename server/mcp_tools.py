@@ -186,8 +186,8 @@ def _reply(text: str, structured: dict[str, Any]) -> Reply:
 
 
 def default_registry() -> Registry:
-    from agent.command import reporting
+    from agent.command import LABELING, reporting
     from tools.catalog import command_tools
 
     tools = command_tools()
-    return Registry([reporting(t) if t.name == "auto_label" else t for t in map(tools.get, tools.names())])
+    return Registry([reporting(t) if t.name in LABELING else t for t in map(tools.get, tools.names())])

@@ -8,6 +8,7 @@ advances the job's cursor, writing as the person who started the job.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,22 @@ def job_caller(job: Job) -> Caller:
     return Caller(name, None, False, via="job", agent_run_id=job.params.get("agent_run_id"))
 
 
+@dataclass(frozen=True)
+class WithDetector:
+    """Backends with their detector swapped; the segmenter and verifier stay the shared ones."""
+
+    base: Any
+    detector: Any
+
+    @property
+    def segmenter(self) -> Any:
+        return self.base.segmenter
+
+    @property
+    def verifier(self) -> Any:
+        return getattr(self.base, "verifier", None)
+
+
 class LabelJob:
     """Job handler: item ``i`` is image ``params['image_ids'][i]``.
 
@@ -96,6 +113,7 @@ class LabelJob:
         self.home = home
         self.backends_factory = backends_factory
         self._backends: Any = None
+        self._detectors: dict[str, Any] = {}  # a job's own detector (params['detector']), by model id
         self.last: Any = None  # the last ImageResult, for timing reports
 
     @property
@@ -103,6 +121,34 @@ class LabelJob:
         if self._backends is None:
             self._backends = self.backends_factory()
         return self._backends
+
+    def backends_for(self, job: Job, session: Session) -> Any:
+        """The process's backends, with the detector the job names (``params['detector']``, e.g.
+        a project's trained ``project-3-yolo-job7``) when that is not the stack's own: the agent's
+        "label the rest with the detector trained on this project" runs in the server's runner.
+        A job with ``params['examples']`` (``label_by_example``) looks for regions like those."""
+        base, wanted = self.backends, job.params.get("detector")
+        if job.params.get("examples"):
+            key = f"examples:{job.id}"
+            if key not in self._detectors:
+                from tools.by_example import example_detector
+
+                self._detectors[key] = example_detector(
+                    session,
+                    self.home,
+                    getattr(base, "verifier", None),
+                    job.project_id,
+                    job.params["examples"],
+                )
+            return WithDetector(base, self._detectors[key])
+        if not wanted or getattr(base, "ids", {}).get("detector") == wanted:
+            return base
+        if wanted not in self._detectors:
+            from tools.backends.stacks import model
+
+            _role, build = model(str(wanted))
+            self._detectors[wanted] = build(base.models_dir, **getattr(base, "options", {}))
+        return WithDetector(base, self._detectors[wanted])
 
     def total(self, params: dict[str, Any]) -> int:
         return len(params["image_ids"])
@@ -119,7 +165,7 @@ class LabelJob:
         with within(session, job_caller(job), job.project_id) as unit:
             self.last = label_image(
                 unit,
-                backends=self.backends,
+                backends=self.backends_for(job, session),
                 home=self.home,
                 image=image,
                 labels=job.params["classes"],

@@ -1,7 +1,8 @@
 """Calibration as agent tools: ``calibrate`` (per class, the threshold that reaches a precision,
 from what reviewers decided) and ``accept_safe`` ("accept the rest that are safe": apply it as
-one undoable change). ``accept_safe`` answers with a dry run the agent holds; it applies through
-the tool's ``confirm`` only when the person confirms (``agent.pending``), like the bulk edits.
+one undoable change). ``accept_safe`` always answers with a dry run first ("auto-accept 412 of
+'car' above 0.71 ..."), however small, which the agent holds; it applies through the tool's
+``confirm`` only when the person confirms (``agent.pending``), like the bulk edits.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _calibrate(ctx: ToolContext, args: CalibrateArgs) -> CalibrateResult:
 def _apply(ctx: ToolContext, args: AcceptSafeArgs, confirm: str | None = None) -> Edited | DryRun:
     out = calibration.apply(
         ctx.env, ctx.caller, ctx.project_id, precision=args.precision, labels=args.labels, reject=args.reject,
-        confirm=confirm,
+        confirm=confirm, preview=confirm is None,
     )  # fmt: skip
     if isinstance(out, calibration.DryRun):
         return DryRun(

@@ -13,10 +13,24 @@ def vision_tools() -> Registry:
 
 
 def command_tools() -> Registry:
-    """The vision tools plus the command agent's store tools (find, edit, undo, audit, export)."""
-    from tools import audit_tool, edit, export_tool, find_images, undo_tool
+    """The vision tools plus the command agent's store tools (find, edit, undo, audit, export) and the
+    labeling loop's (calibrate and accept the safe proposals, the hardest proposals first, train a
+    detector on the project's labels and label with it, label by example)."""
+    from tools import (
+        audit_tool,
+        by_example,
+        calibrate,
+        edit,
+        export_tool,
+        find_images,
+        label_trained,
+        review_order,
+        train_tool,
+        undo_tool,
+    )
 
     registry = vision_tools()
-    for tool in [find_images.TOOL, *edit.TOOLS, undo_tool.TOOL, audit_tool.TOOL, export_tool.TOOL]:
+    loop = [*calibrate.TOOLS, review_order.TOOL, train_tool.TOOL, label_trained.TOOL, by_example.TOOL]
+    for tool in [find_images.TOOL, *edit.TOOLS, undo_tool.TOOL, audit_tool.TOOL, export_tool.TOOL, *loop]:
         registry.add(tool)
     return registry

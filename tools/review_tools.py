@@ -9,6 +9,9 @@ short message at a time.
 ``delete_all_of_kind`` answers with a dry run; it applies through the tool's ``confirm`` only
 when the person's own next message confirms (``agent.pending``, the same mechanism as the
 command agent's bulk edits): the model cannot confirm it.
+
+``hardest_proposals`` lists the pending proposals most likely wrong first (``ops.review_order``,
+the order the review stream shows), for "show me the hardest ones".
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from store.models import Annotation, AuditFinding, Image
 from tools.edit import DryRun
 from tools.pipeline import clip_to_box, load_rgb
 from tools.registry import Registry, Tool, ToolContext, ToolError, ToolResult
+from tools.review_order import TOOL as hardest_proposals
 
 AnnotationKind = Literal[
     "tiny_box",
@@ -336,5 +340,6 @@ def review_tools(state: ReviewState) -> Registry:
                 mutates=True,
                 confirm=confirm_delete,
             ),
+            hardest_proposals,  # "show me the hardest ones": the proposals in review order
         ]
     )

@@ -27,6 +27,7 @@ from ui import actions, live, views
 from ui.app import active_job, build_ui
 from ui.canvas import canvas_html, gesture
 from ui.services import NO_AGENT_HINT, UIServices
+from ui.shared import Shared
 from ui.tabs import analytics, review
 from ui.tabs.chat import run_chat
 from ui.tabs.export import export
@@ -415,6 +416,31 @@ def test_analytics_counts_and_histogram(services: UIServices, project: int) -> N
     }
     assert list(hist.itertuples(index=False, name=None)) == [("tie", "0.8-0.9", 1)]
     assert summary.startswith("**2** images (2 annotated, 0 to do) · **2** annotations")
+
+
+def test_analytics_precision_recall_curve_per_class(services: UIServices, project: int) -> None:
+    from ops.annotations import NewAnnotation, create
+
+    _, zidane = _image_ids(services, project)
+    assert analytics.pr_curves(services.env, ADMIN, project).empty  # nothing reviewed yet
+    items = [  # 40 reviewed ties: the 30 scoring 0.25 and up right, the 10 below wrong
+        NewAnnotation(label="tie", bbox=[10.0 + 20 * i, 10.0, 15.0, 15.0], score=(i + 0.5) / 40,
+                      status="accepted" if i >= 10 else "rejected")
+        for i in range(40)
+    ]  # fmt: skip
+    create(services.env, ADMIN, project, image_id=zidane, items=items)
+    curve = analytics.pr_curves(services.env, ADMIN, project)
+    assert set(curve["class"]) == {"tie"} and len(curve) > 5
+    first, last = curve.iloc[0], curve.iloc[-1]  # highest threshold first
+    assert first["precision"] == 1.0 and first["recall"] < 0.2 and first["low"] < 1.0
+    assert last["recall"] == 1.0 and abs(last["precision"] - 0.75) < 1e-9
+    assert (curve["low"] <= curve["precision"]).all() and (curve["precision"] <= curve["high"]).all()
+    with gr.Blocks():  # what the tab shows
+        state = gr.State()
+        shared = Shared(state, state, state, state, gr.Markdown(), gr.Textbox())
+        load, outputs = analytics.build(services, shared)
+    shown = load(project, None)
+    assert len(shown) == len(outputs) and shown[3] == "" and shown[4].value is not None
 
 
 def test_review_actions_change_the_annotation_and_close_the_finding(

@@ -21,6 +21,7 @@ from tools.backends.vocab import imagenet_classes
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 _STD = np.array([0.229, 0.224, 0.225], np.float32)
 _SIZE = 224
+EMBED_SIZE = 96
 
 
 def load_efficientnet_lite0(weights: Path) -> Any:
@@ -49,8 +50,9 @@ def load_efficientnet_lite0(weights: Path) -> Any:
     return model.eval()
 
 
-def square_input(crop: np.ndarray) -> np.ndarray:
-    """Pad a crop to a square with the ImageNet mean colour, resize to 224, normalise: ``(3, 224, 224)``.
+def square_input(crop: np.ndarray, size: int = _SIZE) -> np.ndarray:
+    """Pad a crop to a square with the ImageNet mean colour, resize to ``size`` (224), normalise:
+    ``(3, size, size)``.
 
     Padding instead of stretching keeps thin objects (a tie, a standing person) in proportion,
     which the classifier needs: a tie stretched to a square is scored as almost anything else.
@@ -65,7 +67,7 @@ def square_input(crop: np.ndarray) -> np.ndarray:
     canvas[:] = (_MEAN * 255).round().astype(np.uint8)
     top, left = (side - h) // 2, (side - w) // 2
     canvas[top : top + h, left : left + w] = crop
-    resized = np.asarray(Image.fromarray(canvas).resize((_SIZE, _SIZE), Image.BICUBIC), np.float32)
+    resized = np.asarray(Image.fromarray(canvas).resize((size, size), Image.BICUBIC), np.float32)
     return ((resized / 255.0 - _MEAN) / _STD).transpose(2, 0, 1)
 
 
@@ -90,17 +92,30 @@ class LiteVerifier:
 
     def probabilities(self, crops: list[np.ndarray]) -> np.ndarray:
         """ImageNet-1k softmax per crop, ``(len(crops), 1000)``."""
+        return self._batches(crops, lambda model, x: model(x).softmax(-1), 1000)
+
+    def embed(self, crops: list[np.ndarray], size: int = EMBED_SIZE) -> np.ndarray:
+        """Unit-length pooled features per crop (what the classifier reads), ``(len(crops), 1280)``:
+        how alike two crops look, also for classes ImageNet lacks (label by example). At ``size``
+        px, not 224: a search embeds hundreds of windows per image (measured under load 16 on two
+        cores: 0.4 s a crop at 224 px)."""
+        out = self._batches(
+            crops, lambda model, x: model.forward_head(model.forward_features(x), pre_logits=True), 1280, size
+        )
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def _batches(self, crops: list[np.ndarray], head: Any, width: int, size: int = _SIZE) -> np.ndarray:
         import torch
 
         if self._model is None:
             self._model = load_efficientnet_lite0(self.weights)
         if self.threads:
             torch.set_num_threads(self.threads)
-        out = [np.zeros((0, 1000), np.float32)]
+        out = [np.zeros((0, width), np.float32)]
         for start in range(0, len(crops), self.batch):
-            x = torch.from_numpy(np.stack([square_input(c) for c in crops[start : start + self.batch]]))
+            x = torch.from_numpy(np.stack([square_input(c, size) for c in crops[start : start + self.batch]]))
             with torch.inference_mode():
-                out.append(self._model(x).softmax(-1).numpy())
+                out.append(head(self._model, x).numpy())
         return np.concatenate(out)
 
     def score(self, crops: list[np.ndarray], labels: list[str]) -> np.ndarray:

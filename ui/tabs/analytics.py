@@ -1,4 +1,5 @@
-"""The Analytics tab: totals, per-class counts, confidence histograms, findings, a sample grid.
+"""The Analytics tab: totals, per-class counts, confidence histograms, the precision/recall curve
+per class (from what reviewers decided, ``ops.calibration``), findings, a sample grid.
 
 Every number is one grouped SQL query (the per-class counts read the trigger-kept summaries), so
 the tab stays quick on a large project. It reads the store only through :func:`ui.views.reading`,
@@ -14,7 +15,9 @@ import pandas as pd
 from sqlalchemy import Integer, cast, func, text
 from sqlmodel import Session, col, select
 
+from ops import calibration
 from ops.caller import Caller
+from ops.unit import Env
 from store import class_status_counts, image_count, list_images
 from store.models import UNANNOTATED, Annotation, AuditFinding, Category, Image
 from ui import actions, views
@@ -51,6 +54,23 @@ def class_counts(session: Session, project_id: int) -> pd.DataFrame:
         for status, n in by_status.items()
     ]
     return pd.DataFrame(data, columns=["class", "status", "count"])
+
+
+def pr_curves(env: Env, caller: Caller | None, project_id: int) -> pd.DataFrame:
+    """Rows (class, recall, precision, low, high, threshold): the calibration's curve per class, each
+    point "accept every proposal scoring >= threshold" with its Wilson interval. A class scored by
+    two models (say, the lite detector and one trained on the project) shows one curve per model."""
+    groups = calibration.calibrate(env, caller, project_id).classes
+    models = {}
+    for c in groups:
+        models.setdefault(c.label, set()).add(c.model)
+    data = [
+        {"class": c.label if len(models[c.label]) == 1 else f"{c.label} ({c.model})", "recall": p.recall,
+         "precision": p.precision, "low": p.low, "high": p.high, "threshold": p.threshold}
+        for c in groups
+        for p in c.curve
+    ]  # fmt: skip
+    return pd.DataFrame(data, columns=["class", "recall", "precision", "low", "high", "threshold"])
 
 
 def findings_by_kind(session: Session, project_id: int) -> pd.DataFrame:
@@ -103,6 +123,11 @@ def build(services: UIServices, shared: Shared) -> Any:
             height=300,
         )
         hist = gr.BarPlot(x="confidence", y="count", color="class", title="Confidence per class", height=300)
+    curves_note = gr.Markdown()
+    curves = gr.LinePlot(
+        x="recall", y="precision", color="class", title="Precision/recall per class (reviewed proposals)",
+        height=300, tooltip=["class", "threshold", "precision", "low", "high", "recall"],
+    )  # fmt: skip
     findings_note = gr.Markdown()
     findings = gr.BarPlot(x="kind", y="count", color="status", title="Audit findings by kind", height=250)
     grid = gr.Gallery(
@@ -112,29 +137,36 @@ def build(services: UIServices, shared: Shared) -> Any:
     def load(project_id: int | None, request: gr.Request) -> tuple[Any, ...]:
         empty = pd.DataFrame()
         if project_id is None:
-            return "No project selected.", empty, empty, "", empty, []
+            return "No project selected.", empty, empty, "", empty, "", empty, []
         try:
             return _load(services.caller(request), project_id)
         except actions.ERRORS as exc:
-            return actions.refusal(exc), empty, empty, "", empty, []
+            return actions.refusal(exc), empty, empty, "", empty, "", empty, []
 
     def _load(caller: Caller | None, project_id: int) -> tuple[Any, ...]:
+        curve_data = pr_curves(services.env, caller, project_id)
         with views.reading(services, caller, project_id, "project.read") as session:
             hist_data = confidence_histogram(session, project_id)
             found = findings_by_kind(session, project_id)
             return (
                 totals(session, project_id),
                 class_counts(session, project_id),
-                # the same colour per class as on the canvas
-                gr.BarPlot(hist_data, color_map={n: _hex(class_color(n)) for n in set(hist_data["class"])}),
+                gr.BarPlot(hist_data, color_map=_colors(hist_data)),
+                "" if len(curve_data) else "No precision/recall curve yet: accept or reject some proposals.",
+                gr.LinePlot(curve_data, color_map=_colors(curve_data)),
                 "" if len(found) else "No audit findings yet: the review agent files them.",
                 found,
                 samples(services, session, project_id),
             )
 
-    outputs = [summary, counts, hist, findings_note, findings, grid]
+    outputs = [summary, counts, hist, curves_note, curves, findings_note, findings, grid]
     refresh.click(load, [shared.project], outputs)
     return load, outputs
+
+
+def _colors(frame: pd.DataFrame) -> dict[str, str]:
+    """The same colour per class as on the canvas."""
+    return {n: _hex(class_color(n)) for n in set(frame["class"])}
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
