@@ -287,15 +287,18 @@ def propagate_track(
     *,
     follow: Follow,
     to_frame: int | None = None,
-    model: str = "",
+    model: str | Callable[[], str] = "",
 ) -> Propagated:
     """Re-follow track ``track_id`` from its annotation on ``from_frame`` through the later frames
     (up to ``to_frame``; None: the video's end) with ``follow``, and replace the track's
     annotations on the frames the follower covered with what it found, as one change.
 
     Frames after the follower's last covered frame keep their annotations (it stops where it
-    lost the object). Raises Invalid when the track has no annotation on ``from_frame``, Conflict
-    when that annotation changed while the model ran.
+    lost the object). ``model`` names the models for the annotations' provenance; a callable is
+    asked after ``follow`` ran (so a refused call never loads a model to name it).
+
+    Raises Invalid when the track has no annotation on ``from_frame``, Conflict when that
+    annotation changed while the model ran.
     """
     require(env, caller, project_id, "annotation.edit", "annotation.create", "annotation.delete",
             "annotation.propose")  # fmt: skip
@@ -304,6 +307,7 @@ def propagate_track(
     if not frames:
         raise Invalid(f"frame {from_frame} is the last frame to propagate to; nothing follows it")
     found, covered = follow(seed, frames)
+    model = model() if callable(model) else model
     allowed = {image.id: image for image, _ in frames if (image.frame_index or 0) <= covered}
     with change(env, caller, "annotation.edit", project_id) as unit:
         current = unit.session.get(Annotation, seed_id := _seed_annotation(unit, track_id, seed.frame_index))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from ops.unit import Env
 from store.annotations import create_annotation
 from store.categories import ensure_categories
 from store.db import new_session
@@ -15,13 +16,12 @@ from store.history import begin_change
 from store.ingest import ingest
 from store.models import Image
 from store.tracks import create_track
-from tests.ops.conftest import caller_of
 from tests.store.video_clips import moving_squares
 
 
 @dataclass
 class Clip:
-    env: object
+    env: Env
     project_id: int
     video_id: int
     a: int  # square 1 (top), frames 0-19
@@ -37,14 +37,20 @@ def true_box(square: int, frame: int) -> list[float]:
 @pytest.fixture
 def squares_clip(ops_world, tmp_path: Path) -> Clip:
     world, env = ops_world
+    return add_squares(env, world.project_id, tmp_path)
+
+
+def add_squares(env: Env, project_id: int, tmp_path: Path) -> Clip:
+    """Ingest the moving-squares clip into project ``project_id`` (it must be called "streets",
+    the template's) and write tracks A, B, C on the squares' true boxes."""
     with new_session(env.engine) as s:
         report = ingest(s, home=env.home, project_name="streets", source=moving_squares(tmp_path / "sq.mp4"))
         video_id = report.videos[0].video_id
         frames = list(
             s.exec(select(Image).where(Image.video_id == video_id).order_by(col(Image.frame_index)))
         )
-        (person,) = ensure_categories(s, project_id=world.project_id, names=["person"])
-        batch = begin_change(s, project_id=world.project_id, actor="seed", description="tracks")
+        (person,) = ensure_categories(s, project_id=project_id, names=["person"])
+        batch = begin_change(s, project_id=project_id, actor="seed", description="tracks")
         ids = [
             create_track(s, batch=batch, video_id=video_id, category_id=person.id, name=n).id for n in "ABC"
         ]
@@ -57,8 +63,10 @@ def squares_clip(ops_world, tmp_path: Path) -> Clip:
                     track_id=track,
                 )  # fmt: skip
         s.commit()
-    return Clip(env, world.project_id, video_id, *ids)
+    return Clip(env, project_id, video_id, *ids)
 
 
 def who(clip: Clip, name: str):
+    from tests.ops.conftest import caller_of  # here: conftest imports this module's fixture
+
     return caller_of(clip.env.engine, name)
