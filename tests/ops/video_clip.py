@@ -37,15 +37,15 @@ def true_box(square: int, frame: int) -> list[float]:
 @pytest.fixture
 def squares_clip(ops_world, tmp_path: Path) -> Clip:
     world, env = ops_world
-    return add_squares(env, world.project_id, tmp_path)
+    return add_squares(env, tmp_path)
 
 
-def add_squares(env: Env, project_id: int, tmp_path: Path) -> Clip:
-    """Ingest the moving-squares clip into project ``project_id`` (it must be called "streets",
-    the template's) and write tracks A, B, C on the squares' true boxes."""
+def add_squares(env: Env, tmp_path: Path) -> Clip:
+    """Ingest the moving-squares clip into project "streets" (the template's; created when
+    missing) and write tracks A, B, C on the squares' true boxes."""
     with new_session(env.engine) as s:
         report = ingest(s, home=env.home, project_name="streets", source=moving_squares(tmp_path / "sq.mp4"))
-        video_id = report.videos[0].video_id
+        video_id, project_id = report.videos[0].video_id, report.project_id
         frames = list(
             s.exec(select(Image).where(Image.video_id == video_id).order_by(col(Image.frame_index)))
         )

@@ -20,7 +20,7 @@ from tests.tools.test_video_label import SquareDetector
 @pytest.fixture
 def setup(world: World, tmp_path: Path):
     engine = open_engine(world.database or world.home / "labelwright.db")
-    clip = add_squares(Env(engine, world.home), world.project_id, tmp_path)
+    clip = add_squares(Env(engine, world.home), tmp_path)
     app = make_app(world)
     backends = use_model(app, Chatty())
     backends.detector, backends.segmenter = SquareDetector(), FakeSegmenter()
