@@ -22,7 +22,9 @@ def ctx(tmp_path: Path):
     home = tmp_path / "home"
     engine = open_engine(home / "labelwright.db")
     clip = add_squares(Env(engine, home), tmp_path)  # creates the project "streets"
-    ctx = ToolContext(engine=engine, project_id=clip.project_id, home=home, models_dir=tmp_path, caller=local_caller())
+    ctx = ToolContext(
+        engine=engine, project_id=clip.project_id, home=home, models_dir=tmp_path, caller=local_caller()
+    )
     yield ctx, clip
     engine.dispose()
 
