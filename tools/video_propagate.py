@@ -11,7 +11,11 @@ stack's Segmenter, or the previous mask shifted with the box when the box barely
 (IoU >= ``reuse_iou``, as in :mod:`tools.video_label`); the corrected mask is the first one
 reused, so a person's fix carries forward.
 
-:func:`propagate` is the one call surfaces make (REST, UI, agent): ops with this follower.
+On the full stack (a SAM 2.1 segmenter) :func:`sam2_follower` follows with SAM 2.1's video
+predictor instead: the corrected mask is the prompt on frame k and the predictor's memory carries
+it forward (:mod:`tools.backends.sam2_video`); :func:`follower_for` picks one by the stack.
+
+:func:`propagate` is the one call surfaces make (UI, agent): ops with the stack's follower.
 """
 
 from __future__ import annotations
@@ -97,6 +101,96 @@ def follower(
     return follow
 
 
+def sam2_follower(tracker: Any, *, max_gap: int = 2, stats: dict[str, int] | None = None) -> Follow:
+    """A ``follow`` over SAM 2.1's video predictor (:class:`~tools.backends.sam2_video.SAM2VideoTracker`):
+    the corrected mask (or box, when the annotation has none) prompts the seed frame and the
+    predictor's memory carries it forward; ``max_gap`` empty masks in a row end it (the object
+    left or is hidden). It follows at most the tracker's ``max_frames`` per call."""
+    counts = stats if stats is not None else {}
+    for key in ("frames", "found"):
+        counts.setdefault(key, 0)
+
+    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> tuple[list[Followed], int]:
+        from store.masks import mask_from_rle
+
+        mask = mask_from_rle(seed.mask).astype(bool) if seed.mask is not None else None
+        box = None if mask is not None else _xyxy(seed.bbox)
+        found: list[Followed] = []
+        covered, gap = seed.frame_index, 0
+        paths = [seed.path, *(path for _, path in frames)]
+        for index, got, score in tracker.track(paths, mask=mask, box=box):
+            image = frames[index - 1][0]
+            counts["frames"] += 1
+            if not got.any():
+                gap += 1
+                if gap > max_gap:
+                    break
+                continue
+            rle = _storable(got)
+            if rle is None:  # noise, not an object: as good as lost on this frame
+                gap += 1
+                if gap > max_gap:
+                    break
+                continue
+            gap, covered = 0, int(image.frame_index or 0)
+            found.append(Followed(image.id or 0, mask=rle, score=round(score, 4)))
+            counts["found"] += 1
+        return found, covered
+
+    return follow
+
+
+def _storable(mask: np.ndarray) -> dict[str, Any] | None:
+    """The mask's largest connected part with its holes filled, as RLE, or None when even that is
+    over the store's run-length limit. A video predictor's mask can carry specks and holes (and,
+    with random weights, is all noise); one object is one solid part."""
+    import cv2
+
+    from store.masks import check_rle_limits, rle_from_mask
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n < 2:
+        return None
+    largest = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    contours, _ = cv2.findContours(largest, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    solid = cv2.drawContours(np.zeros_like(largest), contours, -1, 1, thickness=cv2.FILLED).astype(bool)
+    rle = rle_from_mask(solid)
+    try:
+        check_rle_limits(rle)
+    except ValueError:
+        return None
+    return rle
+
+
+def follower_for(backends: Any, *, threshold: float = 0.3) -> Follow:
+    """The follower for the stack: SAM 2.1's video predictor when its segmenter is SAM 2.1 (the
+    full stack), else the lite detector-and-IoU follower. Decided when it runs, so the models
+    load only after the operation's permission check."""
+
+    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> tuple[list[Followed], int]:
+        tracker = video_tracker(backends)
+        chosen = sam2_follower(tracker) if tracker is not None else follower(backends, threshold=threshold)
+        return chosen(seed, frames)
+
+    return follow
+
+
+def video_tracker(backends: Any) -> Any:
+    """The SAM 2.1 video tracker sharing the stack's SAM 2.1 weights (built once), or None."""
+    from tools.backends.sam2_segmenter import SAM2Segmenter
+
+    segmenter = backends.segmenter
+    if not isinstance(segmenter, SAM2Segmenter):
+        return None
+    tracker = getattr(segmenter, "_video_tracker", None)
+    if tracker is None:
+        from tools.backends.sam2_video import SAM2VideoTracker
+
+        tracker = SAM2VideoTracker.from_segmenter(segmenter)
+        segmenter._video_tracker = tracker  # type: ignore[attr-defined]
+    return tracker
+
+
 def propagate(
     env: Env,
     caller: Caller | None,
@@ -113,10 +207,15 @@ def propagate(
     the permission check, so a lazily loading stack loads nothing for a refused call."""
     return propagate_track(
         env, caller, project_id, track_id, from_frame,
-        follow=follower(backends, threshold=threshold), to_frame=to_frame, model=lambda: model_name(backends),
+        follow=follower_for(backends, threshold=threshold), to_frame=to_frame,
+        model=lambda: model_name(backends),
     )  # fmt: skip
 
 
 def model_name(backends: Any) -> str:
-    """The provenance a propagated annotation records: the stack's detector and segmenter."""
+    """The provenance a propagated annotation records: SAM 2.1's video predictor, or the lite
+    stack's detector and segmenter."""
+    tracker = video_tracker(backends)
+    if tracker is not None:
+        return tracker.model_id
     return f"{backends.detector.model_id}+iou-follow+{backends.segmenter.model_id}"
