@@ -40,6 +40,8 @@ class Seed:
     frame_index: int
     bbox: list[float]  # [x, y, w, h]
     mask: dict[str, Any] | None  # COCO RLE, when the annotation has one
+    # The track's box on the sampled frame just before (if it is on it): how fast it moves.
+    previous_bbox: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,16 @@ def _seed(
             raise Invalid(f"to_frame must be after from_frame={from_frame}, got {to_frame}")
         statement = statement.where(col(Image.frame_index) <= int(to_frame))
     later = list(unit.session.exec(statement.order_by(col(Image.frame_index))))
+    previous_frame = unit.session.exec(
+        select(Image.frame_index)
+        .where(Image.video_id == track.video_id, col(Image.frame_index) < from_frame)
+        .order_by(col(Image.frame_index).desc())
+        .limit(1)
+    ).first()
+    before = [a for f, a in repo.track_frames(unit.session, track_id=int(track_id)) if f == previous_frame]
+    previous = unit.session.get_one(Annotation, before[0]).bbox if before else None
     seed = Seed(
         track.id or 0, category.name, category.id or 0, image, home / image.path, from_frame,
-        list(ann.bbox), ann.mask,
+        list(ann.bbox), ann.mask, list(previous) if previous else None,
     )  # fmt: skip
     return seed, ann.version, [(f, home / f.path) for f in later]
