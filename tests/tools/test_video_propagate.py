@@ -34,3 +34,14 @@ def test_the_lite_stack_follows_with_its_detector() -> None:
     backends = Lite(FakeDetector(), FakeSegmenter())
     assert video_tracker(backends) is None
     assert model_name(backends) == "fake-detector+iou-follow+fake-segmenter"
+
+
+def test_a_fast_walker_is_matched_by_its_centre_not_by_overlap() -> None:
+    from tools.video_propagate import _nearest, _shift
+
+    before, now = np.array([578, 239, 604, 324], np.float32), np.array([552, 239, 581, 322], np.float32)
+    predicted = now + _shift(before, now)  # the next frame, at the same speed
+    walker, other = np.array([530, 238, 563, 322], np.float32), np.array([443, 172, 479, 250], np.float32)
+    assert _nearest(predicted, [other, walker], 0.75) == 1
+    assert _nearest(predicted, [other], 0.75) is None
+    assert _nearest(predicted, [np.array([528, 238, 700, 322], np.float32)], 0.75) is None  # 5x its size
