@@ -31,7 +31,6 @@ from server.routes import ROUTERS
 from server.routes.schema import errors
 from server.security import BULK_BODY_LIMIT, BodyLimitMiddleware, GuardMiddleware, MethodMiddleware
 from server.settings import Settings
-from store.db import open_engine
 from store.errors import StaleWriteError, StoreError
 
 API_PREFIX = "/api/v1"
@@ -104,7 +103,7 @@ def create_app(
             without it / is a small landing page.
     """
     local = settings.is_local  # raises for local_mode on a network bind: fail before serving
-    engine = open_engine(settings.database, durable=settings.durable)
+    engine = settings.open_store()
     bus = EventBus()
     follower = OutboxFollower(engine, bus)
     from server.cli_label import backends_factory

@@ -109,7 +109,7 @@ def chat(
     from agent.command import CommandAgent
     from agent.review import is_review_request
     from server.cli_review import review_session
-    from store.db import new_session, open_engine
+    from store.db import new_session
     from store.projects import get_project_by_name
     from tools.catalog import command_tools
 
@@ -120,7 +120,7 @@ def chat(
         review_session(project, message, model=model, stack=stack, threads=2, interactive=sys.stdin.isatty())
         return
     settings = get_settings()
-    engine = open_engine(settings.database)
+    engine = settings.open_store()
     handle = None
     try:
         with new_session(engine) as session:

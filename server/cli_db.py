@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from server.settings import get_settings
-from store.db import current_revision, database_url, head_revision, migrate, open_engine
+from store.db import current_revision, database_url, head_revision, migrate
 
 app = typer.Typer(help="Database schema: upgrade it, or show its revision.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -29,7 +29,7 @@ def upgrade(
     revision: Annotated[str, typer.Option(help="Target revision (default: the newest).")] = "head",
 ) -> None:
     """Run the migrations up to REVISION (a no-op when the database is there already)."""
-    engine = open_engine(get_settings().database, upgrade=False)
+    engine = get_settings().open_store(upgrade=False)
     try:
         before = current_revision(engine)
         migrate(engine, revision)
@@ -43,7 +43,7 @@ def upgrade(
 @app.command()
 def current(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
     """Show the database's schema revision and the newest one this version ships."""
-    engine = open_engine(get_settings().database, upgrade=False)
+    engine = get_settings().open_store(upgrade=False)
     try:
         revision = current_revision(engine)
     finally:

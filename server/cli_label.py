@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from server.jobs import JobRunner, ProgressEvent
 from server.settings import get_settings
-from store.db import new_session, open_engine
+from store.db import new_session
 from store.models import Job, JobState
 
 app = typer.Typer(help="Label images in the foreground; list, cancel and resume jobs.", no_args_is_help=True)
@@ -218,7 +218,7 @@ def label(
     if stack not in ("lite", "full"):
         raise _fail(f"--stack must be lite or full, got {stack!r}")
     home, models_dir = paths()
-    engine = open_engine(get_settings().database)
+    engine = get_settings().open_store()
     env = Env(engine, home)
     try:
         project_id = find_project(env, project)
@@ -316,7 +316,7 @@ def list_(
     from store.projects import get_project_by_name
 
     home, _ = paths()
-    engine = open_engine(get_settings().database)
+    engine = get_settings().open_store()
     with new_session(engine) as session:
         project_id = None
         if project is not None:
@@ -392,7 +392,7 @@ def resume(
     from server.cli_ops import CLI
 
     home, models_dir = paths()
-    engine = open_engine(get_settings().database)
+    engine = get_settings().open_store()
     try:
         with new_session(engine) as session:
             from store.jobs import get_job

@@ -29,12 +29,11 @@ def mcp(
     from server.cli_label import make_runner
     from server.mcp_server import serve_stdio
     from server.mcp_tools import McpTools
-    from store.db import open_engine
     from tools.auto_label import KIND
     from tools.registry import ToolContext
 
     settings = get_settings()
-    engine = open_engine(settings.database, durable=settings.durable)
+    engine = settings.open_store()
     runner = make_runner(engine, settings.home, settings.models_dir, stack or settings.stack)
 
     def context(caller: object, project_id: int) -> ToolContext:

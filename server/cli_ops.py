@@ -20,7 +20,6 @@ from ops.errors import OpError
 from ops.projects import find_project
 from ops.unit import Env
 from server.settings import get_settings
-from store.db import open_engine
 from store.errors import StaleWriteError
 
 console = Console(stderr=True)
@@ -36,7 +35,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def cli_env() -> Iterator[Env]:
     """The data home's database as an ops environment; refusals become an error line and exit 1."""
     settings = get_settings()
-    engine = open_engine(settings.database, durable=settings.durable)
+    engine = settings.open_store()
     try:
         yield Env(engine, settings.home)
     except (OpError, StaleWriteError) as exc:

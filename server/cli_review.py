@@ -18,7 +18,7 @@ from agent.events import AssistantText, Event, Final, ToolCall, ToolResult
 from agent.llm import DEFAULT_MODEL, LLMUnavailable
 from server.cli_ops import CLI
 from server.settings import get_settings
-from store.db import new_session, open_engine
+from store.db import new_session
 
 app = typer.Typer(help="Review flagged annotations with the review agent.", add_completion=False)
 console = Console(stderr=True)
@@ -69,7 +69,7 @@ def review_session(
     from tools.review_tools import ReviewState, review_tools
 
     settings = get_settings()
-    engine = open_engine(settings.database)
+    engine = settings.open_store()
     with new_session(engine) as session:
         found = get_project_by_name(session, name=project)
     if found is None or found.id is None:

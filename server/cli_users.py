@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from ops import names
 from server.settings import get_settings
-from store.db import new_session, open_engine
+from store.db import new_session
 from store.models import Role
 from store.users import (
     create_token,
@@ -36,7 +36,7 @@ NameArg = Annotated[str, typer.Argument(help="User name (a Tailscale login works
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    engine = open_engine(get_settings().database)
+    engine = get_settings().open_store()
     try:
         with new_session(engine) as session:
             yield session

@@ -17,7 +17,6 @@ from rich.console import Console
 
 from server.jobs import JobRunner, ProgressEvent
 from server.settings import get_settings
-from store.db import open_engine
 
 app = typer.Typer()
 console = Console(stderr=True)
@@ -43,7 +42,7 @@ def worker(
         if stack not in ("lite", "full"):
             raise typer.BadParameter(f"--stack must be lite or full, got {stack!r}")
         settings = settings.model_copy(update={"stack": stack})
-    engine = open_engine(settings.database, durable=settings.durable)
+    engine = settings.open_store()
     backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
     runner = JobRunner(engine, default_handlers(settings, backends), poll_s=poll, lease_s=lease)
     stop = threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,14 @@ class Settings(BaseSettings):
     def database(self) -> str | Path:
         """What ``store.db.open_engine`` opens: the database URL if one is set, else the SQLite file."""
         return self.database_url or self.db_path
+
+    def open_store(self, *, upgrade: bool = True) -> Any:
+        """The engine on the configured store, with the configured durability: every process
+        (serve, worker, the CLI's verbs, MCP) opens it here, so none opens another store or
+        commits less durably than the user asked."""
+        from store.db import open_engine
+
+        return open_engine(self.database, upgrade=upgrade, durable=self.durable)
 
     @property
     def models_dir(self) -> Path:
