@@ -1,0 +1,372 @@
+"""Tracks (one object through a video) as operations: list, rename, merge, split, delete, propagate.
+
+Each change is one change batch (one undo step) with one event, checked against the permission
+policy like any annotation change: renaming, merging and splitting move or relabel annotations
+(``annotation.edit``; a new class name also needs ``category.create``), deleting a track deletes
+its annotations (``annotation.delete``). The track logic itself lives in :mod:`store.tracks`;
+this module adds the caller, the policy and the refusals a person reads.
+
+Propagation (:func:`propagate_track`) re-follows a track after a person fixed its box or mask on
+one frame: the model work (detector, tracker, segmenter) comes in as a ``follow`` callable, since
+ops imports only ``store`` (``tools.video_propagate`` builds one from a model stack). It runs
+after the permission check and outside any open session; its result replaces the track's
+annotations on the frames it covered, as one undoable change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from ops import names
+from ops.caller import Caller
+from ops.errors import Conflict, Invalid, NotFound
+from ops.filters import category_by_id
+from ops.unit import Env, Unit, change, read, require
+from store import tracks as repo
+from store.annotations import create_annotation, delete_annotations
+from store.categories import ensure_categories
+from store.models import Annotation, AnnotationStatus, Category, Image, Track
+
+PROPAGATE_TOOL = "propagate"
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """A track as a person sees it: its class (by name), frames and size."""
+
+    id: int
+    video_id: int
+    label: str
+    category_id: int
+    name: str
+    annotations: int
+    first_frame: int
+    last_frame: int
+
+
+@dataclass(frozen=True)
+class TrackFrame:
+    """One annotation of a track: the frame it is on and its box ``[x, y, w, h]``."""
+
+    frame_index: int
+    image_id: int
+    annotation_id: int
+    bbox: list[float]
+    category_id: int
+    version: int
+
+
+@dataclass(frozen=True)
+class TrackChange:
+    """What a track change did: ``changed`` annotations, in batch ``batch_id`` (one undo step)."""
+
+    op: str
+    track_id: int
+    changed: int
+    batch_id: int
+    summary: str
+    new_track_id: int | None = None  # split: the track holding the frames from the split on
+
+
+def _track(unit: Unit, track_id: int) -> Track:
+    track = repo.get_track(unit.session, project_id=unit.project_id, track_id=int(track_id))
+    if track is None:
+        raise NotFound(f"no track {track_id} in project {unit.project_id}")
+    return track
+
+
+def _infos(unit: Unit, summaries: list[repo.TrackSummary]) -> list[TrackInfo]:
+    ids = {s.category_id for s in summaries}
+    labels = dict(
+        unit.session.exec(select(Category.id, Category.name).where(col(Category.id).in_(ids))).all()
+    )
+    return [
+        TrackInfo(
+            s.id,
+            s.video_id,
+            labels.get(s.category_id, ""),
+            s.category_id,
+            s.name,
+            s.annotations,
+            s.first_frame,
+            s.last_frame,
+        )
+        for s in summaries
+    ]
+
+
+def _summary(unit: Unit, track_id: int) -> TrackInfo | None:
+    track = _track(unit, track_id)
+    found = [s for s in repo.list_tracks(unit.session, project_id=unit.project_id, video_id=track.video_id)
+             if s.id == track.id]  # fmt: skip
+    return _infos(unit, found)[0] if found else None
+
+
+def list_tracks(
+    env: Env, caller: Caller | None, project_id: int, *, video_id: int | None = None, label: str | None = None
+) -> list[TrackInfo]:
+    """The project's (or one video's) tracks holding annotations, in id order; ``label`` keeps
+    tracks of that class (the class most of a track's annotations have)."""
+    with read(env, caller, "annotation.read", project_id) as unit:
+        summaries = repo.list_tracks(unit.session, project_id=project_id, video_id=video_id)
+        infos = _infos(unit, summaries)
+        if label is not None:
+            wanted = names.class_name(label)
+            infos = [t for t in infos if t.label == wanted]
+        return infos
+
+
+def get_track(env: Env, caller: Caller | None, project_id: int, track_id: int) -> TrackInfo:
+    """One track; NotFound when it is unknown or holds no annotations (deleted)."""
+    with read(env, caller, "annotation.read", project_id) as unit:
+        info = _summary(unit, track_id)
+        if info is None:
+            raise NotFound(f"track {track_id} holds no annotations (deleted, or merged into another)")
+        return info
+
+
+def track_frames(env: Env, caller: Caller | None, project_id: int, track_id: int) -> list[TrackFrame]:
+    """The track's annotations in frame order, with their boxes (find frames, audit, the scrubber)."""
+    with read(env, caller, "annotation.read", project_id) as unit:
+        _track(unit, track_id)
+        return _frames(unit, int(track_id))
+
+
+def _frames(unit: Unit, track_id: int) -> list[TrackFrame]:
+    rows = unit.session.exec(
+        select(Image.frame_index, Annotation)
+        .join(Image, col(Image.id) == Annotation.image_id)
+        .where(Annotation.track_id == track_id)
+        .order_by(col(Image.frame_index), col(Annotation.id))
+    )
+    return [
+        TrackFrame(int(frame or 0), a.image_id, a.id or 0, list(a.bbox), a.category_id, a.version)
+        for frame, a in rows
+    ]
+
+
+def _done(unit: Unit, op: str, track_id: int, changed: int, summary: str, ids: list[int],
+          action: str = "updated", new_track_id: int | None = None) -> TrackChange:  # fmt: skip
+    batch = unit.batch(summary)
+    unit.event("annotation", action, ids, data={"track_id": track_id, "op": op})
+    return TrackChange(op, track_id, changed, batch.id or 0, summary, new_track_id)
+
+
+def rename_track(
+    env: Env, caller: Caller | None, project_id: int, track_id: int, *,
+    label: str | None = None, category_id: int | None = None,
+) -> TrackChange:  # fmt: skip
+    """Set the class of every annotation of the track (by name: created if new) as one change."""
+    with change(env, caller, "annotation.edit", project_id) as unit:
+        assert unit.access is not None
+        track = _track(unit, track_id)
+        if label is not None:
+            unit.access.require("category.create", "renaming a track to a class by name")
+            (target,) = ensure_categories(
+                unit.session, project_id=project_id, names=[names.class_name(label)]
+            )
+        elif category_id is not None:
+            target = category_by_id(unit.session, project_id, category_id)
+        else:
+            raise Invalid("renaming a track needs the class: label or category_id")
+        ids = [a for _, a in repo.track_frames(unit.session, track_id=track.id or 0)]
+        if not ids:
+            raise Invalid(f"track {track_id} holds no annotations; nothing to rename")
+        summary = f"rename track {track_id} ({len(ids)} annotations) to {target.name!r}"
+        batch = unit.batch(summary)
+        changed = repo.rename_track(
+            unit.session, batch=batch, track_id=track.id or 0, category_id=target.id or 0
+        )
+        return _done(unit, "rename", track.id or 0, changed, summary, ids)
+
+
+def merge_tracks(
+    env: Env, caller: Caller | None, project_id: int, *, into: int, others: Sequence[int]
+) -> TrackChange:
+    """Move the annotations of ``others`` onto track ``into`` (same video, no shared frame)."""
+    if not others:
+        raise Invalid("merge needs the tracks to merge into the first: give at least one other track")
+    with change(env, caller, "annotation.edit", project_id) as unit:
+        target = _track(unit, into)
+        sources = [_track(unit, t).id or 0 for t in others]
+        moving = [
+            a for t in sources if t != target.id for _, a in repo.track_frames(unit.session, track_id=t)
+        ]
+        summary = f"merge track{'s' * (len(sources) > 1)} {', '.join(map(str, sources))} into track {into}"
+        batch = unit.batch(summary)
+        changed = repo.merge_tracks(unit.session, batch=batch, into=target.id or 0, others=sources)
+        return _done(unit, "merge", target.id or 0, changed, f"{summary} ({changed} annotations)", moving)
+
+
+def split_track(
+    env: Env, caller: Caller | None, project_id: int, track_id: int, *, frame_index: int
+) -> TrackChange:
+    """Move the track's annotations from ``frame_index`` on to a new track (same class)."""
+    with change(env, caller, "annotation.edit", project_id) as unit:
+        track = _track(unit, track_id)
+        later = [
+            a for f, a in repo.track_frames(unit.session, track_id=track.id or 0) if f >= int(frame_index)
+        ]
+        summary = f"split track {track_id} at frame {frame_index}"
+        batch = unit.batch(summary)
+        new = repo.split_track(
+            unit.session, batch=batch, track_id=track.id or 0, frame_index=int(frame_index)
+        )
+        what = f"{summary} ({len(later)} annotations to track {new.id})"
+        return _done(unit, "split", track.id or 0, len(later), what, later, new_track_id=new.id)
+
+
+def delete_track(env: Env, caller: Caller | None, project_id: int, track_id: int) -> TrackChange:
+    """Delete every annotation of the track as one change (undo brings them back)."""
+    with change(env, caller, "annotation.delete", project_id) as unit:
+        track = _track(unit, track_id)
+        ids = [a for _, a in repo.track_frames(unit.session, track_id=track.id or 0)]
+        if not ids:
+            raise Invalid(f"track {track_id} holds no annotations; nothing to delete")
+        summary = f"delete track {track_id} ({len(ids)} annotations)"
+        batch = unit.batch(summary)
+        changed = repo.delete_track(unit.session, batch=batch, track_id=track.id or 0)
+        return _done(unit, "delete", track.id or 0, changed, summary, ids, action="deleted")
+
+
+# -- propagation ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Where propagation starts: the track's (corrected) annotation on frame ``frame_index``."""
+
+    track_id: int
+    label: str
+    category_id: int
+    image: Image
+    path: Path
+    frame_index: int
+    bbox: list[float]  # [x, y, w, h]
+    mask: dict[str, Any] | None  # COCO RLE, when the annotation has one
+
+
+@dataclass(frozen=True)
+class Followed:
+    """The object found on one later frame by a ``follow`` callable: a mask (RLE) or a box."""
+
+    image_id: int
+    mask: dict[str, Any] | None = None
+    bbox: list[float] | None = None  # [x, y, w, h]; used when there is no mask
+    score: float | None = None
+
+
+# follow(seed, later frames as (image, path) in frame order) -> what it found, in frame order;
+# frames it found nothing on are left out. ``covered`` is the last frame index it looked at.
+Follow = Callable[[Seed, list[tuple[Image, Path]]], tuple[list[Followed], int]]
+
+
+@dataclass(frozen=True)
+class Propagated:
+    track_id: int
+    from_frame: int
+    to_frame: int  # the last frame the follower looked at (its replaced range ends there)
+    created: int
+    deleted: int
+    batch_id: int | None
+    summary: str
+    model: str
+
+
+def propagate_track(
+    env: Env,
+    caller: Caller | None,
+    project_id: int,
+    track_id: int,
+    from_frame: int,
+    *,
+    follow: Follow,
+    to_frame: int | None = None,
+    model: str = "",
+) -> Propagated:
+    """Re-follow track ``track_id`` from its annotation on ``from_frame`` through the later frames
+    (up to ``to_frame``; None: the video's end) with ``follow``, and replace the track's
+    annotations on the frames the follower covered with what it found, as one change.
+
+    Frames after the follower's last covered frame keep their annotations (it stops where it
+    lost the object). Raises Invalid when the track has no annotation on ``from_frame``, Conflict
+    when that annotation changed while the model ran.
+    """
+    require(env, caller, project_id, "annotation.edit", "annotation.create", "annotation.delete",
+            "annotation.propose")  # fmt: skip
+    with read(env, caller, "annotation.read", project_id) as unit:
+        seed, version, frames = _seed(unit, track_id, int(from_frame), to_frame, env.home)
+    if not frames:
+        raise Invalid(f"frame {from_frame} is the last frame to propagate to; nothing follows it")
+    found, covered = follow(seed, frames)
+    allowed = {image.id: image for image, _ in frames if (image.frame_index or 0) <= covered}
+    with change(env, caller, "annotation.edit", project_id) as unit:
+        current = unit.session.get(Annotation, seed_id := _seed_annotation(unit, track_id, seed.frame_index))
+        if current is None or current.version != version:
+            raise Conflict(
+                f"annotation {seed_id} on frame {from_frame} changed while propagating; run it again"
+            )
+        old = [f for f in _frames(unit, int(track_id)) if seed.frame_index < f.frame_index <= covered]
+        summary = (
+            f"propagate track {track_id} from frame {from_frame} to {covered}: "
+            f"{len(found)} annotations replace {len(old)}"
+        )
+        if not old and not found:
+            return Propagated(int(track_id), seed.frame_index, covered, 0, 0, None, summary, model)
+        batch = unit.batch(summary)
+        if old:
+            delete_annotations(unit.session, batch=batch, ids=[f.annotation_id for f in old])
+        made = []
+        for item in found:
+            if item.image_id not in allowed:
+                raise ValueError(f"follow returned image {item.image_id}, not one of the frames it was given")
+            made.append(
+                create_annotation(
+                    unit.session, batch=batch, image_id=item.image_id, category_id=seed.category_id,
+                    bbox=None if item.mask is not None else item.bbox, mask=item.mask, score=item.score,
+                    status=AnnotationStatus.proposed.value, tool=PROPAGATE_TOOL, model=model,
+                    prompt=seed.label, track_id=seed.track_id, agent_run_id=unit.caller.agent_run_id,
+                    author=unit.caller.username,
+                ).id or 0
+            )  # fmt: skip
+        if old:
+            unit.event("annotation", "deleted", [f.annotation_id for f in old], data={"track_id": track_id})
+        if made:
+            unit.event("annotation", "created", made, data={"track_id": track_id})
+        return Propagated(
+            int(track_id), seed.frame_index, covered, len(made), len(old), batch.id, summary, model
+        )
+
+
+def _seed_annotation(unit: Unit, track_id: int, frame_index: int) -> int:
+    on = [a for f, a in repo.track_frames(unit.session, track_id=int(track_id)) if f == frame_index]
+    if not on:
+        have = [f for f, _ in repo.track_frames(unit.session, track_id=int(track_id))]
+        span = f"frames {have[0]}..{have[-1]}" if have else "no frames"
+        raise Invalid(f"track {track_id} has no annotation on frame {frame_index} to propagate from ({span})")
+    return on[0]
+
+
+def _seed(
+    unit: Unit, track_id: int, from_frame: int, to_frame: int | None, home: Path
+) -> tuple[Seed, int, list[tuple[Image, Path]]]:
+    track = _track(unit, track_id)
+    ann = unit.session.get_one(Annotation, _seed_annotation(unit, track_id, from_frame))
+    image = unit.session.get_one(Image, ann.image_id)
+    category = unit.session.get_one(Category, ann.category_id)
+    statement = select(Image).where(Image.video_id == track.video_id, col(Image.frame_index) > from_frame)
+    if to_frame is not None:
+        if int(to_frame) <= from_frame:
+            raise Invalid(f"to_frame must be after from_frame={from_frame}, got {to_frame}")
+        statement = statement.where(col(Image.frame_index) <= int(to_frame))
+    later = list(unit.session.exec(statement.order_by(col(Image.frame_index))))
+    seed = Seed(
+        track.id or 0, category.name, category.id or 0, image, home / image.path, from_frame,
+        list(ann.bbox), ann.mask,
+    )  # fmt: skip
+    return seed, ann.version, [(f, home / f.path) for f in later]
