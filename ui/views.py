@@ -183,6 +183,7 @@ def image_strip(
             ids.append(image.id or 0)
         if offset >= total or not page:
             break
-    what = f"{len(ids) - len(videos)} images, {len(videos)} video(s)" if videos else f"{len(ids)} images"
+    counts = [(len(ids) - len(videos), "image"), (len(videos), "video")]
+    what = ", ".join([f"{n} {kind}{'' if n == 1 else 's'}" for n, kind in counts if n] or ["0 images"])
     more = f" (the first {len(ids)} items of {total} images and frames)" if cut or offset < total else ""
-    return items, ids, f"{what} match{more}."
+    return items, ids, f"{what} match{'es' if len(ids) == 1 else ''}{more}."

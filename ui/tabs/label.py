@@ -298,7 +298,8 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         widget.change(strip_for, strip_in, strip_out)
     for trigger in (chat_in.submit, send.click):
         trigger(chat, [shared.project, chat_in, chatbot], [chatbot, chat_in])
-    video.wire(services, shared, scrub, show, polygon, view_out, (strip_for, strip_in, strip_out))
+    strip_again = (strip_for, strip_in, strip_out)
+    video.wire(services, shared, scrub, show, polygon, view_out, annotations, strip_again)
     return LabelTab(
         chatbot, canvas, annotations, gallery, strip_ids, strip_note, class_filter, status_filter, unlabelled,
         label_class, show, strip, strip_in, strip_out, view_out, polygon,

@@ -57,7 +57,7 @@ def make() -> Scrubber:
         line = gr.Markdown(elem_id="lw-frame-line")
         with gr.Row():
             prev = gr.Button("◀ Prev frame (←)", size="sm", elem_id="lw-frame-prev", scale=0, min_width=140)
-            slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="lw-frame", scale=4)
+            slider = gr.Slider(1, 2, value=1, step=1, label="Frame", elem_id="lw-frame", scale=4)
             nxt = gr.Button("Next frame (→) ▶", size="sm", elem_id="lw-frame-next", scale=0, min_width=140)
             propagate = gr.Button(
                 "Propagate", size="sm", variant="primary", elem_id="lw-propagate", scale=0, min_width=120
@@ -72,10 +72,12 @@ def wire(
     show: Callable[..., tuple[Any, Any, Any]],
     polygon: gr.State,
     view_out: list[Any],
+    annotations: gr.Radio,
     refresh: tuple[Callable[..., Any], list[Any], list[Any]],
 ) -> None:
     """Connect the scrubber: ``show`` draws the canvas (see :class:`ui.tabs.label.LabelTab`),
-    ``refresh`` (function, inputs, outputs) redraws the strip after a change to annotations."""
+    ``annotations`` is the list whose value names the selection, ``refresh`` (function, inputs,
+    outputs) redraws the strip after a change to annotations."""
 
     def sync(project_id: int | None, image_id: int | None, request: gr.Request) -> tuple[Any, ...]:
         """Show the scrubber at the open frame, or hide it on a photo."""
@@ -88,7 +90,7 @@ def wire(
             found = None
         if found is None:
             return [], gr.update(visible=False), gr.update(), gr.update()
-        slider = gr.update(minimum=0, maximum=max(1, len(found.ids) - 1), value=found.position)
+        slider = gr.update(minimum=1, maximum=max(2, len(found.ids)), value=found.position + 1)
         return found.ids, gr.update(visible=True), slider, found.line
 
     shown = [scrub.frames, scrub.group, scrub.slider, scrub.line]
@@ -107,7 +109,7 @@ def wire(
     def go(
         project_id: int | None, ids: list[int], value: float, selected: int | None, request: gr.Request
     ) -> Any:
-        return move(services.caller(request), project_id, ids, int(value), selected)
+        return move(services.caller(request), project_id, ids, int(value) - 1, selected)  # 1-based
 
     def step(delta: int) -> Callable[..., Any]:
         def run(
@@ -129,3 +131,22 @@ def wire(
             step(delta), [shared.project, scrub.frames, shared.image, shared.selected], moved,
             show_progress="hidden",
         )  # fmt: skip
+
+    def propagate(
+        project_id: int | None, image_id: int | None, value: str | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        """Re-follow the selected annotation's track from this frame (the list's value names the
+        version the person saw)."""
+        caller = services.caller(request)
+        selected, version = views.parse_choice(value)
+        try:
+            if project_id is None or selected is None:
+                raise ValueError("select the corrected annotation first (list below the canvas)")
+            message = actions.propagate(services, caller, project_id, selected, version)
+        except actions.ERRORS as exc:
+            message = actions.refusal(exc)
+        return (message, *show(caller, project_id, image_id, selected, []))
+
+    scrub.propagate.click(
+        propagate, [shared.project, shared.image, annotations], [shared.status, *view_out]
+    ).then(*refresh)
