@@ -24,7 +24,7 @@ from agent.grounding import Request, ground
 from agent.lexicon import DEFAULT, Lexicon
 from agent.loop import CallRecord, ChatClient, run_loop
 from agent.pending import PendingGuard
-from agent.prompts import COMMAND_TOOLS, SYSTEM, project_facts, terse
+from agent.prompts import COMMAND_TOOLS, has_videos, project_facts, system_for, terse, tool_names
 from ops import conversations, jobs
 from store.categories import list_categories
 from store.conversations import add_message, get_messages
@@ -149,7 +149,10 @@ class CommandAgent:
         self.model = model
         self.ctx = dataclasses.replace(ctx, caller=ctx.caller.through("agent", run_id))
         self.guard = PendingGuard(lexicon)
-        self.registry = self.guard.wrap(agent_registry(tools))
+        videos = has_videos(ctx.engine, ctx.project_id)
+        self.system = system_for(videos)
+        names = [n for n in tool_names(videos) if n in tools.names()]
+        self.registry = self.guard.wrap(agent_registry(tools, names))
         self.run_id = run_id
         self.constrained = constrained
         self.options = dict(DEFAULT_OPTIONS if options is None else options)
@@ -203,7 +206,7 @@ class CommandAgent:
         """Evaluate the fixed system+tools prefix once so the first command reuses it."""
         self.client.chat(
             self.model,
-            [{"role": "system", "content": SYSTEM}],
+            [{"role": "system", "content": self.system}],
             tools=self.registry.schemas(),
             options={**self.options, "num_predict": 1},
         )
@@ -253,7 +256,7 @@ class CommandAgent:
         self.request = self._request(text, earlier)
         self.dropped = {}
         messages = [
-            {"role": "system", "content": SYSTEM},
+            {"role": "system", "content": self.system},
             *_for_model(_window(earlier)),
             {"role": "system", "content": project_facts(self.ctx.engine, self.ctx.project_id)},
             {"role": "user", "content": text},

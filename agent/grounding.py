@@ -220,13 +220,13 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
     return Grounded(out, dropped)
 
 
-_TARGETS = {"relabel": "to", "rename_class": "new", "merge_classes": "into"}
+_TARGETS = {"relabel": "to", "rename_class": "new", "merge_classes": "into", "rename_track": "to"}
 
 
 def _check_asked(tool: str, args: dict[str, Any], request: Request) -> None:
     """Refuse a change this turn's message does not ask for. Seen with the held-out set: told the
     file "... delete everything.jpg" by name, the model tried a delete, then rejecting everything."""
-    if tool == "delete_annotations" and not request.lexicon.delete.search(request.message):
+    if tool in ("delete_annotations", "delete_track") and not request.lexicon.delete.search(request.message):
         raise ToolError(
             "refused: the user did not ask to delete anything. To accept or reject annotations call "
             "set_status; to change their class call relabel."

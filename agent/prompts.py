@@ -43,6 +43,40 @@ Examples of requests and the call to make:
 "export as COCO" -> {"name": "export", "arguments": {}}
 After a tool result, answer in one short sentence with the numbers from it."""  # noqa: E501 (one example per line)
 
+# A project holding videos gets these tools and examples too (appended, so a photo project's prompt
+# and its KV cache are unchanged): objects there are tracks, counted as tracks, not boxes.
+VIDEO_TOOLS = ["count_objects", "find_frames", "delete_track", "merge_tracks", "split_track", "rename_track"]
+VIDEO_SYSTEM = """
+In videos an object is a track (an id through the frames); count objects with count_objects, not count.
+"how many distinct people are in the video?" -> {"name": "count_objects", "arguments": {"label": "person"}}
+"on which frames does track 4 appear?" -> {"name": "find_frames", "arguments": {"track": 4}}
+"where are the dogs in clip.mp4?" -> {"name": "find_frames", "arguments": {"label": "dog", "video": "clip.mp4"}}
+"delete track 7" -> {"name": "delete_track", "arguments": {"track": 7}}
+"tracks 3 and 8 are the same person" -> {"name": "merge_tracks", "arguments": {"into": 3, "others": [8]}}
+"the person on frame 40 is two people, split track 3" -> {"name": "split_track", "arguments": {"track": 3, "frame": 40}}
+"track 5 is a car" -> {"name": "rename_track", "arguments": {"track": 5, "to": "car"}}"""  # noqa: E501
+
+
+def system_for(videos: bool) -> str:
+    """The fixed system text: with the video examples for a project that holds videos."""
+    return SYSTEM + VIDEO_SYSTEM if videos else SYSTEM
+
+
+def tool_names(videos: bool) -> list[str]:
+    return COMMAND_TOOLS + VIDEO_TOOLS if videos else list(COMMAND_TOOLS)
+
+
+def has_videos(engine: Engine, project_id: int) -> bool:
+    from sqlmodel import select
+
+    from store.models import Video
+
+    with new_session(engine) as session:
+        return (
+            session.exec(select(Video.id).where(Video.project_id == project_id).limit(1)).first() is not None
+        )
+
+
 # The tools the command agent offers (a subset of tools.catalog.command_tools(): the per-image
 # detect/segment/verify tools would only add tokens and wrong choices for a 1.5B model).
 COMMAND_TOOLS = [
@@ -125,5 +159,27 @@ def project_facts(engine: Engine, project_id: int) -> str:
             raise ValueError(f"no project with id {project_id}")
         images = image_count(session, project_id=project_id)
         counts = class_counts(session, project_id=project_id)
+        videos = _video_facts(session, project_id)
     classes = ", ".join(f"{name!r} ({n})" for name, n in counts.items()) or "none yet"
-    return f"Project {project.name!r}: {images} images. Classes (annotations): {classes}."
+    return f"Project {project.name!r}: {images} images{videos}. Classes (annotations): {classes}."
+
+
+def _video_facts(session: Any, project_id: int) -> str:
+    """ ", 2 videos (id:file_name 1:'a.mp4', 2:'b.mp4'), 14 tracks" or "" without videos."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from store.models import Annotation, Video
+
+    rows = list(
+        session.exec(select(Video.id, Video.file_name).where(Video.project_id == project_id).limit(6))
+    )
+    if not rows:
+        return ""
+    n_tracks = session.exec(
+        select(func.count(func.distinct(Annotation.track_id))).where(
+            Annotation.project_id == project_id, col(Annotation.track_id).is_not(None)
+        )
+    ).one()
+    named = ", ".join(f"{i}:{name!r}" for i, name in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    return f" (frames of videos {named}), {int(n_tracks or 0)} tracks"

@@ -99,10 +99,12 @@ def _write(
         return export_coco_video(
             session, project_id=project_id, out_path=target, status=statuses, include_masks=masks
         )
-    if fmt is Format.yolo:
-        from store.yolo_export import export_yolo
+    if fmt is Format.yolo:  # per image; per frame of each video, with its tracks in videos.json
+        from store.yolo_video_export import export_yolo_video
 
-        return export_yolo(session, project_id=project_id, out_dir=target, images_root=home, status=statuses)
+        return export_yolo_video(
+            session, project_id=project_id, out_dir=target, images_root=home, status=statuses
+        )
     if fmt is Format.mot:
         from store.mot_export import export_mot
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from ops import names
+from ops.bulk import DryRun, fingerprint
 from ops.caller import Caller
 from ops.errors import Conflict, Invalid, NotFound
 from ops.filters import category_by_id
@@ -157,11 +158,36 @@ def _done(unit: Unit, op: str, track_id: int, changed: int, summary: str, ids: l
     return TrackChange(op, track_id, changed, batch.id or 0, summary, new_track_id)
 
 
+def _gate(
+    unit: Unit, op: str, args: dict[str, Any], ids: list[int], summary: str, confirm: str | None,
+    confirm_over: int | None,
+) -> DryRun | None:  # fmt: skip
+    """The confirmation of :mod:`ops.bulk` for track changes: with ``confirm_over`` set, a change
+    of more annotations than that returns a :class:`~ops.bulk.DryRun` (nothing written) whose
+    token fingerprints the exact rows and versions; ``confirm`` with that token applies it, and
+    refuses (Conflict) when the rows changed since. Without either, the change applies (the
+    browser's own buttons are the person's confirmation)."""
+    if confirm is None and confirm_over is None:
+        return None
+    token = fingerprint(unit.session, op, args, ids)
+    if confirm is not None:
+        if confirm != token:
+            raise Conflict("the track's annotations changed since the preview; nothing was applied")
+        return None
+    if len(ids) > confirm_over:  # type: ignore[operator]
+        return DryRun(op, token, len(ids), len(ids), summary)
+    return None
+
+
 def rename_track(
     env: Env, caller: Caller | None, project_id: int, track_id: int, *,
-    label: str | None = None, category_id: int | None = None,
-) -> TrackChange:  # fmt: skip
-    """Set the class of every annotation of the track (by name: created if new) as one change."""
+    label: str | None = None, category_id: int | None = None, confirm: str | None = None,
+    confirm_over: int | None = None,
+) -> TrackChange | DryRun:  # fmt: skip
+    """Set the class of every annotation of the track (by name: created if new) as one change.
+
+    ``confirm_over``/``confirm``: see :func:`_gate` (the agent's dry run for large changes).
+    """
     with change(env, caller, "annotation.edit", project_id) as unit:
         assert unit.access is not None
         track = _track(unit, track_id)
@@ -178,6 +204,9 @@ def rename_track(
         if not ids:
             raise Invalid(f"track {track_id} holds no annotations; nothing to rename")
         summary = f"rename track {track_id} ({len(ids)} annotations) to {target.name!r}"
+        args = {"track_id": int(track_id), "category_id": target.id}
+        if (dry := _gate(unit, "rename_track", args, ids, summary, confirm, confirm_over)) is not None:
+            return dry
         batch = unit.batch(summary)
         changed = repo.rename_track(
             unit.session, batch=batch, track_id=track.id or 0, category_id=target.id or 0
@@ -186,8 +215,9 @@ def rename_track(
 
 
 def merge_tracks(
-    env: Env, caller: Caller | None, project_id: int, *, into: int, others: Sequence[int]
-) -> TrackChange:
+    env: Env, caller: Caller | None, project_id: int, *, into: int, others: Sequence[int],
+    confirm: str | None = None, confirm_over: int | None = None,
+) -> TrackChange | DryRun:  # fmt: skip
     """Move the annotations of ``others`` onto track ``into`` (same video, no shared frame)."""
     if not others:
         raise Invalid("merge needs the tracks to merge into the first: give at least one other track")
@@ -198,14 +228,18 @@ def merge_tracks(
             a for t in sources if t != target.id for _, a in repo.track_frames(unit.session, track_id=t)
         ]
         summary = f"merge track{'s' * (len(sources) > 1)} {', '.join(map(str, sources))} into track {into}"
+        args = {"into": int(into), "others": sources}
+        if (dry := _gate(unit, "merge_tracks", args, moving, summary, confirm, confirm_over)) is not None:
+            return dry
         batch = unit.batch(summary)
         changed = repo.merge_tracks(unit.session, batch=batch, into=target.id or 0, others=sources)
         return _done(unit, "merge", target.id or 0, changed, f"{summary} ({changed} annotations)", moving)
 
 
 def split_track(
-    env: Env, caller: Caller | None, project_id: int, track_id: int, *, frame_index: int
-) -> TrackChange:
+    env: Env, caller: Caller | None, project_id: int, track_id: int, *, frame_index: int,
+    confirm: str | None = None, confirm_over: int | None = None,
+) -> TrackChange | DryRun:  # fmt: skip
     """Move the track's annotations from ``frame_index`` on to a new track (same class)."""
     with change(env, caller, "annotation.edit", project_id) as unit:
         track = _track(unit, track_id)
@@ -213,6 +247,10 @@ def split_track(
             a for f, a in repo.track_frames(unit.session, track_id=track.id or 0) if f >= int(frame_index)
         ]
         summary = f"split track {track_id} at frame {frame_index}"
+        args = {"track_id": int(track_id), "frame_index": int(frame_index)}
+        what = f"{summary} ({len(later)} annotations to a new track)"
+        if (dry := _gate(unit, "split_track", args, later, what, confirm, confirm_over)) is not None:
+            return dry
         batch = unit.batch(summary)
         new = repo.split_track(
             unit.session, batch=batch, track_id=track.id or 0, frame_index=int(frame_index)
@@ -221,7 +259,10 @@ def split_track(
         return _done(unit, "split", track.id or 0, len(later), what, later, new_track_id=new.id)
 
 
-def delete_track(env: Env, caller: Caller | None, project_id: int, track_id: int) -> TrackChange:
+def delete_track(
+    env: Env, caller: Caller | None, project_id: int, track_id: int, *,
+    confirm: str | None = None, confirm_over: int | None = None,
+) -> TrackChange | DryRun:  # fmt: skip
     """Delete every annotation of the track as one change (undo brings them back)."""
     with change(env, caller, "annotation.delete", project_id) as unit:
         track = _track(unit, track_id)
@@ -229,6 +270,9 @@ def delete_track(env: Env, caller: Caller | None, project_id: int, track_id: int
         if not ids:
             raise Invalid(f"track {track_id} holds no annotations; nothing to delete")
         summary = f"delete track {track_id} ({len(ids)} annotations)"
+        args = {"track_id": int(track_id)}
+        if (dry := _gate(unit, "delete_track", args, ids, summary, confirm, confirm_over)) is not None:
+            return dry
         batch = unit.batch(summary)
         changed = repo.delete_track(unit.session, batch=batch, track_id=track.id or 0)
         return _done(unit, "delete", track.id or 0, changed, summary, ids, action="deleted")
@@ -287,15 +331,18 @@ def propagate_track(
     *,
     follow: Follow,
     to_frame: int | None = None,
-    model: str = "",
+    model: str | Callable[[], str] = "",
 ) -> Propagated:
     """Re-follow track ``track_id`` from its annotation on ``from_frame`` through the later frames
     (up to ``to_frame``; None: the video's end) with ``follow``, and replace the track's
     annotations on the frames the follower covered with what it found, as one change.
 
     Frames after the follower's last covered frame keep their annotations (it stops where it
-    lost the object). Raises Invalid when the track has no annotation on ``from_frame``, Conflict
-    when that annotation changed while the model ran.
+    lost the object). ``model`` names the models for the annotations' provenance; a callable is
+    asked after ``follow`` ran (so a refused call never loads a model to name it).
+
+    Raises Invalid when the track has no annotation on ``from_frame``, Conflict when that
+    annotation changed while the model ran.
     """
     require(env, caller, project_id, "annotation.edit", "annotation.create", "annotation.delete",
             "annotation.propose")  # fmt: skip
@@ -304,6 +351,7 @@ def propagate_track(
     if not frames:
         raise Invalid(f"frame {from_frame} is the last frame to propagate to; nothing follows it")
     found, covered = follow(seed, frames)
+    model = model() if callable(model) else model
     allowed = {image.id: image for image, _ in frames if (image.frame_index or 0) <= covered}
     with change(env, caller, "annotation.edit", project_id) as unit:
         current = unit.session.get(Annotation, seed_id := _seed_annotation(unit, track_id, seed.frame_index))

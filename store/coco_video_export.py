@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ class VideoExportReport:
     videos: int
     tracks: int
     tracked_annotations: int
+    # Per video: instances, mean and worst IoU of the exported segmentation against the mask, the
+    # worst annotation; also written into the fidelity file's summary as ``videos``.
+    fidelity_by_video: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.coco.to_dict(), **{k: v for k, v in asdict(self).items() if k != "coco"}}
@@ -116,13 +119,54 @@ def export_coco_video(
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
+    by_video = video_fidelity(session, project_id=project_id, fidelity_path=Path(coco.fidelity_path))
     coco = ExportReport(**{**coco.to_dict(), "seconds": time.perf_counter() - start})
     return VideoExportReport(
         coco=coco,
         videos=len(data["videos"]),
         tracks=len(data["tracks"]),
         tracked_annotations=sum(classes_n.total() for classes_n in classes.values()),
+        fidelity_by_video=by_video,
     )
+
+
+def video_fidelity(session: Session, *, project_id: int, fidelity_path: Path) -> list[dict[str, Any]]:
+    """The fidelity report per video (what the COCO segmentation loses against the masks, on the
+    frames of each video), added to the report file's summary as ``videos``; returned too."""
+    report = orjson.loads(fidelity_path.read_bytes())
+    video_of = dict(
+        session.exec(
+            select(Annotation.id, Image.video_id)
+            .join(Image, col(Image.id) == Annotation.image_id)
+            .where(Annotation.project_id == project_id, col(Image.video_id).is_not(None))
+        ).all()
+    )
+    names = dict(session.exec(select(Video.id, Video.file_name).where(Video.project_id == project_id)).all())
+    groups: dict[int, list[tuple[float, int, str]]] = {}
+    for row in report["instances"]:
+        video_id = video_of.get(row["annotation_id"])
+        if video_id is not None:
+            groups.setdefault(video_id, []).append((row["iou"], row["annotation_id"], row["segmentation"]))
+    out = []
+    for video_id in sorted(names):
+        rows = groups.get(video_id, [])
+        worst = min(rows, default=None)
+        out.append(
+            {
+                "video_id": video_id,
+                "name": names[video_id],
+                "instances": len(rows),
+                "rle_instances": sum(kind == "rle" for _, _, kind in rows),
+                "mean": sum(iou for iou, _, _ in rows) / len(rows) if rows else None,
+                "worst": worst[0] if worst else None,
+                "worst_annotation_id": worst[1] if worst else None,
+            }
+        )
+    report["summary"]["videos"] = out
+    tmp = fidelity_path.with_name(f".{fidelity_path.name}.tmp")
+    tmp.write_bytes(orjson.dumps(report))
+    os.replace(tmp, fidelity_path)
+    return out
 
 
 def _video_of(session: Session, track_id: int) -> int:

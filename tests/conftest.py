@@ -125,6 +125,7 @@ def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
 def is_postgres(url_or_path: str | Path) -> bool:
     return str(url_or_path).startswith("postgresql")
 
+
 CLIPS = Path("/usr/share/doc/opencv-doc/examples/data")
 
 

@@ -21,7 +21,7 @@ from ops.unit import within
 from store.models import Annotation, Image, Job
 from tools.backends.vocab import UnknownLabel
 from tools.pipeline import ImageRef, Label, label_image
-from tools.registry import Tool, ToolContext, ToolResult
+from tools.registry import Tool, ToolContext, ToolError, ToolResult
 
 KIND = jobs.LABEL
 
@@ -34,15 +34,24 @@ class AutoLabelArgs(BaseModel):
         None, description="Image ids or file names; omit to label every image in the project."
     )
     threshold: float = Field(0.3, ge=0.01, le=0.99, description="Minimum detector confidence to keep a box.")
+    videos: list[int | str] | None = Field(
+        None, description="Video ids or file names to label as tracks (a project of only videos: all)."
+    )
 
 
 class AutoLabelResult(ToolResult):
     job_id: int
     images: int
     classes: list[str]
+    videos: int = 0  # a tracking job over the frames of this many videos
 
     def text(self) -> str:
-        return f"started job {self.job_id}: labeling {', '.join(self.classes)} on {self.images} images"
+        where = (
+            f"{self.images} frames of {self.videos} videos (as tracks)"
+            if self.videos
+            else f"{self.images} images"
+        )
+        return f"started job {self.job_id}: labeling {', '.join(self.classes)} on {where}"
 
 
 def clean_labels(labels: list[str]) -> list[str]:
@@ -69,13 +78,34 @@ def label_check(backends_factory: Callable[[], Any] | None) -> Callable[[list[st
 
 def auto_label(ctx: ToolContext, args: AutoLabelArgs) -> AutoLabelResult:
     check = label_check(lambda: ctx.backends) if ctx.backends_factory is not None else None
+    # A project of only videos labels them as tracks (video=None picks that); named videos do too.
+    chosen = _video_ids(ctx, args.videos) if args.videos else None
+    video = True if chosen else (False if args.images is not None else None)
     job = jobs.start_label(
         ctx.env, ctx.caller, ctx.project_id, classes=args.classes, images=args.images,
-        threshold=args.threshold, check=check,
+        threshold=args.threshold, check=check, video=video, videos=chosen,
     )  # fmt: skip
     if ctx.on_job is not None:
         ctx.on_job(job.id)
-    return AutoLabelResult(job_id=job.id, images=job.total, classes=job.params["classes"])
+    return AutoLabelResult(
+        job_id=job.id,
+        images=job.total,
+        classes=job.params["classes"],
+        videos=len(job.params.get("video_ids", [])),
+    )
+
+
+def _video_ids(ctx: ToolContext, refs: list[int | str]) -> list[int]:
+    """Video ids for ids or file names of the project's videos (ToolError names the videos)."""
+    from ops import videos
+
+    found = videos.list_videos(ctx.env, ctx.caller, ctx.project_id)
+    by_ref = {str(v.id): v.id for v in found} | {v.file_name: v.id for v in found}
+    missing = [r for r in refs if str(r) not in by_ref]
+    if missing:
+        have = ", ".join(f"{v.id}:{v.file_name!r}" for v in found[:10]) or "none"
+        raise ToolError(f"no video {missing[0]!r} in this project; videos (id:file_name): {have}")
+    return list(dict.fromkeys(by_ref[str(r)] for r in refs))
 
 
 def job_caller(job: Job) -> Caller:

@@ -13,10 +13,18 @@ def vision_tools() -> Registry:
 
 
 def command_tools() -> Registry:
-    """The vision tools plus the command agent's store tools (find, edit, undo, audit, export)."""
-    from tools import audit_tool, edit, export_tool, find_images, undo_tool
+    """The vision tools plus the command agent's store tools (find, edit, undo, audit, export, tracks)."""
+    from tools import audit_tool, edit, export_tool, find_images, track_tools, undo_tool
 
     registry = vision_tools()
-    for tool in [find_images.TOOL, *edit.TOOLS, undo_tool.TOOL, audit_tool.TOOL, export_tool.TOOL]:
+    tools = [
+        find_images.TOOL,
+        *edit.TOOLS,
+        undo_tool.TOOL,
+        audit_tool.TOOL,
+        export_tool.TOOL,
+        *track_tools.TOOLS,
+    ]
+    for tool in tools:
         registry.add(tool)
     return registry

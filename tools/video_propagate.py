@@ -109,9 +109,14 @@ def propagate(
     threshold: float = 0.3,
 ) -> Propagated:
     """Re-follow ``track_id`` from its annotation on ``from_frame`` with the stack's models, as one
-    undoable change (see :func:`ops.tracks.propagate_track`)."""
-    model = f"{backends.detector.model_id}+iou-follow+{backends.segmenter.model_id}"
+    undoable change (see :func:`ops.tracks.propagate_track`). ``backends`` is touched only after
+    the permission check, so a lazily loading stack loads nothing for a refused call."""
     return propagate_track(
         env, caller, project_id, track_id, from_frame,
-        follow=follower(backends, threshold=threshold), to_frame=to_frame, model=model,
+        follow=follower(backends, threshold=threshold), to_frame=to_frame, model=lambda: model_name(backends),
     )  # fmt: skip
+
+
+def model_name(backends: Any) -> str:
+    """The provenance a propagated annotation records: the stack's detector and segmenter."""
+    return f"{backends.detector.model_id}+iou-follow+{backends.segmenter.model_id}"

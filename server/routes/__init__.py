@@ -24,6 +24,7 @@ from server.routes import (
     projects,
     review_queue,
     segment,
+    videos,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -40,4 +41,5 @@ ROUTERS: list[APIRouter] = [
     review_queue.router,
     chat.router,
     segment.router,
+    videos.router,
 ]

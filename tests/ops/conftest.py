@@ -42,3 +42,6 @@ def ops_world(ops_template: World, tmp_path: Path) -> Iterator[tuple[World, Env]
     engine = open_engine(home / "labelwright.db")
     yield World(**{**ops_template.__dict__, "home": home}), Env(engine, home)
     engine.dispose()
+
+
+from tests.ops.video_clip import squares_clip  # noqa: E402, F401  (a fixture for the video ops tests)

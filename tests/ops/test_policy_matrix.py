@@ -40,7 +40,9 @@ from ops import (
     projects,
     proposals,
     review_order,
+    tracks,
     training,
+    videos,
 )
 from ops.annotations import NewAnnotation
 from ops.errors import Forbidden, OpError, Unauthenticated
@@ -355,6 +357,47 @@ CASES: dict[str, Case] = {
         proposals.propose,
         "annotation.propose",
         lambda c, s: proposals.propose(s.env, c, s.pid, s.world.images["bus.jpg"], lambda image, path: path),
+    ),
+    "tracks.list_tracks": Case(
+        tracks.list_tracks, "annotation.read", lambda c, s: tracks.list_tracks(s.env, c, s.pid)
+    ),
+    "tracks.get_track": Case(
+        tracks.get_track, "annotation.read", lambda c, s: tracks.get_track(s.env, c, s.pid, 1)
+    ),
+    "tracks.track_frames": Case(
+        tracks.track_frames, "annotation.read", lambda c, s: tracks.track_frames(s.env, c, s.pid, 1)
+    ),
+    "tracks.rename_track": Case(
+        tracks.rename_track,
+        "annotation.edit",
+        lambda c, s: tracks.rename_track(s.env, c, s.pid, 1, category_id=1),
+    ),
+    "tracks.merge_tracks": Case(
+        tracks.merge_tracks,
+        "annotation.edit",
+        lambda c, s: tracks.merge_tracks(s.env, c, s.pid, into=1, others=[2]),
+    ),
+    "tracks.split_track": Case(
+        tracks.split_track,
+        "annotation.edit",
+        lambda c, s: tracks.split_track(s.env, c, s.pid, 1, frame_index=3),
+    ),
+    "tracks.delete_track": Case(
+        tracks.delete_track, "annotation.delete", lambda c, s: tracks.delete_track(s.env, c, s.pid, 1)
+    ),
+    "tracks.propagate_track": Case(
+        tracks.propagate_track,
+        "annotation.propose",
+        lambda c, s: tracks.propagate_track(s.env, c, s.pid, 1, 0, follow=lambda seed, frames: ([], 0)),
+    ),
+    "videos.list_videos": Case(
+        videos.list_videos, "image.read", lambda c, s: videos.list_videos(s.env, c, s.pid)
+    ),
+    "videos.get_video": Case(
+        videos.get_video, "image.read", lambda c, s: videos.get_video(s.env, c, s.pid, 1)
+    ),
+    "videos.list_frames": Case(
+        videos.list_frames, "image.read", lambda c, s: videos.list_frames(s.env, c, s.pid, 1)
     ),
 }
 

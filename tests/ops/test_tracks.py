@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
@@ -11,63 +10,12 @@ from sqlmodel import col, select
 from ops import history
 from ops import tracks as ops_tracks
 from ops.errors import Forbidden, Invalid, NotFound
-from store.annotations import create_annotation
-from store.categories import ensure_categories
 from store.db import new_session
-from store.history import begin_change
-from store.ingest import ingest
 from store.models import Annotation, Image
-from store.tracks import create_track
-from tests.ops.conftest import caller_of
-from tests.store.video_clips import moving_squares
+from tests.ops.video_clip import Clip, true_box, who
 from tests.tools.conftest import FakeSegmenter
 from tests.tools.test_video_label import SquareDetector
 from tools.video_propagate import propagate
-
-
-@dataclass
-class Clip:
-    env: object
-    project_id: int
-    video_id: int
-    a: int  # square 1 (top), frames 0-19
-    b: int  # square 2 (bottom), frames 0-9
-    c: int  # square 2, frames 10-19 (a fragment of the same object)
-
-
-def true_box(square: int, frame: int) -> list[float]:
-    x0, y0 = (10, 20) if square == 1 else (10, 150)
-    return [x0 + 6 * frame, y0, 40, 40]
-
-
-@pytest.fixture
-def clip(ops_world, tmp_path: Path) -> Clip:
-    world, env = ops_world
-    with new_session(env.engine) as s:
-        report = ingest(s, home=env.home, project_name="streets", source=moving_squares(tmp_path / "sq.mp4"))
-        video_id = report.videos[0].video_id
-        frames = list(
-            s.exec(select(Image).where(Image.video_id == video_id).order_by(col(Image.frame_index)))
-        )
-        (person,) = ensure_categories(s, project_id=world.project_id, names=["person"])
-        batch = begin_change(s, project_id=world.project_id, actor="seed", description="tracks")
-        ids = [
-            create_track(s, batch=batch, video_id=video_id, category_id=person.id, name=n).id for n in "ABC"
-        ]
-        for frame in frames:
-            i = frame.frame_index
-            spec = [(ids[0], 1)] + [(ids[1] if i < 10 else ids[2], 2)]
-            for track, square in spec:
-                create_annotation(
-                    s, batch=batch, image_id=frame.id, category_id=person.id, bbox=true_box(square, i),
-                    track_id=track,
-                )  # fmt: skip
-        s.commit()
-    return Clip(env, world.project_id, video_id, *ids)
-
-
-def who(clip: Clip, name: str):
-    return caller_of(clip.env.engine, name)
 
 
 def state(clip: Clip) -> list[tuple[int, int | None, int, list[float]]]:
@@ -78,7 +26,8 @@ def state(clip: Clip) -> list[tuple[int, int | None, int, list[float]]]:
         return [(a.id, a.track_id, a.category_id, a.bbox) for a in rows]
 
 
-def test_list_tracks_by_video_and_class(clip: Clip) -> None:
+def test_list_tracks_by_video_and_class(squares_clip: Clip) -> None:
+    clip = squares_clip
     found = ops_tracks.list_tracks(clip.env, who(clip, "viewer"), clip.project_id, video_id=clip.video_id)
     assert [(t.id, t.label, t.annotations, t.first_frame, t.last_frame) for t in found] == [
         (clip.a, "person", 20, 0, 19), (clip.b, "person", 10, 0, 9), (clip.c, "person", 10, 10, 19),
@@ -92,7 +41,8 @@ def test_list_tracks_by_video_and_class(clip: Clip) -> None:
         ops_tracks.get_track(clip.env, who(clip, "viewer"), clip.project_id, 9999)
 
 
-def test_rename_is_one_undo_step(clip: Clip) -> None:
+def test_rename_is_one_undo_step(squares_clip: Clip) -> None:
+    clip = squares_clip
     before = state(clip)
     with pytest.raises(Forbidden):
         ops_tracks.rename_track(clip.env, who(clip, "viewer"), clip.project_id, clip.a, label="car")
@@ -103,7 +53,8 @@ def test_rename_is_one_undo_step(clip: Clip) -> None:
     assert state(clip) == before
 
 
-def test_merge_split_delete_each_undo(clip: Clip) -> None:
+def test_merge_split_delete_each_undo(squares_clip: Clip) -> None:
+    clip = squares_clip
     env, pid, ann = clip.env, clip.project_id, who(clip, "annotator")
     before = state(clip)
     merged = ops_tracks.merge_tracks(env, ann, pid, into=clip.b, others=[clip.c])
@@ -154,7 +105,8 @@ class Backends:
     segmenter: FakeSegmenter
 
 
-def test_propagate_replaces_later_frames_as_one_change(clip: Clip) -> None:
+def test_propagate_replaces_later_frames_as_one_change(squares_clip: Clip) -> None:
+    clip = squares_clip
     env, pid, ann = clip.env, clip.project_id, who(clip, "annotator")
     _corrupt_after(clip, 10)
     before = state(clip)
@@ -181,7 +133,8 @@ def test_propagate_replaces_later_frames_as_one_change(clip: Clip) -> None:
     assert state(clip) == before
 
 
-def test_propagate_stops_where_the_object_is_lost(clip: Clip) -> None:
+def test_propagate_stops_where_the_object_is_lost(squares_clip: Clip) -> None:
+    clip = squares_clip
     env, pid, ann = clip.env, clip.project_id, who(clip, "annotator")
     backends = Backends(SquareDetector(), FakeSegmenter())
     # The seed on frame 5 is moved onto empty background: nothing there to follow.

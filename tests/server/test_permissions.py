@@ -99,6 +99,16 @@ ROUTE_OPS: dict[tuple[str, str], str] = {
     ("GET", f"{P}/conversations/{{run_id}}"): "conversations.messages",
     ("DELETE", f"{P}/conversations/{{run_id}}"): "conversations.delete",
     ("POST", f"{P}/images/{{image_id}}/segment"): "proposals.propose",
+    ("GET", f"{P}/videos"): "videos.list_videos",
+    ("GET", f"{P}/videos/{{video_id}}"): "videos.get_video",
+    ("GET", f"{P}/videos/{{video_id}}/frames"): "videos.list_frames",
+    ("GET", f"{P}/tracks"): "tracks.list_tracks",
+    ("GET", f"{P}/tracks/{{track_id}}"): "tracks.get_track",
+    ("PATCH", f"{P}/tracks/{{track_id}}"): "tracks.rename_track",
+    ("POST", f"{P}/tracks/merge"): "tracks.merge_tracks",
+    ("POST", f"{P}/tracks/{{track_id}}/split"): "tracks.split_track",
+    ("DELETE", f"{P}/tracks/{{track_id}}"): "tracks.delete_track",
+    ("POST", f"{P}/tracks/{{track_id}}/propagate"): "tracks.propagate_track",
 }
 QUERY = {f"{P}/events": {"until_s": 0}}
 
@@ -183,6 +193,8 @@ def fill(path: str, world: World, caller: str) -> str:
         "username": "alice",
         "fmt": "coco",
         "run_id": 999,
+        "video_id": 1,
+        "track_id": 1,
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
@@ -211,6 +223,10 @@ def body(method: str, path: str, world: World) -> dict[str, Any]:
         ("POST", f"{P}/findings/{{finding_id}}/resolve"): {"action": "dismiss"},
         ("POST", f"{P}/chat"): {"message": "hello"},
         ("POST", f"{P}/images/{{image_id}}/segment"): {"box": [20, 230, 800, 720]},
+        ("PATCH", f"{P}/tracks/{{track_id}}"): {"category_id": person},
+        ("POST", f"{P}/tracks/merge"): {"into": 1, "others": [2]},
+        ("POST", f"{P}/tracks/{{track_id}}/split"): {"frame_index": 3},
+        ("POST", f"{P}/tracks/{{track_id}}/propagate"): {"from_frame": 0},
     }
     if (method, path) == ("POST", f"{P}/images"):
         photo = next(p for p in sorted((world.home / "images").rglob("*")) if p.is_file())

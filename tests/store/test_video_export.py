@@ -119,3 +119,41 @@ def test_mot_needs_a_video(session: Session) -> None:
 )
 def test_sequence_names_are_safe(name: str, expected: str) -> None:
     assert sequence_name(name) == expected
+
+
+def test_coco_video_fidelity_report_covers_each_video(session, project, tmp_path) -> None:
+    out = tmp_path / "traffic.json"
+    report = export_coco_video(session, project_id=project["id"], out_path=out)
+    (video,) = report.fidelity_by_video
+    assert (video["video_id"], video["name"], video["instances"]) == (project["video"], "tree.avi", 10)
+    assert video["mean"] == pytest.approx(1.0) and video["worst"] == pytest.approx(1.0)
+    written = json.loads((tmp_path / "traffic.fidelity.json").read_text())
+    assert written["summary"]["videos"] == report.fidelity_by_video
+    assert written["summary"]["instances"] == 10  # the photo's box has no mask to compare with
+    assert len(written["instances"]) == 10
+
+
+def test_yolo_per_frame_with_tracks_loads_in_ultralytics(session, project, tmp_path) -> None:
+    from tools.backends.torchvision_compat import ensure_torchvision
+
+    ensure_torchvision()
+    from ultralytics.data.dataset import YOLODataset
+    from ultralytics.data.utils import check_det_dataset
+
+    from store.yolo_video_export import export_yolo_video
+
+    home = tmp_path / "home"
+    report = export_yolo_video(session, project_id=project["id"], out_dir=tmp_path / "yolo", images_root=home)
+    assert (report.videos, report.frames, report.tracks) == (1, 30, 2)
+    frame = project["frames"][3]
+    stem = frame.file_name.rsplit(".", 1)[0]
+    assert stem.startswith("tree.avi/frame_")
+    lines = (tmp_path / "yolo" / "labels" / f"{stem}.txt").read_text().splitlines()
+    assert len(lines) == 2 and (tmp_path / "yolo" / "images" / frame.file_name).is_file()
+    videos = json.loads(Path(report.videos_json).read_text())["videos"]
+    entry = next(f for f in videos[0]["frames"] if f["image_id"] == frame.id)
+    assert entry["label"] == f"labels/{stem}.txt" and entry["track_ids"] == list(project["tracks"])
+    assert [f["frame_index"] for f in videos[0]["frames"]] == [f.frame_index for f in project["frames"]]
+    data = check_det_dataset(report.yolo.data_yaml, autodownload=False)
+    dataset = YOLODataset(img_path=data["train"], data=data, task="segment", augment=False, imgsz=320)
+    assert len(dataset.labels) == 30 + 2 and sum(len(label["cls"]) for label in dataset.labels) == 11

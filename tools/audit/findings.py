@@ -22,6 +22,10 @@ class AuditAnnotation:
     score: float | None = None
     mask: dict[str, Any] | None = None  # COCO RLE
     segmentation: list[list[float]] | dict[str, Any] | None = None
+    # A frame of a video (the track checks, tools.audit.tracks): its track, video and frame index.
+    track_id: int | None = None
+    video_id: int | None = None
+    frame_index: int | None = None
 
     def decoded_mask(self) -> np.ndarray | None:
         if self.mask is None:

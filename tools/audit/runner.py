@@ -26,6 +26,7 @@ from tools.audit.dataset import check_dataset
 from tools.audit.findings import AuditAnnotation, Finding
 from tools.audit.geometry import check_geometry
 from tools.audit.overlap import check_overlaps
+from tools.audit.tracks import check_tracks
 
 MODEL_KINDS = frozenset({label_mismatch.KIND, missing.MISSING, missing.SPILL, missing.LOOSE})
 ACCEPTED = "accepted"
@@ -83,6 +84,9 @@ def load_annotations(session: Session, *, project_id: int) -> list[AuditAnnotati
             score=ann.score,
             mask=ann.mask,
             segmentation=ann.segmentation,
+            track_id=ann.track_id,
+            video_id=image.video_id,
+            frame_index=image.frame_index,
         )
         for ann, image, category in rows
     ]
@@ -95,13 +99,16 @@ def run_checks(
     classes: list[str],
     load_image: Callable[[int], Any] | None = None,
     backends: Any = None,
+    video_frames: dict[int, list[int]] | None = None,
 ) -> list[Finding]:
-    """All checks; the model checks only with ``backends`` (and ``load_image``)."""
+    """All checks; the model checks only with ``backends`` (and ``load_image``); the track checks
+    for annotations on tracks (``video_frames``: each video's sampled frame indices)."""
     found: list[Finding] = []
     for ann in anns:
         found.extend(check_geometry(ann))
     found.extend(check_overlaps(anns))
     found.extend(check_dataset(anns, images=images, categories=classes))
+    found.extend(check_tracks(anns, video_frames=video_frames or {}))
     if backends is None or load_image is None:
         return found
     by_image: dict[int, list[AuditAnnotation]] = {}
@@ -239,12 +246,17 @@ def run_audit(
             select(Category.name).where(Category.project_id == project_id).order_by(col(Category.id))
         )
     )
+    video_frames: dict[int, list[int]] = {}
+    for row in image_rows.values():
+        if row.video_id is not None and row.frame_index is not None:
+            video_frames.setdefault(row.video_id, []).append(row.frame_index)
     found = run_checks(
         anns,
         images=names,
         classes=classes,
         load_image=lambda image_id: load_rgb(home, image_rows[image_id]),
         backends=backends,
+        video_frames={v: sorted(f) for v, f in video_frames.items()},
     )
     try:
         new, reopened, closed = store_findings(
