@@ -1,8 +1,8 @@
 """A video in the browser: one item in the strip, a frame scrubber, tracks in their own colour and
 id on every frame, and correct-one-frame-then-Propagate, in a real Chromium against the running app.
 
-The clip is the first 4 s of Debian opencv-doc's vtest.avi (people walking), ingested at 2 frames
-per second (8 frames); the page labels it with the lite stack (NanoDet, GrabCut masks: the fast
+The clip is the first 2 s of Debian opencv-doc's vtest.avi (people walking), ingested at 5 frames
+per second (10 frames); the page labels it with the lite stack (NanoDet, GrabCut masks: the fast
 segmenter, so the test stays under a minute). Screenshots go to artifacts/ui/video_*.png.
 """
 
@@ -26,7 +26,9 @@ from tests.ui.test_browser import canvas_picture, field, launch, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-FRAMES, SAMPLE_FPS = 40, 2  # 4 s of the 10 fps clip -> 8 sampled frames
+# 2 s of the 10 fps clip at 5 fps -> 10 sampled frames (at 2 fps a walker moves more than the
+# lite IoU follower bridges: its boxes of one person on consecutive frames barely overlap)
+FRAMES, SAMPLE_FPS = 20, 5
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def video_app(tmp_path: Path, models_dir: Path, clips: dict[str, Path]) -> Itera
     env = Env(engine, home)
     walk = projects.create_project(env, local_caller(), name="walk").id
     report = images.ingest(env, local_caller(), source=clip, project_id=walk, sample_fps=SAMPLE_FPS)
-    assert [v.frames for v in report.videos] == [FRAMES // 10 * SAMPLE_FPS], report
+    assert [v.frames for v in report.videos] == [FRAMES * SAMPLE_FPS // 10], report
     engine.dispose()
     yield from serve(tmp_path, models_dir, "--segmenter", "lite-grabcut")
 
@@ -88,14 +90,20 @@ def outline_color(page, bbox: list[float], size: tuple[int, int]) -> np.ndarray:
     picture = np.asarray(canvas_picture(page), np.int16)
     sx = picture.shape[1] / size[0]
     x, y, _, h = bbox
-    column = picture[int((y + 0.3 * h) * sx) : int((y + 0.7 * h) * sx), int(round(x * sx))]
-    return np.median(column, axis=0)
+    left = int(np.ceil(x * sx))  # the outline is drawn inwards from the box edge, 2 px wide
+    edge = picture[int((y + 0.3 * h) * sx) : int((y + 0.7 * h) * sx), left : left + 2]
+    return np.median(edge.reshape(-1, 3), axis=0)
+
+
+def nearest(color: np.ndarray, candidates: dict[object, tuple[int, int, int]]) -> object:
+    """Which of the candidate colours the drawn one is (JPEG blurs thin lines: nearest, not equal)."""
+    return min(candidates, key=lambda k: float(np.abs(color - np.array(candidates[k])).sum()))
 
 
 def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect, sync_playwright
 
-    from ui.render import track_color
+    from ui.render import class_color, track_color
 
     url, home = video_app
     started = time.monotonic()
@@ -106,9 +114,9 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         page.get_by_role("option", name="walk").click()
         expect(page.locator("#lw-frame-next")).to_be_visible()  # the scrubber (Gradio nests its group id)
         strip = page.locator("#lw-strip")
-        expect(strip).to_contain_text("walk.mp4 · video, 8 frames")
-        expect(page.locator("#lw-strip .thumbnail-item")).to_have_count(1)  # one item, not 8 frames
-        expect(page.locator("#lw-frame-line")).to_contain_text("frame 1 of 8 (source frame 0")
+        expect(strip).to_contain_text("walk.mp4 · video, 10 frames")
+        expect(page.locator("#lw-strip .thumbnail-item")).to_have_count(1)  # one item, not 10 frames
+        expect(page.locator("#lw-frame-line")).to_contain_text("frame 1 of 10 (source frame 0")
         shot(page, "video_01_one_item_with_scrubber")
 
         field(page, "lw-classes").fill("person")
@@ -116,9 +124,15 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         expect(page.locator("#lw-progress")).to_contain_text("done", timeout=120_000)
         labelled = time.monotonic()
         frames, rows, tracks = stored(home)
-        # The longest track that starts by frame 3 (most confident first: a person, not a cone).
-        score = {t.id: np.mean([a.score or 0 for a in rows if a.track_id == t.id]) for t in tracks}
-        track = max((t for t in tracks if t.first_frame <= 15), key=lambda t: (t.annotations, score[t.id]))
+
+        # The largest confident track of 4+ frames starting by the 4th frame: a person near the
+        # camera, whom the IoU follower keeps (not a cone, nor a small figure far away).
+        def mean(track_id: int, of) -> float:  # type: ignore[no-untyped-def]
+            return float(np.mean([of(a) for a in rows if a.track_id == track_id]))
+
+        long = [t for t in tracks if t.first_frame <= 6 and t.annotations >= 4]
+        sure = [t for t in long if mean(t.id, lambda a: a.score or 0) >= 0.5] or long
+        track = max(sure, key=lambda t: mean(t.id, lambda a: a.bbox[2] * a.bbox[3]))
         on = sorted(frames[a.image_id] for a in rows if a.track_id == track.id)
         assert len(on) >= 4, f"too short a track to scrub along: {track}"
         position = sorted(set(frames.values())).index(on[0]) + 1
@@ -137,7 +151,8 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         assert len(set(first.values())) == len(first)  # each track on a frame has its own colour
         nxt = next(a for a in rows if a.track_id == track.id and frames[a.image_id] == on[1])
         assert np.abs(outline_color(page, nxt.bbox, (768, 576)) - drawn).max() < 40  # same colour drawn
-        assert np.abs(drawn - np.array(track_color(track.id))).max() < 60
+        palette = {t: track_color(t) for t in second} | {"class colour": class_color("person")}
+        assert nearest(drawn, palette) == track.id  # drawn in its track's colour, not its class's
         shot(page, "video_03_same_track_next_frame")
 
         # Correct the box on this frame (Draw box over the selected annotation), then Propagate.
@@ -145,7 +160,7 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         page.locator("#lw-annotations label").filter(has_text=f"track {track.id}").click()
         expect(page.locator("#lw-annotations input:checked")).to_have_count(1)
         x, y, w, h = nxt.bbox
-        fixed = [x - 0.1 * w, y - 0.05 * h, x + 1.1 * w, y + 1.05 * h]
+        fixed = [x - 4, y - 4, x + w + 4, y + h + 4]  # a little looser than the detector's box
         image = page.locator("#lw-canvas .lw-canvas img")
         image.scroll_into_view_if_needed()
         box = image.bounding_box()
@@ -161,6 +176,7 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         expect(page.locator("#lw-status")).to_contain_text(
             re.compile(rf"propagated track {track.id} from frame {on[1]} to \d+"), timeout=60_000
         )
+        message = page.locator("#lw-status").inner_text()
         shot(page, "video_05_propagated")
         to_frame(page, position + 2)
         expect(page.locator(f"#lw-canvas .lw-track[data-track='{track.id}']")).to_be_visible()
@@ -172,7 +188,7 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
     assert corrected.version == 2 and abs(corrected.bbox[0] - fixed[0]) < 4  # the fix itself is kept
     later = {a.id: a for a in rows if a.track_id == track.id and frames[a.image_id] > on[1]}
     now = {a.id: a for a in after if a.track_id == track.id and frames[a.image_id] > on[1]}
-    assert set(later) - set(now), "propagation replaced none of the later frames"
+    assert set(later) - set(now), f"propagation replaced none of the later frames: {track}, {message}"
     assert {a.tool for a in now.values()} >= {"propagate"} and all(a.mask is not None for a in now.values())
     earlier = {a.id for a in rows if a.track_id == track.id and frames[a.image_id] < on[1]}
     assert earlier <= {a.id for a in after}  # frames before the fix are untouched
