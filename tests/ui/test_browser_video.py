@@ -181,6 +181,10 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         to_frame(page, position + 2)
         expect(page.locator(f"#lw-canvas .lw-track[data-track='{track.id}']")).to_be_visible()
         shot(page, "video_06_after_propagate")
+        number = page.locator("#lw-frame input[type=number]")  # the slider's box: type a frame
+        number.fill("1")
+        number.press("Enter")
+        expect(page.locator("#lw-frame-line")).to_contain_text("frame 1 of 10 (source frame 0")
         browser.close()
 
     _, after, _ = stored(home)

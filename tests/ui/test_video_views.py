@@ -165,3 +165,10 @@ def test_propagate_is_refused_off_a_track_on_a_stale_version_and_to_a_viewer(wor
     with new_session(services.engine) as s:
         assert len(list(s.exec(select(Annotation.id)))) == before
         assert s.get(Annotation, seed.id).version == seed.version  # type: ignore[union-attr]
+
+
+def test_the_label_tab_has_the_scrubber_and_propagate(world: World) -> None:
+    from ui.app import build_ui
+
+    ids = {c.get("props", {}).get("elem_id") for c in build_ui(world.services).config["components"]}
+    assert {"lw-frame", "lw-frame-prev", "lw-frame-next", "lw-frame-line", "lw-propagate"} <= ids
