@@ -154,7 +154,7 @@ def image_strip(
     items: list[tuple[PILImage.Image, str]] = []
     ids: list[int] = []
     videos: set[int] = set()
-    offset, total, cut = 0, 0, False
+    offset, total, cut, size = 0, 0, False, limit
     while not cut and offset < MAX_SCAN:
         page, total = list_images(
             session,
@@ -163,9 +163,9 @@ def image_strip(
             status=None if status in ("", ALL) else status,
             without_annotations=unlabelled,
             offset=offset,
-            limit=1000,
+            limit=size,
         )
-        offset += len(page)
+        offset, size = offset + len(page), min(1000, size * 4)  # one page when there is no video
         for image in page:
             if image.video_id is not None and image.video_id in videos:
                 continue  # a video is one item: its first matching frame stands for it
