@@ -6,18 +6,14 @@ policy like any annotation change: renaming, merging and splitting move or relab
 its annotations (``annotation.delete``). The track logic itself lives in :mod:`store.tracks`;
 this module adds the caller, the policy and the refusals a person reads.
 
-Propagation (:func:`propagate_track`) re-follows a track after a person fixed its box or mask on
-one frame: the model work (detector, tracker, segmenter) comes in as a ``follow`` callable, since
-ops imports only ``store`` (``tools.video_propagate`` builds one from a model stack). It runs
-after the permission check and outside any open session; its result replaces the track's
-annotations on the frames it covered, as one undoable change.
+Propagation (:func:`propagate_track`, in :mod:`ops.propagation`, also importable from here)
+re-follows a track after a person fixed its box or mask on one frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
@@ -27,11 +23,10 @@ from ops.bulk import DryRun, fingerprint
 from ops.caller import Caller
 from ops.errors import Conflict, Invalid, NotFound
 from ops.filters import category_by_id
-from ops.unit import Env, Unit, change, read, require
+from ops.unit import Env, Unit, change, read
 from store import tracks as repo
-from store.annotations import create_annotation, delete_annotations
 from store.categories import ensure_categories
-from store.models import Annotation, AnnotationStatus, Category, Image, Track
+from store.models import Annotation, Category, Image, Track
 
 PROPAGATE_TOOL = "propagate"
 
@@ -278,143 +273,11 @@ def delete_track(
         return _done(unit, "delete", track.id or 0, changed, summary, ids, action="deleted")
 
 
-# -- propagation ---------------------------------------------------------------------------------
+# Propagation lives in its own module (one concept each); its names stay importable from here.
+from ops.propagation import Follow, Followed, Propagated, Seed, propagate_track  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Seed:
-    """Where propagation starts: the track's (corrected) annotation on frame ``frame_index``."""
-
-    track_id: int
-    label: str
-    category_id: int
-    image: Image
-    path: Path
-    frame_index: int
-    bbox: list[float]  # [x, y, w, h]
-    mask: dict[str, Any] | None  # COCO RLE, when the annotation has one
-
-
-@dataclass(frozen=True)
-class Followed:
-    """The object found on one later frame by a ``follow`` callable: a mask (RLE) or a box."""
-
-    image_id: int
-    mask: dict[str, Any] | None = None
-    bbox: list[float] | None = None  # [x, y, w, h]; used when there is no mask
-    score: float | None = None
-
-
-# follow(seed, later frames as (image, path) in frame order) -> what it found, in frame order;
-# frames it found nothing on are left out. ``covered`` is the last frame index it looked at.
-Follow = Callable[[Seed, list[tuple[Image, Path]]], tuple[list[Followed], int]]
-
-
-@dataclass(frozen=True)
-class Propagated:
-    track_id: int
-    from_frame: int
-    to_frame: int  # the last frame the follower looked at (its replaced range ends there)
-    created: int
-    deleted: int
-    batch_id: int | None
-    summary: str
-    model: str
-
-
-def propagate_track(
-    env: Env,
-    caller: Caller | None,
-    project_id: int,
-    track_id: int,
-    from_frame: int,
-    *,
-    follow: Follow,
-    to_frame: int | None = None,
-    model: str | Callable[[], str] = "",
-) -> Propagated:
-    """Re-follow track ``track_id`` from its annotation on ``from_frame`` through the later frames
-    (up to ``to_frame``; None: the video's end) with ``follow``, and replace the track's
-    annotations on the frames the follower covered with what it found, as one change.
-
-    Frames after the follower's last covered frame keep their annotations (it stops where it
-    lost the object). ``model`` names the models for the annotations' provenance; a callable is
-    asked after ``follow`` ran (so a refused call never loads a model to name it).
-
-    Raises Invalid when the track has no annotation on ``from_frame``, Conflict when that
-    annotation changed while the model ran.
-    """
-    require(env, caller, project_id, "annotation.edit", "annotation.create", "annotation.delete",
-            "annotation.propose")  # fmt: skip
-    with read(env, caller, "annotation.read", project_id) as unit:
-        seed, version, frames = _seed(unit, track_id, int(from_frame), to_frame, env.home)
-    if not frames:
-        raise Invalid(f"frame {from_frame} is the last frame to propagate to; nothing follows it")
-    found, covered = follow(seed, frames)
-    model = model() if callable(model) else model
-    allowed = {image.id: image for image, _ in frames if (image.frame_index or 0) <= covered}
-    with change(env, caller, "annotation.edit", project_id) as unit:
-        current = unit.session.get(Annotation, seed_id := _seed_annotation(unit, track_id, seed.frame_index))
-        if current is None or current.version != version:
-            raise Conflict(
-                f"annotation {seed_id} on frame {from_frame} changed while propagating; run it again"
-            )
-        old = [f for f in _frames(unit, int(track_id)) if seed.frame_index < f.frame_index <= covered]
-        summary = (
-            f"propagate track {track_id} from frame {from_frame} to {covered}: "
-            f"{len(found)} annotations replace {len(old)}"
-        )
-        if not old and not found:
-            return Propagated(int(track_id), seed.frame_index, covered, 0, 0, None, summary, model)
-        batch = unit.batch(summary)
-        if old:
-            delete_annotations(unit.session, batch=batch, ids=[f.annotation_id for f in old])
-        made = []
-        for item in found:
-            if item.image_id not in allowed:
-                raise ValueError(f"follow returned image {item.image_id}, not one of the frames it was given")
-            made.append(
-                create_annotation(
-                    unit.session, batch=batch, image_id=item.image_id, category_id=seed.category_id,
-                    bbox=None if item.mask is not None else item.bbox, mask=item.mask, score=item.score,
-                    status=AnnotationStatus.proposed.value, tool=PROPAGATE_TOOL, model=model,
-                    prompt=seed.label, track_id=seed.track_id, agent_run_id=unit.caller.agent_run_id,
-                    author=unit.caller.username,
-                ).id or 0
-            )  # fmt: skip
-        if old:
-            unit.event("annotation", "deleted", [f.annotation_id for f in old], data={"track_id": track_id})
-        if made:
-            unit.event("annotation", "created", made, data={"track_id": track_id})
-        return Propagated(
-            int(track_id), seed.frame_index, covered, len(made), len(old), batch.id, summary, model
-        )
-
-
-def _seed_annotation(unit: Unit, track_id: int, frame_index: int) -> int:
-    on = [a for f, a in repo.track_frames(unit.session, track_id=int(track_id)) if f == frame_index]
-    if not on:
-        have = [f for f, _ in repo.track_frames(unit.session, track_id=int(track_id))]
-        span = f"frames {have[0]}..{have[-1]}" if have else "no frames"
-        raise Invalid(f"track {track_id} has no annotation on frame {frame_index} to propagate from ({span})")
-    return on[0]
-
-
-def _seed(
-    unit: Unit, track_id: int, from_frame: int, to_frame: int | None, home: Path
-) -> tuple[Seed, int, list[tuple[Image, Path]]]:
-    track = _track(unit, track_id)
-    ann = unit.session.get_one(Annotation, _seed_annotation(unit, track_id, from_frame))
-    image = unit.session.get_one(Image, ann.image_id)
-    category = unit.session.get_one(Category, ann.category_id)
-    statement = select(Image).where(Image.video_id == track.video_id, col(Image.frame_index) > from_frame)
-    if to_frame is not None:
-        if int(to_frame) <= from_frame:
-            raise Invalid(f"to_frame must be after from_frame={from_frame}, got {to_frame}")
-        statement = statement.where(col(Image.frame_index) <= int(to_frame))
-    later = list(unit.session.exec(statement.order_by(col(Image.frame_index))))
-    seed = Seed(
-        track.id or 0, category.name, category.id or 0, image, home / image.path, from_frame,
-        list(ann.bbox), ann.mask,
-    )  # fmt: skip
-    return seed, ann.version, [(f, home / f.path) for f in later]
+__all__ = [
+    "Follow", "Followed", "Propagated", "Seed", "TrackChange", "TrackFrame", "TrackInfo", "delete_track",
+    "get_track", "list_tracks", "merge_tracks", "propagate_track", "rename_track", "split_track",
+    "track_frames",
+]  # fmt: skip

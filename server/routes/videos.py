@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ops import tracks, videos
 from server.deps import CallerDep, EnvDep
 from server.routes.schema import Id, Name, errors
-from tools.video_propagate import follower, model_name
+from tools.video_propagate import follower_for, model_name
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["videos"], responses=errors())
 
@@ -172,7 +172,7 @@ def propagate_track(
     backends = _Lazy(request.app.state.backends)
     done = tracks.propagate_track(
         env, caller, project_id, track_id, body.from_frame,
-        follow=follower(backends, threshold=body.threshold), to_frame=body.to_frame,
+        follow=follower_for(backends, threshold=body.threshold), to_frame=body.to_frame,
         model=lambda: model_name(backends),
     )  # fmt: skip
     return asdict(done)
