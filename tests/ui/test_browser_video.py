@@ -26,9 +26,7 @@ from tests.ui.test_browser import canvas_picture, field, launch, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# 2 s of the 10 fps clip at 5 fps -> 10 sampled frames (at 2 fps a walker moves more than the
-# lite IoU follower bridges: its boxes of one person on consecutive frames barely overlap)
-FRAMES, SAMPLE_FPS = 20, 5
+FRAMES, SAMPLE_FPS = 20, 5  # 2 s of the 10 fps clip at 5 fps -> 10 sampled frames
 
 
 @pytest.fixture
@@ -126,7 +124,7 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         frames, rows, tracks = stored(home)
 
         # The largest confident track of 4+ frames starting by the 4th frame: a person near the
-        # camera, whom the IoU follower keeps (not a cone, nor a small figure far away).
+        # camera, whom the lite follower keeps (not a cone, nor a small figure far away).
         def mean(track_id: int, of) -> float:  # type: ignore[no-untyped-def]
             return float(np.mean([of(a) for a in rows if a.track_id == track_id]))
 
