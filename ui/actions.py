@@ -110,6 +110,7 @@ def start_label(
         classes=names,
         threshold=float(threshold),
         check=label_check(services),
+        video=None,  # a project of videos only gets tracks (the label_video job), as on the CLI
     )
     if services.on_job is not None:
         services.on_job(job.id)
@@ -205,3 +206,25 @@ def draw_shape(
         description=f"draw {' '.join(class_name.split())}",
     )  # fmt: skip
     return ann.id or 0, f"added #{ann.id} {' '.join(class_name.split())}"
+
+
+def propagate(
+    services: UIServices, caller: Caller | None, project_id: int, annotation_id: int, version: int | None
+) -> str:
+    """Re-follow the selected annotation's track from its frame on (the person just fixed it there),
+    with the process's model stack, as one undoable change."""
+    from ops.errors import Conflict
+    from tools.video_propagate import propagate as follow_track
+
+    ann = annotations.get(services.env, caller, project_id, annotation_id)
+    if ann.track_id is None:
+        raise ValueError(f"#{annotation_id} is not on a track: Propagate follows a track of a video")
+    if version is not None and ann.version != version:
+        raise Conflict(f"#{annotation_id} changed since this page drew it (version {ann.version}, shown "
+                       f"{version}); look at it again before propagating")  # fmt: skip
+    frame = images.get(services.env, caller, project_id, ann.image_id).frame_index or 0
+    done = follow_track(services.env, caller, project_id, ann.track_id, frame, services.backends())
+    return (
+        f"propagated track {done.track_id} from frame {done.from_frame} to {done.to_frame}: "
+        f"{done.created} annotations replace {done.deleted}"
+    )

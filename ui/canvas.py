@@ -28,6 +28,9 @@ CSS = """
 .lw-canvas svg { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; }
 .lw-band { position: absolute; border: 2px dashed #fff; outline: 1px solid #000; display: none;
   pointer-events: none; }
+.lw-tracks { line-height: 1.8; margin-top: 4px; }
+.lw-track { display: inline-block; padding: 0 6px; margin-right: 4px; border-radius: 3px; color: #000;
+  font-size: 0.85em; }
 .lw-empty { padding: 4em 1em; text-align: center; color: #888; border: 1px dashed #aaa; }
 """
 
@@ -89,8 +92,10 @@ def canvas_html(
     size: tuple[int, int] | None = None,
     polygon: Sequence[Sequence[float]] = (),
     empty: str = "Pick an image from the strip below.",
+    legend: str = "",
 ) -> str:
-    """The canvas markup: ``picture`` (already rendered with overlays) of an image of ``size``."""
+    """The canvas markup: ``picture`` (already rendered with overlays) of an image of ``size``,
+    with ``legend`` markup (the tracks on a video frame) under it."""
     if picture is None:
         return f"<div class='lw-empty'>{html.escape(empty)}</div>"
     width, height = size or picture.size
@@ -107,7 +112,7 @@ def canvas_html(
     return (
         f"<div class='lw-canvas' data-w='{width}' data-h='{height}'>"
         f"<img src='{data_url(picture)}' draggable='false' alt='image with annotations'/>"
-        f"{svg}<div class='lw-band'></div></div>"
+        f"{svg}<div class='lw-band'></div></div>{legend}"
     )
 
 

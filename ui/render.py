@@ -1,4 +1,5 @@
-"""Drawing annotations over an image: masks tinted per class, boxes and labels on top."""
+"""Drawing annotations over an image: masks tinted per class (per track on a video frame), boxes and
+labels on top."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class Overlay:
     status: str = "proposed"
     selected: bool = False
     version: int = 1
+    track_id: int | None = None  # one object through a video: drawn in its track's colour
+
+
+GOLDEN = 0.618033988749895  # hue step between consecutive track ids: neighbours never look alike
 
 
 def class_color(name: str) -> tuple[int, int, int]:
@@ -31,6 +36,26 @@ def class_color(name: str) -> tuple[int, int, int]:
     hue = int(hashlib.md5(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
     return int(r * 255), int(g * 255), int(b * 255)
+
+
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """A colour per track id, the same on every frame; consecutive ids get far-apart hues."""
+    hue = (track_id * GOLDEN) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.8, 0.95)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def color_of(ov: Overlay) -> tuple[int, int, int]:
+    """Grey when rejected, else the track's colour where it has one, else its class colour."""
+    if ov.status == "rejected":
+        return 160, 160, 160
+    return track_color(ov.track_id) if ov.track_id is not None else class_color(ov.label)
+
+
+def tag_of(ov: Overlay) -> str:
+    """The label drawn on the box: ``T3 #12 person 0.87`` (the track id first on video frames)."""
+    track = f"T{ov.track_id} " if ov.track_id is not None else ""
+    return f"{track}#{ov.id} {ov.label}" + (f" {ov.score:.2f}" if ov.score is not None else "")
 
 
 def _decode(rle: dict[str, Any]) -> np.ndarray:
@@ -52,7 +77,7 @@ def render(image: Image.Image, overlays: Iterable[Overlay], *, alpha: float = 0.
         m = _decode(ov.mask).astype(bool)
         if m.shape != base.shape[:2]:
             continue  # a mask from another image size is a data error the audit reports
-        color = np.array((160, 160, 160) if ov.status == "rejected" else class_color(ov.label), np.float32)
+        color = np.array(color_of(ov), np.float32)
         base[m] = base[m] * (1 - alpha) + color * alpha
     out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
@@ -62,14 +87,14 @@ def render(image: Image.Image, overlays: Iterable[Overlay], *, alpha: float = 0.
     tag_h = round(16 * scale)
     for ov in items:
         x, y, w, h = ov.bbox
-        color = (160, 160, 160) if ov.status == "rejected" else class_color(ov.label)
+        color = color_of(ov)
         width = round((5 if ov.selected else 2) * scale)
         if ov.selected:
             draw.rectangle(
                 [x - width, y - width, x + w + width, y + h + width], outline=(255, 255, 255), width=width
             )
         draw.rectangle([x, y, x + w, y + h], outline=color, width=width)
-        tag = f"#{ov.id} {ov.label}" + (f" {ov.score:.2f}" if ov.score is not None else "")
+        tag = tag_of(ov)
         tw = draw.textlength(tag, font=font)
         top = max(0, y - tag_h)
         draw.rectangle([x, top, x + tw + 6 * scale, top + tag_h], fill=color)

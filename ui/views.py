@@ -23,6 +23,7 @@ from store import (
     query_annotations,
 )
 from store.models import Annotation, Image
+from ui import video_views
 from ui.canvas import canvas_html
 from ui.render import Overlay, render
 from ui.services import UIServices
@@ -30,6 +31,7 @@ from ui.services import UIServices
 ALL = "(all)"
 STATUSES = ("proposed", "accepted", "rejected")
 THUMB = 320
+MAX_SCAN = 20_000  # frames and images the strip reads at most to find its items (one long video)
 
 
 @contextmanager
@@ -73,6 +75,7 @@ def overlays(session: Session, image_id: int, selected: int | None = None) -> li
             status=a.status.value,
             selected=a.id == selected,
             version=a.version,
+            track_id=a.track_id,
         )
         for a in rows
     ]
@@ -104,8 +107,12 @@ def canvas(
     image = get_image(session, image_id=image_id) if image_id else None
     if image is None:
         return canvas_html(None)
-    rendered = picture(home, session, image, selected)
-    return canvas_html(rendered, size=(image.width, image.height), polygon=polygon)
+    with PILImage.open(home / image.path) as original:
+        shown = overlays(session, image.id or 0, selected)
+        rendered = render(original.convert("RGB"), shown)
+    return canvas_html(
+        rendered, size=(image.width, image.height), polygon=polygon, legend=video_views.legend(shown)
+    )
 
 
 def annotation_choices(session: Session, image_id: int | None) -> list[tuple[str, str]]:
@@ -116,7 +123,8 @@ def annotation_choices(session: Session, image_id: int | None) -> list[tuple[str
     out = []
     for ov in overlays(session, image_id):
         score = f" {ov.score:.2f}" if ov.score is not None else ""
-        out.append((f"#{ov.id} {ov.label}{score} ({ov.status})", choice(ov.id, ov.version)))
+        track = f" · track {ov.track_id}" if ov.track_id is not None else ""
+        out.append((f"#{ov.id} {ov.label}{score} ({ov.status}){track}", choice(ov.id, ov.version)))
     return out
 
 
@@ -130,7 +138,11 @@ def image_strip(
     unlabelled: bool = False,
     limit: int = 60,
 ) -> tuple[list[tuple[PILImage.Image, str]], list[int], str]:
-    """Thumbnails with overlays for the strip, their image ids, and a one-line summary."""
+    """Thumbnails with overlays for the strip, their image ids, and a one-line summary.
+
+    A video is one item: the thumbnail and id of its first frame that matches the filters (the
+    canvas then shows its frame scrubber), captioned with the video's name and frame count.
+    """
     if project_id is None:
         return [], [], "No project selected."
     category_id = None
@@ -139,19 +151,39 @@ def image_strip(
         if category is None:
             return [], [], f"No class named {class_name!r} in this project."
         category_id = category.id
-    images, total = list_images(
-        session,
-        project_id=project_id,
-        category_id=category_id,
-        status=None if status in ("", ALL) else status,
-        without_annotations=unlabelled,
-        limit=limit,
-    )
-    items = []
-    for image in images:
-        thumb = picture(home, session, image)
-        thumb.thumbnail((THUMB, THUMB))
-        n = image.n_proposed + image.n_accepted + image.n_rejected
-        items.append((thumb, f"{image.file_name} · {n} ann."))
-    shown = f"{len(images)} of {total}" if total > len(images) else f"{total}"
-    return items, [i.id or 0 for i in images], f"{shown} images match."
+    items: list[tuple[PILImage.Image, str]] = []
+    ids: list[int] = []
+    videos: set[int] = set()
+    offset, total, cut, size = 0, 0, False, limit
+    while not cut and offset < MAX_SCAN:
+        page, total = list_images(
+            session,
+            project_id=project_id,
+            category_id=category_id,
+            status=None if status in ("", ALL) else status,
+            without_annotations=unlabelled,
+            offset=offset,
+            limit=size,
+        )
+        offset, size = offset + len(page), min(1000, size * 4)  # one page when there is no video
+        for image in page:
+            if image.video_id is not None and image.video_id in videos:
+                continue  # a video is one item: its first matching frame stands for it
+            if len(ids) == limit:
+                cut = True
+                break
+            thumb = picture(home, session, image)
+            thumb.thumbnail((THUMB, THUMB))
+            if image.video_id is not None:
+                videos.add(image.video_id)
+                caption = video_views.caption(session, image.video_id)
+            else:
+                caption = f"{image.file_name} · {image.n_proposed + image.n_accepted + image.n_rejected} ann."
+            items.append((thumb, caption))
+            ids.append(image.id or 0)
+        if offset >= total or not page:
+            break
+    counts = [(len(ids) - len(videos), "image"), (len(videos), "video")]
+    what = ", ".join([f"{n} {kind}{'' if n == 1 else 's'}" for n, kind in counts if n] or ["0 images"])
+    more = f" (the first {len(ids)} items of {total} images and frames)" if cut or offset < total else ""
+    return items, ids, f"{what} match{'es' if len(ids) == 1 else ''}{more}."

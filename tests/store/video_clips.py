@@ -8,15 +8,15 @@ from pathlib import Path
 ENCODERS = {".mp4": ("libx264", "yuv420p"), ".mov": ("mpeg4", "yuv420p"), ".webm": ("libvpx", "yuv420p")}
 
 
-def reencode(source: Path, out: Path, *, frames: int = 12, fps: int = 10) -> Path:
-    """The first ``frames`` frames of ``source``, halved in size, written as ``out`` (by extension)."""
+def reencode(source: Path, out: Path, *, frames: int = 12, fps: int = 10, scale: float = 0.5) -> Path:
+    """The first ``frames`` frames of ``source``, ``scale``d (halved), written as ``out`` (by extension)."""
     import av
 
     codec, pix_fmt = ENCODERS[out.suffix]
     with av.open(str(source)) as src, av.open(str(out), "w") as dst:
         stream = dst.add_stream(codec, rate=fps)
         in_stream = src.streams.video[0]
-        stream.width, stream.height = in_stream.width // 2, in_stream.height // 2
+        stream.width, stream.height = (round(v * scale) // 2 * 2 for v in (in_stream.width, in_stream.height))
         stream.pix_fmt = pix_fmt
         for i, frame in enumerate(src.decode(in_stream)):
             if i >= frames:

@@ -13,6 +13,7 @@ from ui import actions, views
 from ui.canvas import gesture, make_canvas
 from ui.services import UIServices
 from ui.shared import Shared
+from ui.tabs import video
 from ui.tabs.chat import run_chat
 
 MODES = ["Segment", "Select", "Draw box", "Polygon"]
@@ -81,6 +82,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
                 )
             mode_help = gr.Markdown(MODE_HELP["Segment"])
             canvas = make_canvas()
+            scrub = video.make()  # the frame scrubber, shown on a video's frame
             with gr.Row():
                 finish = gr.Button("Finish polygon", size="sm", elem_id="lw-poly-finish")
                 clear = gr.Button("Clear polygon", size="sm")
@@ -296,6 +298,8 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         widget.change(strip_for, strip_in, strip_out)
     for trigger in (chat_in.submit, send.click):
         trigger(chat, [shared.project, chat_in, chatbot], [chatbot, chat_in])
+    strip_again = (strip_for, strip_in, strip_out)
+    video.wire(services, shared, scrub, show, polygon, view_out, annotations, strip_again)
     return LabelTab(
         chatbot, canvas, annotations, gallery, strip_ids, strip_note, class_filter, status_filter, unlabelled,
         label_class, show, strip, strip_in, strip_out, view_out, polygon,

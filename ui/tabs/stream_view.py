@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from ui.canvas import MAX_SIDE, data_url
-from ui.render import Overlay, class_color
+from ui.render import Overlay, color_of
 
 CSS = """
 .lw-frame { position: relative; overflow: hidden; line-height: 0; cursor: grab; user-select: none; }
@@ -114,7 +114,7 @@ def frame_html(found: Overlay, size: tuple[int, int], photo: PILImage.Image) -> 
     width, height = size
     photo = photo.copy()
     photo.thumbnail((MAX_SIDE, MAX_SIDE))
-    color = (160, 160, 160) if found.status == "rejected" else class_color(found.label)
+    color = color_of(found)
     layer = ""
     if found.mask is not None:
         layer = f"<img class='lw-mask' src='{mask_url(mask_from_rle(found.mask), color, photo.size)}'/>"
