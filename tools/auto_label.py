@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from ops import jobs
+from ops import categories, jobs
 from ops.caller import Caller
 from ops.unit import within
 from store.models import Annotation, Image, Job
@@ -68,11 +68,15 @@ def label_check(backends_factory: Callable[[], Any] | None) -> Callable[[list[st
 
 
 def auto_label(ctx: ToolContext, args: AutoLabelArgs) -> AutoLabelResult:
+    """Start the job, and add the classes the project does not have yet (through
+    ``ops.categories``): "find the bicycle and label it" names a class nobody created, and the
+    person expects it in the class list even where the detector finds none."""
     check = label_check(lambda: ctx.backends) if ctx.backends_factory is not None else None
     job = jobs.start_label(
         ctx.env, ctx.caller, ctx.project_id, classes=args.classes, images=args.images,
         threshold=args.threshold, check=check,
     )  # fmt: skip
+    categories.ensure(ctx.env, ctx.caller, ctx.project_id, job.params["classes"])
     if ctx.on_job is not None:
         ctx.on_job(job.id)
     return AutoLabelResult(job_id=job.id, images=job.total, classes=job.params["classes"])
