@@ -110,7 +110,9 @@ def class_names(world: World) -> list[str]:
         return [c.name for c in list_categories(session, project_id=world.project_id)]
 
 
-def test_rename_leaves_no_empty_old_class_and_undo_and_redo_bring_it_back(world: World, ctx: ToolContext) -> None:
+def test_rename_leaves_no_empty_old_class_and_undo_and_redo_bring_it_back(
+    world: World, ctx: ToolContext
+) -> None:
     """Issue 15: a rename left the old, emptied class in the class list beside the new one."""
     from ops.history import step
 
