@@ -297,7 +297,7 @@ class CommandAgent:
 
     def prepare(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """A call's arguments with invented filters dropped (see ``agent.grounding``)."""
-        grounded = ground(tool, args, self.request)
+        grounded = ground(self.registry.get(tool).args, args, self.request)
         self.dropped.update(grounded.dropped)
         return grounded.args
 

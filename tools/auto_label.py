@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -21,19 +21,21 @@ from ops.unit import within
 from store.models import Annotation, Image, Job
 from tools.backends.vocab import UnknownLabel
 from tools.pipeline import ImageRef, Label, label_image
-from tools.registry import Tool, ToolContext, ToolResult
+from tools.registry import From, Source, Tool, ToolContext, ToolResult
 
 KIND = jobs.LABEL
 
 
 class AutoLabelArgs(BaseModel):
-    classes: list[Label] = Field(
+    classes: Annotated[list[Label], From(Source.CLASSES)] = Field(
         min_length=1, max_length=20, description="Classes to label, e.g. ['person', 'bus']."
     )
-    images: list[ImageRef] | None = Field(
+    images: Annotated[list[ImageRef] | None, From(Source.IMAGE)] = Field(
         None, description="Image ids or file names; omit to label every image in the project."
     )
-    threshold: float = Field(0.3, ge=0.01, le=0.99, description="Minimum detector confidence to keep a box.")
+    threshold: Annotated[float, From(Source.THRESHOLD)] = Field(
+        0.3, ge=0.01, le=0.99, description="Minimum detector confidence to keep a box."
+    )
 
 
 class AutoLabelResult(ToolResult):
