@@ -27,6 +27,7 @@ when that does not pin it down the call is refused.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,23 +121,28 @@ class Request:
         words = set(re.findall(r"[a-z]+", text.lower()))
         return any(w in words for w in self.lexicon.status_words.get(status, ()))
 
-    def scores(self) -> list[tuple[float, str | None]]:
+    def scores(self, this_turn: bool = False) -> list[tuple[float, str | None]]:
         """Numbers the user wrote as scores (digits, or the lexicon's words such as "half"), each with
-        "max"/"min" when a comparator precedes it."""
+        "max"/"min" when a comparator precedes it, then confidence said in words ("low confidence"
+        is at most 0.5, "fairly sure" at least 0.7: the lexicon's ``score_phrases``)."""
+        text = self.message if this_turn else self.text
         out: list[tuple[float, str | None]] = []
-        for m in _NUMBER.finditer(self.text):
+        for m in _NUMBER.finditer(text):
             value = float(m.group(1)) / (100 if m.group(2) else 1)
             if not 0 <= value <= 1:
                 continue
-            out.append((value, self._side(m.start())))
+            out.append((value, self._side(text, m.start())))
         for words, value in self.lexicon.number_words.items():  # "less than half sure"
-            for m in re.finditer(rf"\b{re.escape(words)}\b", self.text, re.IGNORECASE):
-                out.append((value, self._side(m.start())))
+            for m in re.finditer(rf"\b{re.escape(words)}\b", text, re.IGNORECASE):
+                out.append((value, self._side(text, m.start())))
+        for words, (side, value) in self.lexicon.score_phrases.items():
+            if re.search(rf"(?<!\w){re.escape(words)}(?!\w)", text, re.IGNORECASE):
+                out.append((value, side))
         return out
 
-    def _side(self, at: int) -> str | None:
+    def _side(self, text: str, at: int) -> str | None:
         """ "max" when a "below" comparator ends right before position ``at``, "min" for "above"."""
-        before = self.text[:at].lower()
+        before = text[:at].lower()
         return (
             "max"
             if self.lexicon.below.search(before)
@@ -229,6 +235,11 @@ def _check_asked(
     """Refuse a change this turn's message does not ask for. Seen with the held-out set: told the
     file "... delete everything.jpg" by name, the model tried a delete, then rejecting everything."""
     if getattr(tool, "ASKS", None) == Asks.DELETE and not request.lexicon.delete.search(request.message):
+        said = [s for s in ("rejected", "accepted") if request.names_status(s, this_turn=True)]
+        if len(said) == 1:  # "reject every X below 0.8": the verb says which edit it is
+            filters = {k: v for k, v in args.items() if k not in fields or fields[k] != Source.EVERY}
+            call = json.dumps({"name": "set_status", "arguments": {**filters, "status": said[0]}})
+            raise ToolError(f"refused: the user did not ask to delete anything; they asked for {call}")
         raise ToolError(
             "refused: the user did not ask to delete anything. To accept or reject annotations call "
             "set_status; to change their class call relabel."
@@ -239,7 +250,8 @@ def _check_asked(
         target = args.get(key) if source == Source.NEW_CLASS else None
         if isinstance(target, str) and target.strip() and not request.names_label(target, this_turn=True):
             raise ToolError(
-                f"refused: the user did not name the class {target!r}; use the name the user wrote"
+                f"refused: the user did not name the class {target!r}; use the name the user wrote. "
+                "To find and label objects of a class, also a new one, call auto_label with it."
             )
 
 
@@ -331,3 +343,8 @@ def _ground_scores(
             continue
         side = bounds.get(match or "", [])
         out[side[0] if side else key] = value
+    if not any(k in out for k in [*bounds["min"], *bounds["max"]]):  # the model left out a bound said
+        for value, side in request.scores(this_turn=True):  # in this turn ("below 0.8", "low confidence")
+            if side and bounds.get(side):
+                out[bounds[side][0]] = value
+                break
