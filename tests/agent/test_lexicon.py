@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the parametrize tables read best one case per line)
 """The agent's words per language: English by default, Spanish shipped, merged for a server."""
 
 from __future__ import annotations
@@ -102,3 +103,19 @@ def test_scores_said_in_words(text: str, lexicon, given: dict, kept: dict) -> No
         args["status"] = "rejected"
     grounded = ground(args_of(tool), args, request)
     assert {k: v for k, v in grounded.args.items() if k.endswith("_score")} == kept
+
+
+@pytest.mark.parametrize(
+    ("text", "lexicon", "args", "bound"),
+    [
+        ("reject the dogs with low confidence", ENGLISH, {"label": "dog", "status": "rejected"}, {"max_score": 0.5}),
+        ("accept the dogs you are fairly sure about", ENGLISH, {"label": "dog", "status": "accepted"}, {"min_score": 0.7}),
+        ("rechaza los perros con poca confianza", BOTH, {"label": "perro", "status": "rejected"}, {"max_score": 0.5}),
+        ("acepta los perros de los que estás muy seguro", BOTH, {"label": "perro", "status": "accepted"}, {"min_score": 0.9}),
+        ("reject the dogs", ENGLISH, {"label": "dog", "status": "rejected"}, {}),
+        ("reject the dogs", ENGLISH, {"label": "dog", "status": "rejected", "max_score": 0.3}, {}),
+    ],
+)  # fmt: skip
+def test_confidence_in_words_is_a_bound(text: str, lexicon, args: dict, bound: dict[str, float]) -> None:
+    grounded = ground(STATUS, args, Request(text, frozenset({"dog", "perro"}), lexicon=lexicon))
+    assert {k: v for k, v in grounded.args.items() if k.endswith("_score")} == bound
