@@ -225,4 +225,6 @@ def edit(
             "deleted" if op == "delete_annotations" else "updated",
             plan.ids,
         )
+        if kind == "category" and plan.ids:  # the class list changed too (a rename drops the old class)
+            unit.event("category", "updated")
         return Edited(op, changed, plan.summary, batch.id if plan.ids else None)
