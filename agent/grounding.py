@@ -23,6 +23,10 @@ Labeling keeps the user's class words: the model turned "label every pedestrian"
 class "person", and repeated that call word for word after being told. An unnamed class is
 replaced by the one word of the message left once verbs, stop words and file names are taken out;
 when that does not pin it down the call is refused.
+
+Which rule guards which argument is declared on the argument itself, next to its JSON schema:
+``label: Annotated[Label | None, From(Source.CLASS)]`` (``tools.registry``). A renamed field keeps
+its rule, and a new tool's filters are grounded by declaring them, not by a table here.
 """
 
 from __future__ import annotations

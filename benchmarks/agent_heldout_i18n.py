@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[0] = str(REPO)  # not benchmarks/: its click.py would shadow the click package
 
 from agent.command import CommandAgent  # noqa: E402
 from agent.lexicon import languages  # noqa: E402
