@@ -54,6 +54,8 @@ _IRREGULAR = {
     "feet": "foot",
     "teeth": "tooth",
 }
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any language: "también" is one word, not "tambi"
+_LETTERS = re.compile(r"[^\W\d_]+")
 _FILE = re.compile(r"\S+\.(?:jpe?g|png|webp|bmp|tiff?|gif|heic)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])(\d*\.\d+|\d+)(\s*%)?")
 
@@ -102,12 +104,12 @@ class Request:
     def words(self, this_turn: bool = False) -> list[str]:
         """Stemmed words outside file names ("bus.jpg" does not name the class bus)."""
         text = self.message if this_turn else self.without_files(self.text)
-        return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+        return [stem(w) for w in re.findall(_WORD, text.lower())]
 
     def names_label(self, label: str, this_turn: bool = False) -> bool:
-        wanted = re.findall(r"[a-z0-9]+", label.lower())
+        wanted = re.findall(_WORD, label.lower())
         text = self.message if this_turn else self.without_files(self.text)
-        words = re.findall(r"[a-z0-9]+", text.lower())
+        words = re.findall(_WORD, text.lower())
         n = len(wanted)
         return bool(n) and any(
             all(_same_word(w, x) for w, x in zip(words[i : i + n], wanted, strict=True))
@@ -122,7 +124,7 @@ class Request:
 
     def names_status(self, status: str, this_turn: bool = False) -> bool:
         text = self.message if this_turn else self.without_files(self.text)
-        words = set(re.findall(r"[a-z]+", text.lower()))
+        words = set(re.findall(_LETTERS, text.lower()))
         return any(w in words for w in self.lexicon.status_words.get(status, ()))
 
     def scores(self, this_turn: bool = False) -> list[tuple[float, str | None]]:
@@ -286,7 +288,7 @@ def _user_words_for(classes: list[Any], request: Request) -> list[Any]:
     if not unnamed:
         return classes
     named = {stem(c) for c in classes if isinstance(c, str) and c not in unnamed}
-    words = [stem(w) for w in re.findall(r"[a-z]+", request.message.lower())]
+    words = [stem(w) for w in re.findall(_LETTERS, request.message.lower())]
     left = list(
         dict.fromkeys(
             w for w in words if len(w) > 2 and w not in request.lexicon.not_a_class and w not in named

@@ -119,3 +119,10 @@ def test_scores_said_in_words(text: str, lexicon, given: dict, kept: dict) -> No
 def test_confidence_in_words_is_a_bound(text: str, lexicon, args: dict, bound: dict[str, float]) -> None:
     grounded = ground(STATUS, args, Request(text, frozenset({"dog", "perro"}), lexicon=lexicon))
     assert {k: v for k, v in grounded.args.items() if k.endswith("_score")} == bound
+
+
+def test_words_with_accents_are_whole_words() -> None:
+    """Held-out i18n case "es new class too": "también" was cut to "tambi" and taken for a class."""
+    request = Request("Etiqueta también los perros", lexicon=BOTH)
+    assert ground(args_of("auto_label"), {"classes": ["dog"]}, request).args == {"classes": ["perro"]}
+    assert request.names_label("también") and not request.names_label("tambi")
