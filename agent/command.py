@@ -114,7 +114,6 @@ class ResultAnswers:
             }
         return self.client.chat(model, messages, **kwargs)
 
-
     def _all_steps_ran(self, messages: list[Any]) -> bool:
         """At least one successful tool result per step the user's last message asks for."""
         last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
