@@ -31,6 +31,7 @@ its rule, and a new tool's filters are grounded by declaring them, not by a tabl
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable
@@ -178,6 +179,7 @@ def ground(tool: type[BaseModel], args: dict[str, Any], request: Request) -> Gro
     by_source: dict[Source, list[str]] = {}
     for name, source in fields.items():
         by_source.setdefault(source, []).append(name)
+    args = _user_spelling(fields, args, request)
     _check_asked(tool, fields, args, request)
     out = {k: v for k, v in args.items() if not (k in fields and _junk(v))}
     for key in by_source.get(Source.CLASSES, []):
@@ -233,6 +235,22 @@ def ground(tool: type[BaseModel], args: dict[str, Any], request: Request) -> Gro
         if isinstance(out.get(key), str) and out[key].lower() not in request.text.lower():
             out.pop(key)
     return Grounded(out, dropped)
+
+
+def _user_spelling(fields: dict[str, Source], args: dict[str, Any], request: Request) -> dict[str, Any]:
+    """A new class name the model misspelt ("accessorio" for the user's "accesorio") is the user's
+    word when exactly one word of this turn is that close; anything further is still refused."""
+    out = dict(args)
+    words = list(dict.fromkeys(re.findall(_LETTERS, request.message.lower())))
+    for key, source in fields.items():
+        target = out.get(key)
+        if source != Source.NEW_CLASS or not isinstance(target, str) or " " in target.strip():
+            continue
+        if target.strip() and not request.names_label(target, this_turn=True):
+            near = difflib.get_close_matches(target.strip().lower(), words, n=2, cutoff=0.85)
+            if len(near) == 1:
+                out[key] = near[0]
+    return out
 
 
 def _check_asked(

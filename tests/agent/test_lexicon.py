@@ -126,3 +126,18 @@ def test_words_with_accents_are_whole_words() -> None:
     request = Request("Etiqueta también los perros", lexicon=BOTH)
     assert ground(args_of("auto_label"), {"classes": ["dog"]}, request).args == {"classes": ["perro"]}
     assert request.names_label("también") and not request.names_label("tambi")
+
+
+@pytest.mark.parametrize(
+    ("into", "expected"),
+    [("accessorio", "accesorio"), ("accesorio", "accesorio"), ("vehicle", None)],
+)
+def test_a_misspelt_new_class_is_the_users_word(into: str, expected: str | None) -> None:
+    """Held-out i18n case "es merge": the model wrote "accessorio" for the user's "accesorio"."""
+    request = Request("Fusiona las clases cup y tie en accesorio.", frozenset({"cup", "tie"}), lexicon=BOTH)
+    args = {"sources": ["cup", "tie"], "into": into}
+    if expected is None:
+        with pytest.raises(ToolError, match="did not name the class"):
+            ground(args_of("merge_classes"), args, request)
+    else:
+        assert ground(args_of("merge_classes"), args, request).args["into"] == expected
