@@ -98,21 +98,43 @@ class ResultAnswers:
     After tools ran without error, the next request gets their result text (compact and human
     readable by design) as the final answer, with no second model call: on 2 CPU cores that halves
     a turn, and a 1.5B model's paraphrase often dropped or garbled the numbers. After an error the
-    model is asked again, so it can fix its arguments.
+    model is asked again, so it can fix its arguments. So it is when the user asked for more steps
+    than have run ("label the dogs, then show me the ones under 0.4": the lexicon's ``then``).
     """
 
-    def __init__(self, client: ChatClient) -> None:
+    def __init__(self, client: ChatClient, lexicon: Lexicon = DEFAULT) -> None:
         self.client = client
+        self.lexicon = lexicon
 
     def chat(self, model: str = "", messages: Any = None, **kwargs: Any) -> Any:
-        results = _trailing_results(list(messages or []))
-        if results and not any(r.startswith("error:") for r in results):
+        messages = list(messages or [])
+        results = _trailing_results(messages)
+        if results and not any(r.startswith("error:") for r in results) and self._all_steps_ran(messages):
             return {
                 "model": model,
                 "done": True,
-                "message": {"role": "assistant", "content": _answer(results)},
+                "message": {"role": "assistant", "content": _answer(_turn_results(messages))},
             }
         return self.client.chat(model, messages, **kwargs)
+
+    def _all_steps_ran(self, messages: list[Any]) -> bool:
+        """At least one successful tool result per step the user's last message asks for."""
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        if last < 0:
+            return True
+        steps = 1 + len(self.lexicon.then.findall(str(messages[last].get("content", ""))))
+        done = [m for m in messages[last + 1 :] if m.get("role") == "tool"]
+        return sum(not str(m.get("content", "")).startswith("error:") for m in done) >= steps
+
+
+def _turn_results(messages: list[Any]) -> list[str]:
+    """The successful tool results since the user's last message (every step of the request)."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    return [
+        str(m.get("content", ""))
+        for m in messages[last + 1 :]
+        if m.get("role") == "tool" and not str(m.get("content", "")).startswith("error:")
+    ]
 
 
 def _trailing_results(messages: list[Any]) -> list[str]:
@@ -148,7 +170,7 @@ class CommandAgent:
         lexicon: Lexicon = DEFAULT,
     ) -> None:
         self.lexicon = lexicon  # the words the grounding and confirmation rules listen for
-        self.client = client if model_answers else ResultAnswers(client)
+        self.client = client if model_answers else ResultAnswers(client, lexicon)
         self.model = model
         self.ctx = dataclasses.replace(ctx, caller=ctx.caller.through("agent", run_id))
         self.guard = PendingGuard(lexicon)
@@ -303,7 +325,7 @@ class CommandAgent:
 
     def prepare(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """A call's arguments with invented filters dropped (see ``agent.grounding``)."""
-        grounded = ground(tool, args, self.request)
+        grounded = ground(self.registry.get(tool).args, args, self.request)
         self.dropped.update(grounded.dropped)
         return grounded.args
 

@@ -23,17 +23,25 @@ Labeling keeps the user's class words: the model turned "label every pedestrian"
 class "person", and repeated that call word for word after being told. An unnamed class is
 replaced by the one word of the message left once verbs, stop words and file names are taken out;
 when that does not pin it down the call is refused.
+
+Which rule guards which argument is declared on the argument itself, next to its JSON schema:
+``label: Annotated[Label | None, From(Source.CLASS)]`` (``tools.registry``). A renamed field keeps
+its rule, and a new tool's filters are grounded by declaring them, not by a table here.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from agent.lexicon import DEFAULT, Lexicon
-from tools.registry import ToolError
+from tools.registry import Asks, Source, ToolError, grounding
 
 _ANY = {"all", "any", "*", "everything", "every", "none", "null", "annotations", "objects", "images"}
 _IRREGULAR = {
@@ -47,17 +55,10 @@ _IRREGULAR = {
     "feet": "foot",
     "teeth": "tooth",
 }
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any language: "también" is one word, not "tambi"
+_LETTERS = re.compile(r"[^\W\d_]+")
 _FILE = re.compile(r"\S+\.(?:jpe?g|png|webp|bmp|tiff?|gif|heic)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])(\d*\.\d+|\d+)(\s*%)?")
-
-# tool -> the argument that filters by current status (set_status's ``status`` is the new one)
-_STATUS_FILTER = {
-    "count": "status",
-    "find_images": "status",
-    "relabel": "status",
-    "delete_annotations": "status",
-    "set_status": "current_status",
-}
 
 
 def stem(word: str) -> str:
@@ -104,12 +105,12 @@ class Request:
     def words(self, this_turn: bool = False) -> list[str]:
         """Stemmed words outside file names ("bus.jpg" does not name the class bus)."""
         text = self.message if this_turn else self.without_files(self.text)
-        return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+        return [stem(w) for w in re.findall(_WORD, text.lower())]
 
     def names_label(self, label: str, this_turn: bool = False) -> bool:
-        wanted = re.findall(r"[a-z0-9]+", label.lower())
+        wanted = re.findall(_WORD, label.lower())
         text = self.message if this_turn else self.without_files(self.text)
-        words = re.findall(r"[a-z0-9]+", text.lower())
+        words = re.findall(_WORD, text.lower())
         n = len(wanted)
         return bool(n) and any(
             all(_same_word(w, x) for w, x in zip(words[i : i + n], wanted, strict=True))
@@ -124,26 +125,31 @@ class Request:
 
     def names_status(self, status: str, this_turn: bool = False) -> bool:
         text = self.message if this_turn else self.without_files(self.text)
-        words = set(re.findall(r"[a-z]+", text.lower()))
+        words = set(re.findall(_LETTERS, text.lower()))
         return any(w in words for w in self.lexicon.status_words.get(status, ()))
 
-    def scores(self) -> list[tuple[float, str | None]]:
+    def scores(self, this_turn: bool = False) -> list[tuple[float, str | None]]:
         """Numbers the user wrote as scores (digits, or the lexicon's words such as "half"), each with
-        "max"/"min" when a comparator precedes it."""
+        "max"/"min" when a comparator precedes it, then confidence said in words ("low confidence"
+        is at most 0.5, "fairly sure" at least 0.7: the lexicon's ``score_phrases``)."""
+        text = self.message if this_turn else self.text
         out: list[tuple[float, str | None]] = []
-        for m in _NUMBER.finditer(self.text):
+        for m in _NUMBER.finditer(text):
             value = float(m.group(1)) / (100 if m.group(2) else 1)
             if not 0 <= value <= 1:
                 continue
-            out.append((value, self._side(m.start())))
+            out.append((value, self._side(text, m.start())))
         for words, value in self.lexicon.number_words.items():  # "less than half sure"
-            for m in re.finditer(rf"\b{re.escape(words)}\b", self.text, re.IGNORECASE):
-                out.append((value, self._side(m.start())))
+            for m in re.finditer(rf"\b{re.escape(words)}\b", text, re.IGNORECASE):
+                out.append((value, self._side(text, m.start())))
+        for words, (side, value) in self.lexicon.score_phrases.items():
+            if re.search(rf"(?<!\w){re.escape(words)}(?!\w)", text, re.IGNORECASE):
+                out.append((value, side))
         return out
 
-    def _side(self, at: int) -> str | None:
+    def _side(self, text: str, at: int) -> str | None:
         """ "max" when a "below" comparator ends right before position ``at``, "min" for "above"."""
-        before = self.text[:at].lower()
+        before = text[:at].lower()
         return (
             "max"
             if self.lexicon.below.search(before)
@@ -159,45 +165,53 @@ class Grounded:
     dropped: dict[str, Any] = field(default_factory=dict)  # real values the user did not name
 
 
-def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
-    """``args`` with invented filters removed (see the module docstring); other tools pass through.
+def ground(tool: type[BaseModel], args: dict[str, Any], request: Request) -> Grounded:
+    """``args`` (for the tool whose args model is ``tool``) with invented filters removed (see the
+    module docstring). Which rule guards which argument is declared on the field itself
+    (``tools.registry.From``), so a renamed field keeps its rule; undeclared fields pass through.
 
     Raises:
         ToolError: a change the user's message did not ask for (a delete without a delete verb, a
             status change without a status word, a new class name they did not write), or
             labeling with classes they never named.
     """
-    _check_asked(tool, args, request)
-    if tool not in _STATUS_FILTER and tool != "auto_label":
-        return Grounded(dict(args))
-    out = {k: v for k, v in args.items() if not _junk(v)}
-    if tool == "auto_label":
-        _ground_labeling(out, request)
+    fields = grounding(tool)
+    by_source: dict[Source, list[str]] = {}
+    for name, source in fields.items():
+        by_source.setdefault(source, []).append(name)
+    args = _user_spelling(fields, args, request)
+    _check_asked(tool, fields, args, request)
+    out = {k: v for k, v in args.items() if not (k in fields and _junk(v))}
+    for key in by_source.get(Source.CLASSES, []):
+        _ground_labeling(out, key, by_source.get(Source.THRESHOLD, []), request)
     dropped: dict[str, Any] = {}
-    status_key = _STATUS_FILTER.get(tool)
+    status_key = next(iter(by_source.get(Source.STATUS, [])), None)
 
-    label = out.get("label")
-    if isinstance(label, str) and status_key:
+    for key in by_source.get(Source.CLASS, []):
+        label = out.get(key)
+        if not isinstance(label, str):
+            continue
         status = _as_status(label, request.lexicon)
-        if status and label.lower() not in {c.lower() for c in request.classes}:
-            out.pop("label")  # "count the accepted ones" -> label "accepted": a status, not a class
+        if status and status_key and label.lower() not in {c.lower() for c in request.classes}:
+            out.pop(key)  # "count the accepted ones" -> label "accepted": a status, not a class
             if status_key not in out or not request.names_status(str(out[status_key])):
                 out[status_key] = status
         elif not request.names_label(label):
-            dropped["label"] = out.pop("label")
+            dropped[key] = out.pop(key)
         else:  # "cars" -> the project's class "car"
             known = {stem(c): c for c in request.classes}
             if label not in request.classes and stem(label) in known:
-                out["label"] = known[stem(label)]
+                out[key] = known[stem(label)]
 
-    if status_key and status_key in out and not request.names_status(str(out[status_key])):
-        value = out.pop(status_key)
-        if _as_status(str(value), request.lexicon):
-            dropped[status_key] = value
-    if tool == "set_status":
-        _ground_new_status(out, request)
+    for key in by_source.get(Source.STATUS, []):
+        if key in out and not request.names_status(str(out[key])):
+            value = out.pop(key)
+            if _as_status(str(value), request.lexicon):
+                dropped[key] = value
+    for key in by_source.get(Source.NEW_STATUS, []):
+        _ground_new_status(out, key, status_key, request)
 
-    for key in ("image", "images"):
+    for key in by_source.get(Source.IMAGE, []):
         if key in out:
             refs = out[key] if isinstance(out[key], list) else [out[key]]
             real = [r for r in refs if not _junk(r) and request.image_exists(r)]
@@ -209,39 +223,66 @@ def ground(tool: str, args: dict[str, Any], request: Request) -> Grounded:
             else:
                 out.pop(key)
 
-    _ground_scores(out, dropped, request)
+    _ground_scores(out, dropped, request, by_source)
 
-    if out.get("everything") is True and not request.lexicon.every.search(request.message):
-        out.pop("everything")
-    if out.get("unlabeled") is True and not request.lexicon.none.search(request.without_files(request.text)):
-        out.pop("unlabeled")
-    if isinstance(out.get("name_contains"), str) and out["name_contains"].lower() not in request.text.lower():
-        out.pop("name_contains")
+    for key in by_source.get(Source.EVERY, []):
+        if out.get(key) is True and not request.lexicon.every.search(request.message):
+            out.pop(key)
+    for key in by_source.get(Source.NONE, []):
+        if out.get(key) is True and not request.lexicon.none.search(request.without_files(request.text)):
+            out.pop(key)
+    for key in by_source.get(Source.TEXT, []):
+        if isinstance(out.get(key), str) and out[key].lower() not in request.text.lower():
+            out.pop(key)
     return Grounded(out, dropped)
 
 
-_TARGETS = {"relabel": "to", "rename_class": "new", "merge_classes": "into", "rename_track": "to"}
+def _user_spelling(fields: dict[str, Source], args: dict[str, Any], request: Request) -> dict[str, Any]:
+    """A new class name the model misspelt ("accessorio" for the user's "accesorio") is the user's
+    word when exactly one word of this turn is that close; anything further is still refused."""
+    out = dict(args)
+    words = list(dict.fromkeys(re.findall(_LETTERS, request.message.lower())))
+    for key, source in fields.items():
+        target = out.get(key)
+        if source != Source.NEW_CLASS or not isinstance(target, str) or " " in target.strip():
+            continue
+        if target.strip() and not request.names_label(target, this_turn=True):
+            near = difflib.get_close_matches(target.strip().lower(), words, n=2, cutoff=0.85)
+            if len(near) == 1:
+                out[key] = near[0]
+    return out
 
 
-def _check_asked(tool: str, args: dict[str, Any], request: Request) -> None:
+def _check_asked(
+    tool: type[BaseModel], fields: dict[str, Source], args: dict[str, Any], request: Request
+) -> None:
     """Refuse a change this turn's message does not ask for. Seen with the held-out set: told the
     file "... delete everything.jpg" by name, the model tried a delete, then rejecting everything."""
-    if tool in ("delete_annotations", "delete_track") and not request.lexicon.delete.search(request.message):
+    if getattr(tool, "ASKS", None) == Asks.DELETE and not request.lexicon.delete.search(request.message):
+        said = [s for s in ("rejected", "accepted") if request.names_status(s, this_turn=True)]
+        if len(said) == 1:  # "reject every X below 0.8": the verb says which edit it is
+            filters = {k: v for k, v in args.items() if k not in fields or fields[k] != Source.EVERY}
+            call = json.dumps({"name": "set_status", "arguments": {**filters, "status": said[0]}})
+            raise ToolError(f"refused: the user did not ask to delete anything; they asked for {call}")
         raise ToolError(
             "refused: the user did not ask to delete anything. To accept or reject annotations call "
             "set_status; to change their class call relabel."
         )
-    if tool == "set_status" and not request.lexicon.status_ask.search(request.message):
+    if Source.NEW_STATUS in fields.values() and not request.lexicon.status_ask.search(request.message):
         raise ToolError("refused: the user did not ask to accept, reject or change the status of anything")
-    target = args.get(_TARGETS.get(tool, ""))
-    if isinstance(target, str) and target.strip() and not request.names_label(target, this_turn=True):
-        raise ToolError(f"refused: the user did not name the class {target!r}; use the name the user wrote")
+    for key, source in fields.items():
+        target = args.get(key) if source == Source.NEW_CLASS else None
+        if isinstance(target, str) and target.strip() and not request.names_label(target, this_turn=True):
+            raise ToolError(
+                f"refused: the user did not name the class {target!r}; use the name the user wrote. "
+                "To find and label objects of a class, also a new one, call auto_label with it."
+            )
 
 
-def _ground_labeling(out: dict[str, Any], request: Request) -> None:
-    classes = out.get("classes")
+def _ground_labeling(out: dict[str, Any], key: str, thresholds: list[str], request: Request) -> None:
+    classes = out.get(key)
     if isinstance(classes, list) and classes:
-        classes = out["classes"] = _user_words_for(classes, request)
+        classes = out[key] = _user_words_for(classes, request)
         generic = re.search(r"\bclass(es)?\b", request.message, re.IGNORECASE)  # "with our classes"
         unnamed = [
             c
@@ -253,9 +294,10 @@ def _ground_labeling(out: dict[str, Any], request: Request) -> None:
                 f"the user did not name {', '.join(map(repr, unnamed))}: pass the classes exactly as "
                 "the user wrote them (e.g. pedestrian, not person)"
             )
-    threshold = out.get("threshold")
-    if isinstance(threshold, int | float) and all(abs(v - threshold) > 1e-9 for v, _ in request.scores()):
-        out.pop("threshold")
+    for name in thresholds:
+        threshold = out.get(name)
+        if isinstance(threshold, int | float) and all(abs(v - threshold) > 1e-9 for v, _ in request.scores()):
+            out.pop(name)
 
 
 def _user_words_for(classes: list[Any], request: Request) -> list[Any]:
@@ -264,7 +306,7 @@ def _user_words_for(classes: list[Any], request: Request) -> list[Any]:
     if not unnamed:
         return classes
     named = {stem(c) for c in classes if isinstance(c, str) and c not in unnamed}
-    words = [stem(w) for w in re.findall(r"[a-z]+", request.message.lower())]
+    words = [stem(w) for w in re.findall(_LETTERS, request.message.lower())]
     left = list(
         dict.fromkeys(
             w for w in words if len(w) > 2 and w not in request.lexicon.not_a_class and w not in named
@@ -291,22 +333,27 @@ def _as_status(text: str, lexicon: Lexicon = DEFAULT) -> str | None:
     return next((s for s, forms in lexicon.status_words.items() if word == s or word in forms), None)
 
 
-def _ground_new_status(out: dict[str, Any], request: Request) -> None:
-    """set_status's target: the verb the user used ("accept", "reject") wins when unambiguous, and
+def _ground_new_status(out: dict[str, Any], key: str, current_key: str | None, request: Request) -> None:
+    """The status to set: the verb the user used ("accept", "reject") wins when unambiguous, and
     a current-status filter equal to the target is dropped (it could only match nothing)."""
     said = [s for s in ("accepted", "rejected") if request.names_status(s, this_turn=True)]
     if len(said) == 1:
-        out["status"] = said[0]
-    elif _as_status(str(out.get("status", "")), request.lexicon):
-        out["status"] = _as_status(str(out["status"]), request.lexicon)
-    current = out.get("current_status")
-    if current is not None and _as_status(str(current), request.lexicon) == out.get("status"):
-        out.pop("current_status")
+        out[key] = said[0]
+    elif _as_status(str(out.get(key, "")), request.lexicon):
+        out[key] = _as_status(str(out[key]), request.lexicon)
+    current = out.get(current_key) if current_key else None
+    if current is not None and _as_status(str(current), request.lexicon) == out.get(key):
+        out.pop(current_key)  # type: ignore[arg-type]
 
 
-def _ground_scores(out: dict[str, Any], dropped: dict[str, Any], request: Request) -> None:
+def _ground_scores(
+    out: dict[str, Any], dropped: dict[str, Any], request: Request, by_source: dict[Source, list[str]]
+) -> None:
+    """Each score bound kept only when the user wrote its number; "below"/"above" before it moves
+    it to the upper or lower bound (when the tool has that one)."""
+    bounds = {"max": by_source.get(Source.MAX_SCORE, []), "min": by_source.get(Source.MIN_SCORE, [])}
     said = request.scores()
-    given = {k: out.pop(k) for k in ("min_score", "max_score") if k in out}
+    given = {k: out.pop(k) for k in [*bounds["min"], *bounds["max"]] if k in out}
     for key, value in given.items():
         if not isinstance(value, int | float) or isinstance(value, bool):
             out[key] = value  # let validation explain it
@@ -318,5 +365,10 @@ def _ground_scores(out: dict[str, Any], dropped: dict[str, Any], request: Reques
             elif 0 < value < 1:
                 dropped[key] = value
             continue
-        side = {"max": "max_score", "min": "min_score"}.get(match or "", key)
-        out[side] = value
+        side = bounds.get(match or "", [])
+        out[side[0] if side else key] = value
+    if not any(k in out for k in [*bounds["min"], *bounds["max"]]):  # the model left out a bound said
+        for value, side in request.scores(this_turn=True):  # in this turn ("below 0.8", "low confidence")
+            if side and bounds.get(side):
+                out[bounds[side][0]] = value
+                break

@@ -34,6 +34,9 @@ class Lexicon:
     score_words: re.Pattern[str]  # the message talks about confidence
     not_a_class: frozenset[str]  # words that never name a class (verbs, stop words)
     number_words: dict[str, float] = field(default_factory=dict)  # scores said in words ("half")
+    # confidence said in words -> (bound, value): "low confidence" is a score of at most 0.5
+    score_phrases: dict[str, tuple[str, float]] = field(default_factory=dict)
+    then: re.Pattern[str] = re.compile(r"(?!)")  # "..., then ...": one more step after this one
 
 
 ENGLISH = Lexicon(
@@ -69,6 +72,24 @@ ENGLISH = Lexicon(
         those to unlabeled unlabelled visible what where which with would you""".split()
     ),
     number_words={"half": 0.5, "a quarter": 0.25, "three quarters": 0.75},
+    score_phrases={
+        "low confidence": ("max", 0.5),
+        "low-confidence": ("max", 0.5),
+        "low score": ("max", 0.5),
+        "low scores": ("max", 0.5),
+        "low-scoring": ("max", 0.5),
+        "unsure": ("max", 0.5),
+        "not sure": ("max", 0.5),
+        "uncertain": ("max", 0.5),
+        "fairly sure": ("min", 0.7),
+        "fairly confident": ("min", 0.7),
+        "quite sure": ("min", 0.7),
+        "high confidence": ("min", 0.8),
+        "high-confidence": ("min", 0.8),
+        "very sure": ("min", 0.9),
+        "very confident": ("min", 0.9),
+    },  # fmt: skip
+    then=re.compile(r"\b(then|after that|afterwards|and also)\b", _I),
 )
 
 SPANISH = Lexicon(
@@ -122,6 +143,21 @@ SPANISH = Lexicon(
         uno unos y ya""".split()
     ),
     number_words={"la mitad": 0.5, "mitad": 0.5, "un cuarto": 0.25, "tres cuartos": 0.75},
+    score_phrases={
+        "poca confianza": ("max", 0.5),
+        "baja confianza": ("max", 0.5),
+        "confianza baja": ("max", 0.5),
+        "puntuación baja": ("max", 0.5),
+        "dudosas": ("max", 0.5),
+        "dudosos": ("max", 0.5),
+        "bastante seguro": ("min", 0.7),
+        "bastante segura": ("min", 0.7),
+        "alta confianza": ("min", 0.8),
+        "confianza alta": ("min", 0.8),
+        "muy seguro": ("min", 0.9),
+        "muy segura": ("min", 0.9),
+    },  # fmt: skip
+    then=re.compile(r"\b(luego|despu[eé]s|y entonces|a continuaci[oó]n)\b", _I),
 )
 
 LANGUAGES = {lexicon.name: lexicon for lexicon in (ENGLISH, SPANISH)}
@@ -158,6 +194,8 @@ def merge(*lexicons: Lexicon) -> Lexicon:
         score_words=_either([lex.score_words for lex in lexicons]),
         not_a_class=frozenset().union(*(lex.not_a_class for lex in lexicons)),
         number_words={k: v for lex in lexicons for k, v in lex.number_words.items()},
+        score_phrases={k: v for lex in lexicons for k, v in lex.score_phrases.items()},
+        then=_either([lex.then for lex in lexicons]),
     )
 
 

@@ -25,9 +25,10 @@ from ops.errors import Conflict, Invalid
 from ops.filters import category_of, resolve
 from ops.unit import Env, Unit, change
 from store.annotations import delete_annotations, matching, relabel, set_status
-from store.categories import ensure_categories, get_category_by_name, rename_category
+from store.categories import delete_category, ensure_categories, get_category_by_name, rename_category
 from store.filters import AnnotationFilter
-from store.models import Annotation, AnnotationStatus, ChangeBatch
+from store.history import record_class
+from store.models import Annotation, AnnotationStatus, Category, ChangeBatch
 
 CONFIRM_OVER = 3  # more annotations than this: dry run first, apply after the person confirms
 NEEDS = {  # the policy's operation for each kind of edit
@@ -107,6 +108,24 @@ def _to_class(project_id: int, name: str) -> Apply:
     return apply
 
 
+def _moved_to(project_id: int, old_id: int, name: str) -> Apply:
+    """A rename of a used class: its annotations move to a new class (one undoable relabel each)
+    and the emptied old class goes, so the class list never shows it beside the new one. Both
+    class changes are in the batch's history: undo brings the old class back under its id."""
+
+    def apply(session: Session, batch: ChangeBatch, ids: list[int]) -> int:
+        (target,) = ensure_categories(session, project_id=project_id, names=[name])
+        record_class(session, batch=batch, category=target, action="class_create")
+        moved = relabel(session, batch=batch, ids=ids, category_id=target.id)  # type: ignore[arg-type]
+        old = session.get(Category, old_id)
+        if old is not None:
+            record_class(session, batch=batch, category=old, action="class_delete")
+            delete_category(session, category_id=old_id)
+        return moved
+
+    return apply
+
+
 def _plan(unit: Unit, op: str, args: dict[str, Any]) -> Plan:
     session, pid = unit.session, unit.project_id
     if op in ("relabel", "delete_annotations", "set_status"):
@@ -136,7 +155,7 @@ def _plan(unit: Unit, op: str, args: dict[str, Any]) -> Plan:
         summary = f"rename class {old.name!r} to {new!r} ({_in(len(ids), images)})"
         if not ids:  # an empty class: renaming the row loses nothing, there is nothing to undo
             return Plan([], 0, summary, lambda s, b, i: _rename_row(s, old.id or 0, new), empty_ok=True)
-        return Plan(ids, images, summary, _to_class(pid, new))
+        return Plan(ids, images, summary, _moved_to(pid, old.id or 0, new))
     if op == "merge_classes":
         into = names.class_name(args["into"])
         sources = [category_of(session, pid, s) for s in dict.fromkeys(args["sources"]) if s != into]
@@ -206,4 +225,6 @@ def edit(
             "deleted" if op == "delete_annotations" else "updated",
             plan.ids,
         )
+        if kind == "category" and plan.ids:  # the class list changed too (a rename drops the old class)
+            unit.event("category", "updated")
         return Edited(op, changed, plan.summary, batch.id if plan.ids else None)

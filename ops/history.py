@@ -42,7 +42,10 @@ def step(env: Env, caller: Caller | None, project_id: int, verb: str) -> Reverte
         ids = sorted(
             set(
                 unit.session.exec(
-                    select(AnnotationEvent.annotation_id).where(AnnotationEvent.batch_id == result.batch_id)
+                    select(AnnotationEvent.annotation_id).where(
+                        AnnotationEvent.batch_id == result.batch_id,
+                        col(AnnotationEvent.action).not_in(repo.CLASS_ACTIONS),
+                    )
                 )
             )
         )

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agent.events import AssistantText, Event, Final, ToolCall, ToolResult
+from agent.lexicon import LANGUAGES, merge
 from agent.llm import DEFAULT_MODEL, LLMUnavailable, connect
 from ops.errors import OpError
 from server.cli_ops import CLI
@@ -147,6 +148,7 @@ def chat(
             "tools": command_tools(),
             "constrained": constrained,
             "model_answers": model_answers,
+            "lexicon": merge(*LANGUAGES.values()),  # "sí", "borra ...": every language shipped, as serve
         }
         try:
             agent = (

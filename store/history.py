@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from store.errors import StaleWriteError, StoreError
 from store.models import Annotation, AnnotationEvent, AnnotationStatus, Category, ChangeBatch, utcnow
 
+CLASS_ACTIONS = ("class_create", "class_delete")  # events about a class (annotation_id 0), not a row
 _VOLATILE = ("version", "updated_at")  # bookkeeping, not content: ignored when comparing states
 _DATETIMES = ("created_at", "updated_at")
 
@@ -108,13 +109,43 @@ def record(
     )
 
 
+def record_class(session: Session, *, batch: ChangeBatch, category: Category, action: str) -> None:
+    """A class that ``batch`` created or deleted (``action`` in :data:`CLASS_ACTIONS`), so undo can
+    bring a deleted one back under its id: a rename moves the annotations to the new class and
+    drops the emptied old one, and its undo must restore both."""
+    if action not in CLASS_ACTIONS:
+        raise ValueError(f"action must be one of {CLASS_ACTIONS}, got {action!r}")
+    snap = {
+        "id": category.id,
+        "name": category.name,
+        "color": category.color,
+        "supercategory": category.supercategory,
+    }
+    record(
+        session, batch=batch, annotation_id=0, action=action,
+        before=snap if action == "class_delete" else None, after=snap if action == "class_create" else None,
+    )  # fmt: skip
+
+
+def _class_events(session: Session, batch_id: int) -> list[AnnotationEvent]:
+    return list(
+        session.exec(
+            select(AnnotationEvent)
+            .where(AnnotationEvent.batch_id == batch_id, col(AnnotationEvent.action).in_(CLASS_ACTIONS))
+            .order_by(col(AnnotationEvent.id))
+        )
+    )
+
+
 def _net_changes(session: Session, batch_id: int) -> dict[int, tuple[dict | None, dict | None]]:
     """Per annotation, its state before the batch's first event and after its last.
 
     Rows the batch created and deleted again have no net effect and are left out.
     """
     events = session.exec(
-        select(AnnotationEvent).where(AnnotationEvent.batch_id == batch_id).order_by(col(AnnotationEvent.id))
+        select(AnnotationEvent)
+        .where(AnnotationEvent.batch_id == batch_id, col(AnnotationEvent.action).not_in(CLASS_ACTIONS))
+        .order_by(col(AnnotationEvent.id))
     )
     net: dict[int, tuple[dict | None, dict | None]] = {}
     for event in events:
@@ -139,6 +170,8 @@ def last_actor(session: Session, annotation_id: int) -> str:
 def _invert(session: Session, *, source: ChangeBatch, new_batch: ChangeBatch, action: str) -> int:
     """Write into ``new_batch`` the inverse of ``source``'s net effect; return rows touched."""
     net = _net_changes(session, source.id)  # type: ignore[arg-type]
+    classes = _class_events(session, source.id)  # type: ignore[arg-type]
+    coming_back = {e.before["id"] for e in classes if e.action == "class_delete" and e.before}
     for annotation_id, (before, after) in net.items():
         current = session.get(Annotation, annotation_id)
         if _content(snapshot(current) if current else None) != _content(after):
@@ -149,13 +182,27 @@ def _invert(session: Session, *, source: ChangeBatch, new_batch: ChangeBatch, ac
                 changed_by=last_actor(session, annotation_id),
                 action=action,
             )
-        if before is not None and session.get(Category, before["category_id"]) is None:
+        if (
+            before is not None
+            and before["category_id"] not in coming_back
+            and session.get(Category, before["category_id"]) is None
+        ):
             raise StoreError(
                 f"cannot {action} batch {source.id}: category {before['category_id']} of annotation "
                 f"{annotation_id} was deleted; recreate the class first"
             )
     session.add(new_batch)
     session.flush()
+    for event in reversed(classes):  # the classes it deleted come back before their annotations
+        if (
+            event.action == "class_delete"
+            and event.before
+            and session.get(Category, event.before["id"]) is None
+        ):
+            category = Category(project_id=source.project_id, **event.before)
+            session.add(category)
+            session.flush()
+            record_class(session, batch=new_batch, category=category, action="class_create")
     now = utcnow()
     for annotation_id, (before, _after) in reversed(net.items()):
         current = session.get(Annotation, annotation_id)
@@ -201,7 +248,28 @@ def _invert(session: Session, *, source: ChangeBatch, new_batch: ChangeBatch, ac
             before=old,
             after=snapshot(current),
         )
+    _drop_created(session, classes, new_batch)
     return len(net)
+
+
+def _drop_created(session: Session, classes: list[AnnotationEvent], new_batch: ChangeBatch) -> None:
+    """The classes a batch created, deleted again by its inverse once empty (a used one stays)."""
+    from store.categories import delete_category  # store.categories writes through this module
+
+    for event in reversed(classes):
+        category = (
+            session.get(Category, event.after["id"])
+            if event.action == "class_create" and event.after
+            else None
+        )
+        if category is None:
+            continue
+        used = session.exec(
+            select(Annotation.id).where(Annotation.category_id == category.id).limit(1)
+        ).first()
+        if used is None:
+            record_class(session, batch=new_batch, category=category, action="class_delete")
+            delete_category(session, category_id=category.id)  # type: ignore[arg-type]
 
 
 def _has_events() -> Any:

@@ -10,31 +10,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from ops import jobs
+from ops import categories, jobs
 from ops.caller import Caller
 from ops.unit import within
 from store.models import Annotation, Image, Job
 from tools.backends.vocab import UnknownLabel
 from tools.pipeline import ImageRef, Label, label_image
-from tools.registry import Tool, ToolContext, ToolError, ToolResult
+from tools.registry import From, Source, Tool, ToolContext, ToolError, ToolResult
 
 KIND = jobs.LABEL
 
 
 class AutoLabelArgs(BaseModel):
-    classes: list[Label] = Field(
+    classes: Annotated[list[Label], From(Source.CLASSES)] = Field(
         min_length=1, max_length=20, description="Classes to label, e.g. ['person', 'bus']."
     )
-    images: list[ImageRef] | None = Field(
+    images: Annotated[list[ImageRef] | None, From(Source.IMAGE)] = Field(
         None, description="Image ids or file names; omit to label every image in the project."
     )
-    threshold: float = Field(0.3, ge=0.01, le=0.99, description="Minimum detector confidence to keep a box.")
+    threshold: Annotated[float, From(Source.THRESHOLD)] = Field(
+        0.3, ge=0.01, le=0.99, description="Minimum detector confidence to keep a box."
+    )
     videos: list[int | str] | None = Field(
         None, description="Video ids or file names to label as tracks (a project of only videos: all)."
     )
@@ -78,6 +80,9 @@ def label_check(backends_factory: Callable[[], Any] | None) -> Callable[[list[st
 
 
 def auto_label(ctx: ToolContext, args: AutoLabelArgs) -> AutoLabelResult:
+    """Start the job, and add the classes the project does not have yet (through
+    ``ops.categories``): "find the bicycle and label it" names a class nobody created, and the
+    person expects it in the class list even where the detector finds none."""
     check = label_check(lambda: ctx.backends) if ctx.backends_factory is not None else None
     # A project of only videos labels them as tracks (video=None picks that); named videos do too.
     chosen = _video_ids(ctx, args.videos) if args.videos else None
@@ -86,6 +91,7 @@ def auto_label(ctx: ToolContext, args: AutoLabelArgs) -> AutoLabelResult:
         ctx.env, ctx.caller, ctx.project_id, classes=args.classes, images=args.images,
         threshold=args.threshold, check=check, video=video, videos=chosen,
     )  # fmt: skip
+    categories.ensure(ctx.env, ctx.caller, ctx.project_id, job.params["classes"])
     if ctx.on_job is not None:
         ctx.on_job(job.id)
     return AutoLabelResult(

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from ops import annotations
 from store.models import AnnotationStatus
 from tools.pipeline import ImageRef, Label
-from tools.registry import Tool, ToolContext, ToolResult
+from tools.registry import From, Source, Tool, ToolContext, ToolResult
 
 TOP = 50  # groups listed in the text; the total always counts everything
 
 
 class CountArgs(BaseModel):
     by: Literal["class", "image", "status"] = Field("class", description="How to group the counts.")
-    label: Label | None = Field(None, description="Only this class.")
-    image: ImageRef | None = Field(None, description="Only this image.")
-    status: AnnotationStatus | None = Field(None, description="Only annotations with this review status.")
-    min_score: float | None = Field(None, ge=0, le=1, description="Only annotations scoring at least this.")
-    max_score: float | None = Field(None, ge=0, le=1, description="Only annotations scoring at most this.")
+    label: Annotated[Label | None, From(Source.CLASS)] = Field(None, description="Only this class.")
+    image: Annotated[ImageRef | None, From(Source.IMAGE)] = Field(None, description="Only this image.")
+    status: Annotated[AnnotationStatus | None, From(Source.STATUS)] = Field(
+        None, description="Only annotations with this review status."
+    )
+    min_score: Annotated[float | None, From(Source.MIN_SCORE)] = Field(
+        None, ge=0, le=1, description="Only annotations scoring at least this."
+    )
+    max_score: Annotated[float | None, From(Source.MAX_SCORE)] = Field(
+        None, ge=0, le=1, description="Only annotations scoring at most this."
+    )
 
 
 class CountResult(ToolResult):

@@ -7,13 +7,15 @@ the token to the model: the agent holds the pending change and applies it throug
 
 from __future__ import annotations
 
+from typing import Annotated, ClassVar
+
 from pydantic import BaseModel, Field, model_validator
 
 from ops import bulk
 from ops.errors import OpError
 from store.models import AnnotationStatus
 from tools.pipeline import ImageRef, Label
-from tools.registry import Tool, ToolContext, ToolError, ToolResult
+from tools.registry import Asks, From, Source, Tool, ToolContext, ToolError, ToolResult
 
 CONFIRM_OVER = bulk.CONFIRM_OVER
 
@@ -21,11 +23,19 @@ CONFIRM_OVER = bulk.CONFIRM_OVER
 class Criteria(BaseModel):
     """Which annotations an edit acts on: all filters given must hold."""
 
-    label: Label | None = Field(None, description="Class filter.")
-    images: list[ImageRef] | None = Field(None, description="Image ids or file names.")
-    status: AnnotationStatus | None = Field(None, description="Status filter.")
-    max_score: float | None = Field(None, ge=0, le=1, description="Score <= this.")
-    min_score: float | None = Field(None, ge=0, le=1, description="Score >= this.")
+    label: Annotated[Label | None, From(Source.CLASS)] = Field(None, description="Class filter.")
+    images: Annotated[list[ImageRef] | None, From(Source.IMAGE)] = Field(
+        None, description="Image ids or file names."
+    )
+    status: Annotated[AnnotationStatus | None, From(Source.STATUS)] = Field(
+        None, description="Status filter."
+    )
+    max_score: Annotated[float | None, From(Source.MAX_SCORE)] = Field(
+        None, ge=0, le=1, description="Score <= this."
+    )
+    min_score: Annotated[float | None, From(Source.MIN_SCORE)] = Field(
+        None, ge=0, le=1, description="Score >= this."
+    )
 
     def any_filter(self) -> bool:
         values = (self.label, self.images, self.status_filter(), self.max_score, self.min_score)
@@ -36,11 +46,12 @@ class Criteria(BaseModel):
 
 
 class RelabelArgs(Criteria):
-    to: Label = Field(description="New class.")
+    to: Annotated[Label, From(Source.NEW_CLASS)] = Field(description="New class.")
 
 
 class DeleteArgs(Criteria):
-    everything: bool = Field(False, description="All annotations.")
+    ASKS: ClassVar[Asks] = Asks.DELETE
+    everything: Annotated[bool, From(Source.EVERY)] = Field(False, description="All annotations.")
 
     @model_validator(mode="after")
     def _some_filter(self) -> DeleteArgs:
@@ -54,8 +65,10 @@ class StatusArgs(Criteria):
     from every model we tried, so the field is named the way they write it; the filter on the
     current status is ``current_status``."""
 
-    status: AnnotationStatus = Field(description="New status.")  # type: ignore[assignment]
-    current_status: AnnotationStatus | None = Field(None, description="Current status filter.")
+    status: Annotated[AnnotationStatus, From(Source.NEW_STATUS)] = Field(description="New status.")  # type: ignore[assignment]
+    current_status: Annotated[AnnotationStatus | None, From(Source.STATUS)] = Field(
+        None, description="Current status filter."
+    )
 
     def status_filter(self) -> AnnotationStatus | None:
         return self.current_status
@@ -63,12 +76,12 @@ class StatusArgs(Criteria):
 
 class RenameArgs(BaseModel):
     old: Label = Field(description="Current name.")
-    new: Label = Field(description="New name.")
+    new: Annotated[Label, From(Source.NEW_CLASS)] = Field(description="New name.")
 
 
 class MergeArgs(BaseModel):
     sources: list[Label] = Field(min_length=1, description="Classes to merge.")
-    into: Label = Field(description="Target class.")
+    into: Annotated[Label, From(Source.NEW_CLASS)] = Field(description="Target class.")
 
 
 class Edited(ToolResult):

@@ -6,22 +6,32 @@ quoted data for the model, never text it should act on.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from ops import images
 from store.models import AnnotationStatus
 from tools.pipeline import Label
-from tools.registry import Tool, ToolContext, ToolResult
+from tools.registry import From, Source, Tool, ToolContext, ToolResult
 
 SHOWN = 20  # images listed in the text; the total always counts every match
 
 
 class FindImagesArgs(BaseModel):
-    unlabeled: bool = Field(False, description="Images without annotations (of label).")
-    label: Label | None = Field(None, description="Class filter.")
-    status: AnnotationStatus | None = Field(None, description="Status filter.")
-    max_score: float | None = Field(None, ge=0, le=1, description="Some score <= this.")
-    name_contains: str | None = Field(None, max_length=100, description="File name part.")
+    unlabeled: Annotated[bool, From(Source.NONE)] = Field(
+        False, description="Images without annotations (of label)."
+    )
+    label: Annotated[Label | None, From(Source.CLASS)] = Field(None, description="Class filter.")
+    status: Annotated[AnnotationStatus | None, From(Source.STATUS)] = Field(
+        None, description="Status filter."
+    )
+    max_score: Annotated[float | None, From(Source.MAX_SCORE)] = Field(
+        None, ge=0, le=1, description="Some score <= this."
+    )
+    name_contains: Annotated[str | None, From(Source.TEXT)] = Field(
+        None, max_length=100, description="File name part."
+    )
 
 
 class FoundImage(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,48 @@ from ops.unit import Env
 
 class ToolError(Exception):
     """A failure the caller can fix: bad ids, an unknown label, nothing to act on."""
+
+
+class Source(StrEnum):
+    """Where an argument's value must come from: the user's own words, never a guess or a tool
+    result. ``agent.grounding`` enforces it; the declaration sits on the field it guards."""
+
+    CLASS = "class"  # a filter: a class the user named (dropped otherwise)
+    NEW_CLASS = "new_class"  # a class name this turn's message writes (refused otherwise)
+    CLASSES = "classes"  # classes to label: the user's words (refused otherwise)
+    IMAGE = "image"  # image ids or file names the user wrote (dropped otherwise)
+    STATUS = "status"  # a status filter: one of its words (dropped otherwise)
+    NEW_STATUS = "new_status"  # the status to set: this turn asks for a status change (refused otherwise)
+    MAX_SCORE = "max_score"  # a number the user wrote; "below"/"above" decides the bound
+    MIN_SCORE = "min_score"
+    THRESHOLD = "threshold"  # a number the user wrote, else the tool's default
+    EVERY = "every"  # true only when the user said all/every
+    NONE = "none"  # true only when the user said without/unlabelled
+    TEXT = "text"  # text the user typed
+
+
+@dataclass(frozen=True)
+class From:
+    """Field metadata: ``label: Annotated[Label | None, From(Source.CLASS)]``. Not in the JSON
+    schema (the model never sees it); read with :func:`grounding`."""
+
+    source: Source
+
+
+class Asks(StrEnum):
+    """What this turn's message must ask for before a tool runs at all (``ASKS`` on its args)."""
+
+    DELETE = "delete"
+
+
+def grounding(args: type[BaseModel]) -> dict[str, Source]:
+    """Field name -> the :class:`Source` declared on it, for every declared field of ``args``."""
+    return {
+        name: meta.source
+        for name, info in args.model_fields.items()
+        for meta in info.metadata
+        if isinstance(meta, From)
+    }
 
 
 class ToolResult(BaseModel):

@@ -11,7 +11,7 @@ project of videos.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -19,7 +19,7 @@ from ops import bulk, tracks, videos
 from ops.errors import OpError
 from tools.edit import CONFIRM_OVER, DryRun
 from tools.pipeline import Label
-from tools.registry import Tool, ToolContext, ToolError, ToolResult
+from tools.registry import Asks, From, Source, Tool, ToolContext, ToolError, ToolResult
 
 SHOWN = 10  # tracks or frame ranges listed in a result's text
 
@@ -60,7 +60,7 @@ def _spans(ranges: list[tuple[int, int]]) -> str:
 
 
 class CountObjectsArgs(BaseModel):
-    label: Label | None = Field(None, description="Only this class.")
+    label: Annotated[Label | None, From(Source.CLASS)] = Field(None, description="Only this class.")
     video: VideoRef | None = Field(None, description="Video id or file name; omit for every video.")
 
 
@@ -97,7 +97,7 @@ def count_objects(ctx: ToolContext, args: CountObjectsArgs) -> CountObjectsResul
 
 
 class FindFramesArgs(BaseModel):
-    label: Label | None = Field(None, description="Frames showing this class.")
+    label: Annotated[Label | None, From(Source.CLASS)] = Field(None, description="Frames showing this class.")
     track: int | None = Field(None, ge=0, description="Frames of this track id.")
     video: VideoRef | None = Field(None, description="Video id or file name; omit for every video.")
 
@@ -165,6 +165,7 @@ def find_frames(ctx: ToolContext, args: FindFramesArgs) -> FindFramesResult:
 
 
 class DeleteTrackArgs(BaseModel):
+    ASKS: ClassVar[Asks] = Asks.DELETE  # only when this turn's message asks for a delete
     track: int = Field(ge=0, description="Track id.")
 
 
@@ -180,7 +181,7 @@ class SplitTrackArgs(BaseModel):
 
 class RenameTrackArgs(BaseModel):
     track: int = Field(ge=0, description="Track id.")
-    to: Label = Field(description="New class.")
+    to: Annotated[Label, From(Source.NEW_CLASS)] = Field(description="New class.")
 
 
 class TrackEdited(ToolResult):

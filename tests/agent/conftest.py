@@ -116,3 +116,10 @@ def smollm(models_dir: Path) -> Iterator[Any]:
 def qwen(models_dir: Path) -> Iterator[Any]:
     """Qwen2.5-Coder-1.5B behind the embedded endpoint: the default agent model."""
     yield from _embedded(models_dir, "qwen2.5-coder:1.5b")
+
+
+def args_of(tool: str) -> type[BaseModel]:
+    """The args model of command tool ``tool`` (grounding reads the rules declared on its fields)."""
+    from tools.catalog import command_tools
+
+    return command_tools().get(tool).args

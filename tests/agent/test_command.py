@@ -332,3 +332,51 @@ def test_a_turn_without_a_tool_call_gets_one_reminder(world: World) -> None:
     turn = bot.send("undo that")
     assert [c.name for c in turn.tool_calls] == ["undo"]
     assert model.requests[1]["messages"][-1] == {"role": "system", "content": INSIST}
+
+
+def test_a_class_asked_for_is_added_and_labeled(world: World) -> None:
+    """Issue 15: "find the bicycle and label it" named a class the project did not have."""
+    model = ScriptedModel(calls("auto_label", classes=["bicycle"], images=["bus.jpg"]))
+    turn = agent(world, model, model_answers=False).send("Find the bicycle in bus.jpg and label it.")
+    from store.categories import list_categories
+
+    with new_session(world.engine) as session:
+        assert "bicycle" in [c.name for c in list_categories(session, project_id=world.project_id)]
+    assert "job 1 done" in turn.text
+
+
+def test_a_reject_called_as_a_delete_is_refused_with_the_call_it_meant(world: World) -> None:
+    model = ScriptedModel(
+        calls("delete_annotations", label="person", min_score=0.8),
+        calls("set_status", label="person", min_score=0.8, status="rejected"),
+    )
+    turn = agent(world, model, model_answers=False).send(
+        "Reject every person annotation below 0.8 confidence."
+    )
+    refused = turn.tool_calls[0].result
+    assert (
+        refused.startswith("error: refused") and '"name": "set_status"' in refused and '"rejected"' in refused
+    )
+    assert turn.tool_calls[1].args == {"label": "person", "max_score": 0.8, "status": "rejected"}  # "below"
+    assert sorted(s for _, c, s, st, _ in world.rows() if c == "person" and st == "rejected") == [
+        0.22,
+        0.51,
+        0.74,
+    ]
+    assert world.total() == TOTAL
+
+
+def test_a_score_in_words_becomes_a_bound(world: World) -> None:
+    model = ScriptedModel(calls("set_status", label="car", status="rejected"))
+    agent(world, model, model_answers=False).send("Reject the cars that are low confidence.")
+    assert {s: st for _, c, s, st, _ in world.rows() if c == "car"} == {0.61: "proposed", 0.33: "rejected"}
+
+
+def test_each_step_of_a_multi_step_request_gets_a_model_turn(world: World) -> None:
+    model = ScriptedModel(
+        calls("auto_label", classes=["cat"]),
+        calls("find_images", label="cat", max_score=0.4),
+    )
+    turn = agent(world, model, model_answers=False).send("Label the cats, then show me the ones under 0.4.")
+    assert [c.name for c in turn.tool_calls] == ["auto_label", "find_images"]
+    assert "job 1 done" in turn.text and "chelsea.png" in turn.text and not model.replies

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the parametrize tables read best one case per line)
 """The agent's words per language: English by default, Spanish shipped, merged for a server."""
 
 from __future__ import annotations
@@ -7,9 +8,12 @@ import pytest
 from agent.grounding import Request, ground
 from agent.lexicon import ENGLISH, SPANISH, languages, merge
 from agent.pending import is_confirmation
+from tests.agent.conftest import args_of
 from tools.registry import ToolError
 
 BOTH = merge(ENGLISH, SPANISH)
+
+DELETE, STATUS, COUNT = (args_of(t) for t in ("delete_annotations", "set_status", "count"))
 
 
 @pytest.mark.parametrize(
@@ -39,35 +43,35 @@ def spanish(text: str, lexicon=SPANISH) -> Request:
 def test_a_spanish_delete_is_asked_for_only_with_the_spanish_words() -> None:
     args = {"label": "coche"}
     with pytest.raises(ToolError, match="did not ask to delete"):
-        ground("delete_annotations", args, Request("borra los coches", frozenset({"coche"})))
-    assert ground("delete_annotations", args, spanish("borra los coches")).args == {"label": "coche"}
-    assert ground("delete_annotations", args, spanish("borra los coches", BOTH)).args == {"label": "coche"}
+        ground(DELETE, args, Request("borra los coches", frozenset({"coche"})))
+    assert ground(DELETE, args, spanish("borra los coches")).args == {"label": "coche"}
+    assert ground(DELETE, args, spanish("borra los coches", BOTH)).args == {"label": "coche"}
 
 
 def test_scores_in_spanish_words_keep_their_side() -> None:
     said = spanish("borra los perros por debajo de 0.4")
-    grounded = ground("delete_annotations", {"label": "perro", "min_score": 0.4}, said)
+    grounded = ground(DELETE, {"label": "perro", "min_score": 0.4}, said)
     assert grounded.args == {"label": "perro", "max_score": 0.4}
-    above = ground("count", {"label": "perro", "max_score": 0.7}, spanish("cuenta los perros con más de 0.7"))
+    above = ground(COUNT, {"label": "perro", "max_score": 0.7}, spanish("cuenta los perros con más de 0.7"))
     assert above.args == {"label": "perro", "min_score": 0.7}
 
 
 def test_spanish_status_words_ground_a_review() -> None:
     request = spanish("rechaza las propuestas de perro")
-    grounded = ground(
-        "set_status", {"label": "perro", "status": "rejected", "current_status": "proposed"}, request
-    )
+    grounded = ground(STATUS, {"label": "perro", "status": "rejected", "current_status": "proposed"}, request)
     assert grounded.args == {"label": "perro", "status": "rejected", "current_status": "proposed"}
     with pytest.raises(ToolError, match="did not ask to accept"):
-        ground("set_status", {"status": "rejected"}, Request("rechaza las propuestas", current="rechaza"))
+        ground(
+            STATUS,
+            {"status": "rejected"},
+            Request("rechaza las propuestas", current="rechaza"),
+        )
 
 
 def test_english_rules_are_unchanged_by_merging() -> None:
     for lexicon in (ENGLISH, BOTH):
         request = Request("delete the cars under 0.3", frozenset({"car"}), current=None, lexicon=lexicon)
-        grounded = ground(
-            "delete_annotations", {"label": "cars", "min_score": 0.3, "status": "accepted"}, request
-        )
+        grounded = ground(DELETE, {"label": "cars", "min_score": 0.3, "status": "accepted"}, request)
         assert grounded.args == {"label": "car", "max_score": 0.3}
 
 
@@ -97,5 +101,43 @@ def test_scores_said_in_words(text: str, lexicon, given: dict, kept: dict) -> No
     args = {"label": "coche" if "coche" in text else "car", **given}
     if tool == "set_status":
         args["status"] = "rejected"
-    grounded = ground(tool, args, request)
+    grounded = ground(args_of(tool), args, request)
     assert {k: v for k, v in grounded.args.items() if k.endswith("_score")} == kept
+
+
+@pytest.mark.parametrize(
+    ("text", "lexicon", "args", "bound"),
+    [
+        ("reject the dogs with low confidence", ENGLISH, {"label": "dog", "status": "rejected"}, {"max_score": 0.5}),
+        ("accept the dogs you are fairly sure about", ENGLISH, {"label": "dog", "status": "accepted"}, {"min_score": 0.7}),
+        ("rechaza los perros con poca confianza", BOTH, {"label": "perro", "status": "rejected"}, {"max_score": 0.5}),
+        ("acepta los perros de los que estás muy seguro", BOTH, {"label": "perro", "status": "accepted"}, {"min_score": 0.9}),
+        ("reject the dogs", ENGLISH, {"label": "dog", "status": "rejected"}, {}),
+        ("reject the dogs", ENGLISH, {"label": "dog", "status": "rejected", "max_score": 0.3}, {}),
+    ],
+)  # fmt: skip
+def test_confidence_in_words_is_a_bound(text: str, lexicon, args: dict, bound: dict[str, float]) -> None:
+    grounded = ground(STATUS, args, Request(text, frozenset({"dog", "perro"}), lexicon=lexicon))
+    assert {k: v for k, v in grounded.args.items() if k.endswith("_score")} == bound
+
+
+def test_words_with_accents_are_whole_words() -> None:
+    """Held-out i18n case "es new class too": "también" was cut to "tambi" and taken for a class."""
+    request = Request("Etiqueta también los perros", lexicon=BOTH)
+    assert ground(args_of("auto_label"), {"classes": ["dog"]}, request).args == {"classes": ["perro"]}
+    assert request.names_label("también") and not request.names_label("tambi")
+
+
+@pytest.mark.parametrize(
+    ("into", "expected"),
+    [("accessorio", "accesorio"), ("accesorio", "accesorio"), ("vehicle", None)],
+)
+def test_a_misspelt_new_class_is_the_users_word(into: str, expected: str | None) -> None:
+    """Held-out i18n case "es merge": the model wrote "accessorio" for the user's "accesorio"."""
+    request = Request("Fusiona las clases cup y tie en accesorio.", frozenset({"cup", "tie"}), lexicon=BOTH)
+    args = {"sources": ["cup", "tie"], "into": into}
+    if expected is None:
+        with pytest.raises(ToolError, match="did not name the class"):
+            ground(args_of("merge_classes"), args, request)
+    else:
+        assert ground(args_of("merge_classes"), args, request).args["into"] == expected

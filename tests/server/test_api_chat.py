@@ -23,14 +23,14 @@ served = agent_fakes.served  # the real app on a loopback port (a fixture)
 
 
 def chat(
-    http: httpx.Client, project_id: int, message: str, conversation_id: int | None = None
+    http: httpx.Client, project_id: int, message: str, conversation_id: int | None = None, timeout: float = 30
 ) -> list[tuple[str, Any]]:
     """POST a message and read the event stream: [(event, data), ...]."""
     body: dict[str, Any] = {"message": message}
     if conversation_id is not None:
         body["conversation_id"] = conversation_id
     events: list[tuple[str, Any]] = []
-    with http.stream("POST", f"/api/v1/projects/{project_id}/chat", json=body, timeout=30) as response:
+    with http.stream("POST", f"/api/v1/projects/{project_id}/chat", json=body, timeout=timeout) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         kind = None

@@ -103,6 +103,31 @@ def test_rename_moves_every_annotation_without_confirmation(world: World, ctx: T
     assert world.counts().get("person") is None and world.counts()["pedestrian"] == 7
 
 
+def class_names(world: World) -> list[str]:
+    from store.categories import list_categories
+
+    with new_session(world.engine) as session:
+        return [c.name for c in list_categories(session, project_id=world.project_id)]
+
+
+def test_rename_leaves_no_empty_old_class_and_undo_and_redo_bring_it_back(
+    world: World, ctx: ToolContext
+) -> None:
+    """Issue 15: a rename left the old, emptied class in the class list beside the new one."""
+    from ops.history import step
+
+    before = class_names(world)
+    run_edit(ctx, "rename_class", RenameArgs(old="cat", new="kitten"))
+    assert "cat" not in class_names(world) and "kitten" in class_names(world)
+    assert world.counts().get("kitten") == 2
+    step(ctx.env, ctx.caller, world.project_id, "undo")
+    assert sorted(class_names(world)) == sorted(before) and world.counts()["cat"] == 2
+    step(ctx.env, ctx.caller, world.project_id, "redo")
+    assert "cat" not in class_names(world) and world.counts()["kitten"] == 2
+    step(ctx.env, ctx.caller, world.project_id, "undo")
+    assert sorted(class_names(world)) == sorted(before) and world.counts()["cat"] == 2
+
+
 def test_rename_of_an_empty_class_renames_the_row(world: World, ctx: ToolContext) -> None:
     run_edit(ctx, "delete_annotations", DeleteArgs(label="cup"))
     done = run_edit(ctx, "rename_class", RenameArgs(old="cup", new="mug"))
