@@ -107,6 +107,13 @@ class LabelJob:
     def total(self, params: dict[str, Any]) -> int:
         return len(params["image_ids"])
 
+    def check_labels(self, labels: list[str]) -> None:
+        """ValueError naming what this handler's detector can find, when it cannot find ``labels``."""
+        check_labels(self.backends.detector, labels)
+
+    def close(self) -> None:
+        """Nothing to release in-process (the Ray handler stops its actors here)."""
+
     def todo(self, session: Session, job: Job, index: int) -> Image | None:
         """Item ``index``'s image, or None where there is nothing to do: the image was deleted
         since the job was queued, or this job already wrote it."""
