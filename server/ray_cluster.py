@@ -9,6 +9,7 @@ lease (tools.ray_label); only the models run on the cluster.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -58,8 +59,10 @@ def connect(address: str, *, num_cpus: int | None = None) -> dict[str, Any]:
 def ray_label_job(
     home: Path, backends_factory: Callable[[], Any], address: str, options: RayOptions
 ) -> RayLabelJob:
-    """The ``auto_label`` handler on Ray, after checking that the cluster can place the actors."""
-    resources = connect(address)
+    """The ``auto_label`` handler on Ray, after checking that the cluster can place the actors (a
+    ``local`` Ray offers at least one CPU slot per replica: the machine is the user's to share)."""
+    local_cpus = max(os.cpu_count() or 1, math.ceil(options.cpus * options.replicas))
+    resources = connect(address, num_cpus=local_cpus if address == "local" else None)
     need = {"CPU": options.cpus * options.replicas, "GPU": options.gpus * options.replicas}
     short = {k: (v, resources.get(k, 0.0)) for k, v in need.items() if v > resources.get(k, 0.0)}
     if short:

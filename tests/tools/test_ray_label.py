@@ -24,16 +24,6 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """One private Ray for this module, stopped at its end (the ``local`` address of the CLI)."""
-    from server.ray_cluster import connect
-
-    resources = connect("local", num_cpus=2)
-    yield resources
-    ray.shutdown()
-
-
 @pytest.fixture
 def store(tmp_path: Path, photos: dict[str, Path], engine_url):
     return ingest_store(tmp_path / "home", make_photo_dir(tmp_path / "src", photos), database=engine_url)
