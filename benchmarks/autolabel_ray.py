@@ -17,11 +17,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+# Run as a script, benchmarks/ is first on sys.path and its click.py would shadow the click
+# package that Ray (and typer) import; only the repository root stays.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if Path(getattr(sys.modules.get("click"), "__file__", "") or "/").resolve().parent == _HERE:
+    del sys.modules["click"]
 
 CLASSES = ["person", "bus", "tie", "car", "cat", "cup"]
 

@@ -50,3 +50,33 @@ def test_refusals_name_what_was_expected(ray_cluster, project) -> None:
     assert wrong.exit_code == 1 and "--executor must be one of thread, ray, got 'dask'" in said(wrong)
     detached = label("--executor", "ray", "--detach")
     assert detached.exit_code == 1 and "labelwright worker --executor ray" in said(detached)
+
+
+def test_a_worker_on_ray_runs_a_detached_job(ray_cluster, project) -> None:
+    from server import cli_worker
+    from store.db import new_session
+    from store.jobs import get_job
+    from store.models import JobState
+
+    queued = label("--detach")
+    assert queued.exit_code == 0, queued.output
+    job_id = int(queued.stdout.strip())
+    args = [
+        "--executor",
+        "ray",
+        "--ray-address",
+        "local",
+        "--replicas",
+        "2",
+        "--exit-when-idle",
+        "--poll",
+        "0.05",
+    ]
+    ran = RUN.invoke(cli_worker.app, args)
+    assert ran.exit_code == 0, ran.output
+    with new_session(project.engine) as session:
+        job = get_job(session, job_id=job_id)
+    assert (job.state, job.cursor, job.total) == (JobState.done, 4, 4)
+    on_thread = label("--threshold", "0.31", "--json")
+    summary = RUN.invoke(cli_label.app, ["label", "--project", "p", "--classes", "person,bus,tie", "--json"])
+    assert json.loads(summary.stdout)["annotations"] == json.loads(on_thread.stdout)["annotations"]
