@@ -1,7 +1,9 @@
 """Process wiring for the Ray executor: join (or start) a Ray cluster, and build the handler.
 
-``--ray-address local`` starts a private one-node Ray inside this process's session (on
-127.0.0.1, no dashboard) and stops it when the process ends; ``auto`` joins the cluster that
+``--ray-address local`` starts a private one-node Ray inside this process's session (no
+dashboard) and stops it when the process ends. Ray itself decides where it listens: 2.60 binds
+its gRPC servers on the machine's address, not loopback (it maps 127.0.0.1 to that address),
+with its token authentication on (``~/.ray/auth_token``); ``auto`` joins the cluster that
 ``ray start --head`` started on this machine; anything else (``host:6379``, ``ray://host:10001``)
 is passed to ``ray.init`` as it is. The job's writes stay here, in the process holding its
 lease (tools.ray_label); only the models run on the cluster.
@@ -41,7 +43,6 @@ def connect(address: str, *, num_cpus: int | None = None) -> dict[str, Any]:
             ray.init(
                 num_cpus=num_cpus,
                 include_dashboard=False,
-                _node_ip_address="127.0.0.1",
                 log_to_driver=False,
                 runtime_env={"env_vars": {"PYTHONPATH": path}},
             )
