@@ -152,3 +152,28 @@ def test_the_vocabulary_check_runs_on_an_actor(ray_cluster, tmp_path: Path) -> N
 def test_bad_options_name_what_was_expected() -> None:
     with pytest.raises(ValueError, match=r"replicas >= 1.*got replicas=0, batch=0"):
         RayOptions(replicas=0, batch=0)
+
+
+@pytest.mark.slow
+def test_the_real_lite_stack_on_ray_writes_what_it_writes_in_process(
+    ray_cluster, tmp_path: Path, photos, models_dir: Path
+) -> None:
+    from functools import partial
+
+    from tools.backends.stacks import build_backends
+
+    factory = partial(build_backends, "lite", models_dir)
+    source = make_photo_dir(tmp_path / "src", photos, n_extra=0)  # bus.jpg and zidane.jpg
+    local = ingest_store(tmp_path / "a", source)
+    remote = ingest_store(tmp_path / "b", source)
+    runner, job_id = run(local, LabelJob(home=local.home, backends_factory=factory))
+    assert runner.run_job(job_id).state == JobState.done
+    handler = RayLabelJob(home=remote.home, backends_factory=factory, options=RayOptions(replicas=1))
+    runner, job_id = run(remote, handler)
+    try:
+        assert runner.run_job(job_id).state == JobState.done
+    finally:
+        handler.close()
+    expected = rows(local.engine)
+    assert sum(n for k, n in expected.items() if k[1] == "person") >= 4  # real people were found
+    assert rows(remote.engine) == expected
