@@ -3,7 +3,7 @@
     python benchmarks/autolabel.py --executor ray --replicas 1,2 [--stack lite] [--models DIR]
 
 One store (SQLite) with the benchmark photos; first a job with the in-process handler (the
-stack loaded and warmed first), then, per replica count N, a local Ray (``--ray-address local``)
+stack loaded first, cold like the actors'), then, per replica count N, a local Ray (``--ray-address local``)
 with N model actors: the time to build the actors' stacks, then a job over the same images.
 Reported per run: images/s, the ratio to the in-process run, the 1-min load average, and
 whether the annotations equal the in-process run's (class, box, mask, score, model).
@@ -72,7 +72,7 @@ def one_job(engine: Any, project_id: int, image_ids: list[int], handler: Any) ->
 def run(args: Any) -> None:
     import ray
 
-    from benchmarks.autolabel import project, warm_up
+    from benchmarks.autolabel import project
     from server.cli_label import backends_factory
     from server.ray_cluster import connect
     from tools.auto_label import LabelJob
@@ -86,8 +86,9 @@ def run(args: Any) -> None:
     rows: list[dict[str, Any]] = []
 
     load = os.getloadavg()[0]
+    # no warm-up on either side: the lite stack's output depends on its earlier calls in the
+    # process (a warm-up on a random image changed an annotation), and the actors start cold too
     local = LabelJob(home=home, backends_factory=factory)
-    warm_up(local.backends)
     job_id, wall = one_job(engine, project_id, ids, local)
     expected = annotations(engine, job_id)
     base = len(ids) / wall
