@@ -234,10 +234,17 @@ class RayLabelJob(LabelJob):
         try:
             answers = ray.get(ref, timeout=self.options.timeout_s)
         except (RayActorError, WorkerCrashedError):
-            self.pool.replace(slot)  # the actor is gone: a fresh one takes its batches, this one first
-            self._send(session, job, indexes, slot)
-            self._resend(session, job, slot, skip=first)
+            try:
+                self.pool.replace(slot)  # the actor is gone: a fresh one takes its batches, this one first
+                self._send(session, job, indexes, slot)
+                self._resend(session, job, slot, skip=first)
+            except BaseException:
+                self._reset(None)
+                raise
             return
+        except BaseException:  # the models failed on an image, a timeout, Ctrl-C: the job stops at its
+            self._reset(None)  # cursor; a resume starts a fresh window there
+            raise
         for i, answer in zip(indexes, answers, strict=True):
             self._ready[i] = answer
 

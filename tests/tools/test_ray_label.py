@@ -37,6 +37,20 @@ def slower_fakes() -> FakeBackends:
     return FakeBackends(detector=FakeDetector(delay_s=1.0))
 
 
+class FailsOnce(FakeDetector):
+    """Falls over on its third image, once (its state lives in the actor)."""
+
+    def detect(self, image, prompts, threshold):
+        if self.calls == 2 and not getattr(self, "failed", False):
+            self.failed = True
+            raise RuntimeError("model fell over")
+        return super().detect(image, prompts, threshold)
+
+
+def failing_fakes() -> FakeBackends:
+    return FakeBackends(detector=FailsOnce())
+
+
 def rows(engine) -> Counter:
     """Every annotation as (image, class, bbox, RLE, score, model, tool), counted."""
     with new_session(engine) as session:
@@ -128,6 +142,23 @@ def test_cancel_stops_at_the_cursor_and_resume_finishes_on_ray(ray_cluster, stor
         with new_session(store.engine) as session:
             labeled = set(session.exec(select(Annotation.image_id)).all())
         assert labeled <= set(first)  # the batches computed ahead wrote nothing
+        runner.resume(job_id)
+        assert runner.run_job(job_id).state == JobState.done
+    finally:
+        handler.close()
+    keys = rows(store.engine)
+    assert set(keys.values()) == {1}
+    assert sum(keys.values()) == sum(expected_per_image(store).values())
+
+
+def test_a_model_error_fails_the_job_at_its_cursor_and_a_resume_finishes(ray_cluster, store) -> None:
+    handler = RayLabelJob(
+        home=store.home, backends_factory=failing_fakes, options=RayOptions(replicas=1, batch=1)
+    )
+    runner, job_id = run(store, handler)
+    try:
+        failed = runner.run_job(job_id)
+        assert (failed.state, failed.cursor) == (JobState.failed, 2) and "model fell over" in failed.error
         runner.resume(job_id)
         assert runner.run_job(job_id).state == JobState.done
     finally:
