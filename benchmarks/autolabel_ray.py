@@ -55,6 +55,22 @@ def annotations(engine: Any, job_id: int) -> Counter:
     )
 
 
+def differences(a: Counter, b: Counter) -> dict[str, Any]:
+    """How two runs' annotations differ: unmatched ones, and for those matched by (image, class,
+    box to 1 px), how many masks differ and the largest score difference."""
+
+    def key(row: tuple) -> tuple:
+        return row[0], row[1], tuple(round(v) for v in row[2])
+
+    left, right = {key(r): r for r in a}, {key(r): r for r in b}
+    both = left.keys() & right.keys()
+    return {
+        "unmatched": len(left.keys() ^ right.keys()),
+        "masks_differ": sum(left[k][3] != right[k][3] for k in both),
+        "max_score_diff": max((abs(left[k][4] - right[k][4]) for k in both), default=0.0),
+    }
+
+
 def one_job(engine: Any, project_id: int, image_ids: list[int], handler: Any) -> tuple[int, float]:
     from server.jobs import JobRunner
     from tools.auto_label import KIND
@@ -117,6 +133,7 @@ def run(args: Any) -> None:
                          "wall_s": round(wall, 2),
                          "images_per_s": round(rate, 3), "ratio": round(rate / base, 3),
                          "same_annotations": annotations(engine, job_id) == expected,
+                         "differences": differences(expected, annotations(engine, job_id)),
                          "load_1min": [round(load, 2), round(os.getloadavg()[0], 2)]})  # fmt: skip
             print(f"ray x{n}: {wall:.2f} s (stacks built in {build_s:.1f} s)", flush=True)
     finally:
@@ -134,6 +151,6 @@ def run(args: Any) -> None:
         build = "-" if r["build_s"] is None else f"{r['build_s']:.1f}"
         print(f"{r['executor']:<10}{r['replicas']:>9}{build:>9}{r['wall_s']:>8.2f}{r['images_per_s']:>10.3f}"
               f"{r['ratio']:>7.2f}{'yes' if r['same_annotations'] else 'NO':>6}  "
-              f"{r['load_1min'][0]} / {r['load_1min'][1]}")  # fmt: skip
+              f"{r['load_1min'][0]} / {r['load_1min'][1]}  {r.get('differences', '')}")  # fmt: skip
     print(f"\nsaved {out}")
     shutil.rmtree(tmp, ignore_errors=True)

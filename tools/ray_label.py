@@ -186,13 +186,9 @@ class RayLabelJob(LabelJob):
     # -- the window of batches in flight ------------------------------------------------------
 
     def _reset(self, job_id: int | None) -> None:
-        import ray
-
-        for ref, _, _ in self._flight.values():
-            try:
-                ray.cancel(ref, force=False)  # queued batches are dropped; one that runs finishes
-            except Exception:  # noqa: BLE001 - an actor already gone has nothing left to cancel
-                pass
+        # Batches in flight are forgotten, not cancelled: ``ray.cancel`` would interrupt a model in
+        # the middle of a call (a KeyboardInterrupt in the actor) and can kill the actor with its
+        # stack; their answers are simply never read (``close`` ends the actors).
         self._job, self._next = job_id, 0
         self._flight, self._batch_of, self._ready = {}, {}, {}
 
