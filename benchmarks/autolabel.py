@@ -1,6 +1,7 @@
 """Benchmark: the auto-label pipeline on real photos, stage by stage, against the bare models.
 
     python benchmarks/autolabel.py [--stack lite|full] [--random-weights] [--models DIR] [--no-before]
+    python benchmarks/autolabel.py --executor ray --replicas 1,2   (benchmarks/autolabel_ray.py)
 
 0. Before/after (lite stack): the same pipeline pass first with the lite segmenter as it was before
    issue 16 (loaded from git, see benchmarks/baseline.py: ISNet at a fixed 1024 px per box), then
@@ -308,8 +309,21 @@ def main() -> None:
     )
     parser.add_argument("--models", type=Path, default=Path.home() / ".labelwright" / "models")
     parser.add_argument("--no-before", action="store_true", help="Skip the lite before-issue-16 pass.")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "autolabel.json")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--executor",
+        choices=["thread", "ray"],
+        default="thread",
+        help="ray: images/s of a job on N Ray model actors vs in-process (autolabel_ray.py)",
+    )
+    parser.add_argument("--replicas", default="1,2", help="ray: comma-separated replica counts")
     args = parser.parse_args()
+    if args.executor == "ray":
+        from benchmarks.autolabel_ray import run
+
+        args.out = args.out or REPO / "benchmarks" / "results" / "autolabel_ray.json"
+        return run(args)
+    args.out = args.out or REPO / "benchmarks" / "results" / "autolabel.json"
 
     from benchmarks.segmenter_before import before_segmenter
     from tools.registry import ToolContext

@@ -66,19 +66,26 @@ def resolve_detector(env: Any, spec: str | None) -> str | None:
 
 
 def make_runner(
-    engine: Engine, home: Path, models_dir: Path, stack: str, detector: str | None = None
+    engine: Engine, home: Path, models_dir: Path, stack: str, detector: str | None = None, ray: Any = None
 ) -> JobRunner:
-    """A foreground runner for labeling (images, video) and training jobs: the chat's jobs run here."""
+    """A foreground runner for labeling (images, video) and training jobs: the chat's jobs run here.
+    With ``ray`` (``(address, RayOptions)``) image jobs run their models on Ray actors
+    (server.ray_cluster); video and training jobs stay in this process."""
     from server.app import SharedBackends
     from tools import training, video_label
     from tools.auto_label import KIND, LabelJob
 
-    factory = SharedBackends(backends_factory(stack, models_dir, detector))  # one stack for both kinds
-    handlers = {
+    build = backends_factory(stack, models_dir, detector)
+    factory = SharedBackends(build)  # one stack for both kinds
+    handlers: dict[str, Any] = {
         KIND: LabelJob(home=home, backends_factory=factory),
         video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory),
         training.KIND: training.TrainJob(home=home, models_dir=models_dir),
     }
+    if ray is not None:
+        from server.ray_cluster import ray_label_job
+
+        handlers[KIND] = ray_label_job(home, build, *ray)  # each actor builds its own stack
     return JobRunner(engine, handlers, lock_dir=home / "jobs")
 
 
@@ -202,6 +209,14 @@ def label(
             help="Detector instead of the stack's: project:<name> (trained on that project) or a model id."
         ),
     ] = None,
+    executor: Annotated[
+        str, typer.Option(help="thread: models in this process; ray: on Ray actors (--ray-address).")
+    ] = "thread",
+    ray_address: Annotated[
+        str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
+    ] = "local",
+    replicas: Annotated[int, typer.Option(min=1, help="Ray: model actors (one stack each).")] = 1,
+    gpus_per_replica: Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor.")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.
@@ -213,10 +228,11 @@ def label(
     from ops.unit import Env
     from server.cli_ops import CLI
     from server.cli_ops import project_id as find_project
-    from tools.auto_label import KIND, label_check
+    from tools.auto_label import KIND
 
     if stack not in ("lite", "full"):
         raise _fail(f"--stack must be lite or full, got {stack!r}")
+    ray = _ray_plan(executor, ray_address, replicas, gpus_per_replica, detach)
     home, models_dir = paths()
     engine = get_settings().open_store()
     env = Env(engine, home)
@@ -227,7 +243,10 @@ def label(
         detector = resolve_detector(env, detector)
         if detector is None and stack == "lite":
             detector = _trained_detector(models_dir, project_id, wanted)
-        runner = make_runner(engine, home, models_dir, stack, detector)
+        try:
+            runner = make_runner(engine, home, models_dir, stack, detector, ray)
+        except ValueError as exc:  # the Ray cluster is not there or too small
+            raise _fail(str(exc)) from None
         with new_session(engine) as session:
             tracks = job_ops.only_videos(session, project_id) if video is None else video
         job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, tracks, detector)
@@ -246,7 +265,7 @@ def label(
             raise _fail(f"job {job.id} with these settings is running in another process{until}")
         try:
             if job is None:
-                check = label_check(lambda: runner.handlers[KIND].backends)
+                check = runner.handlers[KIND].check_labels
                 job_id = job_ops.start_label(
                     env, CLI, project_id, classes=wanted, images=refs, threshold=threshold, check=check,
                     extra={"stack": stack, **({"detector": detector} if detector else {})}, video=tracks,
@@ -275,7 +294,24 @@ def label(
         if job.state != JobState.done:
             raise typer.Exit(1)
     finally:
+        if "runner" in locals():
+            runner.handlers[KIND].close()
         engine.dispose()
+
+
+def _ray_plan(executor: str, address: str, replicas: int, gpus: float, detach: bool) -> Any:
+    """(address, RayOptions) for --executor ray, None for thread; bad combinations are refused."""
+    from server.ray_cluster import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise _fail(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "thread":
+        return None
+    if detach:
+        raise _fail("--detach only queues the job; run it on Ray with `labelwright worker --executor ray`")
+    from tools.ray_label import RayOptions
+
+    return address, RayOptions(replicas=replicas, gpus=gpus)
 
 
 def _print_detached(job_id: int, state: str, as_json: bool) -> None:

@@ -32,10 +32,19 @@ def worker(
     exit_when_idle: Annotated[
         bool, typer.Option(help="Exit once no job is queued or running (batch use).")
     ] = False,
+    executor: Annotated[
+        str, typer.Option(help="thread: models in this process; ray: image jobs on Ray actors.")
+    ] = "thread",
+    ray_address: Annotated[
+        str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
+    ] = "auto",
+    replicas: Annotated[int, typer.Option(min=1, help="Ray: model actors (one stack each).")] = 1,
+    gpus_per_replica: Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor.")] = 0.0,
 ) -> None:
     """Run queued jobs (e.g. from `labelwright label --detach`) until stopped."""
     from server.app import SharedBackends, default_handlers
     from server.cli_label import backends_factory
+    from server.ray_cluster import EXECUTORS, ray_label_job
 
     settings = get_settings()
     if stack is not None:
@@ -44,7 +53,21 @@ def worker(
         settings = settings.model_copy(update={"stack": stack})
     engine = settings.open_store()
     backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
-    runner = JobRunner(engine, default_handlers(settings, backends), poll_s=poll, lease_s=lease)
+    handlers = default_handlers(settings, backends)
+    if executor not in EXECUTORS:
+        raise typer.BadParameter(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "ray":
+        from tools.auto_label import KIND
+        from tools.ray_label import RayOptions
+
+        try:
+            handlers[KIND] = ray_label_job(
+                settings.home.expanduser(), backends_factory(settings.stack, settings.models_dir),
+                ray_address, RayOptions(replicas=replicas, gpus=gpus_per_replica),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    runner = JobRunner(engine, handlers, poll_s=poll, lease_s=lease)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -62,6 +85,8 @@ def worker(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        for job_handler in handlers.values():
+            getattr(job_handler, "close", lambda: None)()
         engine.dispose()
 
 

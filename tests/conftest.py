@@ -149,3 +149,15 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     missing = sorted(set(names) - set(found))
     assert not missing, f"test clips {missing} missing from {CLIPS}: install opencv-doc (./dev setup)"
     return found
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One private Ray for the session (``--ray-address local``: 2 CPUs, 127.0.0.1, no dashboard),
+    stopped at its end; skipped where ray is not installed."""
+    ray = pytest.importorskip("ray")
+    from server.ray_cluster import connect
+
+    resources = connect("local", num_cpus=2)
+    yield resources
+    ray.shutdown()

@@ -189,14 +189,27 @@ class LabelJob:
     def total(self, params: dict[str, Any]) -> int:
         return len(params["image_ids"])
 
-    def process(self, session: Session, job: Job, index: int) -> None:
+    def check_labels(self, labels: list[str]) -> None:
+        """ValueError naming what this handler's detector can find, when it cannot find ``labels``."""
+        check_labels(self.backends.detector, labels)
+
+    def close(self) -> None:
+        """Nothing to release in-process (the Ray handler stops its actors here)."""
+
+    def todo(self, session: Session, job: Job, index: int) -> Image | None:
+        """Item ``index``'s image, or None where there is nothing to do: the image was deleted
+        since the job was queued, or this job already wrote it."""
         image = session.get(Image, job.params["image_ids"][index])
-        if image is None:  # deleted since the job was queued
-            return
+        if image is None:
+            return None
         done = session.exec(
             select(Annotation.id).where(Annotation.job_id == job.id, Annotation.image_id == image.id).limit(1)
         ).first()
-        if done is not None:
+        return None if done is not None else image
+
+    def process(self, session: Session, job: Job, index: int) -> None:
+        image = self.todo(session, job, index)
+        if image is None:
             return
         with within(session, job_caller(job), job.project_id) as unit:
             self.last = label_image(

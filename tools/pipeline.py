@@ -124,6 +124,108 @@ def verify_scores(
     return out
 
 
+@dataclass
+class Draft:
+    """One proposal computed for an image, not yet written: what a model actor sends back."""
+
+    label: str
+    mask: dict[str, Any]  # COCO RLE of the mask clipped to its box
+    model: str
+    detector_score: float
+    verifier_score: float | None
+    score: float
+
+
+@dataclass
+class Inference:
+    """The models' answer for one image (plain data: it crosses process boundaries)."""
+
+    image_id: int
+    drafts: list[Draft] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+
+def infer(
+    backends: Any, rgb: np.ndarray, labels: list[str], threshold: float, image_id: int = 0
+) -> Inference:
+    """Detect, segment and verify one decoded image; writes nothing (runs in any process)."""
+    from store.masks import rle_from_mask
+
+    out = Inference(image_id=image_id)
+    t = time.perf_counter()
+    dets: Detections = backends.detector.detect(rgb, labels, threshold)
+    out.timings["detect"] = time.perf_counter() - t
+    if len(dets) == 0:
+        return out
+
+    t = time.perf_counter()
+    backends.segmenter.set_image(rgb, key=image_id)
+    masks, _ = backends.segmenter.segment(boxes=dets.xyxy)
+    out.timings["segment"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    verifier = getattr(backends, "verifier", None)
+    checks = verify_scores(verifier, rgb, dets.xyxy, dets.label)
+    out.timings["verify"] = time.perf_counter() - t
+
+    for box, mask, conf, label, check in zip(
+        dets.xyxy, masks, dets.confidence, dets.label, checks, strict=True
+    ):
+        model = f"{backends.detector.model_id}+{backends.segmenter.model_id}"
+        if check is not None:
+            model += f"+{verifier.model_id}"
+        clipped = clip_to_box(np.asarray(mask, dtype=bool), box)
+        if not clipped.any():  # a box wholly outside the image: nothing to annotate
+            continue
+        out.drafts.append(
+            Draft(
+                label=str(label), mask=rle_from_mask(clipped), model=model, detector_score=float(conf),
+                verifier_score=check, score=combine(float(conf), check),
+            )
+        )  # fmt: skip
+    return out
+
+
+def write(
+    unit: Unit,
+    *,
+    image: Image,
+    inference: Inference,
+    labels: list[str],
+    threshold: float,
+    job_id: int | None = None,
+    tool: str = "auto_label",
+) -> ImageResult:
+    """Write ``inference``'s drafts as proposals on ``image`` inside ``unit``; never commits."""
+    result = ImageResult(image_id=image.id or 0, timings=dict(inference.timings))
+    if not inference.drafts:
+        return result
+    t = time.perf_counter()
+    items = [
+        NewAnnotation(
+            label=d.label, mask=d.mask, score=d.score, tool=tool, model=d.model, prompt=d.label,
+            threshold=threshold, job_id=job_id,
+        )
+        for d in inference.drafts
+    ]  # fmt: skip
+    described = f"{tool}: {', '.join(labels[:5])}{' ...' * (len(labels) > 5)} on {image.file_name}"
+    written = add(unit, image, items, described)
+    for ann, d in zip(written, inference.drafts, strict=True):
+        result.proposals.append(
+            Proposal(
+                annotation_id=ann.id or 0,
+                label=d.label,
+                bbox=list(ann.bbox),
+                area=float(ann.area),
+                detector_score=round(d.detector_score, 4),
+                verifier_score=None if d.verifier_score is None else round(d.verifier_score, 4),
+                score=d.score,
+            )
+        )
+    result.timings["write"] = time.perf_counter() - t
+    return result
+
+
 def label_image(
     unit: Unit,
     *,
@@ -136,63 +238,16 @@ def label_image(
     tool: str = "auto_label",
 ) -> ImageResult:
     """Detect, segment, verify and write proposals for one image inside ``unit`` (an operation's
-    unit of work: its caller is the author, its batch the undo step); the unit's owner commits."""
-    from store.masks import rle_from_mask
+    unit of work: its caller is the author, its batch the undo step); the unit's owner commits.
 
-    result = ImageResult(image_id=image.id or 0)
+    The two halves, :func:`infer` and :func:`write`, are what the Ray executor runs apart: the
+    models on actors, the write in the process holding the job's lease (``tools.ray_label``).
+    """
     t = time.perf_counter()
     rgb = load_rgb(home, image)
-    result.timings["decode"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    dets: Detections = backends.detector.detect(rgb, labels, threshold)
-    result.timings["detect"] = time.perf_counter() - t
-    if len(dets) == 0:
-        return result
-
-    t = time.perf_counter()
-    backends.segmenter.set_image(rgb, key=image.id)
-    masks, _ = backends.segmenter.segment(boxes=dets.xyxy)
-    result.timings["segment"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    verifier = getattr(backends, "verifier", None)
-    checks = verify_scores(verifier, rgb, dets.xyxy, dets.label)
-    result.timings["verify"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    items: list[NewAnnotation] = []
-    parts: list[tuple[float, float | None, float]] = []
-    for box, mask, conf, label, check in zip(
-        dets.xyxy, masks, dets.confidence, dets.label, checks, strict=True
-    ):
-        model = f"{backends.detector.model_id}+{backends.segmenter.model_id}"
-        if check is not None:
-            model += f"+{verifier.model_id}"
-        clipped = clip_to_box(np.asarray(mask, dtype=bool), box)
-        if not clipped.any():  # a box wholly outside the image: nothing to annotate
-            continue
-        score = combine(float(conf), check)
-        items.append(
-            NewAnnotation(
-                label=label, mask=rle_from_mask(clipped), score=score, tool=tool, model=model,
-                prompt=label, threshold=threshold, job_id=job_id,
-            )
-        )  # fmt: skip
-        parts.append((float(conf), check, score))
-    described = f"{tool}: {', '.join(labels[:5])}{' ...' * (len(labels) > 5)} on {image.file_name}"
-    written = add(unit, image, items, described) if items else []
-    for ann, item, (conf, check, score) in zip(written, items, parts, strict=True):
-        result.proposals.append(
-            Proposal(
-                annotation_id=ann.id or 0,
-                label=str(item.label),
-                bbox=list(ann.bbox),
-                area=float(ann.area),
-                detector_score=round(conf, 4),
-                verifier_score=None if check is None else round(check, 4),
-                score=score,
-            )
-        )
-    result.timings["write"] = time.perf_counter() - t
-    return result
+    decoded = time.perf_counter() - t
+    inference = infer(backends, rgb, labels, threshold, image.id or 0)
+    inference.timings["decode"] = decoded
+    return write(
+        unit, image=image, inference=inference, labels=labels, threshold=threshold, job_id=job_id, tool=tool
+    )

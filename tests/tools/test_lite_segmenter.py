@@ -214,3 +214,20 @@ def test_any_size_isnet_matches_the_1024_px_masks(models_dir: Path, photos: dict
     ious = [_iou(a, b) for a, b in zip(new, old, strict=True)]
     assert np.mean(ious) > 0.85 and min(ious) > 0.65
     _assert_sensible(new, BUS_BOXES)
+
+
+def test_a_grabcut_mask_does_not_depend_on_earlier_calls(photos: dict[str, Path]) -> None:
+    """Two processes (two Ray actors, or a run after a warm-up) must write the same mask for a box."""
+    import cv2
+
+    bus, zidane = _rgb(photos["bus.jpg"]), _rgb(photos["zidane.jpg"])
+    fresh = LiteSegmenter()
+    fresh.set_image(bus, key="bus")
+    first, _ = fresh.segment(boxes=BUS_BOXES[1:2])
+    other = LiteSegmenter()  # another history: another image first, and OpenCV's RNG moved on
+    other.set_image(zidane, key="zidane")
+    other.segment(boxes=np.array([[100, 100, 600, 700]], np.float32))
+    cv2.randu(np.zeros((64, 64), np.uint8), 0, 255)
+    other.set_image(bus, key="bus")
+    again, _ = other.segment(boxes=BUS_BOXES[1:2])
+    assert first.any() and np.array_equal(first, again)

@@ -230,6 +230,10 @@ class LiteSegmenter:
             x1, y1, x2, y2 = 1, 1, sw - 1, sh - 1
         labels = np.zeros((sh, sw), np.uint8)
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        # GrabCut seeds its colour models by k-means on OpenCV's per-thread RNG: without a fixed seed
+        # a box's mask depends on every earlier call in the thread (so two Ray actors, or a warm-up,
+        # would write other masks than one in-process run for the same image).
+        cv2.setRNGSeed(0)
         cv2.grabCut(
             cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR),
             labels,
