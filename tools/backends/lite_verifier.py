@@ -46,7 +46,9 @@ def load_efficientnet_lite0(weights: Path) -> Any:
             )
         mapped[name] = tensor
     model.load_state_dict(mapped)
-    return model.eval()
+    # Channels-last runs its depthwise convolutions faster on CPU (8 crops: 0.29 -> 0.21 CPU-s on one
+    # thread, the same probabilities to 5e-7).
+    return model.eval().to(memory_format=torch.channels_last)
 
 
 def square_input(crop: np.ndarray) -> np.ndarray:
@@ -99,6 +101,7 @@ class LiteVerifier:
         out = [np.zeros((0, 1000), np.float32)]
         for start in range(0, len(crops), self.batch):
             x = torch.from_numpy(np.stack([square_input(c) for c in crops[start : start + self.batch]]))
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 out.append(self._model(x).softmax(-1).numpy())
         return np.concatenate(out)
