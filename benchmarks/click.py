@@ -62,6 +62,7 @@ def quality(segmenter: Any, photos: dict[str, Any]) -> dict[str, Any]:
 
 def tool_latency(models_dir: Path, photos: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """Wall and CPU seconds of ``segment`` tool calls (load, segment, write) with the lite stack."""
+    from ops.caller import local_caller
     from store.db import new_session, open_engine
     from store.ingest import ingest
     from tests.tools.click_truth import OPENCV_DATA
@@ -83,7 +84,7 @@ def tool_latency(models_dir: Path, photos: dict[str, Any], tmp: Path) -> dict[st
         project_id=project_id,
         home=home,
         models_dir=models_dir,
-        actor="bench",
+        caller=local_caller(),
         backends_factory=lambda: backends,
     )
     segment = vision_tools().get("segment")
