@@ -1,6 +1,6 @@
 """Benchmark: does a click mean the object under it? Click and box quality against exact masks.
 
-    python benchmarks/click.py [--models DIR] [--no-before]
+    python benchmarks/click_segment.py [--models DIR] [--no-before]
 
 1. Quality: on the ground-truth set of tests/tools/click_truth.py (real photos, exact masks), each
    object is prompted once with a click in its middle and once with its tight box; IoU with the true
