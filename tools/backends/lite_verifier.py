@@ -106,6 +106,10 @@ class LiteVerifier:
                 out.append(self._model(x).softmax(-1).numpy())
         return np.concatenate(out)
 
+    def judgeable(self, labels: list[str]) -> set[str]:
+        """The labels :meth:`score` gives a number (they cover an ImageNet class); NaN for the rest."""
+        return {label for label in labels if imagenet_classes(label)}
+
     def score(self, crops: list[np.ndarray], labels: list[str]) -> np.ndarray:
         """``(len(crops), len(labels))``: summed probability of each label's ImageNet classes, NaN if none."""
         classes = [sorted(imagenet_classes(label)) for label in labels]
