@@ -19,10 +19,35 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+
+def _count_cpu(project_id: int) -> list[float]:
+    """CPU seconds of each audit of the planted project with models, as ``measure`` runs them.
+
+    Wall time on a shared 2-core machine follows the other users' load; the process's CPU time
+    (every thread, the models' too) hardly does, so before and after compare even when the load
+    moved between the two runs. Counts the audits of ``project_id`` that run the models.
+    """
+    import tools.audit.runner as runner
+
+    audit, seconds = runner.run_audit, []
+
+    def counted(session: Any, **kwargs: Any) -> Any:
+        began = time.process_time()
+        try:
+            return audit(session, **kwargs)
+        finally:
+            if kwargs.get("backends") is not None and kwargs.get("project_id") == project_id:
+                seconds.append(time.process_time() - began)
+
+    runner.run_audit = counted  # type: ignore[assignment]
+    return seconds
 
 
 def main() -> None:
@@ -66,11 +91,15 @@ def main() -> None:
         planted = build(Path(tmp) / "home", photo_dir(Path(tmp) / "src"))
         options = {"threads": args.threads} if args.threads else {}
         backends = build_backends(args.stack, args.models, **options)
+        cpu = _count_cpu(planted.planted_id)
         runs = [measure(planted, backends) for _ in range(args.repeat)]  # noise of a shared machine
         result = runs[0]
         for key in ("seconds_per_100_annotations", "seconds_per_100_annotations_no_models"):
             result[f"{key}_runs"] = [r[key] for r in runs]
             result[key] = min(result[f"{key}_runs"])
+        n = result["planted_annotations"]
+        result["cpu_seconds_per_100_annotations_runs"] = [round(c / n * 100, 2) for c in cpu]
+        result["cpu_seconds_per_100_annotations"] = min(result["cpu_seconds_per_100_annotations_runs"])
         planted.engine.dispose()
     result["stack"], result["threads"] = args.stack, args.threads
     print(f"{'planted kind':<16}{'planted':>8}{'caught':>8}{'recall':>8}")
@@ -95,7 +124,8 @@ def main() -> None:
         print(f"  {f['kind']} on {f['image'] or 'project'} #{f['annotation_id']}: {f['message']}")
     print(
         f"time per 100 annotations: {result['seconds_per_100_annotations']} s with models, "
-        f"{result['seconds_per_100_annotations_no_models']} s without"
+        f"{result['seconds_per_100_annotations_no_models']} s without; "
+        f"{result['cpu_seconds_per_100_annotations']} CPU-s with models"
     )
     result["load_average"] = os.getloadavg()
     if before is not None:
@@ -103,7 +133,10 @@ def main() -> None:
         for key, what in (
             ("seconds_per_100_annotations", "with models"),
             ("seconds_per_100_annotations_no_models", "without"),
+            ("cpu_seconds_per_100_annotations", "CPU s with models"),
         ):
+            if key not in before:
+                continue
             print(f"{what:<32}{before[key]:>10}{result[key]:>10}")
         print(f"load average (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in result['load_average'])}")
         result["before"] = before

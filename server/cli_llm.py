@@ -18,7 +18,6 @@ import typer
 from rich.console import Console
 
 from agent.llm import DEFAULT_MODEL, MODEL_FILES, model_path
-from agent.ollama_api import check_bind_host
 from server.settings import get_settings
 
 app = typer.Typer(help="The local LLM behind an Ollama-compatible HTTP API.", no_args_is_help=True)
@@ -49,6 +48,8 @@ def serve(
     ] = False,
 ) -> None:
     """Load the model with llama.cpp and serve /api/chat, /api/generate, /api/tags, /api/show."""
+    from agent.ollama_api import check_bind_host  # FastAPI: not imported by every CLI command
+
     try:
         check_bind_host(host, allow_network)
         path = model_path(models_dir or get_settings().models_dir, model)

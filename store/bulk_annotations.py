@@ -120,6 +120,21 @@ def _stored(table: Any, name: str, value: Any, session: Session) -> Any:
     return processor(value) if processor else value
 
 
+def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany of ``rows`` (dicts with the same keys, values as stored) into ``table``.
+
+    On SQLite the statement goes to the driver as it is (``?`` placeholders, one tuple per row):
+    SQLAlchemy's per-row parameter processing cost 0.3 of 1.3 CPU-s per 19,800 imported rows, and
+    the raw columns bind nothing it would change. PostgreSQL keeps SQLAlchemy's batched insert.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(insert(_raw(table)), rows)
+        return
+    names = list(rows[0])
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    session.connection().exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
+
+
 def write_annotations(
     session: Session,
     *,
@@ -141,12 +156,12 @@ def write_annotations(
         return []
     session.flush()
     table = Annotation.__table__  # type: ignore[attr-defined]
-    annotations, events = _raw(table), _raw(AnnotationEvent.__table__)  # type: ignore[attr-defined]
     stamp = rows[0]["created_at"].isoformat()
     as_json = {"status": rows[0]["status"].value, "created_at": stamp, "updated_at": stamp}
     shared = {name: _stored(table, name, rows[0][name], session) for name in _SHARED}
-    session.execute(
-        insert(annotations),
+    _insert_many(
+        session,
+        table,
         [
             {**row, **{k: orjson.dumps(row[k]).decode() for k in _JSON_COLUMNS}, **shared}  # None: JSON null
             for row in rows
@@ -162,8 +177,9 @@ def write_annotations(
         raise RuntimeError(
             f"bulk insert ids not consecutive: {mine} of {len(rows)} rows in {ids[0]}..{ids[-1]}"
         )
-    session.execute(
-        insert(events),
+    _insert_many(
+        session,
+        AnnotationEvent.__table__,  # type: ignore[attr-defined]
         [
             {"project_id": batch.project_id, "batch_id": batch.id, "annotation_id": annotation_id,
              "action": "create", "before": "null", "actor": batch.actor, "created_at": shared["created_at"],

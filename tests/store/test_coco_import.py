@@ -380,3 +380,38 @@ def test_bulk_rows_are_stored_as_the_orm_stores_them(store: tuple[Session, int, 
     events = "SELECT DISTINCT length(created_at), before FROM annotationevent"
     assert {tuple(r) for r in session.execute(text(events))} == {(26, "null")}
     assert report.imported == len(SHAPES)
+
+
+def test_bulk_rows_events_and_summaries_agree_on_both_engines(engine_url: str | Path, tmp_path: Path) -> None:
+    """The bulk writer (raw executemany on SQLite, SQLAlchemy's batch on PostgreSQL) writes what the
+    repository would: readable rows, one create event each, trigger-kept counts; undo removes all."""
+    from store.images import class_counts
+    from store.models import AnnotationEvent
+
+    _write_coco(tmp_path / "in.json", tmp_path / "photos")
+    engine = open_engine(engine_url)
+    with new_session(engine) as session:
+        project = Project(name="imported")
+        session.add(project)
+        session.commit()
+        report = import_coco(
+            session, home=tmp_path / "home", project_id=project.id, coco_path=tmp_path / "in.json",
+            images_dir=tmp_path / "photos",
+        )  # fmt: skip
+        assert report.problems == [] and report.imported == len(SHAPES)
+        rows = session.exec(select(Annotation).where(Annotation.project_id == project.id)).all()
+        assert len(rows) == len(SHAPES)
+        assert all(r.mask["size"] == [HEIGHT, WIDTH] and len(r.bbox) == 4 for r in rows)
+        assert {r.status.value for r in rows} == {"accepted"}
+        events = session.exec(
+            select(AnnotationEvent).where(AnnotationEvent.batch_id == report.batch_id)
+        ).all()
+        assert sorted(e.annotation_id for e in events) == sorted(r.id for r in rows)
+        assert all(e.action == "create" and e.after["id"] == e.annotation_id for e in events)
+        lines = sum(name.startswith("line") for name in SHAPES)
+        assert class_counts(session, project_id=project.id) == {"line": lines, "thing": len(SHAPES) - lines}
+        assert undo(session, project_id=project.id, actor="import") is not None
+        session.commit()
+        assert session.exec(select(Annotation).where(Annotation.project_id == project.id)).all() == []
+        assert sum(class_counts(session, project_id=project.id).values()) == 0
+    engine.dispose()

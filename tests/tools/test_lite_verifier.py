@@ -101,3 +101,11 @@ def test_batches_agree_with_single_crops(verifier: LiteVerifier) -> None:
     together = verifier.score(crops, ["cat", "cup"])
     alone = np.concatenate([verifier.score([c], ["cat", "cup"]) for c in crops])
     np.testing.assert_allclose(together, alone, atol=1e-4)
+
+
+def test_judgeable_labels_are_the_ones_scored(verifier: LiteVerifier) -> None:
+    labels = ["person", "bus", "tie", "giraffe", "cat", "cup"]
+    row = verifier.score([np.full((40, 30, 3), 128, np.uint8)], labels)[0]
+    scored = {label for label, s in zip(labels, row, strict=True) if not np.isnan(s)}
+    assert verifier.judgeable(labels) == scored
+    assert scored >= {"bus", "cat", "cup"} and "person" not in scored

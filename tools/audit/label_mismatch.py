@@ -71,7 +71,12 @@ def judgeable(verifier: object, vocab: list[str]) -> set[str]:
 
     The crop of an annotation whose label is not among them is never scored: its verdict would be
     None whatever the crop shows (the lite verifier has no "person", most labels of a street scene).
+    A verifier that knows its labels without looking (``judgeable(labels)``, the lite one) is asked
+    instead: the probe is a forward pass, about 4% of a small audit's CPU.
     """
+    ask = getattr(verifier, "judgeable", None)
+    if callable(ask):
+        return set(ask(vocab)) & set(vocab)
     probe = np.full((32, 32, 3), 128, np.uint8)
     row = np.asarray(verifier.score([probe], vocab), np.float64).reshape(-1)  # type: ignore[attr-defined]
     if row.shape != (len(vocab),):

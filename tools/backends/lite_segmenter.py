@@ -208,7 +208,7 @@ class LiteSegmenter:
         """The square ISNet input for a crop: ``upscale`` x its longer side, to a multiple of 64, bounded.
 
         Stretching every crop to 1024 adds no detail and costs 2 s a box. Measured (benchmarks/
-        autolabel.py, benchmarks/click.py): with 1.5x, 256..640 the masks match the 1024-px ones
+        autolabel.py, benchmarks/click_segment.py): with 1.5x, 256..640 the masks match the 1024-px ones
         (mean IoU 0.97 on the benchmark photos) and fit the ground truth as well or better; at 1x
         thin objects suffer (IoU 0.78 vs 0.94 on pca_test1.jpg); above 640 nothing improves.
         """

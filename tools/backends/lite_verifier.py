@@ -47,7 +47,9 @@ def load_efficientnet_lite0(weights: Path) -> Any:
             )
         mapped[name] = tensor
     model.load_state_dict(mapped)
-    return model.eval()
+    # Channels-last runs its depthwise convolutions faster on CPU (8 crops: 0.29 -> 0.21 CPU-s on one
+    # thread, the same probabilities to 5e-7).
+    return model.eval().to(memory_format=torch.channels_last)
 
 
 def square_input(crop: np.ndarray, size: int = _SIZE) -> np.ndarray:
@@ -114,9 +116,14 @@ class LiteVerifier:
         out = [np.zeros((0, width), np.float32)]
         for start in range(0, len(crops), self.batch):
             x = torch.from_numpy(np.stack([square_input(c, size) for c in crops[start : start + self.batch]]))
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 out.append(head(self._model, x).numpy())
         return np.concatenate(out)
+
+    def judgeable(self, labels: list[str]) -> set[str]:
+        """The labels :meth:`score` gives a number (they cover an ImageNet class); NaN for the rest."""
+        return {label for label in labels if imagenet_classes(label)}
 
     def score(self, crops: list[np.ndarray], labels: list[str]) -> np.ndarray:
         """``(len(crops), len(labels))``: summed probability of each label's ImageNet classes, NaN if none."""

@@ -98,3 +98,15 @@ def test_crop_is_clipped_to_the_image() -> None:
     assert crop_xywh(image, [90, 70, 50, 50]).shape == (10, 10, 3)
     assert crop_xywh(image, [-5, -5, 10, 10]).shape == (5, 5, 3)
     assert crop_xywh(image, [120, 90, 3, 3]).shape == (1, 1, 3)
+
+
+def test_a_verifier_that_knows_its_labels_is_not_probed() -> None:
+    from tools.audit.label_mismatch import judgeable
+
+    class Knowing(TableVerifier):
+        def judgeable(self, labels: list[str]) -> set[str]:
+            return {"bus", "truck", "kite"}  # kite: not asked for, so not in the answer
+
+    verifier = Knowing({})
+    assert judgeable(verifier, ["bus", "cat", "truck"]) == {"bus", "truck"}
+    assert verifier.calls == []  # no forward pass

@@ -1,6 +1,6 @@
 """Benchmark: does a click mean the object under it? Click and box quality against exact masks.
 
-    python benchmarks/click.py [--models DIR] [--no-before]
+    python benchmarks/click_segment.py [--models DIR] [--no-before]
 
 1. Quality: on the ground-truth set of tests/tools/click_truth.py (real photos, exact masks), each
    object is prompted once with a click in its middle and once with its tight box; IoU with the true
@@ -62,6 +62,7 @@ def quality(segmenter: Any, photos: dict[str, Any]) -> dict[str, Any]:
 
 def tool_latency(models_dir: Path, photos: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """Wall and CPU seconds of ``segment`` tool calls (load, segment, write) with the lite stack."""
+    from ops.caller import local_caller
     from store.db import new_session, open_engine
     from store.ingest import ingest
     from tests.tools.click_truth import OPENCV_DATA
@@ -83,7 +84,7 @@ def tool_latency(models_dir: Path, photos: dict[str, Any], tmp: Path) -> dict[st
         project_id=project_id,
         home=home,
         models_dir=models_dir,
-        actor="bench",
+        caller=local_caller(),
         backends_factory=lambda: backends,
     )
     segment = vision_tools().get("segment")
