@@ -4,9 +4,13 @@ unseen at a precision the person names, and below which they can be rejected, ea
 
 What a reviewer decided is the evidence: a proposal (an annotation with a score) that was accepted
 counts as right, one rejected as wrong; an annotation without a score (drawn by a person) is an
-object the detector missed, so it counts against recall. Scores mean different things for
-different models (a detector's confidence, or its geometric mean with a verifier's), so each class
-is calibrated per model string of the provenance: one group per (class, model).
+object the detector missed, so it counts against recall. A proposal a person fixed by hand (its
+box or mask redrawn, or itself relabelled, whatever its status now) was wrong as proposed: it
+counts as a wrong proposal of the class it was proposed as, and as an object of the class it has
+now, like a drawn one. Renaming or merging classes is not a fix: the proposal did not change.
+Scores mean different things for different models (a detector's confidence, or its geometric mean
+with a verifier's), so each class is calibrated per model string of the provenance: one group per
+(class, model).
 
 The accept threshold is the lowest score ``t`` at which the Wilson lower bound of the precision
 the auto-accepted proposals will have is >= the target (see :meth:`Curve.bounds`): a small sample
@@ -32,7 +36,7 @@ from ops.errors import Conflict, Invalid
 from ops.filters import category_of
 from ops.unit import Env, Unit, change, read
 from store.annotations import set_status
-from store.models import Annotation, AnnotationStatus, Category
+from store.models import Annotation, AnnotationEvent, AnnotationStatus, Category, ChangeBatch
 
 MIN_REVIEWED = 20  # fewer reviewed proposals than this in a group: no threshold is proposed
 CURVE_POINTS = 40
@@ -71,6 +75,7 @@ class ClassCalibration:
     to_review: int
     note: str = ""
     curve: list[Point] = field(default_factory=list)
+    fixed: int = 0  # proposals of the class a person redrew or relabelled: wrong as proposed
 
     def text(self) -> str:
         who = f"{self.label!r} ({self.model})"
@@ -171,40 +176,85 @@ def _z(confidence: float) -> float:
     return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
-def _groups(
-    unit: Unit, labels: Sequence[str] | None
-) -> dict[tuple[int, str, str], list[tuple[int, float, str]]]:
-    """(category id, class, model) -> [(annotation id, score, status)] of the scored annotations."""
-    where = [Annotation.project_id == unit.project_id, col(Annotation.score).is_not(None)]
-    if labels:
-        where.append(
-            col(Annotation.category_id).in_(
-                [category_of(unit.session, unit.project_id, n).id for n in labels]
-            )
-        )
+FIXES = ("edit #", "relabel")  # batch descriptions of changes to chosen annotations (not a class rename)
+
+
+def _fixed(unit: Unit) -> dict[int, int | None]:
+    """Proposals a person fixed by hand -> the class id they were proposed as if they were
+    relabelled, None if only redrawn (the class they have now).
+
+    A fix is an update in a person's change (not a job's, not undone) that moved the box or mask of
+    a scored annotation, or relabelled that annotation itself (``edit #..`` / ``relabel ..``);
+    only those batches are read, so reviewing (status changes) costs nothing here.
+    """
     rows = unit.session.exec(
-        select(Annotation.id, Annotation.category_id, Category.name, Annotation.model, Annotation.score,
-               Annotation.status)
-        .join(Category, col(Category.id) == col(Annotation.category_id))
-        .where(*where)
-        .order_by(col(Annotation.id))
+        select(AnnotationEvent.annotation_id, AnnotationEvent.before, AnnotationEvent.after,
+               ChangeBatch.description)
+        .join(ChangeBatch, col(ChangeBatch.id) == col(AnnotationEvent.batch_id))
+        .where(AnnotationEvent.project_id == unit.project_id, AnnotationEvent.action == "update",
+               ChangeBatch.kind == "change", col(ChangeBatch.undone).is_(False), ChangeBatch.via != "job",
+               col(ChangeBatch.description).like(f"{FIXES[0]}%")
+               | col(ChangeBatch.description).like(f"{FIXES[1]}%"))
+        .order_by(col(AnnotationEvent.id))
     ).all()  # fmt: skip
+    out: dict[int, int | None] = {}
+    for ann_id, before, after, _description in rows:
+        if not before or not after or before.get("score") is None:
+            continue
+        if before.get("category_id") != after.get("category_id") and out.get(int(ann_id)) is None:
+            out[int(ann_id)] = int(before["category_id"])  # relabelled: it was proposed as that class
+        elif before.get("bbox") != after.get("bbox") or before.get("mask") != after.get("mask"):
+            out.setdefault(int(ann_id), None)  # redrawn: proposed as the class it has (renames follow)
+    return out
+
+
+def _groups(
+    unit: Unit, labels: Sequence[str] | None, fixed: dict[int, int | None]
+) -> dict[tuple[int, str, str], list[tuple[int, float, str]]]:
+    """(category id, class, model) -> [(annotation id, score, status)] of the scored annotations;
+    a fixed proposal is in the group of the class it was proposed as, with the status "fixed"."""
+    wanted = {category_of(unit.session, unit.project_id, n).id for n in labels} if labels else None
+    names = dict(
+        unit.session.exec(
+            select(Category.id, Category.name).where(Category.project_id == unit.project_id)
+        ).all()
+    )
+    rows = unit.session.exec(
+        select(Annotation.id, Annotation.category_id, Annotation.model, Annotation.score, Annotation.status)
+        .where(Annotation.project_id == unit.project_id, col(Annotation.score).is_not(None))
+        .order_by(col(Annotation.id))
+    ).all()
     out: dict[tuple[int, str, str], list[tuple[int, float, str]]] = {}
-    for ann_id, cat_id, name, model, score, status in rows:
-        out.setdefault((cat_id, name, model), []).append(
-            (ann_id or 0, float(score), AnnotationStatus(status).value)
+    for ann_id, cat_id, model, score, status in rows:
+        proposed_as = fixed.get(ann_id or 0) or cat_id
+        if (wanted is not None and proposed_as not in wanted) or proposed_as not in names:
+            continue  # relabelled away from a class since renamed or merged: not attributable
+        verdict = "fixed" if ann_id in fixed else AnnotationStatus(status).value
+        out.setdefault((proposed_as, names[proposed_as], model), []).append(
+            (ann_id or 0, float(score), verdict)
         )
     return out
 
 
-def _drawn(unit: Unit) -> dict[int, int]:
+def _drawn(unit: Unit, fixed: dict[int, int | None]) -> tuple[dict[int, int], dict[int, int]]:
+    """Per class id: (objects a person drew, proposals of it fixed by hand), neither rejected; both
+    are objects of the class the model did not get right, so both count against recall."""
     rows = unit.session.exec(
         select(Annotation.category_id, func.count())
         .where(Annotation.project_id == unit.project_id, col(Annotation.score).is_(None),
                Annotation.status != AnnotationStatus.rejected)
         .group_by(Annotation.category_id)
     ).all()  # fmt: skip
-    return {int(c): int(n) for c, n in rows}
+    repaired: dict[int, int] = {}
+    if fixed:
+        now = unit.session.exec(
+            select(Annotation.category_id).where(
+                col(Annotation.id).in_(list(fixed)), Annotation.status != AnnotationStatus.rejected
+            )
+        ).all()
+        for cat_id in now:
+            repaired[int(cat_id)] = repaired.get(int(cat_id), 0) + 1
+    return {int(c): int(n) for c, n in rows}, repaired
 
 
 def _calibrate(
@@ -213,17 +263,18 @@ def _calibrate(
     """The report, and the ids applying it moves: {"accepted": [...], "rejected": [...]}."""
     if not 0.5 <= precision < 1:
         raise Invalid(f"precision must be in [0.5, 1), got {precision!r}")
-    z, drawn = _z(confidence), _drawn(unit)
+    fixed = _fixed(unit)
+    z, (drawn, repaired) = _z(confidence), _drawn(unit, fixed)
     out: list[ClassCalibration] = []
     moves: dict[str, list[int]] = {"accepted": [], "rejected": []}
     for (cat_id, name, model), rows in sorted(
-        _groups(unit, labels).items(), key=lambda kv: (kv[0][1], kv[0][2])
+        _groups(unit, labels, fixed).items(), key=lambda kv: (kv[0][1], kv[0][2])
     ):
         reviewed = [(s, st == "accepted") for _i, s, st in rows if st != "proposed"]
         pending = [(i, s) for i, s, st in rows if st == "proposed"]
         accepted = sum(a for _s, a in reviewed)
         curve = Curve([s for s, _a in reviewed], [a for _s, a in reviewed], z, [s for _i, s in pending])
-        positives = accepted + drawn.get(cat_id, 0)
+        positives = accepted + drawn.get(cat_id, 0) + repaired.get(cat_id, 0)
         accept = reject = None
         note = ""
         if len(reviewed) < min_reviewed:
@@ -258,6 +309,7 @@ def _calibrate(
                 to_accept=len(go_up), to_reject=len(go_down),
                 to_review=len(pending) - len(go_up) - len(go_down),
                 note=note, curve=curve.points(positives) if reviewed else [],
+                fixed=sum(st == "fixed" for _i, _s, st in rows),
             )
         )  # fmt: skip
     return Calibration(precision, confidence, out), moves

@@ -106,3 +106,40 @@ def test_the_interval_covers_what_is_measured_afterwards_at_about_its_confidence
         tries += 1
         hits += low <= right[accepted].mean() <= high
     assert tries > 250 and 0.9 <= hits / tries <= 0.99, (hits, tries)
+
+
+def test_proposals_fixed_by_hand_count_as_wrong_and_a_rename_is_no_fix(
+    tmp_path: Path, photos: dict[str, Path]
+) -> None:
+    """Five accepted proposals fixed by hand (three boxes redrawn, two relabelled to truck) move from
+    right to wrong for 'car', as proposed; renaming the class afterwards changes nothing."""
+    from ops import bulk
+
+    p = plant(tmp_path / "home", photos, n=200, reviewed=0.5, seed=5)
+    (car,) = calibration.calibrate(p.env, CALLER, p.project_id).classes
+    assert car.fixed == 0
+    accepted = [i for i in p.reviewed if p.right[i]][:5]
+    for i in accepted[:3]:
+        row = annotations.get(p.env, CALLER, p.project_id, i)
+        x, y, w, h = row.bbox
+        annotations.update(p.env, CALLER, p.project_id, i, version=row.version, bbox=[x + 5, y, w, h])
+    annotations.relabel(p.env, CALLER, p.project_id, ids=accepted[3:], label="truck")
+    (fixed,) = calibration.calibrate(p.env, CALLER, p.project_id, labels=["car"]).classes
+    assert (fixed.fixed, fixed.reviewed, fixed.accepted) == (5, car.reviewed, car.accepted - 5)
+    assert fixed.precision is None or fixed.precision <= (car.precision or 1)
+    groups = {c.label for c in calibration.calibrate(p.env, CALLER, p.project_id).classes}
+    assert groups == {"car"}, "a relabelled proposal is calibrated as the class it was proposed as"
+    # a rename moves every annotation but fixes none of them; the redrawn ones follow it, the two
+    # relabelled away from 'car' cannot (that class is gone), so they drop out
+    dry = bulk.edit(p.env, CALLER, p.project_id, "rename_class", {"old": "car", "new": "auto"})
+    if isinstance(dry, DryRun):
+        bulk.edit(
+            p.env, CALLER, p.project_id, "rename_class", {"old": "car", "new": "auto"}, confirm=dry.token
+        )
+    (auto,) = [c for c in calibration.calibrate(p.env, CALLER, p.project_id).classes if c.label == "auto"]
+    assert (auto.fixed, auto.accepted) == (3, fixed.accepted)
+    # undoing a fix makes the proposal right again
+    history.step(p.env, CALLER, p.project_id, "undo")  # the rename
+    history.step(p.env, CALLER, p.project_id, "undo")  # the relabel
+    (back,) = calibration.calibrate(p.env, CALLER, p.project_id, labels=["car"]).classes
+    assert (back.fixed, back.accepted) == (3, car.accepted - 3)
