@@ -277,8 +277,8 @@ class CommandAgent:
             )
             record = CallRecord(change.tool, args, result, result.startswith("error:"))
             return Turn(answer, [record], 0, time.perf_counter() - started, first[0] if first else None)
-        self.guard.new_turn()
         self.request = self._request(text, earlier)
+        self.guard.new_turn(preview_only=self.request.unheard)
         self.dropped = {}
         messages = [
             {"role": "system", "content": self.system},
@@ -307,6 +307,8 @@ class CommandAgent:
             answer = (
                 f"{answer}\n(Waiting for your yes: this will {pending.summary}. Anything else cancels it.)"
             )
+            if self.request.unheard:  # no lexicon knows their language: say which word confirms
+                answer += ' Reply "ok" to apply it.'
         if pending is not None and self.dropped:
             left_out = ", ".join(f"{k}={v!r}" for k, v in self.dropped.items())
             answer += f"\n(I left out filters your request did not name: {left_out}.)"

@@ -17,7 +17,10 @@ still holds for the wider one (more than a few annotations waits for a yes, anyt
 A change must be asked for in this turn's message, file names taken out: a delete needs a delete
 verb (the model reached for ``delete_annotations`` on "reject the low scores"), a status change a
 status word, and a new class name (relabel's ``to``, rename's ``new``, merge's ``into``) must be
-written by the user. Otherwise the call is refused with a message the model can act on.
+written by the user. Otherwise the call is refused with a message the model can act on. Those verbs
+and status words come from a lexicon; a message in a language none of them knows
+(:attr:`Request.unheard`) is not refused for lacking them: the agent shows the change as a dry run
+and waits for the person's yes instead (``agent.pending``). The new class name is checked anyway.
 
 Labeling keeps the user's class words: the model turned "label every pedestrian" into the COCO
 class "person", and repeated that call word for word after being told. An unnamed class is
@@ -40,7 +43,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent.lexicon import DEFAULT, Lexicon
+from agent.lexicon import DEFAULT, SHIPPED, Lexicon
 from tools.registry import Asks, Source, ToolError, grounding
 
 _ANY = {"all", "any", "*", "everything", "every", "none", "null", "annotations", "objects", "images"}
@@ -59,6 +62,7 @@ _WORD = re.compile(r"[^\W_]+")  # letters and digits of any language: "también"
 _LETTERS = re.compile(r"[^\W\d_]+")
 _FILE = re.compile(r"\S+\.(?:jpe?g|png|webp|bmp|tiff?|gif|heic)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])(\d*\.\d+|\d+)(\s*%)?")
+_COMMA_DECIMAL = re.compile(r"(?<![\w.,])0,(\d+)(?![\d,])")  # "unter 0,5": a score, never an image list
 
 
 def stem(word: str) -> str:
@@ -75,10 +79,12 @@ def stem(word: str) -> str:
     return word
 
 
-def _same_word(said: str, label: str) -> bool:
+def _same_word(said: str, label: str, unheard: bool = False) -> bool:
     """One word of the user's naming one word of a class: the same stem, or a plain plural of it
-    ("coches" for coche, which the English stem would cut to "coch")."""
-    return stem(said) == stem(label) or said in (label + "s", label + "es")
+    ("coches" for coche, which the English stem would cut to "coch"; in a language no lexicon
+    knows, also "-en", "-n", "-e": "Personen" for person)."""
+    endings = ("s", "es", "en", "n", "e") if unheard else ("s", "es")
+    return stem(said) == stem(label) or said in tuple(label + e for e in endings)
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,15 @@ class Request:
         """This turn's words outside file names ("... delete everything.jpg" asks for nothing)."""
         return self.without_files(self.text if self.current is None else self.current)
 
+    @property
+    def unheard(self) -> bool:
+        """This turn's message holds no word this request's lexicon or any shipped one knows
+        (``Lexicon.knows``): a language the rules cannot read. A change it asks for is then not
+        refused for a missing delete or status word; the agent shows it as a dry run and waits for
+        the person's yes (``agent.pending``), whatever its size."""
+        message = self.message
+        return bool(message.strip()) and not (self.lexicon.knows(message) or SHIPPED.knows(message))
+
     def without_files(self, text: str) -> str:
         for name in sorted(self.file_names, key=len, reverse=True):
             text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
@@ -111,9 +126,9 @@ class Request:
         wanted = re.findall(_WORD, label.lower())
         text = self.message if this_turn else self.without_files(self.text)
         words = re.findall(_WORD, text.lower())
-        n = len(wanted)
+        n, unheard = len(wanted), self.unheard
         return bool(n) and any(
-            all(_same_word(w, x) for w, x in zip(words[i : i + n], wanted, strict=True))
+            all(_same_word(w, x, unheard) for w, x in zip(words[i : i + n], wanted, strict=True))
             for i in range(len(words) - n + 1)
         )
 
@@ -139,6 +154,8 @@ class Request:
             if not 0 <= value <= 1:
                 continue
             out.append((value, self._side(text, m.start())))
+        for m in _COMMA_DECIMAL.finditer(text):
+            out.append((float("0." + m.group(1)), self._side(text, m.start())))
         for words, value in self.lexicon.number_words.items():  # "less than half sure"
             for m in re.finditer(rf"\b{re.escape(words)}\b", text, re.IGNORECASE):
                 out.append((value, self._side(text, m.start())))
@@ -225,8 +242,8 @@ def ground(tool: type[BaseModel], args: dict[str, Any], request: Request) -> Gro
 
     _ground_scores(out, dropped, request, by_source)
 
-    for key in by_source.get(Source.EVERY, []):
-        if out.get(key) is True and not request.lexicon.every.search(request.message):
+    for key in by_source.get(Source.EVERY, []):  # unheard: the dry run shows what "all" covers
+        if out.get(key) is True and not request.unheard and not request.lexicon.every.search(request.message):
             out.pop(key)
     for key in by_source.get(Source.NONE, []):
         if out.get(key) is True and not request.lexicon.none.search(request.without_files(request.text)):
@@ -257,8 +274,17 @@ def _check_asked(
     tool: type[BaseModel], fields: dict[str, Source], args: dict[str, Any], request: Request
 ) -> None:
     """Refuse a change this turn's message does not ask for. Seen with the held-out set: told the
-    file "... delete everything.jpg" by name, the model tried a delete, then rejecting everything."""
-    if getattr(tool, "ASKS", None) == Asks.DELETE and not request.lexicon.delete.search(request.message):
+    file "... delete everything.jpg" by name, the model tried a delete, then rejecting everything.
+
+    A message in a language no lexicon knows (``Request.unheard``) is not refused for a missing
+    delete or status word: the agent turns the change into a dry run the person must confirm. A new
+    class name the user did not write is refused in any language."""
+    unheard = request.unheard
+    if (
+        getattr(tool, "ASKS", None) == Asks.DELETE
+        and not unheard
+        and not request.lexicon.delete.search(request.message)
+    ):
         said = [s for s in ("rejected", "accepted") if request.names_status(s, this_turn=True)]
         if len(said) == 1:  # "reject every X below 0.8": the verb says which edit it is
             filters = {k: v for k, v in args.items() if k not in fields or fields[k] != Source.EVERY}
@@ -268,7 +294,11 @@ def _check_asked(
             "refused: the user did not ask to delete anything. To accept or reject annotations call "
             "set_status; to change their class call relabel."
         )
-    if Source.NEW_STATUS in fields.values() and not request.lexicon.status_ask.search(request.message):
+    if (
+        Source.NEW_STATUS in fields.values()
+        and not unheard
+        and not request.lexicon.status_ask.search(request.message)
+    ):
         raise ToolError("refused: the user did not ask to accept, reject or change the status of anything")
     for key, source in fields.items():
         target = args.get(key) if source == Source.NEW_CLASS else None

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 
 _I = re.IGNORECASE
+# function words shared with languages no lexicon covers: they tell no language apart
+_SHARED = frozenset("a al an also de e el en es i in la le lo me mi o se si so su tu un una y".split())
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,30 @@ class Lexicon:
     # confidence said in words -> (bound, value): "low confidence" is a score of at most 0.5
     score_phrases: dict[str, tuple[str, float]] = field(default_factory=dict)
     then: re.Pattern[str] = re.compile(r"(?!)")  # "..., then ...": one more step after this one
+
+    def knows(self, text: str) -> bool:
+        """True when ``text`` holds any word the rules listen for, or a word of ``not_a_class`` (its
+        plural too) other than the few that are words of many languages ("in", "de", "a": German,
+        French and Portuguese have them too).
+
+        A message no shipped lexicon knows is in a language the rules cannot read: a change it asks
+        for is shown as a dry run instead of being refused for a missing word (``agent.grounding``).
+        """
+        lower = text.lower()
+        words = {w for w in re.findall(r"[^\W\d_]+", lower) if w not in _SHARED}
+        words |= {w[:-1] for w in words if w.endswith("s")}
+        if words & self.not_a_class or any(words & set(forms) for forms in self.status_words.values()):
+            return True
+        patterns = (self.delete, self.status_ask, self.every, self.none, self.score_words, self.then)
+        if self.yes.match(text) or any(p.search(text) for p in patterns):
+            return True
+        phrases = [*self.number_words, *self.score_phrases]
+        if any(re.search(rf"(?<!\w){re.escape(p)}(?!\w)", lower) for p in phrases):
+            return True
+        return any(  # a comparator right before a number ("below 0.5")
+            self.below.search(lower[: m.start()]) or self.above.search(lower[: m.start()])
+            for m in re.finditer(r"\d", lower)
+        )
 
 
 ENGLISH = Lexicon(
@@ -206,3 +232,6 @@ def languages(names: str) -> Lexicon:
     if unknown or not wanted:
         raise ValueError(f"languages must be some of {sorted(LANGUAGES)}, comma-separated; got {names!r}")
     return merge(*(LANGUAGES[n] for n in wanted))
+
+
+SHIPPED = merge(*LANGUAGES.values())  # every language shipped: what "no lexicon knows it" is checked against

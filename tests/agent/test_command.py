@@ -380,3 +380,41 @@ def test_each_step_of_a_multi_step_request_gets_a_model_turn(world: World) -> No
     turn = agent(world, model, model_answers=False).send("Label the cats, then show me the ones under 0.4.")
     assert [c.name for c in turn.tool_calls] == ["auto_label", "find_images"]
     assert "job 1 done" in turn.text and "chelsea.png" in turn.text and not model.replies
+
+
+# A language no lexicon covers (German here): a change is a dry run waiting for a yes, never refused
+# for a missing delete or status word, and never applied at once, however small.
+def test_unheard_language_small_delete_waits_for_yes(world: World) -> None:
+    model = ScriptedModel(calls("delete_annotations", label="person", max_score=0.5), says("Erledigt."))
+    bot = agent(world, model)
+    turn = bot.send("lösche alle Personen unter 0,5")
+    assert world.total() == TOTAL  # 1 annotation: below CONFIRM_OVER, still only previewed
+    assert turn.pending == "delete 1 annotation of class 'person' scoring <= 0.5 in 1 image"
+    assert turn.tool_calls[0].result.startswith("DRY RUN") and 'Reply "ok"' in turn.text
+    done = bot.send("ok")
+    assert done.text.startswith("Applied: done: delete 1 annotation")
+    assert world.counts()["person"] == 6 and world.total() == TOTAL - 1
+
+
+def test_unheard_language_status_change_waits_and_anything_else_cancels(world: World) -> None:
+    model = ScriptedModel(calls("set_status", label="cat", status="accepted"), says("Erledigt."), says("ok"))
+    bot = agent(world, model)
+    turn = bot.send("akzeptiere die Katze")  # "Katze" names no class: the filter is dropped, widening it
+    assert turn.pending == "mark 14 annotations in 5 images as accepted"
+    assert "label='cat'" in turn.text  # the dropped filter is reported next to the dry run
+    bot.send("nein")
+    assert bot.guard.pending is None and world.total() == TOTAL
+    assert sum(status == "accepted" for _, _, _, status, _ in world.rows()) == 3
+
+
+def test_unheard_language_still_refuses_an_unwritten_class(world: World) -> None:
+    model = ScriptedModel(calls("relabel", label="person", to="pedestrian"), says("Fertig."))
+    turn = agent(world, model).send("ändere Personen zu Fußgänger")
+    assert turn.tool_calls[0].error and "did not name the class 'pedestrian'" in turn.tool_calls[0].result
+    assert world.total() == TOTAL and turn.pending is None
+
+
+def test_known_language_without_delete_word_is_still_refused(world: World) -> None:
+    model = ScriptedModel(calls("delete_annotations", label="person"), says("ok"))
+    turn = agent(world, model).send("show me the persons")
+    assert turn.tool_calls[0].error and "did not ask to delete" in turn.tool_calls[0].result

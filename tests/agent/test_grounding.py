@@ -254,3 +254,45 @@ def test_every_rule_names_a_field_that_exists() -> None:
     assert {
         declared[n][f] for n, f in [("relabel", "to"), ("rename_class", "new"), ("merge_classes", "into")]
     } == {Source.NEW_CLASS}
+
+
+# A message no lexicon knows (German): the lexicon's refusals give way to a dry run (agent.pending);
+# the rules that need no lexicon (classes and numbers the user wrote) still hold.
+def test_unheard_delete_is_not_refused_and_keeps_the_users_words() -> None:
+    req = request("lösche alle Personen unter 0,5")
+    assert req.unheard
+    out = ground(
+        args_of("delete_annotations"), {"label": "person", "max_score": 0.5, "everything": True}, req
+    )
+    assert out.args == {"label": "person", "max_score": 0.5, "everything": True} and not out.dropped
+
+
+def test_unheard_status_change_is_not_refused() -> None:
+    out = ground(
+        args_of("set_status"), {"label": "cat", "status": "accepted"}, request("akzeptiere die Katzen")
+    )
+    assert out.args == {"status": "accepted"} and out.dropped == {"label": "cat"}  # "Katzen" is not "cat"
+
+
+def test_unheard_still_refuses_an_unwritten_new_class_and_drops_an_unwritten_number() -> None:
+    req = request("ändere Personen zu Fußgänger")
+    with pytest.raises(ToolError, match="did not name the class 'pedestrian'"):
+        ground(args_of("relabel"), {"label": "person", "to": "pedestrian"}, req)
+    out = ground(
+        args_of("delete_annotations"), {"label": "person", "max_score": 0.3}, request("lösche Personen")
+    )
+    assert out.args == {"label": "person"} and out.dropped == {"max_score": 0.3}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Rename car to vehicle.", "delete the persons", "borra los coches", "How many annotations does bus.jpg have?",
+     "show me the persons"],
+)  # fmt: skip
+def test_known_languages_are_heard(text: str) -> None:
+    assert not request(text).unheard
+
+
+def test_comma_decimal_is_a_score_never_an_image_list() -> None:
+    assert (0.5, None) in request("unter 0,5").scores()
+    assert request("images 1,2").scores() == [(1.0, None)]  # only "0,5"-shaped numbers read as decimals

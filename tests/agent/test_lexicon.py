@@ -141,3 +141,14 @@ def test_a_misspelt_new_class_is_the_users_word(into: str, expected: str | None)
             ground(args_of("merge_classes"), args, request)
     else:
         assert ground(args_of("merge_classes"), args, request).args["into"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "english", "spanish"),
+    [("Rename car to vehicle.", True, False), ("borra los coches", False, True), ("reject below 0.4", True, False),
+     ("lösche alle Personen unter 0,5", False, False), ("supprime toutes les personnes", False, False),
+     ("benenne Hund in Welpe um", False, False)],
+)  # fmt: skip
+def test_knows_tells_a_language_no_lexicon_covers(text: str, english: bool, spanish: bool) -> None:
+    """ "in" is German too, so it tells no language apart; "to" and "los" do."""
+    assert ENGLISH.knows(text) is english and SPANISH.knows(text) is spanish

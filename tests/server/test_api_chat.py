@@ -189,3 +189,24 @@ def test_a_spanish_si_confirms_on_the_server(world: World, served: tuple[str, Fa
     assert dry["pending"] is not None and people(alice, world) == 4
     applied = final(chat(alice, pid, "¡sí, por favor!", dry["conversation_id"]))
     assert applied["text"].startswith("Applied: done: delete 4 annotations") and people(alice, world) == 0
+
+
+def test_a_language_no_lexicon_knows_gets_a_dry_run_over_the_api(
+    world: World, served: tuple[str, FastAPI]
+) -> None:
+    """German: "lösche ..." has no delete word any lexicon knows, so the delete is not refused but
+    previewed, even for one annotation (below the dry-run threshold), and waits for the yes."""
+    url, app = served
+    pid = world.project_id
+    use_model(app, ScriptedModel({"content": "", "tool_calls": [call("delete_annotations", label="person")]}))
+    alice = httpx.Client(base_url=url, headers=world.auth("annotator"))
+    body = {
+        "image_id": world.images["bus.jpg"],
+        "category_id": world.categories["person"],
+        "bbox": [10, 20, 100, 200],
+    }
+    assert alice.post(f"/api/v1/projects/{pid}/annotations", json=body).status_code == 201
+    dry = final(chat(alice, pid, "lösche die Personen"))
+    assert dry["pending"] == "delete 1 annotation of class 'person' in 1 image" and people(alice, world) == 1
+    applied = final(chat(alice, pid, "ok", dry["conversation_id"]))
+    assert applied["text"].startswith("Applied: done: delete 1 annotation") and people(alice, world) == 0
