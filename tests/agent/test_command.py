@@ -7,6 +7,7 @@ trigger changes, conversations persist and resume, labeling jobs report their ou
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -418,3 +419,22 @@ def test_known_language_without_delete_word_is_still_refused(world: World) -> No
     model = ScriptedModel(calls("delete_annotations", label="person"), says("ok"))
     turn = agent(world, model).send("show me the persons")
     assert turn.tool_calls[0].error and "did not ask to delete" in turn.tool_calls[0].result
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "numbers"),
+    [("What is in bus.jpg?", {"image": "bus.jpg", "by": "class"}, ["4", "2", "1"]),
+     ("How many people are in image {zidane.jpg}?", {"image": "{zidane.jpg}", "label": "person"}, ["2"])],
+)  # fmt: skip
+def test_a_question_about_one_image_is_answered_from_its_counts(
+    world: World, text: str, args: dict[str, Any], numbers: list[str]
+) -> None:
+    """One image's contents come from ``count`` on it; the answer is the result (ResultAnswers)."""
+    image_id = str(world.images["zidane.jpg"])
+    text, args = (
+        text.replace("{zidane.jpg}", image_id),
+        {k: v.replace("{zidane.jpg}", image_id) for k, v in args.items()},
+    )
+    turn = agent(world, ScriptedModel(calls("count", **args)), model_answers=False).send(text)
+    assert not turn.tool_calls[0].error and turn.pending is None and world.total() == TOTAL
+    assert all(re.search(rf"\b{n}\b", turn.text) for n in numbers), turn.text
