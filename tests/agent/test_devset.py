@@ -8,6 +8,7 @@ dev-set rate carries, and a drop below it means a change overfitted the dev set.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,12 @@ def selected(cases: list[Case]) -> list[Case]:
     return [c for c in cases if not names or c.name in names]
 
 
-def success_rate(qwen: Any, world: World, tmp_path: Path, cases: list[Case]) -> tuple[float, list[Any]]:
+REPORTS = Path(__file__).resolve().parents[2] / "artifacts" / "agent"  # read after a CI run
+
+
+def success_rate(
+    qwen: Any, world: World, tmp_path: Path, cases: list[Case], name: str
+) -> tuple[float, list[Any]]:
     from agent.command import CommandAgent
     from tests.agent.devset import agent_ctx
     from tools.catalog import command_tools
@@ -51,16 +57,23 @@ def success_rate(qwen: Any, world: World, tmp_path: Path, cases: list[Case]) -> 
     rate = 1 - len(failed) / len(outcomes) if outcomes else 1.0
     kinds = sorted({o.kind for o in failed})
     print(f"{len(outcomes) - len(failed)}/{len(outcomes)} = {rate:.0%}; failures by kind: {kinds}")
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"name": c.name, "kind": c.kind, "ok": o.ok, "seconds": round(o.seconds, 1), "reason": o.reason}
+        for c, o in zip(cases, outcomes, strict=True)
+    ]
+    summary = {"passed": len(outcomes) - len(failed), "total": len(outcomes), "failed_kinds": kinds}
+    (REPORTS / f"{name}.json").write_text(json.dumps({**summary, "cases": rows}, indent=1))
     return rate, failed
 
 
 @pytest.mark.timeout(3600)
 def test_devset_success_rate(qwen: Any, world: World, tmp_path: Path) -> None:
-    rate, failed = success_rate(qwen, world, tmp_path, selected(CASES))
+    rate, failed = success_rate(qwen, world, tmp_path, selected(CASES), "devset")
     assert rate >= TARGET, [(o.case, o.reason) for o in failed]
 
 
 @pytest.mark.timeout(3600)
 def test_heldout_success_rate(qwen: Any, world: World, tmp_path: Path) -> None:
-    rate, failed = success_rate(qwen, world, tmp_path, selected(HELDOUT))
+    rate, failed = success_rate(qwen, world, tmp_path, selected(HELDOUT), "heldout")
     assert rate >= HELDOUT_TARGET, [(o.case, o.reason) for o in failed]
