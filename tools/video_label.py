@@ -19,6 +19,10 @@ tracker only: no segmenting, no writes), which reproduces the tracker state and 
 exactly because both are deterministic for the same frames, then maps tracker ids back to the
 ``Track`` rows it wrote (by their names) and takes the previous frame's masks from the store.
 Replaying costs one detection per finished frame of the current video (~30 ms on the lite stack).
+
+Full stack. When the stack's segmenter is SAM 2.1, masks come from SAM 2.1's video predictor, a
+window of frames at a time, prompted by the tracked boxes on key frames (every ``key_every``-th);
+the writes stay per frame. See :mod:`tools.video_label_sam2`.
 """
 
 from __future__ import annotations
