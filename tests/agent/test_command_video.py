@@ -117,12 +117,15 @@ def test_label_the_video_runs_the_tracking_job(video_project) -> None:
 @pytest.mark.slow
 def test_the_embedded_model_counts_tracks_and_finds_frames(video_project, qwen: Any) -> None:  # noqa: F811
     """Qwen2.5-Coder-1.5B (the default agent model) on two video requests, one run each: it picks
-    the track tools, not the photo ones (count_objects, not a box count; find_frames)."""
+    the track tools, not the photo ones (count_objects, not a box count; find_frames). A fresh
+    conversation each: the session fixture's 4096-token context (the server's is 8192) does not
+    hold the video prompt, its tools and a second turn."""
     ctx, clip = video_project
     bot = CommandAgent.start(qwen.client, qwen.model, ctx, command_tools(), model_answers=False)
     turn = bot.send("how many distinct people are in the video?")
     assert [c.name for c in turn.tool_calls][:1] == ["count_objects"], turn.tool_calls
     assert turn.text.startswith("3 distinct person objects (tracks)"), turn.text
+    bot = CommandAgent.start(qwen.client, qwen.model, ctx, command_tools(), model_answers=False)
     turn = bot.send(f"on which frames is track {clip.b}?")
     assert "find_frames" in [c.name for c in turn.tool_calls], turn.tool_calls
     assert any(c.name == "find_frames" and c.args.get("track") == clip.b for c in turn.tool_calls)
