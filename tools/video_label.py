@@ -19,6 +19,10 @@ tracker only: no segmenting, no writes), which reproduces the tracker state and 
 exactly because both are deterministic for the same frames, then maps tracker ids back to the
 ``Track`` rows it wrote (by their names) and takes the previous frame's masks from the store.
 Replaying costs one detection per finished frame of the current video (~30 ms on the lite stack).
+
+Full stack. When the stack's segmenter is SAM 2.1, masks come from SAM 2.1's video predictor, a
+window of frames at a time, prompted by the tracked boxes on key frames (every ``key_every``-th);
+the writes stay per frame. See :mod:`tools.video_label_sam2`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from sqlmodel import Session, col, select
 from store.categories import ensure_categories
 from store.models import Annotation, Image, Job, Track, Video
 from tools.pipeline import clip_to_box, load_rgb
+from tools.video_label_sam2 import Window, frame_paths, lives, propagate_window, window_bounds
+from tools.video_propagate import video_tracker
 from tools.video_tracking import FrameTracker, Tracked, born, iou, shift_mask
 
 KIND = "label_video"
@@ -64,11 +70,16 @@ class VideoLabelJob:
         home: Path,
         backends_factory: Callable[[], Any],
         reuse_iou: float = 0.9,
+        key_every: int = 5,
     ) -> None:
+        if key_every < 1:
+            raise ValueError(f"key_every must be at least 1 (every frame a key frame), got {key_every}")
         self.home, self.backends_factory, self.reuse_iou = home, backends_factory, reuse_iou
+        self.key_every = key_every
         self._backends: Any = None
         self.state: _VideoState | None = None
-        self.stats = {"frames": 0, "replayed": 0, "segmented": 0, "reused": 0}
+        self.window: Window | None = None
+        self.stats = {"frames": 0, "replayed": 0, "segmented": 0, "reused": 0, "propagated": 0}
 
     @property
     def backends(self) -> Any:
@@ -87,14 +98,18 @@ class VideoLabelJob:
         done = session.exec(
             select(Annotation.id).where(Annotation.job_id == job.id, Annotation.image_id == image.id).limit(1)
         ).first()
+        full = video_tracker(self.backends)  # SAM 2.1's video predictor on the full stack, else None
         if done is not None:  # delivered twice: its writes exist; the tracker replays it next time
-            self.state = None
+            self.state = None if full is None else self.state  # a window stays valid: it is replayable
             return
-        state = self._state_for(session, job, index, image.video_id)
         labels = job.params["classes"]
         categories = {
             c.name: c.id or 0 for c in ensure_categories(session, project_id=image.project_id, names=labels)
         }
+        if full is not None:
+            self._process_window(session, job, index, image, full, categories)
+            return
+        state = self._state_for(session, job, index, image.video_id)
         rgb = load_rgb(self.home, image)
         detector, threshold = self.backends.detector, float(job.params["threshold"])
         tracked, spawned = state.tracker.step(detector, rgb, labels, threshold, image.timestamp_s)
@@ -113,6 +128,48 @@ class VideoLabelJob:
         state.spawned, state.previous_image_id = spawned, image.id
         state.next_index = index + 1
         self.stats["frames"] += 1
+
+    # -- full stack: SAM 2.1's video predictor, one window at a time (tools.video_label_sam2) ----
+
+    def _process_window(
+        self, session: Session, job: Job, index: int, image: Image, tracker: Any, categories: dict[str, int]
+    ) -> None:
+        window = self.window
+        if window is None or window.job_id != job.id or index not in window.frames:
+            window = self.window = self._compute_window(session, job, index, image.video_id or 0, tracker)
+        objs, masks = window.frames[index]
+        state = self.state
+        assert state is not None  # _compute_window left the tracking state of this video
+        model = f"{self.backends.detector.model_id}+bytetrack+{tracker.model_id}"
+        self._write(session, job, image, state, [(image, objs, masks)], categories, model=model)
+        self.stats["frames"] += 1
+        self.stats["propagated"] += len(masks)
+
+    def _compute_window(self, session: Session, job: Job, index: int, video_id: int, tracker: Any) -> Window:
+        frame_ids = job.params["frame_ids"]
+        start, end = _video_span(session, frame_ids, index, video_id)
+        lo, hi = window_bounds(index, start, tracker.max_frames, end)
+        state = self._state_for(session, job, lo, video_id)  # replays the video's frames before lo
+        labels, threshold = job.params["classes"], float(job.params["threshold"])
+        known, spawned = set(state.tracks), list(state.spawned)
+        items, frames, steps = [], [], []
+        for i in range(lo, hi):
+            frame = session.get(Image, frame_ids[i])
+            if frame is None:  # deleted since the job was queued: not part of the window
+                continue
+            rgb = load_rgb(self.home, frame)
+            tracked, state.spawned = state.tracker.step(
+                self.backends.detector, rgb, labels, threshold, frame.timestamp_s
+            )
+            items.append(i)
+            frames.append(frame)
+            steps.append((tracked, list(state.spawned)))
+            state.previous_image_id = frame.id
+        state.next_index = hi
+        keys = [(i - start) % self.key_every == 0 for i in items]
+        spans = lives(steps, known, spawned, keys)
+        masks = propagate_window(tracker, frame_paths(self.home, frames), spans)
+        return Window(job_id=job.id or 0, frames=dict(zip(items, masks, strict=True)))
 
     # -- tracking ----------------------------------------------------------------------------
 
@@ -185,6 +242,8 @@ class VideoLabelJob:
         state: _VideoState,
         writes: list[tuple[Image, list[Tracked], list[np.ndarray]]],
         categories: dict[str, int],
+        *,
+        model: str | None = None,
     ) -> None:
         """One change batch for this frame: its objects, and the first frames of tracks born here,
         written through the operations layer as the person who started the job."""
@@ -198,7 +257,7 @@ class VideoLabelJob:
             return
         labels = job.params["classes"]
         described = f"{KIND}: {', '.join(labels[:5])}{' ...' * (len(labels) > 5)} on {image.file_name}"
-        model = f"{self.backends.detector.model_id}+bytetrack+{self.backends.segmenter.model_id}"
+        model = model or f"{self.backends.detector.model_id}+bytetrack+{self.backends.segmenter.model_id}"
         with within(session, job_caller(job), image.project_id) as unit:
             batch = unit.batch(described)
             for target, objs, masks in writes:
@@ -226,6 +285,16 @@ class VideoLabelJob:
                     )  # fmt: skip
                 if items:
                     add(unit, target, items, described)
+
+
+def _video_span(session: Session, frame_ids: list[int], index: int, video_id: int) -> tuple[int, int]:
+    """``[start, end)``: the job items of the video that item ``index`` belongs to."""
+    start, end = index, index + 1
+    while start > 0 and _video_of(session, frame_ids[start - 1]) == video_id:
+        start -= 1
+    while end < len(frame_ids) and _video_of(session, frame_ids[end]) == video_id:
+        end += 1
+    return start, end
 
 
 def _video_of(session: Session, image_id: int) -> int | None:

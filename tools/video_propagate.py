@@ -156,7 +156,7 @@ def sam2_follower(tracker: Any, *, max_gap: int = 2, stats: dict[str, int] | Non
                 if gap > max_gap:
                     break
                 continue
-            rle = _storable(got)
+            rle = storable(got)
             if rle is None:  # noise, not an object: as good as lost on this frame
                 gap += 1
                 if gap > max_gap:
@@ -170,7 +170,7 @@ def sam2_follower(tracker: Any, *, max_gap: int = 2, stats: dict[str, int] | Non
     return follow
 
 
-def _storable(mask: np.ndarray) -> dict[str, Any] | None:
+def storable(mask: np.ndarray) -> dict[str, Any] | None:
     """The mask's largest connected part with its holes filled, as RLE, or None when even that is
     over the store's run-length limit. A video predictor's mask can carry specks and holes (and,
     with random weights, is all noise); one object is one solid part."""

@@ -16,7 +16,7 @@ from ops import tracks
 from ops.caller import local_caller
 from ops.unit import Env
 from store.db import open_engine
-from tests.agent.conftest import ScriptedModel, call
+from tests.agent.conftest import ScriptedModel, call, qwen  # noqa: F401 (the embedded Qwen, a fixture)
 from tests.ops.video_clip import add_squares
 from tests.tools.conftest import FakeSegmenter
 from tests.tools.test_video_label import SquareDetector
@@ -112,3 +112,20 @@ def test_label_the_video_runs_the_tracking_job(video_project) -> None:
         if t.id not in (clip.a, clip.b, clip.c)
     ]
     assert len(labeled) == 3  # the three squares, each one track through its frames
+
+
+@pytest.mark.slow
+def test_the_embedded_model_counts_tracks_and_finds_frames(video_project, qwen: Any) -> None:  # noqa: F811
+    """Qwen2.5-Coder-1.5B (the default agent model) on two video requests, one run each: it picks
+    the track tools, not the photo ones (count_objects, not a box count; find_frames). A fresh
+    conversation each: the session fixture's 4096-token context (the server's is 8192) does not
+    hold the video prompt, its tools and a second turn."""
+    ctx, clip = video_project
+    bot = CommandAgent.start(qwen.client, qwen.model, ctx, command_tools(), model_answers=False)
+    turn = bot.send("how many distinct people are in the video?")
+    assert [c.name for c in turn.tool_calls][:1] == ["count_objects"], turn.tool_calls
+    assert turn.text.startswith("3 distinct person objects (tracks)"), turn.text
+    bot = CommandAgent.start(qwen.client, qwen.model, ctx, command_tools(), model_answers=False)
+    turn = bot.send(f"on which frames is track {clip.b}?")
+    assert "find_frames" in [c.name for c in turn.tool_calls], turn.tool_calls
+    assert any(c.name == "find_frames" and c.args.get("track") == clip.b for c in turn.tool_calls)

@@ -9,7 +9,7 @@ import numpy as np
 
 from store.masks import mask_from_rle
 from tests.tools.conftest import FakeDetector, FakeSegmenter
-from tools.video_propagate import _storable, model_name, video_tracker
+from tools.video_propagate import model_name, storable, video_tracker
 
 
 def test_a_noisy_mask_keeps_its_largest_part_solid() -> None:
@@ -17,11 +17,11 @@ def test_a_noisy_mask_keeps_its_largest_part_solid() -> None:
     mask = rng.random((240, 320)) > 0.5  # salt and pepper: over the run-length limit as it is
     mask[50:150, 60:200] = True
     mask[90:100, 100:120] = False  # a hole
-    rle = _storable(mask)
+    rle = storable(mask)
     assert rle is not None
     solid = mask_from_rle(rle).astype(bool)
     assert solid[50:150, 60:200].all() and solid.sum() >= 100 * 140
-    assert _storable(np.zeros((24, 32), dtype=bool)) is None
+    assert storable(np.zeros((24, 32), dtype=bool)) is None
 
 
 @dataclass

@@ -112,3 +112,54 @@ class SAM2VideoTracker:
                     prob = torch.sigmoid(logits[0, 0].float()).cpu().numpy()
                     found = prob > 0.5
                     yield index, found, float(prob[found].mean()) if found.any() else 0.0
+
+    def track_many(
+        self, frames: list[Path], prompts: dict[int, list[tuple[int, np.ndarray]]]
+    ) -> dict[int, dict[int, tuple[np.ndarray, float]]]:
+        """Several objects through one window of frames (at most ``max_frames``), both ways.
+
+        ``prompts`` maps an object id to its ``(frame index, xyxy box)`` prompts (key frames). The
+        predictor runs forward from the first prompted frame, then backward from the last one;
+        each object takes the forward mask on and after its first prompt and the backward mask
+        before it, so a track reaches back to frames before the detection that named it.
+
+        Returns:
+            ``{frame index: {object id: (bool mask, mean probability inside it)}}``.
+        """
+        import torch
+
+        if len(frames) > self.max_frames:
+            raise ValueError(
+                f"track_many() takes at most max_frames={self.max_frames} frames, got {len(frames)}"
+            )
+        if not prompts or not all(prompts.values()):
+            raise ValueError("track_many() needs at least one (frame, box) prompt per object")
+        first = {obj: min(i for i, _ in given) for obj, given in prompts.items()}
+        last = max(i for given in prompts.values() for i, _ in given)
+        out: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+        with tempfile.TemporaryDirectory(prefix="lw-sam2-video-") as folder:
+            for i, path in enumerate(frames):
+                os.symlink(Path(path).resolve(), Path(folder) / f"{i:05d}.jpg")
+            with torch.inference_mode():
+                state = self.predictor.init_state(
+                    folder, offload_video_to_cpu=True, offload_state_to_cpu=True
+                )
+                # Frame by frame: the predictor caches one frame's image features, so prompts of
+                # several objects on one frame cost one encoder pass.
+                flat = [(i, obj, b) for obj, given in prompts.items() for i, b in given]
+                ordered = sorted(flat, key=lambda p: p[:2])
+                for index, obj, box in ordered:
+                    box_xyxy = np.asarray(box, dtype=np.float32).reshape(4)
+                    self.predictor.add_new_points_or_box(state, frame_idx=index, obj_id=obj, box=box_xyxy)
+                for reverse in (False, True):  # backward starts at the last prompt (its default: the first)
+                    start = last if reverse else None
+                    run = self.predictor.propagate_in_video(state, start_frame_idx=start, reverse=reverse)
+                    for index, ids, logits in run:
+                        for obj, logit in zip(ids, logits, strict=True):
+                            if (index >= first[obj]) == reverse:
+                                continue  # forward covers from the first prompt on, backward before it
+                            prob = torch.sigmoid(logit[0].float()).cpu().numpy()
+                            found = prob > 0.5
+                            score = float(prob[found].mean()) if found.any() else 0.0
+                            out.setdefault(index, {})[int(obj)] = (found, score)
+        return out
