@@ -85,6 +85,9 @@ def test_full_stack_masks_tracks_with_the_video_predictor_and_resumes_exactly(
     params["threshold"] = 0.5  # the clearest few people: each one costs memory attention per frame
     assert len(params["frame_ids"]) == 4
     with blocked_network():
+        import torch
+
+        torch.manual_seed(0)  # random weights: the same ones whatever ran before in this process
         segmenter = SAM2Segmenter(Path("unused"), "tiny", device="cpu", random_init=True)
         # two frames per predictor session: windows [0, 2) and [2, 4)
         segmenter._video_tracker = SAM2VideoTracker.from_segmenter(segmenter, max_frames=2)  # type: ignore[attr-defined]
