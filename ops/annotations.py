@@ -16,7 +16,7 @@ from ops.filters import category_by_id, resolve
 from ops.unit import Env, Unit, change, read
 from store import annotations as repo
 from store.categories import ensure_categories
-from store.models import Annotation, AnnotationStatus, Image
+from store.models import Annotation, AnnotationStatus, Category, Image
 
 MAX_IDS = 100_000
 UNSET: Any = object()
@@ -210,16 +210,11 @@ def update(
         elif fields.get("mask") is not None:
             fields["mask"] = _limited(fields["mask"]) if isinstance(fields["mask"], dict) else fields["mask"]
         label = fields.pop("label", None)
-        if label is not None:
-            unit.access.require("category.create", "relabelling to a class by name")
-            (category,) = ensure_categories(
-                unit.session, project_id=project_id, names=[names.class_name(label)]
-            )
-            fields["category_id"] = category.id
-        elif "category_id" in fields:
-            if fields["category_id"] is None:
-                raise Invalid("category_id must be a class id, got null (an annotation always has a class)")
-            category_by_id(unit.session, project_id, fields["category_id"])
+        if label is not None or "category_id" in fields:
+            fields["category_id"] = target_class(
+                unit, label, fields.get("category_id"), doing="relabelling to a class by name",
+                missing="category_id must be a class id, got null (an annotation always has a class)",
+            ).id  # fmt: skip
         what = ", ".join(sorted(fields))
         annotation = repo.update_annotation(
             unit.session,
@@ -267,6 +262,23 @@ def set_status(
         return changed, batch.id or 0
 
 
+def target_class(
+    unit: Unit, label: str | None, category_id: int | None, *, doing: str, missing: str
+) -> Category:
+    """The class annotations move to: by name (created if new, which needs ``category.create``:
+    ``doing`` says what for) or by id; Invalid(``missing``) when neither is given."""
+    if label is not None:
+        assert unit.access is not None
+        unit.access.require("category.create", doing)
+        (target,) = ensure_categories(
+            unit.session, project_id=unit.project_id, names=[names.class_name(label)]
+        )
+        return target
+    if category_id is not None:
+        return category_by_id(unit.session, unit.project_id, category_id)
+    raise Invalid(missing)
+
+
 def relabel(
     env: Env,
     caller: Caller | None,
@@ -279,16 +291,10 @@ def relabel(
     """Move annotations to another class (by id, or by name: created if new) as one change."""
     chosen = _ids(ids)
     with change(env, caller, "annotation.edit", project_id) as unit:
-        assert unit.access is not None
-        if label is not None:
-            unit.access.require("category.create", "relabelling to a class by name")
-            (target,) = ensure_categories(
-                unit.session, project_id=project_id, names=[names.class_name(label)]
-            )
-        elif category_id is not None:
-            target = category_by_id(unit.session, project_id, category_id)
-        else:
-            raise Invalid("relabel needs the target class: category_id or label")
+        target = target_class(
+            unit, label, category_id, doing="relabelling to a class by name",
+            missing="relabel needs the target class: category_id or label",
+        )  # fmt: skip
         batch = unit.batch(f"relabel {len(chosen)} as {target.name}")
         changed = repo.relabel(unit.session, batch=batch, ids=chosen, category_id=target.id)  # type: ignore[arg-type]
         unit.event("annotation", "updated", chosen)
@@ -313,7 +319,6 @@ def count(
     from sqlalchemy import func
     from sqlmodel import col, select
 
-    from store.models import Category
 
     keys = {"class": col(Category.name), "image": col(Image.file_name), "status": col(Annotation.status)}
     if by not in keys:

@@ -19,13 +19,12 @@ from typing import Any
 from sqlmodel import col, select
 
 from ops import names
+from ops.annotations import target_class
 from ops.bulk import DryRun, fingerprint
 from ops.caller import Caller
 from ops.errors import Conflict, Invalid, NotFound
-from ops.filters import category_by_id
 from ops.unit import Env, Unit, change, read
 from store import tracks as repo
-from store.categories import ensure_categories
 from store.models import Annotation, Category, Image, Track
 
 PROPAGATE_TOOL = "propagate"
@@ -184,17 +183,11 @@ def rename_track(
     ``confirm_over``/``confirm``: see :func:`_gate` (the agent's dry run for large changes).
     """
     with change(env, caller, "annotation.edit", project_id) as unit:
-        assert unit.access is not None
         track = _track(unit, track_id)
-        if label is not None:
-            unit.access.require("category.create", "renaming a track to a class by name")
-            (target,) = ensure_categories(
-                unit.session, project_id=project_id, names=[names.class_name(label)]
-            )
-        elif category_id is not None:
-            target = category_by_id(unit.session, project_id, category_id)
-        else:
-            raise Invalid("renaming a track needs the class: label or category_id")
+        target = target_class(
+            unit, label, category_id, doing="renaming a track to a class by name",
+            missing="renaming a track needs the class: label or category_id",
+        )  # fmt: skip
         ids = [a for _, a in repo.track_frames(unit.session, track_id=track.id or 0)]
         if not ids:
             raise Invalid(f"track {track_id} holds no annotations; nothing to rename")

@@ -60,6 +60,7 @@ HELPERS = {
     "ops.annotations.add",
     "ops.annotations.owned",
     "ops.annotations.polygon_mask",
+    "ops.annotations.target_class",
     "ops.caller.local_caller",
     "ops.errors.status_of",
     "ops.files.export_dir",
