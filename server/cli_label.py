@@ -34,6 +34,9 @@ app.add_typer(jobs_app, name="jobs")
 console = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+# The Ray executor's sizing, shared by `label` and `worker`.
+ReplicasOpt = Annotated[int, typer.Option(min=1, help="Ray: model actors (one stack each).")]
+GpusOpt = Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor.")]
 
 
 def paths() -> tuple[Path, Path]:
@@ -215,8 +218,8 @@ def label(
     ray_address: Annotated[
         str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
     ] = "local",
-    replicas: Annotated[int, typer.Option(min=1, help="Ray: model actors (one stack each).")] = 1,
-    gpus_per_replica: Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor.")] = 0.0,
+    replicas: ReplicasOpt = 1,
+    gpus_per_replica: GpusOpt = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from server.cli_label import GpusOpt, ReplicasOpt
 from server.jobs import JobRunner, ProgressEvent
 from server.settings import get_settings
 
@@ -38,8 +39,8 @@ def worker(
     ray_address: Annotated[
         str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
     ] = "auto",
-    replicas: Annotated[int, typer.Option(min=1, help="Ray: model actors (one stack each).")] = 1,
-    gpus_per_replica: Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor.")] = 0.0,
+    replicas: ReplicasOpt = 1,
+    gpus_per_replica: GpusOpt = 0.0,
 ) -> None:
     """Run queued jobs (e.g. from `labelwright label --detach`) until stopped."""
     from server.app import SharedBackends, default_handlers
