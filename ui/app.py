@@ -12,6 +12,7 @@ edit in another browser, by the agent or by a job shows within a second.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -201,11 +202,16 @@ def build_ui(services: UIServices) -> gr.Blocks:
             selected: int | None, points: list[list[float]], klass: str, state: str, todo: bool,
             request: gr.Request,
         ) -> tuple[Any, ...]:  # fmt: skip
-            """Redraw when the project's events moved on (or the job progressed); else send nothing."""
+            """Redraw when the project's events moved on (or the job progressed); else send nothing.
+
+            Drawn from the page state the timer sent, so it is dropped when the page acted
+            meanwhile (:func:`ui.live.clobbers`); the next tick draws it from the newer state.
+            """
+            started = time.monotonic()
             keep = [gr.update()] * (len(strip_out) + len(tab.view_out))
             if project_id is None:
                 return (last, gr.update(), job_id, gr.update(), *keep)
-            caller = services.caller(request)
+            caller = services.background_caller(request)
             try:
                 now, line, job_id = live.look(services, caller, project_id, last, job_id)
                 if now == last:
@@ -216,7 +222,11 @@ def build_ui(services: UIServices) -> gr.Blocks:
                 )
             except actions.ERRORS as exc:  # e.g. removed from the project meanwhile
                 return (last, actions.refusal(exc), None, gr.update(), *keep)
+            if live.clobbers(services, demo, request, follow, redrawn, started):
+                return (last, gr.update(), job_id, gr.update(), *keep)
             return (now, gr.update(), job_id, gr.update() if line is None else line, *drawn)
+
+        redrawn = {block._id for block in (*strip_out, *tab.view_out)}
 
         timer.tick(
             follow,

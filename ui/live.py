@@ -8,7 +8,9 @@ progress is read from its row (the job writes its annotations image by image).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ops import jobs
 from ops.caller import Caller
@@ -16,6 +18,47 @@ from store.db import new_session
 from store.events import latest_event_id
 from ui import actions
 from ui.services import UIServices
+
+# A page that acted this recently is still "acting": its handler's output may not have reached the
+# browser yet, and a redraw drawn from the state the timer sent before it would land after it.
+QUIET_S = 2.0
+
+
+def _events(demo: Any) -> Iterator[Any]:
+    """Every event Gradio's queue holds now, waiting or running (its private structures, pinned
+    with gradio in constraints.txt; if they change, only the queue half of the check is lost)."""
+    queue = getattr(demo, "_queue", None)
+    for job in getattr(queue, "active_jobs", None) or []:
+        yield from job or []
+    for waiting in (getattr(queue, "event_queue_per_concurrency_id", None) or {}).values():
+        yield from getattr(waiting, "queue", [])
+
+
+def clobbers(
+    services: UIServices, demo: Any, request: Any, own: Any, outputs: set[int], started: float
+) -> bool:
+    """Would a background redraw, begun at ``started`` from the page state the timer sent, overwrite
+    something the person did meanwhile?
+
+    Yes when the page's own handlers started within :data:`QUIET_S` before it or since, or when an
+    event of the page that draws any of the same components is still waiting or running. The
+    redraw is then dropped and the next tick, sent with the page's newer state, draws it. ``own``
+    is the redraw's own handler (its own event is in the queue too).
+    """
+    page = getattr(request, "session_hash", None)
+    if page is None:
+        return False
+    acted = services.acted.get(page)
+    if acted is not None and acted >= started - QUIET_S:
+        return True
+    for event in _events(demo):
+        fn = getattr(event, "fn", None)
+        if getattr(event, "session_hash", None) != page or fn is None:
+            continue
+        drawn = {getattr(block, "_id", None) for block in getattr(fn, "outputs", []) or []}
+        if drawn & outputs and getattr(fn, "fn", None) is not own:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ segmenter) get a :class:`tools.registry.ToolContext` carrying that caller.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,28 @@ class UIServices:
     chat: ChatFn | None = None
     on_job: Callable[[int], None] | None = None
     stack: str = "lite"
+    acted: dict[str, float] = field(default_factory=dict)  # page (session hash) -> last event start
 
     @property
     def env(self) -> Env:
         return Env(self.engine, self.home)
 
     def caller(self, request: Any) -> Caller | None:
-        """The person behind a Gradio event (its ``gr.Request``); None when nobody is signed in."""
+        """The person behind a Gradio event (its ``gr.Request``); None when nobody is signed in.
+
+        Every handler a person triggers asks this first, so it also notes when the page last
+        acted: the live redraw (:func:`ui.live.clobbers`) holds back while a page is acting, so a
+        background redraw drawn from older page state never undoes a click made meanwhile.
+        """
+        page = getattr(request, "session_hash", None)
+        if page:
+            if len(self.acted) > 10_000:  # pages closed long ago; keep the map bounded
+                self.acted.clear()
+            self.acted[page] = time.monotonic()
+        return self.background_caller(request)
+
+    def background_caller(self, request: Any) -> Caller | None:
+        """The caller of an event the page fires by itself (the live timer): not an action."""
         return self.caller_for(getattr(request, "username", None) if request is not None else None)
 
     def tool_context(self, caller: Caller, project_id: int) -> ToolContext:

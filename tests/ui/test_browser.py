@@ -130,7 +130,7 @@ def open_project_with_photos(page, url: str, photo_zip: Path, prefix: str = "") 
     shot(page, f"{prefix}01_project_created")
     page.locator("input[type=file]").first.set_input_files(str(photo_zip))
     expect(page.locator("#lw-ingest-report")).to_contain_text("2 added")
-    expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
+    expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible(timeout=15_000)
 
 
 def store_jobs(home: Path) -> list:  # type: ignore[type-arg]

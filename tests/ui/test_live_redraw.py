@@ -1,0 +1,82 @@
+"""The live redraw never overwrites what a person did meanwhile (ui.live.clobbers).
+
+The browser tests show the race end to end (a click on the annotation list right after Undo, the
+canvas right after an upload); these pin the rule itself, and that the Gradio queue internals it
+reads still exist in the pinned Gradio.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from store.db import open_engine
+from ui import live
+from ui.services import UIServices
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> UIServices:
+    engine = open_engine(tmp_path / "labelwright.db")
+    return UIServices(engine=engine, home=tmp_path, models_dir=tmp_path / "models", backends=lambda: None)
+
+
+def queue_with(*events: SimpleNamespace) -> SimpleNamespace:
+    waiting = SimpleNamespace(queue=list(events))
+    return SimpleNamespace(
+        _queue=SimpleNamespace(active_jobs=[None], event_queue_per_concurrency_id={"x": waiting})
+    )
+
+
+def event(page: str, fn: object, outputs: list[int]) -> SimpleNamespace:
+    blocks = [SimpleNamespace(_id=i) for i in outputs]
+    return SimpleNamespace(session_hash=page, fn=SimpleNamespace(fn=fn, outputs=blocks))
+
+
+def tick() -> None: ...
+
+
+def click() -> None: ...
+
+
+def test_a_page_that_just_acted_holds_the_redraw_back(services: UIServices) -> None:
+    request = SimpleNamespace(session_hash="page-a", username=None)
+    started = time.monotonic()
+    assert not live.clobbers(services, queue_with(), request, tick, {1, 2}, started)
+    services.caller(request)  # a handler of page a starts (every handler asks for its caller)
+    assert live.clobbers(services, queue_with(), request, tick, {1, 2}, started)
+    other = SimpleNamespace(session_hash="page-b", username=None)
+    assert not live.clobbers(services, queue_with(), other, tick, {1, 2}, started)
+    services.background_caller(other)  # the timer's own lookup is not an action
+    assert not live.clobbers(services, queue_with(), other, tick, {1, 2}, started)
+
+
+def test_an_event_of_the_page_drawing_the_same_parts_holds_it_back(services: UIServices) -> None:
+    request = SimpleNamespace(session_hash="page-a", username=None)
+    later = time.monotonic() + 10 * live.QUIET_S  # long after any action
+    pending = event("page-a", click, [2, 9])
+    assert live.clobbers(services, queue_with(pending), request, tick, {1, 2}, later)
+    assert not live.clobbers(services, queue_with(event("page-a", click, [7])), request, tick, {1, 2}, later)
+    assert not live.clobbers(services, queue_with(event("page-b", click, [2])), request, tick, {1, 2}, later)
+    assert not live.clobbers(services, queue_with(event("page-a", tick, [2])), request, tick, {1, 2}, later)
+
+
+def test_the_gradio_queue_still_has_what_the_rule_reads() -> None:
+    """A Gradio upgrade that renames these would silently turn half of the rule off."""
+    import gradio as gr
+    from gradio.queueing import Event, EventQueue, Queue
+
+    with gr.Blocks() as demo:
+        button = gr.Button()
+        out = gr.Textbox()
+        button.click(lambda: "x", None, out)
+    demo.queue()
+    assert isinstance(demo._queue, Queue)
+    assert hasattr(demo._queue, "active_jobs") and hasattr(demo._queue, "event_queue_per_concurrency_id")
+    assert "queue" in EventQueue.__init__.__code__.co_names
+    assert {"session_hash", "fn"} <= set(Event.__init__.__code__.co_names)
+    fn = next(iter(demo.fns.values()))
+    assert [block._id for block in fn.outputs] == [out._id] and callable(fn.fn)
