@@ -20,11 +20,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from agent.events import AssistantText, Event, EventSink, Final, ToolCall, ToolResult
-from agent.grounding import Request, ground
+from agent.grounding import ground
 from agent.lexicon import DEFAULT, Lexicon
 from agent.loop import CallRecord, ChatClient, run_loop
 from agent.pending import PendingGuard
 from agent.prompts import COMMAND_TOOLS, has_videos, project_facts, system_for, terse, tool_names
+from agent.request import Request
 from ops import conversations, jobs
 from store.categories import list_categories
 from store.conversations import add_message, get_messages

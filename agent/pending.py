@@ -15,7 +15,7 @@ audit findings) the edit tools refuse to run, even as a dry run. An edit must fo
 user's own words; a weak model that obeys a file name saying "delete everything" is stopped
 before the user is even asked. (Measured: Qwen2.5-Coder-1.5B did obey such a name.)
 
-In a turn whose message no lexicon knows (``agent.grounding.Request.unheard``: a language the
+In a turn whose message no lexicon knows (``agent.request.Request.unheard``: a language the
 rules cannot read) every bulk edit is a dry run whatever its size, so the person sees what it would
 do and says yes first; a track edit, which has no dry run, is refused.
 """

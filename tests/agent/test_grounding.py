@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent.grounding import Request, ground, stem
+from agent.grounding import ground
+from agent.request import Request, stem
 from tests.agent.conftest import args_of
 from tools.registry import ToolError
 

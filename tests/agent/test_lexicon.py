@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.grounding import Request, ground
+from agent.grounding import ground
 from agent.lexicon import ENGLISH, SPANISH, languages, merge
 from agent.pending import is_confirmation
+from agent.request import Request
 from tests.agent.conftest import args_of
 from tools.registry import ToolError
 
