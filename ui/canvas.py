@@ -93,9 +93,11 @@ def canvas_html(
     polygon: Sequence[Sequence[float]] = (),
     empty: str = "Pick an image from the strip below.",
     legend: str = "",
+    selected: int | None = None,
 ) -> str:
     """The canvas markup: ``picture`` (already rendered with overlays) of an image of ``size``,
-    with ``legend`` markup (the tracks on a video frame) under it."""
+    with ``legend`` markup (the tracks on a video frame) under it. ``data-selected`` names the
+    annotation drawn as selected, so a script (or a test) can tell the selection has been drawn."""
     if picture is None:
         return f"<div class='lw-empty'>{html.escape(empty)}</div>"
     width, height = size or picture.size
@@ -110,7 +112,7 @@ def canvas_html(
         else ""
     )
     return (
-        f"<div class='lw-canvas' data-w='{width}' data-h='{height}'>"
+        f"<div class='lw-canvas' data-w='{width}' data-h='{height}' data-selected='{selected or ''}'>"
         f"<img src='{data_url(picture)}' draggable='false' alt='image with annotations'/>"
         f"{svg}<div class='lw-band'></div></div>{legend}"
     )

@@ -111,7 +111,11 @@ def canvas(
         shown = overlays(session, image.id or 0, selected)
         rendered = render(original.convert("RGB"), shown)
     return canvas_html(
-        rendered, size=(image.width, image.height), polygon=polygon, legend=video_views.legend(shown)
+        rendered,
+        size=(image.width, image.height),
+        polygon=polygon,
+        legend=video_views.legend(shown),
+        selected=selected if any(ov.selected for ov in shown) else None,
     )
 
 

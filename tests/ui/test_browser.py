@@ -85,7 +85,7 @@ def sign_in(browser, url: str, name: str):  # type: ignore[no-untyped-def]
     page.locator("input[name=username]").fill(name)
     page.locator("input[name=password]").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#lw-project")).to_be_visible()
+    expect(page.locator("#lw-project")).to_be_visible(timeout=30_000)
     return page
 
 
@@ -104,7 +104,10 @@ def open_street(page, annotation_id: int) -> None:  # type: ignore[no-untyped-de
     expect(page.locator("#lw-canvas .lw-canvas img")).to_be_visible()
     page.locator("#lw-annotations label").filter(has_text=f"#{annotation_id} ").click()
     expect(page.locator("#lw-annotations input:checked")).to_have_count(1)
-    expect(page.locator("#lw-class input")).to_have_value(re.compile(r"\S"))  # the selection's class
+    # The selection drawn (and, in the same reply, its class put in the Class box, which the
+    # caller is about to type over).
+    expect(page.locator(f"#lw-canvas .lw-canvas[data-selected='{annotation_id}']")).to_be_visible()
+    expect(page.locator("#lw-class input")).to_have_value(re.compile(r"\S"))
 
 
 def choose_class(page, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -183,6 +186,7 @@ def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: d
         person = labels.filter(has_text=re.compile(r"person")).first
         ann_id = int(re.search(r"#(\d+)", person.inner_text()).group(1))  # type: ignore[union-attr]
         person.click()
+        expect(page.locator(f"#lw-canvas .lw-canvas[data-selected='{ann_id}']")).to_be_visible()
         page.locator("#lw-delete").click()
         expect(page.locator("#lw-status")).to_contain_text(f"deleted #{ann_id}")
         after = store_annotations(home, "street")
@@ -196,6 +200,7 @@ def test_label_fix_export_in_a_real_browser(live_app, photo_zip: Path, photos: d
         bus = labels.filter(has_text=re.compile(r"bus")).first
         bus_id = int(re.search(r"#(\d+)", bus.inner_text()).group(1))  # type: ignore[union-attr]
         bus.click()
+        expect(page.locator(f"#lw-canvas .lw-canvas[data-selected='{bus_id}']")).to_be_visible()
         page.locator("#lw-accept").click()
         expect(page.locator("#lw-status")).to_contain_text(f"#{bus_id} accepted")
         assert {a.id: a.status.value for a in store_annotations(home, "street")}[bus_id] == "accepted"
