@@ -152,14 +152,18 @@ def start_label(
                 raise Invalid("the project has no images to label; ingest some first")
             params["image_ids"] = ids
         params.update(extra or {})
-        params["requested_by"] = unit.caller.username
-        params["via"] = unit.caller.via
-        if unit.caller.agent_run_id is not None:
-            params["agent_run_id"] = unit.caller.agent_run_id
-        kind = VIDEO if tracks else LABEL
-        job = repo.create_job(unit.session, project_id=project_id, kind=kind, params=params, total=len(ids))
-        unit.event("job", "queued", [job.id or 0], data={"state": "queued", "done": 0, "total": len(ids)})
-        return JobInfo.of(job)
+        return queue(unit, VIDEO if tracks else LABEL, params, len(ids))
+
+
+def queue(unit: Unit, kind: str, params: dict[str, Any], total: int) -> JobInfo:
+    """Queue a job of ``kind`` in the unit's project, recording who asked and through what (its
+    writes are made in that person's name), with its "queued" event: every job start ends here."""
+    params = {**params, "requested_by": unit.caller.username, "via": unit.caller.via}
+    if unit.caller.agent_run_id is not None:
+        params["agent_run_id"] = unit.caller.agent_run_id
+    job = repo.create_job(unit.session, project_id=unit.project_id, kind=kind, params=params, total=total)
+    unit.event("job", "queued", [job.id or 0], data={"state": "queued", "done": 0, "total": total})
+    return JobInfo.of(job)
 
 
 def cancel(env: Env, caller: Caller | None, project_id: int, job_id: int) -> JobInfo:
