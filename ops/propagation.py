@@ -111,10 +111,12 @@ def write(
     frames: list[tuple[Image, Path]],
     steps: list[Followed | None],
     model: str,
+    job_id: int | None = None,
 ) -> Propagated:
     """Replace the track's annotations after the seed frame, up to the last frame the follower
     found the object on, with what it found there: one change batch (one undo step), or none
-    when there is nothing to replace. Refused (Conflict) when the seed changed since ``version``."""
+    when there is nothing to replace. Refused (Conflict) when the seed changed since ``version``.
+    ``job_id``: the job that followed (its output counts the new annotations)."""
     check_seed(unit, seed, version)
     frame_of = {image.id: int(image.frame_index or 0) for image, _ in frames}
     found = [item for item in steps if item is not None]
@@ -141,7 +143,7 @@ def write(
             bbox=None if item.mask is not None else item.bbox, mask=item.mask, score=item.score,
             status=AnnotationStatus.proposed.value, tool=PROPAGATE_TOOL, model=model,
             prompt=seed.label, track_id=track_id, agent_run_id=unit.caller.agent_run_id,
-            author=unit.caller.username,
+            author=unit.caller.username, job_id=job_id,
         ).id or 0
         for item in found
     ]  # fmt: skip

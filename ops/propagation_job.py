@@ -75,7 +75,7 @@ def finish(
 ) -> Propagated:
     """Write what the follower found (:func:`ops.propagation.write`) and keep the outcome in the
     job's params (``result``), for ``GET /jobs/{id}`` to show what was replaced."""
-    done = write(unit, seed, int(job.params["seed_version"]), frames, steps, model)
+    done = write(unit, seed, int(job.params["seed_version"]), frames, steps, model, job_id=job.id)
     job.params = {**job.params, "result": asdict(done)}
     unit.session.add(job)
     return done

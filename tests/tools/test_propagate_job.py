@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from sqlmodel import col, select
 
+from ops import jobs
 from ops.caller import local_caller
 from ops.propagation_job import start_propagation
 from ops.unit import Env
@@ -106,6 +107,8 @@ def test_kill_9_mid_propagation_then_takeover_writes_it_once(clip: Clip) -> None
     assert (done.state, done.cursor) == (JobState.done, 14), done.error
     assert (done.params["result"]["created"], done.params["result"]["deleted"]) == (14, 14)
     assert len(batches) == 1 and batches[0].id == done.params["result"]["batch_id"]
+    output = jobs.output(clip.env, local_caller("cli"), clip.project_id, job.id)
+    assert (output.by_class, output.tracks) == ({"person": 14}, 1)  # what `labelwright jobs` reports
     after = track_a(clip)
     assert [f for f, _, _ in after] == list(range(20))  # one annotation per frame: none twice
     assert after[:6] == before[:6] and {t for _, _, t in after[6:]} == {"propagate"}
