@@ -78,13 +78,13 @@ def test_track_changes_and_undo(setup) -> None:
     assert viewer.status_code == 403 and "annotation.delete" in viewer.json()["detail"]
 
 
-def run_propagation(world: World, backends, job_id: int, **runner: Any) -> Job:
-    """Run the queued job in this thread, as the server's runner would (a fresh handler: another
-    process, so nothing of an earlier run is in memory)."""
+def run_propagation(world: World, backends, job_id: int, handler: PropagateJob | None = None) -> Job:
+    """Run the queued job in this thread, as the server's runner would (by default with a fresh
+    handler: another process, so nothing of an earlier run is in memory)."""
     engine = open_engine(world.database or world.home / "labelwright.db")
     try:
-        handler = PropagateJob(home=world.home, backends_factory=lambda: backends)
-        return JobRunner(engine, {KIND: handler}, **runner).run_job(job_id)
+        handler = handler or PropagateJob(home=world.home, backends_factory=lambda: backends)
+        return JobRunner(engine, {KIND: handler}).run_job(job_id)
     finally:
         engine.dispose()
 
@@ -158,7 +158,9 @@ def test_a_cancelled_propagation_changes_nothing_and_resumes(setup) -> None:
     assert [j["id"] for j in listed] == [job_id]
 
     assert api.post(P(world, f"/jobs/{job_id}/resume"), headers=auth).json()["state"] == "queued"
-    resumed = run_propagation(world, backends, job_id)  # another process: replays frames 6 and 7
+    handler = PropagateJob(home=world.home, backends_factory=lambda: backends)  # another process
+    resumed = run_propagation(world, backends, job_id, handler)
+    assert handler.stats == {"replayed": 2, "frames": 12}  # frames 6 and 7 again, then 8-19
     assert resumed.state == JobState.done and backends.detector.calls == 2 + 2 + 12
     result = resumed.params["result"]
     assert (result["to_frame"], result["created"], result["deleted"]) == (19, 14, 14)
