@@ -62,6 +62,12 @@ def clean_labels(labels: Sequence[str]) -> list[str]:
     return out
 
 
+def check_threshold(threshold: float) -> None:
+    """A job's detector threshold is in [0.01, 0.99] (else Invalid naming it)."""
+    if not 0.01 <= float(threshold) <= 0.99:
+        raise Invalid(f"threshold must be in [0.01, 0.99], got {threshold!r}")
+
+
 def _job(unit: Unit, job_id: int) -> Job:
     job = repo.get_job(unit.session, job_id=job_id)
     if job is None or job.project_id != unit.project_id:
@@ -131,8 +137,7 @@ def start_label(
     runs before anything is written. ``extra`` params (e.g. the model stack) go into the job.
     """
     labels = clean_labels(classes)
-    if not 0.01 <= float(threshold) <= 0.99:
-        raise Invalid(f"threshold must be in [0.01, 0.99], got {threshold!r}")
+    check_threshold(threshold)
     if check is not None:
         try:
             check(labels)

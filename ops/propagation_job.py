@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.caller import Caller
-from ops.errors import Invalid
-from ops.jobs import JobInfo, queue
+from ops.jobs import JobInfo, check_threshold, queue
 from ops.propagation import EDIT, Followed, Propagated, Seed, check_seed, read_seed, write
 from ops.unit import Env, Unit, change, require
 from store.models import Image, Job
@@ -42,8 +41,7 @@ def start_propagation(
     """Queue the re-following of ``track_id`` from its annotation on ``from_frame`` (up to
     ``to_frame``; None: the video's end). Raises what the synchronous path raises before any
     model work: Forbidden, NotFound, Invalid."""
-    if not 0.01 <= float(threshold) <= 0.99:
-        raise Invalid(f"threshold must be in [0.01, 0.99], got {threshold!r}")
+    check_threshold(threshold)
     require(env, caller, project_id, *EDIT, "job.start")
     with change(env, caller, "annotation.edit", project_id) as unit:
         seed, version, frames = read_seed(unit, track_id, int(from_frame), to_frame, env.home)

@@ -72,6 +72,7 @@ HELPERS = {
     "ops.filters.find_image",
     "ops.filters.image_of",
     "ops.filters.resolve",
+    "ops.jobs.check_threshold",
     "ops.jobs.clean_labels",
     "ops.jobs.queue",
     "ops.propagation.check_seed",
