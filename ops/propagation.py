@@ -6,7 +6,9 @@ covered. The model work (detector, tracker, segmenter, or SAM 2.1's video predic
 a ``follow`` callable, since ops imports only ``store`` (``tools.video_propagate`` builds one
 from a model stack). It runs after the permission check and outside any open session (it takes
 seconds to minutes); the writes then happen in one unit, refused if the seed annotation changed
-meanwhile.
+meanwhile. That synchronous form serves the UI's button; REST queues the same work as a job
+(:mod:`ops.propagation_job`), which reads the seed, checks it and writes with the same
+:func:`read_seed`, :func:`check_seed` and :func:`write`.
 """
 
 from __future__ import annotations
