@@ -92,10 +92,10 @@ ENGLISH = Lexicon(
     score_words=re.compile(r"confiden|score|certain|sure|low|high|weak|strong", _I),
     not_a_class=frozenset(
         """a all also an and annotate annotation any are as at auto automatically be bounding box boxes
-        can class classe could detect do draw each every everything find for from identify image in is it
-        its just label labeling labelling locate mark mask me more my new now object of on only other our
-        outline photo picture please polygon project rest segment some that the them then these thing this
-        those to unlabeled unlabelled visible what where which with would you""".split()
+        can class classe could detect do draw each every everything find for from identify image in into is
+        it its just label labeling labelling locate mark mask me merge more my new now object of on only
+        other our outline photo picture please polygon project rename rest segment some split that the them
+        then these thing this those to unlabeled unlabelled visible what where which with would you""".split()
     ),
     number_words={"half": 0.5, "a quarter": 0.25, "three quarters": 0.75},
     score_phrases={

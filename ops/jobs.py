@@ -62,6 +62,12 @@ def clean_labels(labels: Sequence[str]) -> list[str]:
     return out
 
 
+def check_threshold(threshold: float) -> None:
+    """A job's detector threshold is in [0.01, 0.99] (else Invalid naming it)."""
+    if not 0.01 <= float(threshold) <= 0.99:
+        raise Invalid(f"threshold must be in [0.01, 0.99], got {threshold!r}")
+
+
 def _job(unit: Unit, job_id: int) -> Job:
     job = repo.get_job(unit.session, job_id=job_id)
     if job is None or job.project_id != unit.project_id:
@@ -131,8 +137,7 @@ def start_label(
     runs before anything is written. ``extra`` params (e.g. the model stack) go into the job.
     """
     labels = clean_labels(classes)
-    if not 0.01 <= float(threshold) <= 0.99:
-        raise Invalid(f"threshold must be in [0.01, 0.99], got {threshold!r}")
+    check_threshold(threshold)
     if check is not None:
         try:
             check(labels)
@@ -152,14 +157,18 @@ def start_label(
                 raise Invalid("the project has no images to label; ingest some first")
             params["image_ids"] = ids
         params.update(extra or {})
-        params["requested_by"] = unit.caller.username
-        params["via"] = unit.caller.via
-        if unit.caller.agent_run_id is not None:
-            params["agent_run_id"] = unit.caller.agent_run_id
-        kind = VIDEO if tracks else LABEL
-        job = repo.create_job(unit.session, project_id=project_id, kind=kind, params=params, total=len(ids))
-        unit.event("job", "queued", [job.id or 0], data={"state": "queued", "done": 0, "total": len(ids)})
-        return JobInfo.of(job)
+        return queue(unit, VIDEO if tracks else LABEL, params, len(ids))
+
+
+def queue(unit: Unit, kind: str, params: dict[str, Any], total: int) -> JobInfo:
+    """Queue a job of ``kind`` in the unit's project, recording who asked and through what (its
+    writes are made in that person's name), with its "queued" event: every job start ends here."""
+    params = {**params, "requested_by": unit.caller.username, "via": unit.caller.via}
+    if unit.caller.agent_run_id is not None:
+        params["agent_run_id"] = unit.caller.agent_run_id
+    job = repo.create_job(unit.session, project_id=unit.project_id, kind=kind, params=params, total=total)
+    unit.event("job", "queued", [job.id or 0], data={"state": "queued", "done": 0, "total": total})
+    return JobInfo.of(job)
 
 
 def cancel(env: Env, caller: Caller | None, project_id: int, job_id: int) -> JobInfo:

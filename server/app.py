@@ -54,7 +54,7 @@ class SharedBackends:
 
 
 def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[str, JobHandler]:
-    from tools import video_label
+    from tools import propagate_job, video_label
     from tools.auto_label import KIND, LabelJob
     from tools.training import KIND as TRAIN
     from tools.training import TrainJob
@@ -62,6 +62,7 @@ def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[st
     return {
         KIND: LabelJob(home=settings.home, backends_factory=backends),
         video_label.KIND: video_label.VideoLabelJob(home=settings.home, backends_factory=backends),
+        propagate_job.KIND: propagate_job.PropagateJob(home=settings.home, backends_factory=backends),
         TRAIN: TrainJob(home=settings.home, models_dir=settings.models_dir.expanduser()),
     }
 

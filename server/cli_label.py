@@ -75,14 +75,15 @@ def make_runner(
     With ``ray`` (``(address, RayOptions)``) image jobs run their models on Ray actors
     (server.ray_cluster); video and training jobs stay in this process."""
     from server.app import SharedBackends
-    from tools import training, video_label
+    from tools import propagate_job, training, video_label
     from tools.auto_label import KIND, LabelJob
 
     build = backends_factory(stack, models_dir, detector)
-    factory = SharedBackends(build)  # one stack for both kinds
+    factory = SharedBackends(build)  # one stack for every kind
     handlers: dict[str, Any] = {
         KIND: LabelJob(home=home, backends_factory=factory),
         video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory),
+        propagate_job.KIND: propagate_job.PropagateJob(home=home, backends_factory=factory),
         training.KIND: training.TrainJob(home=home, models_dir=models_dir),
     }
     if ray is not None:

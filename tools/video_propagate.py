@@ -1,12 +1,12 @@
 """Correct one frame, propagate: re-follow a track from a fixed box or mask (lite stack).
 
-:func:`follower` builds the ``follow`` callable :func:`ops.tracks.propagate_track` runs: from the
-corrected box on frame k it walks the later frames, detects the track's class on each (the
-stack's Detector), and keeps the detection nearest the box predicted at constant velocity (from
-the track's motion into frame k, then from the last two found boxes): the association step of
-trackers such as SORT/ByteTrack, seeded with the person's box instead of a detection. A frame
-without such a detection is a gap; after ``max_gap`` gaps in a row the object is lost and
-following stops there, so the track's
+:func:`follower` builds the ``follow`` generator :func:`ops.tracks.propagate_track` runs (one
+frame per step, so a job can step it: :mod:`tools.propagate_job`): from the corrected box on frame
+k it walks the later frames, detects the track's class on each (the stack's Detector), and keeps
+the detection nearest the box predicted at constant velocity (from the track's motion into frame
+k, then from the last two found boxes): the association step of trackers such as SORT/ByteTrack,
+seeded with the person's box instead of a detection. A frame without such a detection is a gap;
+after ``max_gap`` gaps in a row the object is lost and following stops there, so the track's
 annotations after its last found frame stay as they were. Each found box gets a mask from the
 stack's Segmenter, or the previous mask shifted with the box when the box barely moved
 (IoU >= ``reuse_iou``, as in :mod:`tools.video_label`); the corrected mask is the first one
@@ -16,11 +16,13 @@ On the full stack (a SAM 2.1 segmenter) :func:`sam2_follower` follows with SAM 2
 predictor instead: the corrected mask is the prompt on frame k and the predictor's memory carries
 it forward (:mod:`tools.backends.sam2_video`); :func:`follower_for` picks one by the stack.
 
-:func:`propagate` is the one call surfaces make (UI, agent): ops with the stack's follower.
+:func:`propagate` is the synchronous call (the UI's button, the benchmark): ops with the stack's
+follower. REST queues a job instead (:mod:`ops.propagation_job`, :mod:`tools.propagate_job`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +70,7 @@ def follower(
     for key in ("frames", "found", "segmented", "reused"):
         counts.setdefault(key, 0)
 
-    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> tuple[list[Followed], int]:
+    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> Iterator[Followed | None]:
         from store.masks import mask_from_rle, rle_from_mask
         from tools.pipeline import clip_to_box
 
@@ -77,8 +79,7 @@ def follower(
         # jitter, and extrapolating each edge soon turns a box inside out).
         velocity = _shift(_xyxy(seed.previous_bbox), box) if seed.previous_bbox else np.zeros(4, np.float32)
         mask = mask_from_rle(seed.mask).astype(bool) if seed.mask is not None else None
-        found: list[Followed] = []
-        covered, gap = seed.frame_index, 0
+        gap = 0
         for image, path in frames:
             rgb = _rgb(path)
             counts["frames"] += 1
@@ -89,7 +90,8 @@ def follower(
             if best is None:
                 gap += 1
                 if gap > max_gap:
-                    break
+                    return
+                yield None
                 continue
             new = np.asarray(dets.xyxy[rows[best]], dtype=np.float32)
             if mask is not None and iou(box, new) >= reuse_iou:
@@ -102,11 +104,10 @@ def follower(
                 mask = clip_to_box(np.asarray(masks[0], dtype=bool), new)
                 counts["segmented"] += 1
             velocity = _shift(box, new) / (gap + 1)
-            box, gap, covered = new, 0, int(image.frame_index or 0)
-            score = round(float(dets.confidence[rows[best]]), 4)
-            found.append(Followed(image.id or 0, mask=rle_from_mask(mask), score=score))
+            box, gap = new, 0
             counts["found"] += 1
-        return found, covered
+            score = round(float(dets.confidence[rows[best]]), 4)
+            yield Followed(image.id or 0, mask=rle_from_mask(mask), score=score)
 
     return follow
 
@@ -140,32 +141,26 @@ def sam2_follower(tracker: Any, *, max_gap: int = 2, stats: dict[str, int] | Non
     for key in ("frames", "found"):
         counts.setdefault(key, 0)
 
-    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> tuple[list[Followed], int]:
+    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> Iterator[Followed | None]:
         from store.masks import mask_from_rle
 
         mask = mask_from_rle(seed.mask).astype(bool) if seed.mask is not None else None
         box = None if mask is not None else _xyxy(seed.bbox)
-        found: list[Followed] = []
-        covered, gap = seed.frame_index, 0
+        gap = 0
         paths = [seed.path, *(path for _, path in frames)]
         for index, got, score in tracker.track(paths, mask=mask, box=box):
             image = frames[index - 1][0]
             counts["frames"] += 1
-            if not got.any():
+            rle = storable(got) if got.any() else None  # None for noise too: as good as lost here
+            if rle is None:
                 gap += 1
                 if gap > max_gap:
-                    break
+                    return
+                yield None
                 continue
-            rle = storable(got)
-            if rle is None:  # noise, not an object: as good as lost on this frame
-                gap += 1
-                if gap > max_gap:
-                    break
-                continue
-            gap, covered = 0, int(image.frame_index or 0)
-            found.append(Followed(image.id or 0, mask=rle, score=round(score, 4)))
+            gap = 0
             counts["found"] += 1
-        return found, covered
+            yield Followed(image.id or 0, mask=rle, score=round(score, 4))
 
     return follow
 
@@ -197,10 +192,10 @@ def follower_for(backends: Any, *, threshold: float = 0.3) -> Follow:
     full stack), else the lite detector-and-IoU follower. Decided when it runs, so the models
     load only after the operation's permission check."""
 
-    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> tuple[list[Followed], int]:
+    def follow(seed: Seed, frames: list[tuple[Image, Path]]) -> Iterator[Followed | None]:
         tracker = video_tracker(backends)
         chosen = sam2_follower(tracker) if tracker is not None else follower(backends, threshold=threshold)
-        return chosen(seed, frames)
+        yield from chosen(seed, frames)
 
     return follow
 

@@ -1,9 +1,10 @@
 """Videos, their frames, and tracks (one object through a video), as thin adapters over
-:mod:`ops.videos`, :mod:`ops.tracks` and :func:`tools.video_propagate.propagate`.
+:mod:`ops.videos`, :mod:`ops.tracks` and :mod:`ops.propagation_job`.
 
 Every track change (rename, merge, split, delete, propagate) is one change batch: ``POST
-/history/undo`` reverts it whole. Propagate runs the server's model stack (detector and
-segmenter) from the track's annotation on ``from_frame`` and replaces its later annotations.
+/history/undo`` reverts it whole. Propagate queues a job (it takes about a second per frame):
+the server's job runner follows the track from its annotation on ``from_frame`` with the model
+stack and replaces its later annotations when it is done.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ops import tracks, videos
+from ops import propagation_job, tracks, videos
 from server.deps import CallerDep, EnvDep
 from server.routes.schema import Id, Name, errors
-from tools.video_propagate import follower_for, model_name
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["videos"], responses=errors())
 
@@ -155,44 +155,32 @@ def delete_track(project_id: Id, track_id: Id, env: EnvDep, caller: CallerDep) -
     return asdict(tracks.delete_track(env, caller, project_id, track_id))
 
 
+PROPAGATE_JOB_EXAMPLE = {
+    "id": 12, "project_id": 1, "kind": "propagate_track", "state": "queued", "done": 0, "total": 21,
+    "error": "", "cancel_requested": False,
+    "params": {"track_id": 3, "from_frame": 40, "to_frame": None, "threshold": 0.3, "seed_version": 2,
+               "requested_by": "ana", "via": "api"},
+    "created_at": "2026-12-01T16:00:00", "updated_at": "2026-12-01T16:00:00",
+}  # fmt: skip
+
+
 @router.post(
     "/tracks/{track_id}/propagate",
-    status_code=status.HTTP_200_OK,
-    responses=_ok("What propagation replaced (one undo step).", {
-        "track_id": 3, "from_frame": 40, "to_frame": 61, "created": 21, "deleted": 18, "batch_id": 58,
-        "summary": "propagate track 3 from frame 40 to 61: 21 annotations replace 18",
-        "model": "nanodet+iou-follow+isnet",
-    }),
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={202: {
+        "description": "The queued propagation job: follow it at `GET /jobs/{id}` (or `/events`); once "
+        "done, its `params.result` says what it replaced (one undo step).",
+        "content": {"application/json": {"example": PROPAGATE_JOB_EXAMPLE}},
+    }},
 )  # fmt: skip
 def propagate_track(
-    project_id: Id, track_id: Id, body: TrackPropagate, request: Request, env: EnvDep, caller: CallerDep
+    project_id: Id, track_id: Id, body: TrackPropagate, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
-    """Re-follow the track from its annotation on `from_frame` (after you corrected it) through the
-    later frames with the model stack, replacing its annotations up to where it lost the object."""
-    backends = _Lazy(request.app.state.backends)
-    done = tracks.propagate_track(
-        env, caller, project_id, track_id, body.from_frame,
-        follow=follower_for(backends, threshold=body.threshold), to_frame=body.to_frame,
-        model=lambda: model_name(backends),
-    )  # fmt: skip
-    return asdict(done)
-
-
-class _Lazy:
-    """The server's model stack, loaded on first use: a refused request never loads a model."""
-
-    def __init__(self, factory: Any) -> None:
-        self._factory, self._loaded = factory, None
-
-    def _get(self) -> Any:
-        if self._loaded is None:
-            self._loaded = self._factory()
-        return self._loaded
-
-    @property
-    def detector(self) -> Any:
-        return self._get().detector
-
-    @property
-    def segmenter(self) -> Any:
-        return self._get().segmenter
+    """Queue the re-following of the track from its annotation on `from_frame` (after you corrected
+    it) through the later frames with the model stack. When the job is done, the track's
+    annotations up to where it lost the object are replaced, as one undo step; a cancelled or
+    failed job changes nothing. Cancel it at `POST /jobs/{id}/cancel`."""
+    job = propagation_job.start_propagation(
+        env, caller, project_id, track_id, body.from_frame, to_frame=body.to_frame, threshold=body.threshold
+    )
+    return asdict(job)

@@ -1,4 +1,5 @@
-"""The dev set against the real embedded Qwen2.5-Coder-1.5B (temperature 0, seed 0): >= 90% right.
+"""The dev set against the real embedded Qwen2.5-Coder-1.5B (temperature 0, seed 0): >= 90% right;
+the video cases (tests.agent.devset_video) on a video project of their own, to the same bar.
 
 Slow: a few seconds per command on 2 CPU cores. Outcomes are judged by the store's final state
 (and the numbers in answers), not by which tools were called. Failures are printed by kind. The
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.agent.devset import CASES, HELDOUT, Case, World, build_world, copy_world, run_case
+from tests.agent.devset_video import VIDEO_CASES, build_video_world
 from tests.tools.conftest import FakeBackends
 
 pytestmark = [pytest.mark.slow]
@@ -26,6 +28,11 @@ HELDOUT_TARGET = 0.8
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> World:
     return build_world(tmp_path_factory.mktemp("devset"), photos)
+
+
+@pytest.fixture(scope="module")
+def video_world(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> World:
+    return build_video_world(tmp_path_factory.mktemp("devset-video"), clips["vtest.avi"])
 
 
 def selected(cases: list[Case]) -> list[Case]:
@@ -77,3 +84,10 @@ def test_devset_success_rate(qwen: Any, world: World, tmp_path: Path) -> None:
 def test_heldout_success_rate(qwen: Any, world: World, tmp_path: Path) -> None:
     rate, failed = success_rate(qwen, world, tmp_path, selected(HELDOUT), "heldout")
     assert rate >= HELDOUT_TARGET, [(o.case, o.reason) for o in failed]
+
+
+@pytest.mark.timeout(3600)
+def test_video_devset_success_rate(qwen: Any, video_world: World, tmp_path: Path) -> None:
+    """The video requests (tests.agent.devset_video) on their own seeded video project."""
+    rate, failed = success_rate(qwen, video_world, tmp_path, selected(VIDEO_CASES), "devset_video")
+    assert rate >= TARGET, [(o.case, o.reason) for o in failed]

@@ -38,6 +38,7 @@ from ops import (
     imports,
     jobs,
     projects,
+    propagation_job,
     proposals,
     review_order,
     tracks,
@@ -71,7 +72,14 @@ HELPERS = {
     "ops.filters.find_image",
     "ops.filters.image_of",
     "ops.filters.resolve",
+    "ops.jobs.check_threshold",
     "ops.jobs.clean_labels",
+    "ops.jobs.queue",
+    "ops.propagation.check_seed",
+    "ops.propagation.read_seed",
+    "ops.propagation.write",
+    "ops.propagation_job.finish",
+    "ops.propagation_job.job_seed",
     "ops.jobs.image_ids",
     "ops.bulk.fingerprint",
     "ops.jobs.only_videos",
@@ -389,7 +397,12 @@ CASES: dict[str, Case] = {
     "tracks.propagate_track": Case(
         tracks.propagate_track,
         "annotation.propose",
-        lambda c, s: tracks.propagate_track(s.env, c, s.pid, 1, 0, follow=lambda seed, frames: ([], 0)),
+        lambda c, s: tracks.propagate_track(s.env, c, s.pid, 1, 0, follow=lambda seed, frames: iter(())),
+    ),
+    "propagation_job.start_propagation": Case(
+        propagation_job.start_propagation,
+        "annotation.propose",
+        lambda c, s: propagation_job.start_propagation(s.env, c, s.pid, 1, 0),
     ),
     "videos.list_videos": Case(
         videos.list_videos, "image.read", lambda c, s: videos.list_videos(s.env, c, s.pid)

@@ -108,7 +108,7 @@ ROUTE_OPS: dict[tuple[str, str], str] = {
     ("POST", f"{P}/tracks/merge"): "tracks.merge_tracks",
     ("POST", f"{P}/tracks/{{track_id}}/split"): "tracks.split_track",
     ("DELETE", f"{P}/tracks/{{track_id}}"): "tracks.delete_track",
-    ("POST", f"{P}/tracks/{{track_id}}/propagate"): "tracks.propagate_track",
+    ("POST", f"{P}/tracks/{{track_id}}/propagate"): "propagation_job.start_propagation",
 }
 QUERY = {f"{P}/events": {"until_s": 0}}
 
