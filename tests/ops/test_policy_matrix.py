@@ -258,7 +258,7 @@ CASES: dict[str, Case] = {
         imports.import_annotations,
         "annotation.import",
         lambda c, s: imports.import_annotations(
-            s.env, c, project_name="streets", coco_path=s.coco(), status="proposed"
+            s.env, c, project_name="streets", path=s.coco(), status="proposed"
         ),
     ),
     "bulk.edit_set_status": Case(
