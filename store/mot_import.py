@@ -56,7 +56,7 @@ def parse_mot(text: str) -> tuple[list[MotLine], list[str]]:
                 raise ValueError(
                     f"expected 6 to 10 comma-separated values (frame,id,x,y,w,h,...), got {len(cells)}"
                 )
-            values = [float(c) for c in cells]
+            values = [_number(c, column) for column, c in enumerate(cells, start=1)]
             if not all(map(math.isfinite, values)):
                 raise ValueError(f"values must be finite numbers, got {raw.strip()!r:.80}")
             frame, ident = values[0], values[1]
@@ -80,6 +80,13 @@ def parse_mot(text: str) -> tuple[list[MotLine], list[str]]:
         except ValueError as exc:
             problems.append(f"line {number}: {exc}")
     return lines, problems
+
+
+def _number(cell: str, column: int) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        raise ValueError(f"column {column} must be a number, got {cell!r:.40}") from None
 
 
 def read_mot(path: Path) -> tuple[list[MotLine], list[str]]:
