@@ -87,7 +87,7 @@ def tracks_of(session: Session, project_id: int) -> dict:
         area = None if ann.mask is None else round(ann.area)
         box = [round(v, 2) for v in ann.bbox]
         out.setdefault(key, []).append((frame, label, box, area, ann.score))
-    return {k: sorted(v) for k, v in out.items()}
+    return {k: sorted(v, key=repr) for k, v in out.items()}
 
 
 def partition(tracks: dict) -> list:
