@@ -101,19 +101,22 @@ def read_mot(path: Path) -> tuple[list[MotLine], list[str]]:
     return parse_mot(text)
 
 
-def class_of(line: MotLine, class_name: str | None, class_map: dict[int, str] | None) -> str:
-    """The line's class name: its class number through ``class_map``, else ``class_name``."""
-    if line.mot_class is not None and class_map:
-        if line.mot_class in class_map:
-            return " ".join(class_map[line.mot_class].split())
-        raise ValueError(f"class {line.mot_class} is not in the class map {class_map}")
-    if class_name:
-        return " ".join(class_name.split())
-    raise ValueError(
-        f"class {line.mot_class} has no name: give a class name or map it"
-        if line.mot_class is not None
-        else "the line has no class number: give a class name"
-    )
+def class_of(line: MotLine, class_name: str | None, class_map: dict[int, str] | None) -> str | None:
+    """The line's class name: its class number through ``class_map``, else ``class_name``; None
+    when neither names it."""
+    if line.mot_class is not None and class_map and line.mot_class in class_map:
+        return " ".join(class_map[line.mot_class].split())
+    return " ".join(class_name.split()) if class_name else None
+
+
+def _unnamed(counts: Counter[int | None], class_map: dict[int, str] | None) -> list[str]:
+    """One problem per class number no name was given for (not one per line)."""
+    return [
+        f"{n} line(s) have no class number (the 10-column layout has none): give a class name for them"
+        if c is None
+        else f"class {c} ({n} line(s)) is not in the class map {class_map}: map it to a name"
+        for c, n in sorted(counts.items(), key=lambda item: (item[0] is not None, item[0] or 0))
+    ]
 
 
 def import_mot(
@@ -153,17 +156,17 @@ def import_mot(
     planned: list[PlannedAnnotation] = []
     keys: dict[int, TrackKey] = {}
     where: dict[int, str] = {}
-    unmapped: Counter[int] = Counter()
+    unnamed: Counter[int | None] = Counter()
     for line in lines:
+        name = class_of(line, class_name, class_map)
+        if name is None:
+            unnamed[line.mot_class] += 1
+            continue
         try:
-            name = class_of(line, class_name, class_map)
             frame = videos.frame(target, line.frame - 1)
             bbox = check_bbox(line.box, frame.width, frame.height, slack=math.inf)
         except ValueError as exc:
-            if line.mot_class is not None and class_map and line.mot_class not in class_map:
-                unmapped[line.mot_class] += 1
-            else:
-                problems.append(f"line {line.line}: {exc}")
+            problems.append(f"line {line.line}: {exc}")
             continue
         report.clipped += bbox != line.box
         score = line.conf if not line.gt_layout and line.conf is not None and 0 <= line.conf < 1 else None
@@ -172,10 +175,7 @@ def import_mot(
         where[id(entry)] = f"line {line.line}"
         if line.id >= 0:
             keys[id(entry)] = (target.id, line.id)  # type: ignore[assignment]
-    problems += [
-        f"class {c} ({n} lines) is not in the class map {class_map}: map it to a name"
-        for c, n in unmapped.items()
-    ]
+    problems += _unnamed(unnamed, class_map)
     problems += check_tracks(planned, keys, where)
     refuse(Path(mot_path).name, problems)
     return write_import(

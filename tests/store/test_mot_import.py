@@ -98,7 +98,7 @@ def test_ground_truth_layout_maps_classes_clips_boxes_and_skips_ids_of_minus_one
          r"line 2: track id 1 is class 'b' here and 'a' at line 1: a track is one object of one class"),
         ("1,1,10,20,40,40\n1,1,50,20,40,40\n", {}, r"line 2: track id 1 already has frame index 0 at line 1"),
         ("1,1,10,20,40,40,1,1,1\n1,2,10,20,40,40,1,8,1\n", {"class_map": {1: "a"}, "class_name": None},
-         r"class 8 \(1 lines\) is not in the class map \{1: 'a'\}"),
+         r"5 line\(s\) have no class number .*; class 8 \(1 line\(s\)\) is not in the class map \{1: 'a'\}"),
         ("1,1,10,20,40,40\n", {"class_name": None}, r"MOTChallenge files have no class names"),
         ("\n\n", {}, r"holds no MOT lines"),
     ],
