@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # the importers pull numpy, OpenCV and pycocotools: imported 
     from store.video_import import VideoImportReport
 
 
+LEAVE_OUT_NAME = "-"  # a class map's name for "leave these MOT lines out"
+
+
 class ImportFormat(StrEnum):
     coco = "coco"
     coco_video = "coco-video"
@@ -47,7 +50,7 @@ def import_annotations(
     status: str = "accepted",
     video: str | None = None,
     class_name: str | None = None,
-    class_map: dict[int, str] | None = None,
+    class_map: dict[int, str | None] | None = None,
 ) -> ImportReport | VideoImportReport:
     """Import the file at ``path`` into the project named (or with id) given; accepted or rejected
     annotations need a reviewer.
@@ -57,7 +60,8 @@ def import_annotations(
         images_dir: COCO only: where the images the project lacks are.
         video: MOT only: the project's video the file is about (default: the file's stem).
         class_name: MOT only: the class of every box (of those whose class number is not mapped).
-        class_map: MOT only: class numbers (column 8 of ``gt.txt``) to class names.
+        class_map: MOT only: class numbers (column 8 of ``gt.txt``) to class names; None (or
+            ``-``) leaves that class's lines out.
 
     Raises:
         Invalid: bad input, or a refused file (the reasons named); NotFound: no such project.
@@ -73,7 +77,10 @@ def import_annotations(
         )
     if chosen is ImportFormat.mot:
         class_name = names.class_name(class_name) if class_name else None
-        class_map = {_class_number(k): names.class_name(v) for k, v in (class_map or {}).items()} or None
+        class_map = {
+            _class_number(k): None if v in (None, LEAVE_OUT_NAME) else names.class_name(v)
+            for k, v in (class_map or {}).items()
+        } or None
     else:
         _check_class_names(path)
     with new_session(env.engine) as session:
@@ -117,7 +124,7 @@ def _run(
     status: str,
     video: str | None,
     class_name: str | None,
-    class_map: dict[int, str] | None,
+    class_map: dict[int, str | None] | None,
 ) -> ImportReport | VideoImportReport:
     """The store's importer for ``fmt`` (video ones imported lazily, with their dependencies)."""
     if fmt is ImportFormat.coco:
@@ -152,15 +159,15 @@ def _class_number(key: object) -> int:
         raise Invalid(f"a class map maps MOT class numbers (whole numbers) to names, got {key!r}") from None
 
 
-def parse_class_map(pairs: list[str] | None) -> dict[int, str] | None:
-    """``["1=pedestrian", "2=person on vehicle"]`` (the CLI's ``--map``, the API's ``map``) ->
-    ``{1: "pedestrian", 2: "person on vehicle"}``; None for none."""
-    out: dict[int, str] = {}
+def parse_class_map(pairs: list[str] | None) -> dict[int, str | None] | None:
+    """``["1=pedestrian", "2=person on vehicle", "8=-"]`` (the CLI's ``--map``, the API's ``map``)
+    -> ``{1: "pedestrian", 2: "person on vehicle", 8: None}`` (``-``: leave class 8 out); None for none."""
+    out: dict[int, str | None] = {}
     for pair in pairs or []:
         number, sep, name = pair.partition("=")
         if not sep or not name.strip():
-            raise Invalid(f"a class map entry is NUMBER=NAME (e.g. 1=pedestrian), got {pair!r}")
-        out[_class_number(number.strip())] = name.strip()
+            raise Invalid(f"a class map entry is NUMBER=NAME or NUMBER=- (e.g. 1=pedestrian), got {pair!r}")
+        out[_class_number(number.strip())] = None if name.strip() == LEAVE_OUT_NAME else name.strip()
     return out or None
 
 

@@ -114,7 +114,9 @@ def import_(
     ] = None,
     class_map: Annotated[
         list[str] | None,
-        typer.Option("--map", help="MOT: NUMBER=NAME for a class number of gt.txt (repeatable)."),
+        typer.Option(
+            "--map", help="MOT: NUMBER=NAME (or NUMBER=- to leave it out) per gt.txt class (repeatable)."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -4,10 +4,12 @@ Lines are ``frame,id,x,y,w,h[,conf[,class,vis | ,x,y,z]]``: a 1-based frame numb
 video (frame index + 1, as :mod:`store.mot_export` writes it), the object id (``-1``: a detection
 without identity, imported without a track), the top-left box and its size in pixels. MOT has no
 class names: the caller gives one (``class_name``) or maps MOT class numbers to names
-(``class_map``, ``{1: "pedestrian"}``); the class number is column 8 in the 9-column ground-truth
-layout (``conf`` is there a consider flag, not a score), while the 10-column tracker/detection
-layout carries world coordinates instead and has no class. A score is ``conf`` in the 10-column
-layout when it lies in [0, 1); 1, what the exporter writes for a person's box, gives none.
+(``class_map``, ``{1: "pedestrian", 8: None}``: None leaves that class's lines out, counted in
+the report's ``left_out``, as for MOT17's distractors and reflections). The class number is
+column 8 in the 9-column ground-truth layout (where ``conf`` is a consider flag, not a score);
+the 10-column tracker/detection layout carries world coordinates there and has no class. A score
+is ``conf`` in the 10-column layout when it lies in [0, 1); 1, what the exporter writes for a
+person's box, gives none.
 
 Boxes are clipped to the frame (MOT ground truth has people entering it); a box with no area
 inside is refused, as is any line that does not parse, a size that is not positive, a frame
@@ -30,6 +32,7 @@ from store.coco_import import check_bbox, check_status
 from store.models import Project
 from store.video_import import ProjectVideos, TrackKey, VideoImportReport, check_tracks, refuse, write_import
 
+ClassMap = dict[int, str | None]  # MOT class number -> class name, None: leave its lines out
 MAX_BYTES = 256 * 1024 * 1024  # a MOT17 gt.txt is ~1 MB; refuse what cannot be one
 
 
@@ -101,15 +104,19 @@ def read_mot(path: Path) -> tuple[list[MotLine], list[str]]:
     return parse_mot(text)
 
 
-def class_of(line: MotLine, class_name: str | None, class_map: dict[int, str] | None) -> str | None:
-    """The line's class name: its class number through ``class_map``, else ``class_name``; None
-    when neither names it."""
+LEAVE_OUT = ""  # what :func:`class_of` returns for a line of a class mapped to None
+
+
+def class_of(line: MotLine, class_name: str | None, class_map: ClassMap | None) -> str | None:
+    """The line's class name: its class number through ``class_map``, else ``class_name``;
+    :data:`LEAVE_OUT` for a class mapped to None, None when nothing names it."""
     if line.mot_class is not None and class_map and line.mot_class in class_map:
-        return " ".join(class_map[line.mot_class].split())
+        name = class_map[line.mot_class]
+        return LEAVE_OUT if name is None else " ".join(name.split())
     return " ".join(class_name.split()) if class_name else None
 
 
-def _unnamed(counts: Counter[int | None], class_map: dict[int, str] | None) -> list[str]:
+def _unnamed(counts: Counter[int | None], class_map: ClassMap | None) -> list[str]:
     """One problem per class number no name was given for (not one per line)."""
     return [
         f"{n} line(s) have no class number (the 10-column layout has none): give a class name for them"
@@ -126,7 +133,7 @@ def import_mot(
     mot_path: Path,
     video: str | None = None,
     class_name: str | None = None,
-    class_map: dict[int, str] | None = None,
+    class_map: ClassMap | None = None,
     status: str = "accepted",
     actor: str = "import",
     dry_run: bool = False,
@@ -161,6 +168,9 @@ def import_mot(
         name = class_of(line, class_name, class_map)
         if name is None:
             unnamed[line.mot_class] += 1
+            continue
+        if name == LEAVE_OUT:
+            report.left_out += 1
             continue
         try:
             frame = videos.frame(target, line.frame - 1)

@@ -45,6 +45,7 @@ class VideoImportReport:
     box_only: int = 0
     clipped: int = 0  # boxes clipped to the frame (MOT: people entering or leaving it)
     crowd_skipped: int = 0
+    left_out: int = 0  # MOT lines of a class the caller chose to leave out
     categories_created: list[str] = field(default_factory=list)
     tracks: dict[str, int] = field(default_factory=dict)  # the file's track id -> the store's track id
     batch_id: int | None = None

@@ -56,7 +56,8 @@ async def import_(
     video: Annotated[Name | None, Query(description="MOT: the video (default: the file's stem).")] = None,
     class_name: Annotated[Name | None, Query(alias="class", description="MOT: the boxes' class.")] = None,
     class_map: Annotated[
-        list[Name] | None, Query(alias="map", description="MOT: NUMBER=NAME per class number (repeatable).")
+        list[Name] | None,
+        Query(alias="map", description="MOT: NUMBER=NAME or NUMBER=- (leave out), repeatable."),
     ] = None,
 ) -> dict[str, Any]:
     """Import one annotations file into the project as one undoable change; a video import
@@ -86,8 +87,15 @@ async def import_(
             shutil.copyfileobj(upload.file, out, 1 << 20)
         report = await run_in_threadpool(
             lambda: imports.import_annotations(
-                env, caller, project_id=project_id, path=path, fmt=fmt, status=status_.value, video=video,
-                class_name=class_name, class_map=imports.parse_class_map(class_map),
+                env,
+                caller,
+                project_id=project_id,
+                path=path,
+                fmt=fmt,
+                status=status_.value,
+                video=video,
+                class_name=class_name,
+                class_map=imports.parse_class_map(class_map),
             )  # fmt: skip
         )
     finally:

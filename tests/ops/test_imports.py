@@ -90,14 +90,16 @@ def test_refusals_leave_the_project_as_it_was(vtest, tmp_path: Path) -> None:
         imports.import_annotations(
             env, reviewer, project_id=streets, path=bad, fmt="mot", class_name="person"
         )
-    with pytest.raises(Invalid, match=r"a class map entry is NUMBER=NAME \(e.g. 1=pedestrian\), got 'one'"):
+    with pytest.raises(
+        Invalid, match=r"a class map entry is NUMBER=NAME or NUMBER=- \(e.g. 1=pedestrian\), got 'one'"
+    ):
         imports.parse_class_map(["one"])
     assert _counts(env) == before
 
 
 def test_class_map_keys_from_json_and_the_cli() -> None:
-    assert imports.parse_class_map(["1=pedestrian", " 2 = person on vehicle"]) == {
-        1: "pedestrian", 2: "person on vehicle",
+    assert imports.parse_class_map(["1=pedestrian", " 2 = person on vehicle", "8=-"]) == {
+        1: "pedestrian", 2: "person on vehicle", 8: None,
     }  # fmt: skip
     assert imports.parse_class_map([]) is None
     with pytest.raises(Invalid, match="got 'x'"):

@@ -50,6 +50,7 @@ GT = """\
 3,1,7,20,40,40,1,1,0.8
 1,2,10,150,40,40,0,7,0.5
 2,-1,16,150,40,40,1,7,0.5
+3,3,50,50,10,10,0,8,0.2
 """
 
 
@@ -70,7 +71,7 @@ def test_ground_truth_layout_maps_classes_clips_boxes_and_skips_ids_of_minus_one
         project_id=project,
         mot_path=path,
         video="sq.mp4",
-        class_map={1: "pedestrian", 7: "static person"},
+        class_map={1: "pedestrian", 7: "static person", 8: None},
     )
 
     tracks = {t.name: t for t in list_tracks(session, project_id=project)}
@@ -80,6 +81,7 @@ def test_ground_truth_layout_maps_classes_clips_boxes_and_skips_ids_of_minus_one
     assert [r.track_id is None for r in rows] == [False, False, False, False, True]
     assert {r.score for r in rows} == {None}  # the gt layout's conf is a flag, not a score
     assert report.categories_created == ["pedestrian", "static person"]
+    assert (report.imported, report.left_out) == (5, 1)  # class 8 (a distractor) left out, as asked
 
 
 @pytest.mark.parametrize(
