@@ -3,15 +3,18 @@
 Both formats name a video and a frame index per box; :class:`ProjectVideos` matches the file's
 video names to the project's ingested videos (exact file name, else a unique base name, else a
 unique stem as the MOT exporter names sequences) and frame indexes to the stored frames
-(``Image.frame_index``: 0-based in the source video). Every file track becomes one new ``Track``
-of that video (the file's id -> the store's id is in the report), and the annotations are
+(``Image.frame_index``: 0-based in the source video). Every file track of a video becomes one
+new ``Track`` (a file's track id is per video: the same id in two videos is two tracks; the
+file's id -> the store's id is in the report, as ``"<video id>:<id>"`` when several videos
+have tracks), and the annotations are
 written with :func:`store.bulk_annotations.write_annotations` in one change batch, so undo
 removes the whole import like an image import.
 
 A video import is all or nothing: a track that lost a frame to a skipped line would be silently
 fragmented, so any problem (an unknown video, a frame beyond the video or not sampled at ingest,
-a degenerate box, a track id on two classes, two videos, or twice on one frame) refuses the file
-with every reason listed (:func:`refuse`) and nothing is written.
+a degenerate box, a track id on two classes or twice on one frame) refuses the file with every
+reason listed (:func:`refuse`) and nothing is written. Importing a file twice makes its tracks
+twice, as an image import duplicates its boxes (undo the first).
 """
 
 from __future__ import annotations
