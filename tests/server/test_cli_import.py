@@ -65,3 +65,23 @@ def test_import_coco_video_and_mot_round_trip_and_undo(home: Path, tmp_path: Pat
         [f for f, *_ in rows] for rows in partition(_tracks("source"))
     )
     assert {label for rows in got for _, label, *_ in rows} == {"walker"}
+
+
+def test_import_plain_coco_still_brings_its_images(home: Path, tmp_path: Path, photos) -> None:
+    folder = photos["bus.jpg"].parent
+    coco = {
+        "images": [{"id": 1, "file_name": "bus.jpg", "width": 810, "height": 1080}],
+        "categories": [{"id": 3, "name": "bus"}],
+        "annotations": [{"id": 9, "image_id": 1, "category_id": 3, "bbox": [20, 230, 780, 500]}],
+    }
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(coco))
+    done = RUN.invoke(cli.app, ["import", str(path), "-p", "photos", "--images", str(folder), "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert (report["images_ingested"], report["imported"], report["problems"]) == (1, 1, [])
+    mot_only = RUN.invoke(cli.app, ["import", str(path), "-p", "photos", "--class", "bus"])
+    assert (
+        mot_only.exit_code == 1
+        and "video, class name and class map are for MOT files, not coco" in mot_only.output
+    )
