@@ -74,6 +74,7 @@ HELPERS = {
     "ops.jobs.clean_labels",
     "ops.jobs.image_ids",
     "ops.bulk.fingerprint",
+    "ops.imports.parse_class_map",
     "ops.jobs.only_videos",
     "ops.jobs.video_frames",
     "ops.names.class_name",
