@@ -177,10 +177,12 @@ def create_app(
 
 def body_limits() -> list[tuple[str, int | None]]:
     """Request body caps by path (first match wins; the rest get ``DEFAULT_BODY_LIMIT``): image
-    uploads stream under their own ``max_upload_bytes``; bulk annotation routes take more."""
+    and annotation file uploads stream under their own ``max_upload_bytes``; bulk annotation
+    routes take more."""
     project = rf"{API_PREFIX}/projects/[^/]+"
     return [
         (rf"{project}/images", None),
+        (rf"{project}/imports/[^/]+", None),
         (rf"{project}/annotations(/review|/delete|/relabel)?", BULK_BODY_LIMIT),
     ]
 

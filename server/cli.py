@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ops.exports import Format
+from ops.imports import ImportFormat
 from server.cli_ops import CLI, cli_env, fail, project_id
 from server.settings import get_settings
 
@@ -94,34 +95,56 @@ def ingest(
 
 @app.command("import")
 def import_(
-    annotations: Annotated[Path, typer.Argument(help="COCO annotations JSON.")],
+    annotations: Annotated[
+        Path, typer.Argument(help="COCO JSON (images or video fields) or a MOTChallenge gt.txt / det.txt.")
+    ],
     project: ProjectOpt,
     images: Annotated[Path | None, typer.Option(help="Folder holding the images the file names.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Input format.")] = Format.coco,
+    fmt: Annotated[
+        ImportFormat,
+        typer.Option("--format", help="coco | coco-video | mot (video ones: onto ingested videos)"),
+    ] = ImportFormat.coco,
     status: Annotated[str, typer.Option(help="Status given to imported annotations.")] = "accepted",
+    video: Annotated[
+        str | None,
+        typer.Option(help="MOT: the project's video the file is about (default: the file's stem)."),
+    ] = None,
+    class_name: Annotated[
+        str | None, typer.Option("--class", help="MOT: the class of the boxes (MOT files name none).")
+    ] = None,
+    class_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help="MOT: NUMBER=NAME (or NUMBER=- to leave it out) per gt.txt class (repeatable)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import annotations (COCO polygons or RLE); bad entries are reported, never imported."""
-    from ops.imports import import_annotations
+    """Import annotations: COCO polygons or RLE (bad entries are reported, never imported), or
+    video tracks from COCO with video fields or MOTChallenge text (all or nothing)."""
+    from ops.imports import import_annotations, parse_class_map
 
-    if fmt is not Format.coco:
-        raise fail(f"import supports --format coco only, got {fmt.value}")
     if not annotations.is_file():
         raise fail(f"{annotations} is not a file")
     with cli_env() as env:
         report = import_annotations(
-            env, CLI, project_name=project, coco_path=annotations, images_dir=images, status=status
-        )
+            env, CLI, project_name=project, path=annotations, fmt=fmt, images_dir=images, status=status,
+            video=video, class_name=class_name, class_map=parse_class_map(class_map),
+        )  # fmt: skip
     data = report.to_dict()
-    human = "\n".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, list))
-    for problem in data["problems"][:50]:
+    human = "\n".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, list | dict))
+    if data.get("tracks"):
+        human += "\ntracks (file id -> track id): " + ", ".join(
+            f"{k} -> {v}" for k, v in data["tracks"].items()
+        )
+    for problem in data.get("problems", [])[:50]:
         what = (
             f"annotation {problem['annotation_id']}"
             if "annotation_id" in problem
             else f"image {problem.get('image_id')}"
         )
         human += f"\n  not imported: {what}: {problem['reason']}"
-    if len(data["problems"]) > 50:
+    if len(data.get("problems", [])) > 50:
         human += f"\n  ... and {len(data['problems']) - 50} more (see --json)"
     emit(data, as_json, human)
 

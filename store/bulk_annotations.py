@@ -38,6 +38,7 @@ class PlannedAnnotation:
     area: float = 0.0  # foreground pixels (box area for a box-only entry)
     segmentation: list[list[float]] | dict[str, Any] | None = None  # None: derive from the mask
     fidelity: float | None = None
+    track_id: int | None = None  # the track it belongs to (a video import), created beforehand
 
 
 def annotation_rows(
@@ -79,7 +80,7 @@ def annotation_rows(
                 "threshold": None,
                 "job_id": None,
                 "agent_run_id": None,
-                "track_id": None,
+                "track_id": p.track_id,
                 "author": batch.actor,
                 "version": 1,
                 "created_at": now,

@@ -87,14 +87,18 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, int | str) and not isinstance(value, bool)
 
 
-def check_bbox(bbox: Any, width: int, height: int) -> list[float]:
-    """A COCO box clipped to the image; ValueError when malformed, degenerate or out of bounds."""
+def check_bbox(bbox: Any, width: int, height: int, *, slack: float = BOX_SLACK) -> list[float]:
+    """A COCO box clipped to the image; ValueError when malformed, degenerate or out of bounds.
+
+    ``slack``: px a box may overshoot the image and be clipped (``math.inf``: any box with area
+    inside the image is clipped to it, as MOTChallenge boxes of people entering the frame need).
+    """
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_number, bbox))):
         raise ValueError(f"malformed bbox {bbox!r}: expected [x, y, w, h] of 4 finite numbers")
     x, y, w, h = (float(v) for v in bbox)
     if w <= 0 or h <= 0:
         raise ValueError(f"degenerate bbox {bbox!r}: width and height must be > 0")
-    if x < -BOX_SLACK or y < -BOX_SLACK or x + w > width + BOX_SLACK or y + h > height + BOX_SLACK:
+    if x < -slack or y < -slack or x + w > width + slack or y + h > height + slack:
         raise ValueError(f"bbox {bbox!r} is out of bounds of the {width}x{height} image")
     x0, y0 = max(x, 0.0), max(y, 0.0)
     x1, y1 = min(x + w, float(width)), min(y + h, float(height))
@@ -304,6 +308,12 @@ def plan_annotations(
     return planned, names
 
 
+def check_status(status: str) -> None:
+    """The status imported annotations get: ValueError unless proposed, accepted or rejected."""
+    if status not in ("proposed", "accepted", "rejected"):
+        raise ValueError(f"status must be proposed, accepted or rejected, got {status!r}")
+
+
 def import_coco(
     session: Session,
     *,
@@ -331,8 +341,7 @@ def import_coco(
     project = session.get(Project, project_id)
     if project is None:
         raise ValueError(f"no project with id {project_id}")
-    if status not in ("proposed", "accepted", "rejected"):
-        raise ValueError(f"status must be proposed, accepted or rejected, got {status!r}")
+    check_status(status)
     coco = read_coco(coco_path)
     report = ImportReport(project_id=project_id, dry_run=dry_run)
     images = _Images(session, project_id, images_dir)

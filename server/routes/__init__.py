@@ -20,6 +20,7 @@ from server.routes import (
     findings,
     history,
     images,
+    imports,
     jobs,
     projects,
     review_queue,
@@ -42,4 +43,5 @@ ROUTERS: list[APIRouter] = [
     chat.router,
     segment.router,
     videos.router,
+    imports.router,
 ]

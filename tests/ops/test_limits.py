@@ -49,7 +49,7 @@ def test_coco_import_refuses_bad_class_names_before_writing(ops_world: tuple[Wor
     path.write_text(json.dumps(coco))
     with pytest.raises(Invalid, match=r"category 1 of coco.json: class name .*U\+202E"):
         imports.import_annotations(
-            env, caller_of(env.engine, "root", via="cli"), project_name="streets", coco_path=path
+            env, caller_of(env.engine, "root", via="cli"), project_name="streets", path=path
         )
 
 

@@ -82,6 +82,7 @@ HELPERS = {
     "ops.propagation_job.job_seed",
     "ops.jobs.image_ids",
     "ops.bulk.fingerprint",
+    "ops.imports.parse_class_map",
     "ops.jobs.only_videos",
     "ops.jobs.video_frames",
     "ops.names.class_name",
@@ -266,7 +267,7 @@ CASES: dict[str, Case] = {
         imports.import_annotations,
         "annotation.import",
         lambda c, s: imports.import_annotations(
-            s.env, c, project_name="streets", coco_path=s.coco(), status="proposed"
+            s.env, c, project_name="streets", path=s.coco(), status="proposed"
         ),
     ),
     "bulk.edit_set_status": Case(

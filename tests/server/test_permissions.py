@@ -109,8 +109,9 @@ ROUTE_OPS: dict[tuple[str, str], str] = {
     ("POST", f"{P}/tracks/{{track_id}}/split"): "tracks.split_track",
     ("DELETE", f"{P}/tracks/{{track_id}}"): "tracks.delete_track",
     ("POST", f"{P}/tracks/{{track_id}}/propagate"): "propagation_job.start_propagation",
+    ("POST", f"{P}/imports/{{fmt}}"): "imports.import_annotations",
 }
-QUERY = {f"{P}/events": {"until_s": 0}}
+QUERY = {f"{P}/events": {"until_s": 0}, f"{P}/imports/{{fmt}}": {"status": "proposed"}}
 
 
 def _app_routes() -> dict[tuple[str, str], APIRoute]:
@@ -231,6 +232,9 @@ def body(method: str, path: str, world: World) -> dict[str, Any]:
     if (method, path) == ("POST", f"{P}/images"):
         photo = next(p for p in sorted((world.home / "images").rglob("*")) if p.is_file())
         return {"files": [("files", ("photo.jpg", photo.read_bytes(), "image/jpeg"))]}
+    if (method, path) == ("POST", f"{P}/imports/{{fmt}}"):
+        empty = b'{"images": [], "annotations": [], "categories": []}'
+        return {"files": [("file", ("coco.json", empty, "application/json"))]}
     if (method, path) in bodies:
         return {"json": bodies[(method, path)]}
     return {"json": {}} if method in ("POST", "PUT", "PATCH") else {}

@@ -15,6 +15,7 @@ from ops.caller import Caller
 from ui import actions
 from ui.services import UIServices
 from ui.shared import Shared
+from ui.tabs import imports
 
 FORMATS = {"COCO": exports.Format.coco, "YOLO": exports.Format.yolo, "Mask PNGs": exports.Format.masks}
 
@@ -57,3 +58,4 @@ def build(services: UIServices, shared: Shared) -> None:
         return f"exported {which} to `{path}`", str(path), data
 
     run.click(go, [shared.project, fmt, statuses, masks], [shared.status, download, report])
+    imports.build(services, shared)
