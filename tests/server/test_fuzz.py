@@ -23,7 +23,7 @@ from tests.server.conftest import World, make_app
 schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = 20
-BUDGET_S = 75.0
+BUDGET_S = 180.0  # all four fuzz runs took 252 s in the last full run; the cap is for a loaded machine
 # The checks of "is the answer true": no server error and every part of it as documented.
 CHECKS = (
     "not_a_server_error",
@@ -143,7 +143,7 @@ def _report(name: str, summary: dict[str, int], failures: list[str], tmp: Path) 
 # No model weights in these apps: the chat route answers "no LLM is connected" at once, so the
 # budget goes to the HTTP contract, not to the 1.5B model answering fuzzed messages one by one
 # (with it, one pass over the chat route outlasted the whole budget).
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 def test_fuzz_anonymous_local_mode(world: World, tmp_path: Path) -> None:
     app = make_app(world, local_mode=True, allowed_hosts=["testserver"], models=tmp_path / "no-models")
     summary, failures = fuzz(loopback_peer(app), headers={}, known=_known(world))
@@ -152,7 +152,7 @@ def test_fuzz_anonymous_local_mode(world: World, tmp_path: Path) -> None:
     _report("anonymous, local mode", summary, failures, tmp_path)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 def test_fuzz_admin_token_network_mode(world: World, tmp_path: Path) -> None:
     app = make_app(world, host="0.0.0.0", models=tmp_path / "no-models")
     summary, failures = fuzz(app, headers=world.auth("root"), known=_known(world))
