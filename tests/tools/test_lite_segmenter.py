@@ -164,6 +164,30 @@ def test_isnet_input_bounds_are_checked(lo: int, hi: int) -> None:
         LiteSegmenter(min_side=lo, max_side=hi)
 
 
+@pytest.mark.parametrize("point_min_side", [100, 0, 704])
+def test_the_point_input_bound_is_checked(point_min_side: int) -> None:
+    with pytest.raises(ValueError, match="point_min_side"):
+        LiteSegmenter(point_min_side=point_min_side)
+
+
+@pytest.mark.parametrize(
+    ("shape", "square", "kept"),
+    [
+        ((127, 504), (640, 640), (192, 640)),  # a thin part of pca_test1.jpg: 3.3x fewer pixels
+        ((505, 80), (640, 640), (640, 128)),
+        ((70, 73), (256, 256), (192, 192)),  # a sweet: the point windows start at 192
+        ((300, 200), (448, 448), (448, 320)),
+        ((20, 600), (640, 640), (64, 640)),  # never below 64
+    ],
+)
+def test_a_point_windows_input_keeps_its_aspect(
+    shape: tuple[int, int], square: tuple[int, int], kept: tuple[int, int]
+) -> None:
+    segmenter = LiteSegmenter()
+    assert segmenter.input_shape(shape) == square  # boxes: stretched to a square, as before
+    assert segmenter.input_shape(shape, aspect=True) == kept
+
+
 def _truth_set() -> list[tuple[np.ndarray, list]]:
     from tests.tools.click_truth import PHOTOS, load_rgb, truths
 
@@ -195,6 +219,26 @@ def test_an_isnet_click_is_as_good_as_a_box(models_dir: Path) -> None:
     clicks, boxes = _click_and_box_ious(segmenter)
     assert np.mean(clicks) > 0.9 and np.mean(boxes) > 0.9
     assert np.mean(clicks) > np.mean(boxes) - 0.05
+
+
+@pytest.mark.slow
+def test_a_click_on_a_thin_object_runs_one_unstretched_pass(models_dir: Path) -> None:
+    """pca_test1.jpg's parts are about 4:1; a square input made a click cost 1.4 CPU-s (issue 16)."""
+    from tests.tools.click_truth import load_rgb, truths
+
+    rgb = load_rgb("pca_test1.jpg")
+    truth = truths("pca_test1.jpg", rgb)[0]
+    segmenter = LiteSegmenter(_isnet(models_dir, "medium-dynamic"), threads=2)
+    segmenter.set_image(rgb, key="pca")
+    segmenter.segment(boxes=np.array([truth.box]))  # opens the session
+    shapes = []
+    run = segmenter._session.run
+    segmenter._session.run = lambda names, feed: shapes.append(feed["input"].shape) or run(names, feed)
+    click, _ = segmenter.segment(points=np.array([truth.click]))
+    assert shapes == [(1, 3, 192, 640)]
+    assert _iou(click[0], truth.mask) > 0.95
+    segmenter.segment(boxes=np.array([[10, 10, 200, 60]]))
+    assert shapes[-1] == (1, 3, 320, 320)  # a box's crop is still stretched to a square
 
 
 @pytest.mark.slow
