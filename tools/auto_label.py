@@ -21,6 +21,7 @@ from ops.caller import Caller
 from ops.unit import within
 from store.models import Annotation, Image, Job
 from tools.backends.vocab import UnknownLabel
+from tools.lazy_models import ModelsOnFirstUse
 from tools.pipeline import ImageRef, Label, label_image
 from tools.registry import From, Source, Tool, ToolContext, ToolError, ToolResult
 
@@ -137,7 +138,7 @@ class WithDetector:
         return getattr(self.base, "verifier", None)
 
 
-class LabelJob:
+class LabelJob(ModelsOnFirstUse):
     """Job handler: item ``i`` is image ``params['image_ids'][i]``.
 
     An image that already has this job's annotations is skipped: with the cursor committed in the
@@ -146,17 +147,9 @@ class LabelJob:
     """
 
     def __init__(self, *, home: Path, backends_factory: Callable[[], Any]) -> None:
-        self.home = home
-        self.backends_factory = backends_factory
-        self._backends: Any = None
+        super().__init__(home=home, backends_factory=backends_factory)
         self._detectors: dict[str, Any] = {}  # a job's own detector (params['detector']), by model id
         self.last: Any = None  # the last ImageResult, for timing reports
-
-    @property
-    def backends(self) -> Any:
-        if self._backends is None:
-            self._backends = self.backends_factory()
-        return self._backends
 
     def backends_for(self, job: Job, session: Session) -> Any:
         """The process's backends, with the detector the job names (``params['detector']``, e.g.

@@ -26,6 +26,7 @@ from ops.propagation_job import KIND, finish, job_seed
 from ops.unit import within
 from store.models import Image, Job
 from tools.auto_label import job_caller
+from tools.lazy_models import ModelsOnFirstUse
 from tools.video_propagate import follower_for, model_name
 
 __all__ = ["KIND", "PropagateJob"]
@@ -52,20 +53,13 @@ class _Following:
             self.lost = True
 
 
-class PropagateJob:
+class PropagateJob(ModelsOnFirstUse):
     """Job handler for :data:`KIND`; see the module docstring."""
 
     def __init__(self, *, home: Path, backends_factory: Callable[[], Any]) -> None:
-        self.home, self.backends_factory = home, backends_factory
-        self._backends: Any = None
+        super().__init__(home=home, backends_factory=backends_factory)
         self.state: _Following | None = None
         self.stats = {"frames": 0, "replayed": 0}
-
-    @property
-    def backends(self) -> Any:
-        if self._backends is None:
-            self._backends = self.backends_factory()
-        return self._backends
 
     def total(self, params: dict[str, Any]) -> int:
         return len(params["frame_ids"])

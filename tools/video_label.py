@@ -37,6 +37,7 @@ from sqlmodel import Session, col, select
 
 from store.categories import ensure_categories
 from store.models import Annotation, Image, Job, Track, Video
+from tools.lazy_models import ModelsOnFirstUse
 from tools.pipeline import clip_to_box, load_rgb
 from tools.video_label_sam2 import Window, frame_paths, lives, propagate_window, window_bounds
 from tools.video_propagate import video_tracker
@@ -61,7 +62,7 @@ class _VideoState:
     previous_image_id: int | None = None
 
 
-class VideoLabelJob:
+class VideoLabelJob(ModelsOnFirstUse):
     """Job handler: item ``i`` is frame ``params['frame_ids'][i]``; see the module docstring."""
 
     def __init__(
@@ -74,18 +75,11 @@ class VideoLabelJob:
     ) -> None:
         if key_every < 1:
             raise ValueError(f"key_every must be at least 1 (every frame a key frame), got {key_every}")
-        self.home, self.backends_factory, self.reuse_iou = home, backends_factory, reuse_iou
-        self.key_every = key_every
-        self._backends: Any = None
+        super().__init__(home=home, backends_factory=backends_factory)
+        self.reuse_iou, self.key_every = reuse_iou, key_every
         self.state: _VideoState | None = None
         self.window: Window | None = None
         self.stats = {"frames": 0, "replayed": 0, "segmented": 0, "reused": 0, "propagated": 0}
-
-    @property
-    def backends(self) -> Any:
-        if self._backends is None:
-            self._backends = self.backends_factory()
-        return self._backends
 
     def total(self, params: dict[str, Any]) -> int:
         return len(params["frame_ids"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from ops.errors import Invalid
 from ops.unit import Env, read
 from server.deps import CallerDep, EnvDep
 from server.routes.schema import MAX_INT, Id, errors
+from server.routes.uploads import refuse_oversized, staging_dir
 from store.models import AnnotationStatus, Image
 
 router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"], responses=errors(411))
@@ -98,21 +98,14 @@ def list_(
 async def upload(project_id: Id, request: Request, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
     """Add images: one .zip, or image files, as multipart field ``files``. All or nothing: a
     refused upload (bad zip, zip bomb, over a limit) keeps nothing and says why."""
-    limit = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is None:
-        raise HTTPException(status.HTTP_411_LENGTH_REQUIRED, "send Content-Length with an upload")
-    if int(declared) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"upload of {int(declared):,} bytes > limit {limit:,}"
-        )
+    refuse_oversized(request)
     await run_in_threadpool(_may_ingest, env, caller, project_id)
     form = await request.form(max_files=MAX_UPLOAD_FILES)
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     if not files:
         await form.close()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "multipart field 'files' holds no files")
-    tmp = Path(tempfile.mkdtemp(prefix="upload-", dir=_tmp_dir(env.home)))
+    tmp = staging_dir(env.home, "upload-")
     try:
         source = await run_in_threadpool(_stage, files, tmp)
         report = await run_in_threadpool(
@@ -129,12 +122,6 @@ def _may_ingest(env: Env, caller: Caller | None, project_id: Id) -> None:
     policy entry) when it writes."""
     with read(env, caller, "image.ingest", project_id):
         pass
-
-
-def _tmp_dir(home: Path) -> Path:
-    path = home / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _stage(files: list[UploadFile], tmp: Path) -> Path:

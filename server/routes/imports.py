@@ -10,8 +10,7 @@ COCO file names must be in the project already (the API takes no images folder; 
 from __future__ import annotations
 
 import shutil
-import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -24,6 +23,7 @@ from ops.imports import ImportFormat
 from ops.unit import Env, read
 from server.deps import CallerDep, EnvDep
 from server.routes.schema import Id, Name, errors
+from server.routes.uploads import refuse_oversized, staging_dir
 from store.models import AnnotationStatus
 
 router = APIRouter(prefix="/projects/{project_id}/imports", tags=["imports"], responses=errors(411, 413))
@@ -62,23 +62,14 @@ async def import_(
 ) -> dict[str, Any]:
     """Import one annotations file into the project as one undoable change; a video import
     (coco-video, mot) is all or nothing and a refusal names every problem."""
-    limit = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is None:
-        raise HTTPException(status.HTTP_411_LENGTH_REQUIRED, "send Content-Length with an upload")
-    if int(declared) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"upload of {int(declared):,} bytes > limit {limit:,}"
-        )
+    refuse_oversized(request)
     await run_in_threadpool(_may_import, env, caller, project_id)
     form = await request.form(max_files=1)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         await form.close()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "multipart field 'file' holds no file")
-    home_tmp = env.home / "tmp"
-    home_tmp.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="import-", dir=home_tmp))
+    tmp = staging_dir(env.home, "import-")
     try:
         name = PurePosixPath((upload.filename or "").replace("\\", "/")).name
         path = tmp / (name if name not in ("", ".", "..") else "upload")
