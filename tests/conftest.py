@@ -152,19 +152,43 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return found
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """One private Ray for the session (``--ray-address local``: 2 CPUs, no dashboard),
-    stopped at its end; skipped where ray is not installed."""
-    ray = pytest.importorskip("ray")
-    from server.ray_cluster import connect
-
+def _ray_on_loopback_only() -> None:
+    """Skip unless ray is installed and this process sees only loopback (see the skip message)."""
+    pytest.importorskip("ray")
     if {name for _index, name in socket.if_nameindex()} - {"lo"}:
         pytest.skip(
             "Ray 2.60 binds its servers on every interface, and test servers must stay on loopback: "
             "`./dev test` runs the suite in a network namespace holding only loopback (needs root)"
         )
 
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One private Ray for the session (``--ray-address local``: 2 CPUs, no dashboard),
+    stopped at its end; skipped where ray is not installed."""
+    _ray_on_loopback_only()
+    import ray
+
+    from server.ray_cluster import connect
+
     resources = connect("local", num_cpus=2)
     yield resources
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A real Ray head for the session, started by ``ray start --head`` (2 CPUs, 127.0.0.1, no
+    dashboard; tests/rayhead.py) and stopped at its end, also when the run fails or is killed."""
+    _ray_on_loopback_only()
+    import signal
+
+    from tests.rayhead import RayHead
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # a killed run still stops its head
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    head = RayHead(REPO)
+    try:
+        yield head
+    finally:
+        head.stop()

@@ -80,3 +80,25 @@ def test_a_worker_on_ray_runs_a_detached_job(ray_cluster, project) -> None:
     on_thread = label("--threshold", "0.31", "--json")
     summary = RUN.invoke(cli_label.app, ["label", "--project", "p", "--classes", "person,bus,tie", "--json"])
     assert json.loads(summary.stdout)["annotations"] == json.loads(on_thread.stdout)["annotations"]
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(project) -> None:
+    """No Ray is started here: ``ray.init`` would retry such an address for minutes."""
+    import time
+
+    from server import cli_worker
+    from tests.rayhead import free_port
+
+    closed = f"127.0.0.1:{free_port()}"
+    t = time.monotonic()
+    nobody = label("--executor", "ray", "--ray-address", closed)
+    assert nobody.exit_code == 1 and "Traceback" not in nobody.output
+    assert f"no Ray cluster answers at --ray-address '{closed}'" in said(nobody)  # and where Ray looked:
+    assert "Connection refused; start one with `ray start --head`" in said(nobody)  # 127.0.0.1 may be
+    # mapped to the machine's address
+    worker = RUN.invoke(cli_worker.app, ["--executor", "ray", "--ray-address", closed, "--exit-when-idle"])
+    assert worker.exit_code == 2 and "no Ray cluster answers" in said(worker)
+    assert time.monotonic() - t < 30
+    garbled = label("--executor", "ray", "--ray-address", "headnode")
+    assert garbled.exit_code == 1
+    assert "--ray-address must be local, auto, host:port or ray://host:port, got 'headnode'" in said(garbled)
