@@ -50,6 +50,10 @@ class ModelActor:
         """The detector's vocabulary check (ValueError naming what it can detect)."""
         check_labels(self.backends.detector, labels)
 
+    def detector_id(self) -> str | None:
+        """The model id of the stack's detector (``Backends.ids``), None when it has none."""
+        return getattr(self.backends, "ids", {}).get("detector")
+
     def infer_batch(self, items: list[Item], labels: list[str], threshold: float) -> list[Inference | None]:
         from PIL import Image as PILImage
 
@@ -170,10 +174,37 @@ class RayLabelJob(LabelJob):
             self._pool.close()
             self._pool = None
 
+    def refuse_unsupported(self, job: Job) -> None:
+        """ValueError for a job the actors cannot run as asked, before any image is sent.
+
+        The in-process handler builds a job's own detector (``params['detector']``) or an
+        example detector from the project's store (``params['examples']``); the actors hold one
+        stack built at their start and cannot read the store, so such a job would be labeled with
+        the wrong detector. It fails instead, with what to do; nothing is written, and it resumes
+        on an in-process worker.
+        """
+        import ray
+
+        if job.params.get("examples"):
+            raise ValueError(
+                "a label-by-example job reads its examples from the project's store, which Ray "
+                "actors cannot; resume it on a worker without --executor ray"
+            )
+        wanted = job.params.get("detector")
+        if wanted:
+            have = ray.get(self.pool.actors[0].detector_id.remote(), timeout=self.options.timeout_s)
+            if have != wanted:
+                raise ValueError(
+                    f"this job asks for detector {wanted!r} and the Ray actors run the worker's "
+                    f"stack ({have!r}); resume it on a worker without --executor ray"
+                )
+
     def process(self, session: Session, job: Job, index: int) -> None:
         image = self.todo(session, job, index)
         if image is None:
             return
+        if self._job != job.id:
+            self.refuse_unsupported(job)
         inference = self._inference(session, job, index)
         if inference is None:
             return

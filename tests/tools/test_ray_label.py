@@ -180,6 +180,27 @@ def test_the_vocabulary_check_runs_on_an_actor(ray_cluster, tmp_path: Path) -> N
         handler.close()
 
 
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [({"detector": "project-1-yolo-job3"}, "asks for detector 'project-1-yolo-job3'"),
+     ({"examples": [1]}, "label-by-example")],
+)  # fmt: skip
+def test_a_job_the_actors_cannot_run_as_asked_fails_before_writing(ray_cluster, store, extra, said) -> None:
+    """Its own detector, or examples from the store: the actors hold one stack and no store, so
+    the job fails with what to do instead of labeling with the wrong detector."""
+    handler = RayLabelJob(home=store.home, backends_factory=FakeBackends, options=RayOptions(replicas=1))
+    runner = JobRunner(store.engine, {KIND: handler}, poll_s=0.05)
+    ids = sorted(store.images.values())
+    params = {"classes": CLASSES, "image_ids": ids, "threshold": 0.3, **extra}
+    try:
+        failed = runner.run_job(runner.enqueue(store.project_id, KIND, params))
+    finally:
+        handler.close()
+    assert (failed.state, failed.cursor) == (JobState.failed, 0)
+    assert said in failed.error and "without --executor ray" in failed.error
+    assert sum(rows(store.engine).values()) == 0
+
+
 def test_bad_options_name_what_was_expected() -> None:
     with pytest.raises(ValueError, match=r"replicas >= 1.*got replicas=0, batch=0"):
         RayOptions(replicas=0, batch=0)
