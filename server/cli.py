@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ops.exports import Format
 from ops.imports import ImportFormat
-from server.cli_ops import CLI, cli_env, fail, project_id
+from server.cli_ops import CLI, JsonOpt, cli_env, fail, project_id
 from server.settings import get_settings
 
 app = typer.Typer(
@@ -34,7 +34,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from server.cli_ops import JsonOpt
 from server.settings import Settings, get_settings
 from store.backup import BackupError, BackupReport, create_backup, restore_backup, verify_backup
 
@@ -23,7 +24,6 @@ console = Console(stderr=True)
 # What a home holds besides its data, left in place by a restore: the default model cache
 # (Settings.models_dir), which a backup does not carry.
 KEEP = ("models",)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
 def database_url(settings: Settings) -> str:

@@ -1,7 +1,7 @@
 """`labelwright label` and `labelwright jobs`: batch labeling in the foreground, and job control.
 
-Mount on the main CLI with ``app.command("label")(label)`` and ``app.add_typer(jobs_app,
-name="jobs")``; ``python -m server.cli_label`` runs this module's own ``app`` (same verbs).
+Its ``app`` holds ``label`` and the ``jobs`` group (:mod:`server.cli_jobs`) and is mounted at the
+CLI's top level; ``python -m server.cli_label`` runs it on its own (same verbs).
 
 A rerun of the same ``label`` command resumes instead of starting over: it looks for this
 project's ``auto_label`` job with the same classes, images, threshold and stack that is
@@ -20,20 +20,19 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy.engine import Engine
 
+from server.cli_jobs import jobs_app
+from server.cli_ops import JsonOpt, fail
 from server.jobs import JobRunner, ProgressEvent
 from server.settings import get_settings
 from store.db import new_session
 from store.models import Job, JobState
 
 app = typer.Typer(help="Label images in the foreground; list, cancel and resume jobs.", no_args_is_help=True)
-jobs_app = typer.Typer(help="List, cancel and resume background jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 console = Console(stderr=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 # The Ray executor's sizing, shared by `label` and `worker`.
 ReplicasOpt = Annotated[int, typer.Option(min=1, help="Ray: model actors (one stack each).")]
 GpusOpt = Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor.")]
@@ -93,12 +92,7 @@ def make_runner(
     return JobRunner(engine, handlers, lock_dir=home / "jobs")
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
-
-
-def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
+def summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
     from ops.jobs import output
     from ops.unit import Env
     from server.cli_ops import CLI
@@ -117,7 +111,7 @@ def _summary(engine: Engine, job: Job, seconds: float) -> dict[str, Any]:
     }
 
 
-def _print_summary(data: dict[str, Any], as_json: bool) -> None:
+def print_summary(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -130,7 +124,7 @@ def _print_summary(data: dict[str, Any], as_json: bool) -> None:
     )
 
 
-def _run_foreground(runner: JobRunner, job_id: int, as_json: bool) -> Job:
+def run_foreground(runner: JobRunner, job_id: int, as_json: bool) -> Job:
     """Run the job with a progress bar (images/s); Ctrl-C cancels it cleanly at its cursor."""
     with Progress(
         TextColumn("labeling"),
@@ -235,7 +229,7 @@ def label(
     from tools.auto_label import KIND
 
     if stack not in ("lite", "full"):
-        raise _fail(f"--stack must be lite or full, got {stack!r}")
+        raise fail(f"--stack must be lite or full, got {stack!r}")
     ray = _ray_plan(executor, ray_address, replicas, gpus_per_replica, detach)
     home, models_dir = paths()
     engine = get_settings().open_store()
@@ -250,12 +244,12 @@ def label(
         try:
             runner = make_runner(engine, home, models_dir, stack, detector, ray)
         except ValueError as exc:  # the Ray cluster is not there or too small
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         with new_session(engine) as session:
             tracks = job_ops.only_videos(session, project_id) if video is None else video
         job = find_resumable(engine, runner, project_id, wanted, refs, threshold, stack, tracks, detector)
         if job is not None and job.state == JobState.done:
-            _print_summary(_summary(engine, job, 0.0), as_json)
+            print_summary(summary(engine, job, 0.0), as_json)
             return
         if job is not None and job.state == JobState.running:
             if detach:
@@ -266,7 +260,7 @@ def label(
                 if job.lease_until
                 else ""
             )
-            raise _fail(f"job {job.id} with these settings is running in another process{until}")
+            raise fail(f"job {job.id} with these settings is running in another process{until}")
         try:
             if job is None:
                 check = runner.handlers[KIND].check_labels
@@ -279,13 +273,13 @@ def label(
                 job_id = job_ops.resume(env, CLI, project_id, job.id).id
                 console.print(f"resuming job {job_id} at image {job.cursor + 1} of {job.total}")
         except OpError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         if detach:
             _print_detached(job_id, "queued", as_json)
             return
         started = time.perf_counter()
         try:
-            job = _run_foreground(runner, job_id, as_json)
+            job = run_foreground(runner, job_id, as_json)
         except KeyboardInterrupt:
             with new_session(engine) as session:
                 from store.jobs import get_job
@@ -294,7 +288,7 @@ def label(
             done = stopped.cursor if stopped else "?"
             console.print(f"cancelled job {job_id} after {done} images; rerun the same command to resume")
             raise typer.Exit(130) from None
-        _print_summary(_summary(engine, job, time.perf_counter() - started), as_json)
+        print_summary(summary(engine, job, time.perf_counter() - started), as_json)
         if job.state != JobState.done:
             raise typer.Exit(1)
     finally:
@@ -308,11 +302,11 @@ def _ray_plan(executor: str, address: str, replicas: int, gpus: float, detach: b
     from server.ray_cluster import EXECUTORS
 
     if executor not in EXECUTORS:
-        raise _fail(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        raise fail(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "thread":
         return None
     if detach:
-        raise _fail("--detach only queues the job; run it on Ray with `labelwright worker --executor ray`")
+        raise fail("--detach only queues the job; run it on Ray with `labelwright worker --executor ray`")
     from tools.ray_label import RayOptions
 
     return address, RayOptions(replicas=replicas, gpus=gpus)
@@ -343,125 +337,6 @@ def _trained_detector(models_dir: Path, project_id: int, classes: list[str]) -> 
     if chosen is not None:
         console.print(f"labeling with {chosen}, trained on this project (the lite detector cannot see these)")
     return chosen
-
-
-@jobs_app.command("list")
-def list_(
-    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
-    state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Jobs, newest first."""
-    from store.jobs import list_jobs
-    from store.projects import get_project_by_name
-
-    home, _ = paths()
-    engine = get_settings().open_store()
-    with new_session(engine) as session:
-        project_id = None
-        if project is not None:
-            found = get_project_by_name(session, name=project)
-            if found is None:
-                raise _fail(f"no project named {project!r}")
-            project_id = found.id
-        try:
-            rows = list_jobs(session, project_id=project_id, state=state)
-        except ValueError as exc:
-            raise _fail(f"--state must be one of {[s.value for s in JobState]}: {exc}") from None
-    engine.dispose()
-    data = [
-        {
-            "id": j.id,
-            "project_id": j.project_id,
-            "kind": j.kind,
-            "state": j.state.value,
-            "done": j.cursor,
-            "total": j.total,
-            "classes": j.params.get("classes"),
-            "error": j.error,
-            "updated_at": j.updated_at.isoformat(timespec="seconds"),
-        }
-        for j in rows
-    ]
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    table = Table("id", "kind", "state", "progress", "classes", "updated", "error")
-    for d in data:
-        table.add_row(
-            str(d["id"]), d["kind"], d["state"], f"{d['done']}/{d['total']}", ",".join(d["classes"] or []),
-            d["updated_at"], d["error"],
-        )  # fmt: skip
-    Console().print(table)
-
-
-def _project_of(env: Any, job_id: int) -> int:
-    from store.jobs import get_job
-
-    with new_session(env.engine) as session:
-        job = get_job(session, job_id=job_id)
-    if job is None:
-        raise _fail(f"no job with id {job_id}")
-    return job.project_id
-
-
-@jobs_app.command()
-def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
-    """Cancel a job: a queued one at once, a running one after its current image."""
-    from ops import jobs as job_ops
-    from server.cli_ops import CLI, cli_env
-
-    with cli_env() as env:
-        job = job_ops.cancel(env, CLI, _project_of(env, job_id), job_id)
-    state = "cancelled" if job.state == "cancelled" else "cancel requested (stops after the current image)"
-    console.print(f"job {job_id}: {state}")
-
-
-@jobs_app.command()
-def resume(
-    job_id: Annotated[int, typer.Argument(help="Job id.")],
-    background: Annotated[
-        bool, typer.Option(help="Only requeue it, for a running server to pick up.")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Resume a cancelled or failed job from its cursor (in the foreground unless --background)."""
-    from ops import jobs as job_ops
-    from ops.errors import OpError
-    from ops.unit import Env
-    from server.cli_ops import CLI
-
-    home, models_dir = paths()
-    engine = get_settings().open_store()
-    try:
-        with new_session(engine) as session:
-            from store.jobs import get_job
-
-            found = get_job(session, job_id=job_id)
-        if found is None:
-            raise _fail(f"no job with id {job_id}")
-        runner = make_runner(
-            engine, home, models_dir, found.params.get("stack", "lite"), found.params.get("detector")
-        )
-        runner.requeue_stale()
-        try:
-            job = job_ops.resume(Env(engine, home), CLI, found.project_id, job_id)
-        except OpError as exc:
-            raise _fail(str(exc)) from None
-        if background:
-            console.print(f"job {job_id} queued at {job.done}/{job.total}")
-            return
-        started = time.perf_counter()
-        try:
-            job = _run_foreground(runner, job_id, as_json)
-        except KeyboardInterrupt:
-            console.print(f"cancelled job {job_id}; `labelwright jobs resume {job_id}` continues it")
-            raise typer.Exit(130) from None
-        _print_summary(_summary(engine, job, time.perf_counter() - started), as_json)
-        if job.state != JobState.done:
-            raise typer.Exit(1)
-    finally:
-        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +25,7 @@ from store.errors import StaleWriteError
 
 console = Console(stderr=True)
 CLI: Caller = local_caller("cli")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
