@@ -36,6 +36,12 @@ console = Console(stderr=True)
 # The Ray executor's sizing, shared by `label` and `worker`.
 ReplicasOpt = Annotated[int, typer.Option(min=1, help="Ray: model actors (one stack each).")]
 GpusOpt = Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor.")]
+ExecutorOpt = Annotated[
+    str, typer.Option(help="thread: models in this process; ray: on Ray actors (--ray-address).")
+]
+RayAddressOpt = Annotated[
+    str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
+]
 
 
 def paths() -> tuple[Path, Path]:
@@ -207,12 +213,8 @@ def label(
             help="Detector instead of the stack's: project:<name> (trained on that project) or a model id."
         ),
     ] = None,
-    executor: Annotated[
-        str, typer.Option(help="thread: models in this process; ray: on Ray actors (--ray-address).")
-    ] = "thread",
-    ray_address: Annotated[
-        str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
-    ] = "local",
+    executor: ExecutorOpt = "thread",
+    ray_address: RayAddressOpt = "local",
     replicas: ReplicasOpt = 1,
     gpus_per_replica: GpusOpt = 0.0,
     as_json: JsonOpt = False,

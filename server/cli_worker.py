@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from server.cli_label import GpusOpt, ReplicasOpt
+from server.cli_label import ExecutorOpt, GpusOpt, RayAddressOpt, ReplicasOpt
 from server.jobs import JobRunner, ProgressEvent
 from server.settings import get_settings
 
@@ -33,12 +33,8 @@ def worker(
     exit_when_idle: Annotated[
         bool, typer.Option(help="Exit once no job is queued or running (batch use).")
     ] = False,
-    executor: Annotated[
-        str, typer.Option(help="thread: models in this process; ray: image jobs on Ray actors.")
-    ] = "thread",
-    ray_address: Annotated[
-        str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
-    ] = "auto",
+    executor: ExecutorOpt = "thread",
+    ray_address: RayAddressOpt = "auto",
     replicas: ReplicasOpt = 1,
     gpus_per_replica: GpusOpt = 0.0,
 ) -> None:

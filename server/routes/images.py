@@ -20,28 +20,13 @@ from ops.errors import Invalid
 from ops.unit import Env, read
 from server.deps import CallerDep, EnvDep
 from server.routes.schema import MAX_INT, Id, errors
-from server.routes.uploads import refuse_oversized, staging_dir
+from server.routes.uploads import refuse_oversized, staging_dir, upload_schema
 from store.models import AnnotationStatus, Image
 
 router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"], responses=errors(411))
 THUMB_SIDE = 256
 MAX_UPLOAD_FILES = 10_000
-_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
-                    "required": ["files"],
-                }
-            }
-        },
-    }
-}
+_UPLOAD_SCHEMA = upload_schema("files", many=True)
 
 
 def image_public(image: Image) -> dict[str, Any]:

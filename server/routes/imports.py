@@ -23,24 +23,11 @@ from ops.imports import ImportFormat
 from ops.unit import Env, read
 from server.deps import CallerDep, EnvDep
 from server.routes.schema import Id, Name, errors
-from server.routes.uploads import refuse_oversized, staging_dir
+from server.routes.uploads import refuse_oversized, staging_dir, upload_schema
 from store.models import AnnotationStatus
 
 router = APIRouter(prefix="/projects/{project_id}/imports", tags=["imports"], responses=errors(411, 413))
-_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
+_UPLOAD_SCHEMA = upload_schema("file")
 
 
 @router.post("/{fmt}", openapi_extra=_UPLOAD_SCHEMA)

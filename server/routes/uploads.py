@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import HTTPException, Request, status
 
@@ -27,3 +28,15 @@ def staging_dir(home: Path, prefix: str) -> Path:
     parent = home / "tmp"
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def upload_schema(field: str, many: bool = False) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that reads multipart field ``field`` itself (one file, or
+    ``many``): FastAPI cannot see a body the route parses from the request."""
+    binary = {"type": "string", "format": "binary"}
+    schema = {
+        "type": "object",
+        "properties": {field: {"type": "array", "items": binary} if many else binary},
+        "required": [field],
+    }
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
