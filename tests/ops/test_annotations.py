@@ -86,3 +86,16 @@ def test_a_shape_on_a_track_is_refused_clearly_and_writes_nothing(
     with pytest.raises(Invalid, match=refusal.format(a=clip.a, video=clip.video_id)):
         annotations.create(env, ann, pid, image_id=image, items=[new])
     assert (ops_tracks.list_tracks(env, ann, pid), annotations.count(env, ann, pid, images=[image])) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "fields"),
+    [(None, {}), ("new", {"new_track": True}), (" New ", {"new_track": True}), (3, {"track_id": 3}),
+     ("3", {"track_id": 3}), ("three", None), (True, None), (-1, None)],
+)  # fmt: skip
+def test_one_track_value_as_the_ui_and_tools_give_it(value: object, fields: dict | None) -> None:
+    if fields is None:
+        with pytest.raises(Invalid, match="track must be a track id or 'new'"):
+            annotations.on_track(value)  # type: ignore[arg-type]
+    else:
+        assert annotations.on_track(value) == fields  # type: ignore[arg-type]
