@@ -44,6 +44,22 @@ class NewAnnotation:
     threshold: float | None = None
     job_id: int | None = None
     track_id: int | None = None  # a track of the image's video (``store.tracks``)
+    new_track: bool = False  # start a new track of the image's video with this annotation
+
+
+NEW_TRACK = "new"
+
+
+def on_track(track: int | str | None) -> dict[str, Any]:
+    """:class:`NewAnnotation`'s track fields from one value, as the UI and the tools take it: None
+    (no track), a track id, or ``"new"`` (:data:`NEW_TRACK`: start a new track)."""
+    if track is None:
+        return {}
+    if str(track).strip().lower() == NEW_TRACK:
+        return {"new_track": True}
+    if isinstance(track, bool) or not str(track).strip().isdigit():
+        raise Invalid(f"track must be a track id or {NEW_TRACK!r}, got {track!r}")
+    return {"track_id": int(track)}
 
 
 def _status(value: Any) -> AnnotationStatus:
@@ -128,6 +144,9 @@ def add(unit: Unit, image: Image, items: Sequence[NewAnnotation], description: s
             category_id = by_name[names.class_name(item.label)]
         else:
             raise Invalid("an annotation needs a class: give label or category_id")
+        if item.new_track and item.track_id is not None:
+            raise Invalid(f"give track_id or new_track, not both (got track_id={item.track_id})")
+        track_id = _new_track(unit, image, category_id or 0, description) if item.new_track else item.track_id
         out.append(
             repo.create_annotation(
                 unit.session,
@@ -143,7 +162,7 @@ def add(unit: Unit, image: Image, items: Sequence[NewAnnotation], description: s
                 prompt=item.prompt,
                 threshold=item.threshold,
                 job_id=item.job_id,
-                track_id=item.track_id,
+                track_id=track_id,
                 agent_run_id=unit.caller.agent_run_id,
                 author=unit.caller.username,
             )
@@ -153,11 +172,30 @@ def add(unit: Unit, image: Image, items: Sequence[NewAnnotation], description: s
     return out
 
 
+def _new_track(unit: Unit, image: Image, category_id: int, description: str) -> int:
+    """A new track of ``image``'s video for the annotation about to be written (same batch: one undo
+    step, after which the track is empty and lists nowhere)."""
+    from store.tracks import create_track
+
+    if image.video_id is None:
+        raise Invalid(
+            f"image {image.id} ({image.file_name}) is a photo, not a video frame: only frames go on tracks"
+        )
+    track = create_track(
+        unit.session, batch=unit.batch(description), video_id=image.video_id, category_id=category_id
+    )
+    return track.id or 0
+
+
 def create(
     env: Env, caller: Caller | None, project_id: int, *, image_id: int, items: Sequence[NewAnnotation],
     description: str | None = None,
 ) -> list[Annotation]:  # fmt: skip
-    """Add annotations to one image as one change; accepted/rejected ones need a reviewer."""
+    """Add annotations to one image as one change; accepted/rejected ones need a reviewer.
+
+    On a video frame an item may join a track of that video (``track_id``; a track holds one
+    annotation per frame) or start a new one (``new_track``), in the same change.
+    """
     if not items:
         raise Invalid("nothing to create: give at least one annotation")
     with change(env, caller, "annotation.create", project_id) as unit:

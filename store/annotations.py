@@ -70,13 +70,32 @@ def _check_category(session: Session, batch: ChangeBatch, category_id: int) -> N
         raise ValueError(f"category {category_id} is not a category of project {batch.project_id}")
 
 
-def _check_track(session: Session, image: Image, track_id: int | None) -> None:
+def _check_track(session: Session, image: Image, track_id: int | None, moving: int | None = None) -> None:
+    """A track may hold an annotation on ``image``: it is a track of the image's video, and has no
+    other annotation on that frame (a track is one object: one annotation per frame). ``moving``
+    is the annotation being put there (an update), which does not count against itself."""
     if track_id is None:
         return
     track = session.get(Track, track_id)
-    if track is None or track.project_id != image.project_id or track.video_id != image.video_id:
-        where = f"video {image.video_id}" if image.video_id is not None else "no video"
-        raise ValueError(f"track {track_id} is not a track of image {image.id}'s video ({where})")
+    if track is None or track.project_id != image.project_id:
+        raise ValueError(f"track {track_id} is not a track of project {image.project_id}")
+    if track.video_id != image.video_id:
+        where = f"in video {image.video_id}" if image.video_id is not None else "a photo, in no video"
+        raise ValueError(
+            f"track {track_id} is a track of video {track.video_id}, and image {image.id} is {where}: "
+            "a track holds annotations of its own video's frames only"
+        )
+    taken = session.exec(
+        select(Annotation.id).where(
+            Annotation.track_id == track_id, Annotation.image_id == image.id, Annotation.id != moving
+        )
+    ).first()
+    if taken is not None:
+        raise ValueError(
+            f"track {track_id} already has annotation {taken} on frame {image.frame_index} (image "
+            f"{image.id}): a track holds one annotation per frame; pick another track, a new one, or "
+            "change that annotation instead"
+        )
 
 
 def parse_status(value: Any) -> AnnotationStatus:
@@ -143,7 +162,8 @@ def create_annotation(
 ) -> Annotation:
     """Add an annotation; with a COCO RLE ``mask`` its bbox/area/segmentation come from the mask.
 
-    ``track_id`` puts it on a track of the image's video (:mod:`store.tracks` checks that).
+    ``track_id`` puts it on a track of the image's video that has no annotation on this frame yet
+    (ValueError otherwise).
     """
     image = _image(session, batch, image_id)
     _check_category(session, batch, category_id)
@@ -232,6 +252,8 @@ def update_annotation(
         changes.update(_geometry(image, bbox=bbox, mask=changes.pop("mask", annotation.mask)))
     if "category_id" in changes:
         _check_category(session, batch, changes["category_id"])
+    if changes.get("track_id") not in (None, annotation.track_id):
+        _check_track(session, _image(session, batch, annotation.image_id), changes["track_id"], annotation_id)
     if "status" in changes:
         changes["status"] = parse_status(changes["status"])
     for name in ("score", "threshold"):

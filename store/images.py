@@ -65,10 +65,12 @@ def list_images(
     without_annotations: bool = False,
     min_score: float | None = None,
     max_score: float | None = None,
+    video_id: int | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Image], int]:
-    """One page of a project's images in id order, and how many match in total.
+    """One page of a project's images in id order, and how many match in total; ``video_id`` keeps
+    that video's frames only (the frame scrubber steps through the frames the strip's filter keeps).
 
     The annotation filters (class, status, score range) select images having at least one
     annotation that matches all of them; ``without_annotations`` turns that around: images with no
@@ -81,10 +83,12 @@ def list_images(
         raise ValueError(f"need offset >= 0 and 1 <= limit <= 1000, got offset={offset}, limit={limit}")
     state = parse_status(status).value if status is not None else None
     where: list[Any] = [Image.project_id == project_id]
+    if video_id is not None:
+        where.append(Image.video_id == video_id)
     if min_score is not None or max_score is not None:
         where.append(_annotation_probe(category_id, state, min_score, max_score, negate=without_annotations))
     elif category_id is not None and not without_annotations:
-        return _list_by_class(session, project_id, category_id, state, offset, limit)
+        return _list_by_class(session, project_id, category_id, state, video_id, offset, limit)
     elif category_id is not None:
         match = [ImageClass.image_id == Image.id, ImageClass.category_id == category_id]
         where.append(~exists().where(*match, *([ImageClass.status == state] if state else [])))
@@ -120,14 +124,18 @@ def _annotation_probe(
 
 
 def _list_by_class(
-    session: Session, project_id: int, category_id: int, state: str | None, offset: int, limit: int
-) -> tuple[list[Image], int]:
+    session: Session, project_id: int, category_id: int, state: str | None, video_id: int | None,
+    offset: int, limit: int,
+) -> tuple[list[Image], int]:  # fmt: skip
     # One index range of ix_imageclass_project_category_image, already in image id order.
     ids = select(ImageClass.image_id).where(
         ImageClass.project_id == project_id, ImageClass.category_id == category_id
     )
     if state is not None:
         ids = ids.where(ImageClass.status == state)
+    if video_id is not None:
+        frames = select(Image.id).where(Image.project_id == project_id, Image.video_id == video_id)
+        ids = ids.where(col(ImageClass.image_id).in_(frames))
     ids = ids.group_by(col(ImageClass.image_id))
     total = session.exec(select(func.count()).select_from(ids.subquery())).one()
     page = ids.order_by(col(ImageClass.image_id)).offset(offset).limit(limit)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -34,6 +34,7 @@ _BOX = Field(
 )
 _POINTS = Field(None, min_length=1, max_length=20, description="Click points [[x, y], ...] in pixels.")
 _POINT_LABELS = Field(None, description="Per point: 1 = on the object, 0 = background. Default: all 1.")
+_TRACK = Field(None, description="On a video frame: a track id of its video to add the object to, or 'new'.")
 
 
 def _check_prompt(args: Any) -> None:
@@ -72,6 +73,7 @@ class SegmentArgs(BaseModel):  # no docstring: it would enter the schema the mod
     box: list[float] | None = _BOX
     points: list[list[float]] | None = _POINTS
     point_labels: list[int] | None = _POINT_LABELS
+    track: int | Literal["new"] | None = _TRACK
 
     @model_validator(mode="after")
     def _prompt(self) -> SegmentArgs:
@@ -109,6 +111,7 @@ class SegmentResult(ToolResult):
     box: list[int]  # x1, y1, x2, y2 of the mask
     area: int
     score: float | None  # None: the segmenter gives no confidence (e.g. GrabCut)
+    track_id: int | None = None
 
     def text(self) -> str:
         return (
@@ -116,6 +119,7 @@ class SegmentResult(ToolResult):
             f"box [{', '.join(map(str, self.box))}], area {self.area} px"
             + (f", score {self.score:.2f}" if self.score is not None else "")
             + " (proposed)"
+            + (f" on track {self.track_id}" if self.track_id is not None else "")
         )
 
 
@@ -164,8 +168,12 @@ def propose(ctx: ToolContext, image: int | str, prompt: Prompt | SegmentArgs) ->
     )
 
 
-def save(ctx: ToolContext, proposal: MaskProposal, label: str, *, description: str = "") -> SegmentResult:
-    """Store ``proposal`` as a proposed annotation of class ``label`` (created if new)."""
+def save(
+    ctx: ToolContext, proposal: MaskProposal, label: str, *, description: str = "",
+    track: int | str | None = None,
+) -> SegmentResult:  # fmt: skip
+    """Store ``proposal`` as a proposed annotation of class ``label`` (created if new); ``track``
+    puts it on a track of the frame's video: an id, or "new" (:func:`ops.annotations.on_track`)."""
     label = " ".join(label.split())
     (ann,) = annotations.create(
         ctx.env,
@@ -175,7 +183,7 @@ def save(ctx: ToolContext, proposal: MaskProposal, label: str, *, description: s
         items=[
             annotations.NewAnnotation(
                 label=label, mask=proposal.rle, score=proposal.score, tool="segment",
-                model=proposal.model, prompt=label,
+                model=proposal.model, prompt=label, **annotations.on_track(track),
             )
         ],
         description=description or f"segment {label} on image {proposal.image_id}",
@@ -187,6 +195,7 @@ def save(ctx: ToolContext, proposal: MaskProposal, label: str, *, description: s
         box=xyxy_of(list(ann.bbox)),
         area=int(ann.area),
         score=proposal.score,
+        track_id=ann.track_id,
     )
 
 
@@ -194,7 +203,7 @@ def segment(ctx: ToolContext, args: SegmentArgs) -> SegmentResult:
     require(
         ctx.env, ctx.caller, ctx.project_id, "annotation.create", "category.create"
     )  # before the model runs
-    return save(ctx, propose(ctx, args.image, args), args.label)
+    return save(ctx, propose(ctx, args.image, args), args.label, track=args.track)
 
 
 TOOL = Tool(

@@ -72,11 +72,15 @@ def segment_gesture(
     image_id: int,
     label: str,
     gesture: dict[str, Any],
+    track: str | None = None,
 ) -> tuple[int, str]:
-    """Segment the object at a clicked point or inside a dragged box; returns the new annotation id."""
+    """Segment the object at a clicked point or inside a dragged box; returns the new annotation id.
+    On a video frame ``track`` puts it on a track (see :func:`draw_shape`)."""
     if not label.strip():
         raise ValueError("pick the class to segment first (the 'Class' box)")
     args: dict[str, Any] = {"image": image_id, "label": label}
+    if track is not None and images.get(services.env, caller, project_id, image_id).video_id is not None:
+        args["track"] = track  # a track id or "new", as the segment tool takes it
     if gesture["kind"] == "point":
         args["points"] = [[gesture["x"], gesture["y"]]]
     else:
@@ -181,8 +185,14 @@ def draw_shape(
     version: int | None,
     box: list[float] | None = None,
     polygon: list[list[float]] | None = None,
+    track: str | None = None,
 ) -> tuple[int, str]:
-    """Replace the selected annotation's shape (at the version shown) or add a new, proposed one."""
+    """Replace the selected annotation's shape (at the version shown) or add a new, proposed one.
+
+    A new shape on a video frame goes on ``track``: a track id of the frame's video, ``"new"`` (a
+    new track, in the same undo step) or None (none); on a photo ``track`` is ignored (the page
+    shows the control on frames only).
+    """
     from store.masks import rle_from_mask
     from store.polygons import mask_from_polygons
 
@@ -200,12 +210,14 @@ def draw_shape(
         return annotation_id, f"redrew #{annotation_id}"
     if not class_name.strip():
         raise ValueError("pick the class of the new annotation first (the 'Class' box)")
+    on = annotations.on_track(track if image.video_id is not None else None)
     (ann,) = annotations.create(
         services.env, caller, project_id, image_id=image_id,
-        items=[NewAnnotation(label=class_name, tool="ui", bbox=shape.get("bbox"), mask=shape["mask"])],
+        items=[NewAnnotation(label=class_name, tool="ui", bbox=shape.get("bbox"), mask=shape["mask"], **on)],
         description=f"draw {' '.join(class_name.split())}",
     )  # fmt: skip
-    return ann.id or 0, f"added #{ann.id} {' '.join(class_name.split())}"
+    where = "" if ann.track_id is None else f" on {'new ' * bool(on.get('new_track'))}track {ann.track_id}"
+    return ann.id or 0, f"added #{ann.id} {' '.join(class_name.split())}{where}"
 
 
 def propagate(

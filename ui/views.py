@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from PIL import Image as PILImage
 from sqlmodel import Session
@@ -132,6 +133,25 @@ def annotation_choices(session: Session, image_id: int | None) -> list[tuple[str
     return out
 
 
+def strip_filter(
+    session: Session, project_id: int, *, class_name: str = ALL, status: str = ALL, unlabelled: bool = False
+) -> dict[str, Any] | None:
+    """The strip's filter (its class, status and "unlabelled only" boxes) as the arguments of
+    :func:`store.images.list_images`, for the strip and the frame scrubber alike: ``{}`` when no
+    box narrows it, None when the class named does not exist (nothing can match)."""
+    where: dict[str, Any] = {}
+    if class_name and class_name != ALL:
+        category = get_category_by_name(session, project_id=project_id, name=class_name)
+        if category is None:
+            return None
+        where["category_id"] = category.id
+    if status and status != ALL:
+        where["status"] = status
+    if unlabelled:
+        where["without_annotations"] = True
+    return where
+
+
 def image_strip(
     home: Path,
     session: Session,
@@ -149,26 +169,15 @@ def image_strip(
     """
     if project_id is None:
         return [], [], "No project selected."
-    category_id = None
-    if class_name and class_name != ALL:
-        category = get_category_by_name(session, project_id=project_id, name=class_name)
-        if category is None:
-            return [], [], f"No class named {class_name!r} in this project."
-        category_id = category.id
+    where = strip_filter(session, project_id, class_name=class_name, status=status, unlabelled=unlabelled)
+    if where is None:
+        return [], [], f"No class named {class_name!r} in this project."
     items: list[tuple[PILImage.Image, str]] = []
     ids: list[int] = []
     videos: set[int] = set()
     offset, total, cut, size = 0, 0, False, limit
     while not cut and offset < MAX_SCAN:
-        page, total = list_images(
-            session,
-            project_id=project_id,
-            category_id=category_id,
-            status=None if status in ("", ALL) else status,
-            without_annotations=unlabelled,
-            offset=offset,
-            limit=size,
-        )
+        page, total = list_images(session, project_id=project_id, offset=offset, limit=size, **where)
         offset, size = offset + len(page), min(1000, size * 4)  # one page when there is no video
         for image in page:
             if image.video_id is not None and image.video_id in videos:

@@ -39,6 +39,10 @@ class AnnotationCreate(BaseModel):
     polygon: Points | None = Field(None, description=POLYGON)
     score: float | None = Field(None, ge=0, le=1)
     status: AnnotationStatus = AnnotationStatus.proposed
+    track_id: Id | None = Field(
+        None, description="On a video frame: a track of that video to join (one annotation per frame)."
+    )
+    new_track: bool = Field(False, description="On a video frame: start a new track with this annotation.")
 
 
 class AnnotationUpdate(BaseModel):
@@ -113,7 +117,8 @@ def list_(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create(project_id: Id, body: AnnotationCreate, env: EnvDep, caller: CallerDep) -> dict[str, Any]:
-    """Add one annotation; creating it as accepted or rejected needs a reviewer."""
+    """Add one annotation; creating it as accepted or rejected needs a reviewer. On a video frame
+    it may join a track of that video (``track_id``) or start one (``new_track``), in one change."""
     item = NewAnnotation(
         category_id=body.category_id,
         bbox=body.bbox,
@@ -121,6 +126,8 @@ def create(project_id: Id, body: AnnotationCreate, env: EnvDep, caller: CallerDe
         polygon=body.polygon,
         score=body.score,
         status=body.status,
+        track_id=body.track_id,
+        new_track=body.new_track,
     )
     (annotation,) = annotations.create(env, caller, project_id, image_id=body.image_id, items=[item])
     return annotation_public(annotation)

@@ -59,6 +59,7 @@ from tests.server.conftest import World
 # the policy's own machinery (policy, unit), or are pure (names, files, errors, caller, clean_labels).
 HELPERS = {
     "ops.annotations.add",
+    "ops.annotations.on_track",
     "ops.annotations.owned",
     "ops.annotations.polygon_mask",
     "ops.annotations.target_class",

@@ -225,3 +225,31 @@ def test_resolving_a_finding_acts_on_its_annotation_in_one_change(api: TestClien
     assert (done["status"], done["resolution"]) == ("closed", "not a problem")
     again = api.post(resolve, json={"action": "dismiss"}, headers=world.auth("reviewer"))
     assert again.status_code == 409 and "already closed" in again.json()["detail"]
+
+
+def test_create_on_a_video_frame_joins_or_starts_a_track(api: TestClient, world: World, tmp_path) -> None:
+    from ops.unit import Env
+    from store.db import open_engine
+    from tests.ops.video_clip import add_squares
+
+    engine = open_engine(world.database or world.home / "labelwright.db")
+    clip = add_squares(Env(engine, world.home), tmp_path)
+    engine.dispose()
+    frames = api.get(
+        f"/api/v1/projects/{world.project_id}/videos/{clip.video_id}/frames", headers=world.auth("viewer")
+    ).json()
+    frame = {f["frame_index"]: f["image_id"] for f in frames}
+    started = create(api, world, image_id=frame[4], bbox=[200, 100, 30, 30], new_track=True)
+    assert started["track_id"] not in (None, clip.a, clip.b, clip.c)
+    joined = create(api, world, image_id=frame[5], bbox=[206, 100, 30, 30], track_id=started["track_id"])
+    assert joined["track_id"] == started["track_id"]
+    track = api.get(
+        f"/api/v1/projects/{world.project_id}/tracks/{started['track_id']}", headers=world.auth("viewer")
+    ).json()
+    assert [f["frame_index"] for f in track["frames"]] == [4, 5]
+    body = {"image_id": frame[5], "category_id": world.categories["person"], "bbox": [1, 1, 9, 9]}
+    twice = api.post(url(world), json={**body, "track_id": clip.a}, headers=world.auth("annotator"))
+    assert twice.status_code == 422 and "one annotation per frame" in twice.json()["detail"]
+    photo = {**body, "image_id": world.images["zidane.jpg"], "new_track": True}
+    refused = api.post(url(world), json=photo, headers=world.auth("annotator"))
+    assert refused.status_code == 422 and "not a video frame" in refused.json()["detail"]

@@ -147,3 +147,49 @@ def test_class_counts(session: Session, project: Project, labelled: dict[str, in
 def test_bad_status_filter_is_refused(session: Session, project: Project) -> None:
     with pytest.raises(ValueError, match="'maybe'"):
         class_counts(session, project_id=project.id, status="maybe")
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, list(range(8))),
+        ({"category": "car"}, [2, 5]),
+        ({"category": "car", "status": "accepted"}, [5]),
+        ({"status": "proposed"}, [2, 6]),
+        ({"without_annotations": True}, [0, 1, 3, 4, 7]),
+        ({"without_annotations": True, "category": "car"}, [0, 1, 3, 4, 6, 7]),
+        ({"min_score": 0.5}, [2]),
+    ],
+)
+def test_list_one_videos_frames_with_the_same_filters(
+    session: Session, tmp_path, photos, filters: dict, expected: list[int]
+) -> None:
+    """``video_id`` narrows every filter to that video's frames (photos and other videos left out)."""
+    from sqlmodel import col, select
+
+    from store.ingest import ingest
+    from tests.store.video_clips import moving_squares
+
+    clip = moving_squares(tmp_path / "sq.mp4", frames=8)
+    report = ingest(session, home=tmp_path / "home", project_name="v", source=clip)
+    ingest(session, home=tmp_path / "home", project_name="v", source=photos["bus.jpg"].parent)
+    pid, video_id = report.project_id, report.videos[0].video_id
+    car, dog = ensure_categories(session, project_id=pid, names=["car", "dog"])
+    ordered = select(Image).where(Image.video_id == video_id).order_by(col(Image.frame_index))
+    frames = list(session.exec(ordered))
+    photo = session.exec(select(Image).where(Image.project_id == pid, col(Image.video_id).is_(None))).first()
+    batch = begin_change(session, project_id=pid, actor="t", description="seed")
+    for image, category, status, score in [
+        (frames[2], car, "proposed", 0.9), (frames[5], car, "accepted", 0.2),
+        (frames[6], dog, "proposed", None), (photo, car, "proposed", 0.9),
+    ]:  # fmt: skip
+        create_annotation(
+            session, batch=batch, image_id=image.id, category_id=category.id, bbox=[1, 1, 9, 9],
+            status=status, score=score,
+        )  # fmt: skip
+    session.commit()
+    kwargs = dict(filters)
+    if "category" in kwargs:
+        kwargs["category_id"] = car.id if kwargs.pop("category") == "car" else dog.id
+    rows, total = list_images(session, project_id=pid, video_id=video_id, limit=100, **kwargs)
+    assert [r.frame_index for r in rows] == expected and total == len(expected)

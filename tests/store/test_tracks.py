@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
-from store.annotations import create_annotation
+from store.annotations import create_annotation, update_annotation
 from store.categories import ensure_categories
 from store.history import begin_change, redo, undo
 from store.ingest import ingest
@@ -179,7 +179,7 @@ def test_an_annotation_cannot_join_a_track_of_another_video(
     ingest(session, home=tmp_path / "home", project_name="p", source=photos["bus.jpg"].parent)
     photo = session.exec(select(Image).where(col(Image.video_id).is_(None))).first()
     batch = begin_change(session, project_id=clip["project"].id, actor="t", description="x")
-    with pytest.raises(ValueError, match=f"track {clip['a']} is not a track of image"):
+    with pytest.raises(ValueError, match=f"track {clip['a']} is a track of video .* is a photo, in no video"):
         create_annotation(
             session,
             batch=batch,
@@ -188,3 +188,31 @@ def test_an_annotation_cannot_join_a_track_of_another_video(
             bbox=[1, 1, 5, 5],
             track_id=clip["a"],
         )
+
+
+def test_a_track_holds_one_annotation_per_frame(session: Session, clip: dict) -> None:
+    """A second annotation of track A on a frame A is on is refused, created or moved there; an
+    update of the annotation already there is not refused by itself."""
+    first = clip["frames"][0]
+    frame = session.exec(
+        select(Image).where(Image.video_id == clip["video"], Image.frame_index == first)
+    ).one()
+    there = session.exec(
+        select(Annotation).where(Annotation.track_id == clip["a"], Annotation.image_id == frame.id)
+    ).one()
+    batch = begin_change(session, project_id=clip["project"].id, actor="t", description="second")
+    refusal = rf"track {clip['a']} already has annotation {there.id} on frame {first} .*one annotation per"
+    with pytest.raises(ValueError, match=refusal):
+        create_annotation(
+            session, batch=batch, image_id=frame.id, category_id=clip["person"], bbox=[1, 1, 5, 5],
+            track_id=clip["a"],
+        )  # fmt: skip
+    loose = create_annotation(
+        session, batch=batch, image_id=frame.id, category_id=clip["person"], bbox=[1, 1, 5, 5]
+    )
+    with pytest.raises(ValueError, match=refusal):
+        update_annotation(session, batch=batch, annotation_id=loose.id, track_id=clip["a"])
+    update_annotation(session, batch=batch, annotation_id=there.id, track_id=clip["a"], bbox=[2, 2, 6, 6])
+    moved = update_annotation(session, batch=batch, annotation_id=loose.id, track_id=clip["b"])
+    assert moved is not None and moved.track_id == clip["b"]  # B is not on frame 0
+    assert [f for f, _ in track_frames(session, track_id=clip["a"])].count(first) == 1

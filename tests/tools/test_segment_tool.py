@@ -77,3 +77,37 @@ def test_segmenter_without_confidence_saves_no_score(store, fakes) -> None:
     with new_session(store.engine) as session:
         assert session.exec(select(Annotation)).one().score is None
     assert result.score is None and "score" not in result.text()
+
+
+def test_on_a_video_frame_the_object_starts_or_joins_a_track(tmp_path, fakes) -> None:
+    from ops.caller import local_caller
+    from ops.unit import Env
+    from store.db import open_engine
+    from store.models import Image
+    from tests.ops.video_clip import add_squares
+    from tools.registry import ToolContext
+
+    home = tmp_path / "home"
+    engine = open_engine(home / "labelwright.db")
+    clip = add_squares(Env(engine, home), tmp_path)
+    ctx = ToolContext(
+        engine=engine, project_id=clip.project_id, home=home, models_dir=tmp_path, caller=local_caller(),
+        backends_factory=lambda: fakes,
+    )  # fmt: skip
+    with new_session(engine) as session:
+        rows = session.exec(select(Image.frame_index, Image.id).where(Image.video_id == clip.video_id))
+        frames = dict(rows.all())
+    box = [150, 60, 190, 100]  # background between the squares
+    started = SEGMENT(ctx, {"image": frames[3], "label": "cone", "box": box, "track": "new"})
+    assert started.track_id not in (None, clip.a, clip.b, clip.c)
+    assert started.text().endswith(f"on track {started.track_id}")
+    joined = SEGMENT(ctx, {"image": frames[4], "label": "cone", "box": box, "track": started.track_id})
+    assert joined.track_id == started.track_id
+    with pytest.raises(ToolError, match="one annotation per frame"):
+        SEGMENT(ctx, {"image": frames[4], "label": "cone", "box": box, "track": started.track_id})
+    with pytest.raises(ToolError, match="track"):
+        SEGMENT(ctx, {"image": frames[4], "label": "cone", "box": box, "track": "next"})
+    with new_session(engine) as session:
+        on = session.exec(select(Annotation.id).where(Annotation.track_id == started.track_id)).all()
+    assert sorted(on) == sorted([started.annotation_id, joined.annotation_id])
+    engine.dispose()

@@ -1,5 +1,7 @@
 """A video in the browser: one item in the strip, a frame scrubber, tracks in their own colour and
-id on every frame, and correct-one-frame-then-Propagate, in a real Chromium against the running app.
+id on every frame, correct-one-frame-then-Propagate, a shape drawn on a frame into a new or an
+existing track (then propagated), and Prev/Next stepping through the frames the strip's class
+filter keeps, in a real Chromium against the running app.
 
 The clip is the first 2 s of Debian opencv-doc's vtest.avi (people walking), ingested at 5 frames
 per second (10 frames); the page labels it with the lite stack (NanoDet, GrabCut masks: the fast
@@ -27,6 +29,7 @@ from tests.ui.test_browser import canvas_picture, field, launch, shot
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FRAMES, SAMPLE_FPS = 20, 5  # 2 s of the 10 fps clip at 5 fps -> 10 sampled frames
+WAIT = 30_000  # ms an expect() waits for the page: the test machine is shared and slow
 
 
 @pytest.fixture
@@ -79,8 +82,21 @@ def to_frame(page, position: int, key: str = ".") -> None:  # type: ignore[no-un
             break
         page.evaluate("document.activeElement && document.activeElement.blur()")
         page.keyboard.press(key if now < position else ",")
-        expect(line).to_contain_text(f"frame {now + (1 if now < position else -1)} of")
-    expect(line).to_contain_text(f"frame {position} of")
+        expect(line).to_contain_text(f"frame {now + (1 if now < position else -1)} of", timeout=WAIT)
+    expect(line).to_contain_text(f"frame {position} of", timeout=WAIT)
+
+
+def drag(page, box: list[float], width: int = 768) -> None:  # type: ignore[no-untyped-def]
+    """Drag the mouse over the canvas from ``box``'s corner to its opposite one (image pixels)."""
+    image = page.locator("#lw-canvas .lw-canvas img")
+    image.scroll_into_view_if_needed()
+    shown = image.bounding_box()
+    assert shown is not None
+    scale = shown["width"] / width
+    page.mouse.move(shown["x"] + box[0] * scale, shown["y"] + box[1] * scale)
+    page.mouse.down()
+    page.mouse.move(shown["x"] + box[2] * scale, shown["y"] + box[3] * scale, steps=6)
+    page.mouse.up()
 
 
 def outline_color(page, bbox: list[float], size: tuple[int, int]) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -159,15 +175,7 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
         expect(page.locator("#lw-annotations input:checked")).to_have_count(1)
         x, y, w, h = nxt.bbox
         fixed = [x - 4, y - 4, x + w + 4, y + h + 4]  # a little looser than the detector's box
-        image = page.locator("#lw-canvas .lw-canvas img")
-        image.scroll_into_view_if_needed()
-        box = image.bounding_box()
-        assert box is not None
-        scale = box["width"] / 768
-        page.mouse.move(box["x"] + fixed[0] * scale, box["y"] + fixed[1] * scale)
-        page.mouse.down()
-        page.mouse.move(box["x"] + fixed[2] * scale, box["y"] + fixed[3] * scale, steps=6)
-        page.mouse.up()
+        drag(page, fixed)
         expect(page.locator("#lw-status")).to_contain_text(f"redrew #{nxt.id}")
         shot(page, "video_04_corrected")
         page.locator("#lw-propagate").click()
@@ -195,3 +203,86 @@ def test_scrub_a_video_see_stable_tracks_correct_and_propagate(video_app) -> Non
     earlier = {a.id for a in rows if a.track_id == track.id and frames[a.image_id] < on[1]}
     assert earlier <= {a.id for a in after}  # frames before the fix are untouched
     print(f"labelled in {labelled - started:.1f} s, whole browser test {time.monotonic() - started:.1f} s")
+
+
+def test_draw_into_a_new_track_propagate_then_step_through_the_filtered_frames(video_app) -> None:  # type: ignore[no-untyped-def]
+    """Nothing labelled yet: a person drawn on frame 1 starts a new track (the control's default)
+    that Propagate follows; a "sign" drawn on frames 1 and 4 (the second picked into the first's
+    track); with the class filter on "sign", Next goes from frame 1 straight to frame 4."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, home = video_app
+    status, line = "#lw-status", "#lw-frame-line"
+    with sync_playwright() as pw:
+        browser, page = launch(pw)
+        page.goto(url)
+        page.locator("#lw-project input").click()
+        page.get_by_role("option", name="walk").click()
+        expect(page.locator(line)).to_contain_text("frame 1 of 10 (source frame 0", timeout=WAIT)
+        field(page, "lw-classes").fill("person, sign")
+        page.locator("#lw-save-classes").click()  # the class filter offers them from now on
+        expect(page.locator(status)).to_contain_text("classes: person, sign", timeout=WAIT)
+        expect(page.locator("#lw-track-for-new input")).to_have_value("New track", timeout=WAIT)
+
+        # A person walking right of the middle on frame 1 (NanoDet finds them at 640,239-684,324).
+        page.locator("#lw-mode").get_by_text("Draw box").click()
+        field(page, "lw-class").fill("person")
+        field(page, "lw-class").press("Enter")
+        drag(page, [636, 236, 688, 328])
+        added = re.compile(r"added #(\d+) person on new track (\d+)")
+        expect(page.locator(status)).to_contain_text(added, timeout=WAIT)
+        person, track = map(int, added.search(page.locator(status).inner_text()).groups())  # type: ignore[union-attr]
+        expect(page.locator(f"#lw-canvas .lw-track[data-track='{track}']")).to_be_visible(timeout=WAIT)
+        shot(page, "video_07_drawn_on_a_new_track")
+        page.locator("#lw-propagate").click()
+        propagated = re.compile(rf"propagated track {track} from frame 0 to \d+: [1-9]\d* annotations")
+        expect(page.locator(status)).to_contain_text(propagated, timeout=120_000)
+        shot(page, "video_08_new_track_propagated")
+
+        # A sign on frame 1 (a new track), then on frame 4 into that same track.
+        page.locator("#lw-mode").get_by_text("Select").click()
+        page.locator("#lw-mode").get_by_text("Draw box").click()  # a new tool: nothing selected
+        expect(page.locator("#lw-annotations input:checked")).to_have_count(0, timeout=WAIT)
+        field(page, "lw-class").fill("sign")
+        field(page, "lw-class").press("Enter")
+        drag(page, [40, 40, 120, 120])
+        added = re.compile(r"added #(\d+) sign on new track (\d+)")
+        expect(page.locator(status)).to_contain_text(added, timeout=WAIT)
+        first_sign, signs = map(int, added.search(page.locator(status).inner_text()).groups())  # type: ignore[union-attr]
+        to_frame(page, 4)
+        expect(page.locator("#lw-annotations input:checked")).to_have_count(0, timeout=WAIT)
+        page.locator("#lw-track-for-new input").click()
+        page.get_by_role("option", name=re.compile(rf"^track {signs} · sign")).click()
+        picked = re.compile(rf"^track {signs} ")
+        expect(page.locator("#lw-track-for-new input")).to_have_value(picked, timeout=WAIT)
+        drag(page, [60, 60, 140, 140])
+        joined = re.compile(rf"added #\d+ sign on track {signs}(?!\d)")
+        expect(page.locator(status)).to_contain_text(joined, timeout=WAIT)
+
+        # The class filter on "sign": the line names frames 1 and 4, and Next steps between them.
+        page.locator("#lw-filter-class input").click()
+        page.get_by_role("option", name="sign", exact=True).click()
+        expect(page.locator(line)).to_contain_text("filter: 2 of 10 frames match (frames 1, 4;", timeout=WAIT)
+        number = page.locator("#lw-frame input[type=number]")
+        number.fill("1")
+        number.press("Enter")
+        expect(page.locator(line)).to_contain_text("frame 1 of 10 (source frame 0", timeout=WAIT)
+        page.locator("#lw-frame-next").click()
+        expect(page.locator(line)).to_contain_text("frame 4 of 10 (source frame 6", timeout=WAIT)
+        shot(page, "video_09_next_matching_frame")
+        page.locator("#lw-frame-next").click()
+        expect(page.locator(line)).to_contain_text("no later frame matches the filter", timeout=WAIT)
+        expect(page.locator(line)).to_contain_text("frame 4 of 10", timeout=WAIT)
+        page.locator("#lw-frame-prev").click()
+        expect(page.locator(line)).to_contain_text("frame 1 of 10 (source frame 0", timeout=WAIT)
+        browser.close()
+
+    frames, rows, tracks = stored(home)
+    drawn = next(a for a in rows if a.id == person)
+    assert (drawn.track_id, drawn.tool, frames[drawn.image_id]) == (track, "ui", 0)
+    followed = [a for a in rows if a.track_id == track and a.id != person]
+    assert followed and {a.tool for a in followed} == {"propagate"}
+    assert all(frames[a.image_id] > 0 for a in followed)
+    on_signs = sorted((frames[a.image_id], a.id) for a in rows if a.track_id == signs)
+    assert [f for f, _ in on_signs] == [0, 6] and on_signs[0][1] == first_sign
+    assert {t.id for t in tracks} == {track, signs}

@@ -172,3 +172,80 @@ def test_the_label_tab_has_the_scrubber_and_propagate(world: World) -> None:
 
     ids = {c.get("props", {}).get("elem_id") for c in build_ui(world.services).config["components"]}
     assert {"lw-frame", "lw-frame-prev", "lw-frame-next", "lw-frame-line", "lw-propagate"} <= ids
+
+
+def test_the_strip_filter_picks_the_frames_the_scrubber_steps_through(world: World) -> None:
+    f = world.frames
+    with views.reading(world.services, ADMIN, world.project_id) as session:
+        video_id = session.get_one(Image, f[0]).video_id or 0
+
+        def frames(**boxes: Any) -> set[int] | None:
+            where = views.strip_filter(session, world.project_id, **boxes)
+            if where is None:
+                return None
+            return video_views.matching_frames(session, world.project_id, video_id, where)
+
+        assert views.strip_filter(session, world.project_id) == {}  # no box set: no filter
+        assert frames(class_name="nope") is None  # no such class: nothing matches (as in the strip)
+        person, todo = frames(class_name="person"), frames(unlabelled=True)
+        assert person == set(f[:10]) and todo == set(f[10:])  # the photos are not frames of it
+        assert frames(class_name="person", status="accepted") == set()
+    assert video_views.step(f, f[2], 1, todo) == f[10]  # skips the frames the filter leaves out
+    assert video_views.step(f, f[15], -1, person) == f[9]
+    assert video_views.step(f, f[9], 1, person) is None and video_views.step(f, f[10], -1, todo) is None
+    assert video_views.step(f, f[19], 1, None) == f[19] and video_views.step(f, f[0], -1, None) == f[0]
+    assert video_views.step(f, world.photo, 1, person) == f[0]  # from outside the video: its first match
+    note = video_views.filter_note(f, f[12], person)
+    steps = "◀/▶ step through them"
+    assert note == f" · **filter: 10 of 20 frames match** (frames 1–10; {steps}) · this frame does not match"
+    assert video_views.filter_note(f, f[3], {f[0], f[3], f[4]}).endswith(f"(frames 1, 4–5; {steps})")
+    assert video_views.filter_note(f, f[3], set()) == " · **filter: no frame of this video matches**"
+    assert video_views.filter_note(f, f[3], None) == ""
+
+
+def test_a_new_shape_on_a_frame_starts_or_joins_a_track(world: World) -> None:
+    from ops import tracks as ops_tracks
+
+    services, project, f = world.services, world.project_id, world.frames
+    top, bottom = world.tracks
+    with views.reading(services, ADMIN, project) as session:
+        video_id = session.get_one(Image, f[0]).video_id
+        on_frame = video_views.tracks_on(session, f[3])
+    tracks = ops_tracks.list_tracks(services.env, ADMIN, project, video_id=video_id)
+    choices, value = video_views.track_choices(tracks, on_frame, None)
+    assert value == "new" and choices[0] == ("New track", "new")
+    assert choices[1] == (f"track {top} · person · 10 frames · on this frame", str(top))
+    assert video_views.track_choices(tracks, set(), str(bottom)) == (
+        [choices[0], *[(label.removesuffix(" · on this frame"), v) for label, v in choices[1:]]], str(bottom)
+    )
+    assert video_views.track_choices(tracks, set(), "999")[1] == "new"  # a track gone: back to a new one
+
+    made, message = actions.draw_shape(
+        services, ADMIN, project, f[12], "cone", annotation_id=None, version=None, box=[150, 60, 190, 100],
+        track="new",
+    )  # fmt: skip
+    with new_session(services.engine) as s:
+        new_track = s.get_one(Annotation, made).track_id
+    assert new_track not in (None, top, bottom) and message == f"added #{made} cone on new track {new_track}"
+    joined, message = actions.draw_shape(
+        services, ADMIN, project, f[12], "cone", annotation_id=None, version=None, box=[150, 60, 190, 100],
+        track=str(top),
+    )  # fmt: skip
+    assert message == f"added #{joined} cone on track {top}"  # the top track ends at frame 9
+    with pytest.raises(actions.ERRORS, match="one annotation per frame"):
+        actions.draw_shape(
+            services, ADMIN, project, f[12], "cone", annotation_id=None, version=None, box=[1, 1, 9, 9],
+            track=str(top),
+        )  # fmt: skip
+    on_photo, message = actions.draw_shape(
+        services, ADMIN, project, world.photo, "cone", annotation_id=None, version=None, box=[1, 1, 9, 9],
+        track="new",
+    )  # fmt: skip
+    assert message == f"added #{on_photo} cone"  # no track control on a photo: no track
+    segmented, message = actions.segment_gesture(
+        services, ADMIN, project, f[13], "cone", {"kind": "box", "box": [150, 60, 190, 100]}, str(new_track)
+    )
+    assert message.endswith(f"on track {new_track}")
+    frames = ops_tracks.track_frames(services.env, ADMIN, project, new_track or 0)
+    assert [x.annotation_id for x in frames] == [made, segmented]
+    assert actions.undo_last(services, ADMIN, project).startswith("undone: segment cone")

@@ -183,6 +183,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         points: list[list[float]],
         current: str,
         klass: str | None,
+        track: str | None,
         evt: gr.EventData,
         request: gr.Request,
     ) -> tuple[Any, ...]:
@@ -195,7 +196,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
             g = gesture(evt._data)
             if current == "Segment":
                 selected, message = actions.segment_gesture(
-                    services, caller, project_id, image_id, klass or "", g
+                    services, caller, project_id, image_id, klass or "", g, track
                 )
             elif current == "Select" and g["kind"] == "point":
                 selected = hit(services, caller, project_id, image_id, g["x"], g["y"])
@@ -203,7 +204,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
             elif current == "Draw box" and g["kind"] == "box":
                 selected, message = actions.draw_shape(
                     services, caller, project_id, image_id, klass or "", annotation_id=selected,
-                    version=version, box=g["box"],
+                    version=version, box=g["box"], track=track,
                 )  # fmt: skip
             elif current == "Polygon" and g["kind"] == "point":
                 points = [*points, [g["x"], g["y"]]]
@@ -211,9 +212,9 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
             message = actions.refusal(exc)
         return (points, message, *show(caller, project_id, image_id, selected, points))
 
-    canvas.select(
+    drawn = canvas.select(
         on_canvas,
-        [shared.project, shared.image, annotations, polygon, mode, label_class],
+        [shared.project, shared.image, annotations, polygon, mode, label_class, scrub.track],
         [polygon, shared.status, *view_out],
     ).then(strip_for, strip_in, strip_out)
 
@@ -223,6 +224,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         value: str | None,
         points: list[list[float]],
         klass: str,
+        track: str | None,
         request: gr.Request,
     ) -> tuple[Any, ...]:
         caller = services.caller(request)
@@ -232,16 +234,16 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
                 raise ValueError("pick an image first")
             selected, message = actions.draw_shape(
                 services, caller, project_id, image_id, klass or "", annotation_id=selected,
-                version=version, polygon=points,
+                version=version, polygon=points, track=track,
             )  # fmt: skip
             points = []
         except actions.ERRORS as exc:
             message = actions.refusal(exc)
         return (points, message, *show(caller, project_id, image_id, selected, points))
 
-    finish.click(
+    finished = finish.click(
         finish_polygon,
-        [shared.project, shared.image, annotations, polygon, label_class],
+        [shared.project, shared.image, annotations, polygon, label_class, scrub.track],
         [polygon, shared.status, *view_out],
     ).then(strip_for, strip_in, strip_out)
     clear.click(lambda: [], None, [polygon]).then(redraw, view_in, view_out)
@@ -281,14 +283,16 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
 
     edit_in = [shared.project, shared.image, annotations, label_class]  # the list's value: no race
     edit_out = [shared.status, *view_out]
-    for button, kind in (
-        (relabel, "relabel"),
-        (accept, "accepted"),
-        (reject, "rejected"),
-        (delete, "delete"),
-        (undo, "undo"),
-    ):
+    edited = [
         button.click(edit(kind), edit_in, edit_out).then(strip_for, strip_in, strip_out)
+        for button, kind in (
+            (relabel, "relabel"),
+            (accept, "accepted"),
+            (reject, "rejected"),
+            (delete, "delete"),
+            (undo, "undo"),
+        )
+    ]
 
     def chat(project_id: int | None, message: str, history: list[dict[str, Any]], request: gr.Request) -> Any:
         for messages in run_chat(services, services.caller(request), project_id, message, history):
@@ -299,7 +303,12 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
     for trigger in (chat_in.submit, send.click):
         trigger(chat, [shared.project, chat_in, chatbot], [chatbot, chat_in])
     strip_again = (strip_for, strip_in, strip_out)
-    video.wire(services, shared, scrub, show, polygon, view_out, annotations, strip_again)
+    filters = [class_filter, status_filter, unlabelled]
+    scrub_again = video.wire(
+        services, shared, scrub, show, polygon, view_out, annotations, strip_again, filters
+    )
+    for changed in (drawn, finished, *edited):  # new tracks, other matching frames
+        changed.then(*scrub_again)
     return LabelTab(
         chatbot, canvas, annotations, gallery, strip_ids, strip_note, class_filter, status_filter, unlabelled,
         label_class, show, strip, strip_in, strip_out, view_out, polygon,

@@ -5,6 +5,12 @@ to another frame; a selected annotation on a track stays selected on the new fra
 track's annotation there), so a person can follow one object. Everything the canvas does on a
 photo works on a frame: correct a box or mask with the usual tools, then **Propagate** re-tracks
 that track from this frame on (:func:`ui.actions.propagate`).
+
+A new shape drawn or segmented on a frame goes on the track picked in **Track for new shapes**: a
+new track (the default) or one of the video's tracks, so Propagate can follow it. With the strip's
+class, status or "unlabelled only" filter set, ◀/▶ step through the frames that filter keeps (the
+same query as the strip: :func:`ui.views.strip_filter`), and the line names them; the slider still
+reaches every frame.
 """
 
 from __future__ import annotations
@@ -14,12 +20,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from sqlmodel import Session
 
+from ops import tracks as ops_tracks
+from ops.annotations import NEW_TRACK
 from ops.caller import Caller
 from ui import actions, views
 from ui.services import UIServices
 from ui.shared import Shared
-from ui.video_views import frames_of, same_track
+from ui.video_views import (
+    Frames,
+    filter_note,
+    frames_of,
+    matching_frames,
+    same_track,
+    step,
+    track_choices,
+    tracks_on,
+)
 
 # Keys move frames when the scrubber is on screen and no text field has the focus.
 KEYS_JS = """
@@ -46,6 +64,7 @@ class Scrubber:
     prev: gr.Button
     next: gr.Button
     propagate: gr.Button
+    track: gr.Dropdown  # the track a new shape goes on: NEW_TRACK or a track id (as text)
     frames: gr.State  # image ids of the open video's frames in frame order; [] on a photo
 
 
@@ -62,7 +81,21 @@ def make() -> Scrubber:
             propagate = gr.Button(
                 "Propagate", size="sm", variant="primary", elem_id="lw-propagate", scale=0, min_width=120
             )
-    return Scrubber(group, line, slider, prev, nxt, propagate, frames)
+        track = gr.Dropdown(
+            [("New track", NEW_TRACK)], value=NEW_TRACK, label="Track for new shapes on this video",
+            elem_id="lw-track-for-new",
+        )  # fmt: skip
+    return Scrubber(group, line, slider, prev, nxt, propagate, track, frames)
+
+
+def _matches(
+    session: Session, project_id: int, found: Frames, klass: str, state: str, todo: bool
+) -> set[int] | None:
+    """The frames of the open video the strip's filter keeps; None when no filter is set."""
+    where = views.strip_filter(session, project_id, class_name=klass, status=state, unlabelled=todo)
+    if where == {}:
+        return None
+    return set() if where is None else matching_frames(session, project_id, found.video_id, where)
 
 
 def wire(
@@ -74,50 +107,79 @@ def wire(
     view_out: list[Any],
     annotations: gr.Radio,
     refresh: tuple[Callable[..., Any], list[Any], list[Any]],
-) -> None:
+    filters: list[Any],
+) -> tuple[Callable[..., Any], list[Any], list[Any]]:
     """Connect the scrubber: ``show`` draws the canvas (see :class:`ui.tabs.label.LabelTab`),
     ``annotations`` is the list whose value names the selection, ``refresh`` (function, inputs,
-    outputs) redraws the strip after a change to annotations."""
+    outputs) redraws the strip after a change to annotations, ``filters`` are the strip's class,
+    status and "unlabelled only" boxes. Returns the scrubber's own refresh (function, inputs,
+    outputs), for the Label tab to run after a change to annotations (new tracks, matching frames)."""
 
-    def sync(project_id: int | None, image_id: int | None, request: gr.Request) -> tuple[Any, ...]:
-        """Show the scrubber at the open frame, or hide it on a photo."""
+    def sync(
+        project_id: int | None, image_id: int | None, klass: str, state: str, todo: bool, track: str | None,
+        request: gr.Request,
+    ) -> tuple[Any, ...]:  # fmt: skip
+        """Show the scrubber at the open frame (with the filter's frames and the video's tracks),
+        or hide it on a photo."""
+        caller = services.caller(request)
         try:
             if project_id is None:
                 raise ValueError("no project")
-            with views.reading(services, services.caller(request), project_id, "image.read") as session:
+            with views.reading(services, caller, project_id, "image.read") as session:
                 found = frames_of(session, project_id, image_id)
+                if found is not None:
+                    matches = _matches(session, project_id, found, klass, state, todo)
+                    on_frame = tracks_on(session, image_id or 0)
+            if found is not None:
+                tracks = ops_tracks.list_tracks(services.env, caller, project_id, video_id=found.video_id)
         except actions.ERRORS:
             found = None
         if found is None:
-            return [], gr.update(visible=False), gr.update(), gr.update()
+            return [], gr.update(visible=False), gr.update(), gr.update(), gr.update()
         slider = gr.update(minimum=1, maximum=max(2, len(found.ids)), value=found.position + 1)
-        return found.ids, gr.update(visible=True), slider, found.line
+        line = found.line + filter_note(found.ids, image_id, matches)
+        choices, value = track_choices(tracks, on_frame, track)
+        return found.ids, gr.update(visible=True), slider, line, gr.update(choices=choices, value=value)
 
-    shown = [scrub.frames, scrub.group, scrub.slider, scrub.line]
-    shared.image.change(sync, [shared.project, shared.image], shown, show_progress="hidden")
+    sync_in = [shared.project, shared.image, *filters, scrub.track]
+    shown = [scrub.frames, scrub.group, scrub.slider, scrub.line, scrub.track]
+    shared.image.change(sync, sync_in, shown, show_progress="hidden")
+    for widget in filters:
+        widget.change(sync, sync_in, shown, show_progress="hidden")
 
-    def move(
-        caller: Caller | None, project_id: int | None, ids: list[int], position: int, selected: int | None
-    ) -> tuple[Any, ...]:
-        if project_id is None or not ids:
-            return (gr.update(), gr.update(), *[gr.update()] * len(view_out))
-        image_id = ids[max(0, min(len(ids) - 1, int(position)))]
+    def move(caller: Caller | None, project_id: int, image_id: int, selected: int | None) -> tuple[Any, ...]:
         with views.reading(services, caller, project_id) as session:
             follow = same_track(session, selected, image_id)
         return (image_id, [], *show(caller, project_id, image_id, follow, []))
 
+    unchanged = [gr.update()] * (2 + len(view_out))
+
     def go(
         project_id: int | None, ids: list[int], value: float, selected: int | None, request: gr.Request
     ) -> Any:
-        return move(services.caller(request), project_id, ids, int(value) - 1, selected)  # 1-based
+        if project_id is None or not ids:
+            return tuple(unchanged)
+        position = max(0, min(len(ids) - 1, int(value) - 1))  # 1-based
+        return move(services.caller(request), project_id, ids[position], selected)
 
-    def step(delta: int) -> Callable[..., Any]:
+    def stepper(delta: int) -> Callable[..., Any]:
         def run(
-            project_id: int | None, ids: list[int], image_id: int | None, selected: int | None,
-            request: gr.Request,
+            project_id: int | None, ids: list[int], image_id: int | None, selected: int | None, klass: str,
+            state: str, todo: bool, request: gr.Request,
         ) -> Any:  # fmt: skip
-            here = ids.index(image_id) if image_id in ids else 0
-            return move(services.caller(request), project_id, ids, here + delta, selected)
+            """To the next (previous) frame, or the next (previous) one the strip's filter keeps."""
+            if project_id is None or not ids:
+                return (*unchanged, gr.update())
+            caller = services.caller(request)
+            with views.reading(services, caller, project_id, "image.read") as session:
+                found = frames_of(session, project_id, image_id)
+                matches = None if found is None else _matches(session, project_id, found, klass, state, todo)
+            target = step(ids, image_id, delta, matches)
+            if target is None:
+                way = "later" if delta > 0 else "earlier"
+                line = found.line + filter_note(ids, image_id, matches) if found is not None else ""
+                return (*unchanged, f"{line} · no {way} frame matches the filter")
+            return (*move(caller, project_id, target, selected), gr.update())
 
         return run
 
@@ -128,8 +190,8 @@ def wire(
     )  # fmt: skip
     for button, delta in ((scrub.prev, -1), (scrub.next, 1)):
         button.click(
-            step(delta), [shared.project, scrub.frames, shared.image, shared.selected], moved,
-            show_progress="hidden",
+            stepper(delta), [shared.project, scrub.frames, shared.image, shared.selected, *filters],
+            [*moved, scrub.line], show_progress="hidden",
         )  # fmt: skip
 
     def propagate(
@@ -147,6 +209,8 @@ def wire(
             message = actions.refusal(exc)
         return (message, *show(caller, project_id, image_id, selected, []))
 
+    again = (sync, sync_in, shown)
     scrub.propagate.click(
         propagate, [shared.project, shared.image, annotations], [shared.status, *view_out]
-    ).then(*refresh)
+    ).then(*refresh).then(*again)
+    return again
