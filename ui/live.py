@@ -19,9 +19,10 @@ from store.events import latest_event_id
 from ui import actions
 from ui.services import UIServices
 
-# A page that acted this recently is still "acting": its handler's output may not have reached the
-# browser yet, and a redraw drawn from the state the timer sent before it would land after it.
-QUIET_S = 2.0
+# A handler of the page that started this long before the timer sent its state may still have
+# been running then, its output not yet in that state; a redraw from it would land after that
+# output and undo it. Longer handlers are still in Gradio's queue when the redraw ends (below).
+QUIET_S = 1.0
 
 
 def _events(demo: Any) -> Iterator[Any]:
@@ -40,25 +41,28 @@ def clobbers(
     """Would a background redraw, begun at ``started`` from the page state the timer sent, overwrite
     something the person did meanwhile?
 
-    Yes when the page's own handlers started within :data:`QUIET_S` before it or since, or when an
-    event of the page that draws any of the same components is still waiting or running. The
-    redraw is then dropped and the next tick, sent with the page's newer state, draws it. ``own``
-    is the redraw's own handler (its own event is in the queue too).
+    Yes when an event of the page that draws any of the same components is still waiting or
+    running, or when one of the page's handlers started since :data:`QUIET_S` before the timer
+    sent that state (the redraw's own event joined Gradio's queue then; ``started`` when it cannot
+    be found). The redraw is then dropped and the next tick, sent with the page's newer state,
+    draws it. ``own`` is the redraw's own handler.
     """
     page = getattr(request, "session_hash", None)
     if page is None:
         return False
-    acted = services.acted.get(page)
-    if acted is not None and acted >= started - QUIET_S:
-        return True
+    sent = started
     for event in _events(demo):
         fn = getattr(event, "fn", None)
         if getattr(event, "session_hash", None) != page or fn is None:
             continue
+        if getattr(fn, "fn", None) is own:
+            sent = min(sent, getattr(event, "enqueue_time", sent))
+            continue
         drawn = {getattr(block, "_id", None) for block in getattr(fn, "outputs", []) or []}
-        if drawn & outputs and getattr(fn, "fn", None) is not own:
+        if drawn & outputs:
             return True
-    return False
+    acted = services.acted.get(page)
+    return acted is not None and acted >= sent - QUIET_S
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,11 @@ def queue_with(*events: SimpleNamespace) -> SimpleNamespace:
     )
 
 
-def event(page: str, fn: object, outputs: list[int]) -> SimpleNamespace:
+def event(page: str, fn: object, outputs: list[int], enqueued: float = 0.0) -> SimpleNamespace:
     blocks = [SimpleNamespace(_id=i) for i in outputs]
-    return SimpleNamespace(session_hash=page, fn=SimpleNamespace(fn=fn, outputs=blocks))
+    return SimpleNamespace(
+        session_hash=page, fn=SimpleNamespace(fn=fn, outputs=blocks), enqueue_time=enqueued
+    )
 
 
 def tick() -> None: ...
@@ -54,14 +56,28 @@ def test_a_page_that_just_acted_holds_the_redraw_back(services: UIServices) -> N
     assert not live.clobbers(services, queue_with(), other, tick, {1, 2}, started)
 
 
+def test_the_window_counts_from_when_the_timer_sent_the_state(services: UIServices) -> None:
+    """A tick that waited in Gradio's queue: a handler that started after the tick was sent, but
+    before the redraw began, still holds it back; one a while before the tick was sent does not."""
+    request = SimpleNamespace(session_hash="page-a", username=None)
+    services.caller(request)
+    acted = services.acted["page-a"]
+    waited = queue_with(event("page-a", tick, [1], enqueued=acted - 0.5))
+    assert live.clobbers(services, waited, request, tick, {1}, acted + 5)
+    sent_late = queue_with(event("page-a", tick, [1], enqueued=acted + live.QUIET_S + 1))
+    assert not live.clobbers(services, sent_late, request, tick, {1}, acted + live.QUIET_S + 2)
+
+
 def test_an_event_of_the_page_drawing_the_same_parts_holds_it_back(services: UIServices) -> None:
     request = SimpleNamespace(session_hash="page-a", username=None)
     later = time.monotonic() + 10 * live.QUIET_S  # long after any action
+    stamp = later - 1  # the tick's own event joined the queue just before it ran
     pending = event("page-a", click, [2, 9])
     assert live.clobbers(services, queue_with(pending), request, tick, {1, 2}, later)
     assert not live.clobbers(services, queue_with(event("page-a", click, [7])), request, tick, {1, 2}, later)
     assert not live.clobbers(services, queue_with(event("page-b", click, [2])), request, tick, {1, 2}, later)
-    assert not live.clobbers(services, queue_with(event("page-a", tick, [2])), request, tick, {1, 2}, later)
+    own = event("page-a", tick, [2], enqueued=stamp)
+    assert not live.clobbers(services, queue_with(own), request, tick, {1, 2}, later)
 
 
 def test_the_gradio_queue_still_has_what_the_rule_reads() -> None:
@@ -77,6 +93,6 @@ def test_the_gradio_queue_still_has_what_the_rule_reads() -> None:
     assert isinstance(demo._queue, Queue)
     assert hasattr(demo._queue, "active_jobs") and hasattr(demo._queue, "event_queue_per_concurrency_id")
     assert "queue" in EventQueue.__init__.__code__.co_names
-    assert {"session_hash", "fn"} <= set(Event.__init__.__code__.co_names)
+    assert {"session_hash", "fn", "enqueue_time"} <= set(Event.__init__.__code__.co_names)
     fn = next(iter(demo.fns.values()))
     assert [block._id for block in fn.outputs] == [out._id] and callable(fn.fn)

@@ -216,7 +216,8 @@ def test_a_new_shape_on_a_frame_starts_or_joins_a_track(world: World) -> None:
     assert value == "new" and choices[0] == ("New track", "new")
     assert choices[1] == (f"track {top} · person · 10 frames · on this frame", str(top))
     assert video_views.track_choices(tracks, set(), str(bottom)) == (
-        [choices[0], *[(label.removesuffix(" · on this frame"), v) for label, v in choices[1:]]], str(bottom)
+        [choices[0], *[(label.removesuffix(" · on this frame"), v) for label, v in choices[1:]]],
+        str(bottom),
     )
     assert video_views.track_choices(tracks, set(), "999")[1] == "new"  # a track gone: back to a new one
 
