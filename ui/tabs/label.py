@@ -136,11 +136,7 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         value = next((v for _, v in choices if views.parse_choice(v)[0] == selected), None)
         return (selected if value else None), html, gr.update(choices=choices, value=value)
 
-    view_in = [shared.project, shared.image, shared.selected, polygon]
     view_out = [shared.selected, canvas, annotations]
-
-    def redraw(project_id: Any, image_id: Any, selected: Any, points: Any, request: gr.Request) -> Any:
-        return show(services.caller(request), project_id, image_id, selected, points)
 
     def strip_for(project_id: int | None, klass: str, state: str, todo: bool, request: gr.Request) -> Any:
         try:
@@ -171,10 +167,13 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
     annotations.input(
         select_annotation, [shared.project, shared.image, annotations, polygon], [*view_out, label_class]
     )
+
     # A new tool starts with nothing selected: pick from the list what a box or polygon should replace.
-    mode.change(lambda m: (MODE_HELP[m], [], None), [mode], [mode_help, polygon, shared.selected]).then(
-        redraw, view_in, view_out
-    )
+    # One handler (not a reset, then a redraw): the live redraw holds back while it runs.
+    def switch_mode(project_id: Any, image_id: Any, chosen: str, request: gr.Request) -> tuple[Any, ...]:
+        return (MODE_HELP[chosen], [], *show(services.caller(request), project_id, image_id, None, []))
+
+    mode.change(switch_mode, [shared.project, shared.image, mode], [mode_help, polygon, *view_out])
 
     def on_canvas(
         project_id: int | None,
@@ -246,7 +245,11 @@ def build(services: UIServices, shared: Shared) -> LabelTab:
         [shared.project, shared.image, annotations, polygon, label_class, scrub.track],
         [polygon, shared.status, *view_out],
     ).then(strip_for, strip_in, strip_out)
-    clear.click(lambda: [], None, [polygon]).then(redraw, view_in, view_out)
+
+    def clear_polygon(project_id: Any, image_id: Any, selected: Any, request: gr.Request) -> tuple[Any, ...]:
+        return ([], *show(services.caller(request), project_id, image_id, selected, []))
+
+    clear.click(clear_polygon, [shared.project, shared.image, shared.selected], [polygon, *view_out])
 
     def edit(kind: str) -> Any:
         def run(
