@@ -66,6 +66,9 @@ class EmbeddedLLM:
         threads: CPU threads for generation and prompt processing.
         n_ctx: context window in tokens; a request may raise it (the model is reloaded, as Ollama does).
         preread_file: read the file once before loading (see :func:`preread`).
+        on_timings: called after each request with llama.cpp's ``timings`` (tokens taken from the
+            prompt cache ``cache_n``, evaluated ``prompt_n``, generated ``predicted_n``, and the
+            milliseconds of each): the shared endpoint logs them, to see where a call's time goes.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class EmbeddedLLM:
         threads: int = 2,
         n_ctx: int = 8192,
         preread_file: bool = True,
+        on_timings: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"LLM weights not found: expected a .gguf file at {model_path}")
@@ -86,6 +90,7 @@ class EmbeddedLLM:
         self.path = model_path
         self.name = name
         self.threads = threads
+        self.on_timings = on_timings
         self._lock = threading.Lock()
         self.preread_s, digest = preread(model_path) if preread_file else (0.0, None)
         self._digest = digest
@@ -151,13 +156,23 @@ class EmbeddedLLM:
             EmbeddedLLMError: llama.cpp rejected the request; the message is its own.
         """
         request = {**request, "cache_prompt": True, "stream": on_chunk is not None}
+        timings: dict[str, Any] = {}
+
+        def chunk(item: dict[str, Any]) -> bool | None:
+            timings.update(item.get("timings") or {})  # the last chunk carries the request's
+            return on_chunk(item) if on_chunk is not None else None
+
         try:
             if on_chunk is None:
                 result = self._server.handle_chat_completions(request)
             else:
-                result = self._server.handle_chat_completions(request, on_chunk)
+                result = self._server.handle_chat_completions(request, chunk)
         except ValueError as exc:
             raise EmbeddedLLMError(str(exc)) from None
+        if isinstance(result, dict):
+            timings.update(result.get("timings") or {})
+        if timings and self.on_timings is not None:
+            self.on_timings(timings)
         if isinstance(result, dict) and "error" in result:
             error = result["error"]
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)

@@ -6,6 +6,7 @@ against ``ollama serve`` or against llama.cpp in this process (:mod:`agent.ollam
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -22,6 +23,35 @@ MODEL_FILES = {  # Ollama-style name -> GGUF file under the models dir
     "qwen2.5-coder:1.5b": "llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     "smollm2:135m": "llm/smollm2-135m.gguf",  # plumbing tests only: too small to pick tools
 }
+
+
+def default_threads() -> int:
+    """llama.cpp threads for this machine: :func:`threads_for` the CPUs this process may use."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = list(range(os.cpu_count() or 1))
+    siblings = []
+    for cpu in cpus:
+        try:
+            siblings.append(
+                Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text()
+            )
+        except OSError:
+            siblings.append(str(cpu))
+    return threads_for(siblings)
+
+
+def threads_for(siblings: list[str]) -> int:
+    """Physical cores, at most all CPUs but one (``siblings``: each CPU's SMT sibling list).
+
+    llama.cpp's threads meet at a barrier after every operation (hundreds per token), so a thread
+    that waits for a core stalls the others. With as many threads as cores, anything else running
+    (the CLI, the server, a test) does that: on 2 shared cores at load 9-12, 2 threads generated
+    0.3-0.6 tokens/s and 1 thread 3.6-6.5 (benchmarks/chat_oneshot.py). SMT siblings count once.
+    """
+    cores = {s.strip() for s in siblings}
+    return max(1, min(len(cores), len(siblings) - 1))
 
 
 class LLMUnavailable(RuntimeError):

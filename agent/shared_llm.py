@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.llm import LLMUnavailable, free_port, model_path, ollama_answers
+from agent.llm import LLMUnavailable, default_threads, free_port, model_path, ollama_answers
 
 DEFAULT_IDLE_TIMEOUT = 600.0  # seconds without a request before the endpoint exits
 START_TIMEOUT = 600.0  # weights read + load on a busy 2-core machine; the child's log says why if it fails
@@ -220,6 +220,15 @@ class _IdleTracker:
             return 0.0 if self.active else time.monotonic() - self.last
 
 
+TIMINGS = "request timings "  # a log line's prefix; the JSON of llama.cpp's timings follows
+
+
+def log_timings(timings: dict[str, Any]) -> None:
+    """One log line per request: where its time went (benchmarks/chat_oneshot.py reads them)."""
+    keys = ("cache_n", "prompt_n", "prompt_ms", "predicted_n", "predicted_ms", "draft_n", "draft_n_accepted")
+    print(TIMINGS + json.dumps({k: timings[k] for k in keys if k in timings}), flush=True)
+
+
 def serve(models_dir: Path, model: str, *, threads: int, n_ctx: int, idle_timeout: float) -> None:
     """The endpoint process: load, publish the state file, serve on loopback, exit when idle."""
     import uvicorn
@@ -228,7 +237,9 @@ def serve(models_dir: Path, model: str, *, threads: int, n_ctx: int, idle_timeou
     from agent.ollama_api import create_app
 
     path = state_path(models_dir, model)
-    llm = EmbeddedLLM(model_path(models_dir, model), name=model, threads=threads, n_ctx=n_ctx)
+    llm = EmbeddedLLM(
+        model_path(models_dir, model), name=model, threads=threads, n_ctx=n_ctx, on_timings=log_timings
+    )
     tracker = _IdleTracker(create_app(llm))
     port = free_port()
     config = uvicorn.Config(
@@ -264,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="labelwright's shared embedded LLM endpoint")
     parser.add_argument("--models-dir", type=Path, required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--ctx", type=int, default=8192)
     parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT)
     args = parser.parse_args(argv)

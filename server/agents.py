@@ -41,7 +41,9 @@ def llm_connector(settings: Any) -> Callable[[], LLMHandle]:
     def connect_llm() -> LLMHandle:
         from agent.llm import connect
 
-        return connect(settings.models_dir, ollama_host=settings.ollama_host, threads=settings.llm_threads)
+        return connect(
+            settings.models_dir, ollama_host=settings.ollama_host, threads=settings.llm_thread_count
+        )
 
     return connect_llm
 

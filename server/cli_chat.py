@@ -61,19 +61,32 @@ def printer(as_json: bool) -> Any:
 
 def _context(engine: Any, project_id: int, home: Path, models_dir: Path, stack: str, quiet: bool) -> Any:
     """A ToolContext acting as the local user whose queued labeling jobs run here, to the end,
-    printing progress."""
-    from server.cli_label import make_runner
-    from server.jobs import ProgressEvent
+    printing progress.
+
+    The job runner (and with it the web app's module, the vision stacks' and training's code) is
+    built on first use: a count or a rename never needs it, and importing it was about a third of
+    a warm one-shot call's own start-up.
+    """
+    import functools
+
     from tools.auto_label import KIND
     from tools.registry import ToolContext
 
-    runner = make_runner(engine, home, models_dir, stack)
+    @functools.cache
+    def runner() -> Any:
+        from server.cli_label import make_runner
+        from server.jobs import ProgressEvent
 
-    def progress(event: ProgressEvent) -> None:
-        if not quiet:
-            console.print(f"[dim]  job {event.job_id} {event.state}: {event.done}/{event.total} images[/dim]")
+        made = make_runner(engine, home, models_dir, stack)
 
-    runner.subscribe(progress)
+        def progress(event: ProgressEvent) -> None:
+            if not quiet:
+                console.print(
+                    f"[dim]  job {event.job_id} {event.state}: {event.done}/{event.total} images[/dim]"
+                )
+
+        made.subscribe(progress)
+        return made
 
     return ToolContext(
         engine=engine,
@@ -81,8 +94,8 @@ def _context(engine: Any, project_id: int, home: Path, models_dir: Path, stack: 
         home=home,
         models_dir=models_dir,
         caller=CLI,
-        backends_factory=lambda: runner.handlers[KIND].backends,
-        on_job=runner.run_job,
+        backends_factory=lambda: runner().handlers[KIND].backends,
+        on_job=lambda job_id: runner().run_job(job_id),
     )
 
 
@@ -136,7 +149,7 @@ def chat(
                 settings.models_dir,
                 model,
                 ollama_host=_ollama_host(),
-                threads=settings.llm_threads,
+                threads=settings.llm_thread_count,
                 keep_alive=settings.llm_keep_alive_s or None,
             )
         except (LLMUnavailable, ValueError) as exc:

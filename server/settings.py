@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     ollama_host: str | None = Field(
         default=None, validation_alias=AliasChoices("LABELWRIGHT_OLLAMA_HOST", "OLLAMA_HOST")
     )
-    llm_threads: int = 2
+    # llama.cpp threads; unset: agent.llm.default_threads() (physical cores, leaving one free).
+    llm_threads: int | None = Field(default=None, ge=1)
     # CLI calls share one embedded LLM endpoint that exits after this many idle seconds; 0: each
     # call loads its own in-process copy and stops it on exit (see agent.shared_llm).
     llm_keep_alive_s: float = Field(default=600.0, ge=0)
@@ -60,6 +61,13 @@ class Settings(BaseSettings):
     # SQLite commits with synchronous=FULL: an acknowledged write survives an OS crash or power cut,
     # not only a crash of the process (NORMAL). Costs a WAL fsync per commit (benchmarks/durability.py).
     durable: bool = False
+
+    @property
+    def llm_thread_count(self) -> int:
+        """``llm_threads`` if set, else the machine's default (1 on 2 cores: see default_threads)."""
+        from agent.llm import default_threads
+
+        return self.llm_threads or default_threads()
 
     @property
     def db_path(self) -> Path:

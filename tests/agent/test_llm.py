@@ -15,6 +15,7 @@ from agent.llm import (
     ollama_answers,
     ollama_url,
     start_embedded,
+    threads_for,
 )
 
 
@@ -25,6 +26,19 @@ def test_model_paths(tmp_path: Path) -> None:
         ValueError, match="unknown LLM 'gpt-9': expected one of qwen2.5-coder:1.5b, smollm2:135m"
     ):
         model_path(tmp_path, "gpt-9")
+
+
+@pytest.mark.parametrize(
+    ("siblings", "threads"),
+    [
+        (["0"], 1),
+        (["0", "1"], 1),  # 2 cores: one thread, so another process never stalls its barrier
+        (["0,2", "1,3", "0,2", "1,3"], 2),  # 2 cores with SMT: one thread per core
+        ([str(i) for i in range(8)], 7),
+    ],
+)
+def test_llm_threads_leave_a_core_and_count_smt_siblings_once(siblings: list[str], threads: int) -> None:
+    assert threads_for(siblings) == threads
 
 
 def test_missing_weights_are_reported_with_their_path(tmp_path: Path) -> None:

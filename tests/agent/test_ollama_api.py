@@ -90,6 +90,20 @@ def test_chat_non_streaming_and_streaming_agree(client: ollama.Client) -> None:
     assert parts[-1].eval_count == whole.eval_count
 
 
+def test_every_request_reports_its_timings(client: ollama.Client, smollm: Any) -> None:
+    seen: list[dict[str, Any]] = []
+    smollm.embedded.on_timings = seen.append
+    try:
+        ask = [{"role": "user", "content": "Name a fruit."}]
+        whole = client.chat(MODEL, ask, options=GREEDY)
+        list(client.chat(MODEL, ask, stream=True, options=GREEDY))
+    finally:
+        smollm.embedded.on_timings = None
+    assert len(seen) == 2, "one report per request, streamed or not"
+    assert seen[0]["predicted_n"] == whole.eval_count and seen[0]["prompt_ms"] >= 0
+    assert seen[1]["cache_n"] > 0, "the same prompt again comes from the prompt cache"
+
+
 def test_format_schema_constrains_the_reply(client: ollama.Client) -> None:
     schema = {
         "type": "object",

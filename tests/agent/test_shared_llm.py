@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.llm import LLMHandle, connect, free_port, model_path, ollama_answers
-from agent.shared_llm import Endpoint, list_endpoints, read_endpoint, state_path, stop_endpoints
+from agent.shared_llm import TIMINGS, Endpoint, list_endpoints, read_endpoint, state_path, stop_endpoints
 
 MODEL = "smollm2:135m"
 
@@ -57,6 +57,9 @@ def test_a_second_connect_reuses_the_endpoint_which_outlives_its_callers(shared_
     assert _alive(endpoint.pid) and endpoint.pid != os.getpid()
     reply = first.client.chat(MODEL, [{"role": "user", "content": "Say hi"}], options={"num_predict": 4})
     assert reply.message.role == "assistant"
+    logged = state_path(shared_dir, MODEL).with_suffix(".log").read_text().splitlines()
+    timings = [json.loads(line[len(TIMINGS) :]) for line in logged if line.startswith(TIMINGS)]
+    assert timings and timings[-1]["predicted_n"] == reply.eval_count  # where the request's time went
     first.close()
     assert ollama_answers(endpoint.url)  # close() leaves the shared endpoint running
     used = _cpu_s(endpoint.pid)
