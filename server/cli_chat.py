@@ -131,7 +131,9 @@ def chat(
         raise _fail("--project is required")
     if message is not None and resume is None and is_review_request(message):
         # "review the flagged annotations with me": the review agent's session, in this terminal.
-        review_session(project, message, model=model, stack=stack, threads=2, interactive=sys.stdin.isatty())
+        review_session(
+            project, message, model=model, stack=stack, threads=None, interactive=sys.stdin.isatty()
+        )
         return
     settings = get_settings()
     engine = settings.open_store()

@@ -48,14 +48,25 @@ def review(
     message: Annotated[str | None, typer.Argument(help="One message; none: an interactive session.")] = None,
     model: Annotated[str, typer.Option(help="LLM name (Ollama) or a .gguf path.")] = DEFAULT_MODEL,
     stack: Annotated[str | None, typer.Option(help="Model stack for resegment: lite | full.")] = None,
-    threads: Annotated[int, typer.Option(min=1, help="CPU threads for the embedded LLM.")] = 2,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="CPU threads for the embedded LLM (default: LABELWRIGHT_LLM_THREADS, else cores - 1)."
+        ),
+    ] = None,
 ) -> None:
     """Review the project's open findings: "next", "that one is a truck", "fine as it is", ..."""
     review_session(project, message, model=model, stack=stack, threads=threads, interactive=message is None)
 
 
 def review_session(
-    project: str, message: str | None, *, model: str, stack: str | None, threads: int, interactive: bool
+    project: str,
+    message: str | None,
+    *,
+    model: str,
+    stack: str | None,
+    threads: int | None,
+    interactive: bool,
 ) -> None:
     """Run ``message`` (if any) through the review agent, then a prompt loop when ``interactive``.
 
@@ -85,7 +96,12 @@ def review_session(
         backends_factory=lambda: build_backends(stack or settings.stack, models_dir),
     )
     try:
-        handle = connect(models_dir, model, ollama_host=os.environ.get("OLLAMA_HOST"), threads=threads)
+        handle = connect(
+            models_dir,
+            model,
+            ollama_host=os.environ.get("OLLAMA_HOST"),
+            threads=threads or settings.llm_thread_count,
+        )
     except (LLMUnavailable, ValueError) as exc:
         console.print(f"[red]error:[/red] {_escape(str(exc))}")
         raise typer.Exit(1) from None
