@@ -14,7 +14,16 @@ from sqlalchemy import exists, func, text
 from sqlmodel import Session, col, select
 
 from store.annotations import parse_status
-from store.models import UNANNOTATED, Annotation, AnnotationStatus, Category, ClassCount, Image, ImageClass
+from store.models import (
+    HAS_STATUS,
+    UNANNOTATED,
+    Annotation,
+    AnnotationStatus,
+    Category,
+    ClassCount,
+    Image,
+    ImageClass,
+)
 
 
 def add_image(
@@ -88,9 +97,10 @@ def list_images(
     elif category_id is not None:
         match = [ImageClass.image_id == Image.id, ImageClass.category_id == category_id]
         where.append(~exists().where(*match, *([ImageClass.status == state] if state else [])))
+    elif state is not None and not without_annotations:
+        where.append(text(HAS_STATUS[state]))  # verbatim, so SQLite matches it to the partial index
     elif state is not None:
-        count = getattr(Image, f"n_{state}")
-        where.append(count == 0 if without_annotations else count > 0)
+        where.append(getattr(Image, f"n_{state}") == 0)
     elif without_annotations:
         where.append(text(UNANNOTATED))  # verbatim, so SQLite matches it to the partial index
     total = session.exec(select(func.count()).select_from(Image).where(*where)).one()
