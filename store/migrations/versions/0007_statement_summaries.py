@@ -10,9 +10,10 @@ class, status) and per image, and each summary row is written once per statement
 counts its old rows out and its new rows in; rows whose image, class and status did not change
 cancel out and write nothing. The price is on one-row statements (the repository's writes): the
 statement trigger plans one CTE statement per call, about 0.4-0.7 ms more per one-row INSERT
-than the row trigger on a loaded 2-core machine. ``tr_projectevent_notify`` (0005) sends one NOTIFY per project per
-statement instead of one per row. The BEFORE INSERT trigger that draws outbox ids in commit order
-stays per row (it sets the row's id). SQLite keeps its row triggers: it has no statement-level ones.
+than the row trigger on a loaded 2-core machine. ``tr_projectevent_notify`` (0005) sends one
+NOTIFY per project per statement instead of one per row. The BEFORE INSERT trigger that draws
+outbox ids in commit order stays per row (it sets the row's id). SQLite keeps its row triggers:
+it has no statement-level ones.
 
 Both engines get a partial index per status of the images having an annotation of that status:
 the "by status" list (``n_<status> > 0``, spelled as in ``store.models.HAS_STATUS``) reads one
