@@ -84,7 +84,8 @@ def list_images(
     matching annotation (with no filter: images with no annotations at all, the "to do" list).
 
     Class and status filters read the trigger-kept summaries (``ImageClass``, the image's status
-    counts), so they stay fast at 1M annotations; a score range has to probe the annotations.
+    counts), so they stay fast at 1M annotations; a score range has to probe the annotations. A
+    status alone reads its partial index (``ix_image_has_<status>``, migration 0007) in id order.
     """
     if offset < 0 or not 1 <= limit <= 1000:
         raise ValueError(f"need offset >= 0 and 1 <= limit <= 1000, got offset={offset}, limit={limit}")
