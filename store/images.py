@@ -105,7 +105,10 @@ def list_images(
     elif without_annotations:
         where.append(text(UNANNOTATED))  # verbatim, so SQLite matches it to the partial index
     total = session.exec(select(func.count()).select_from(Image).where(*where)).one()
-    rows = session.exec(select(Image).where(*where).order_by(col(Image.id)).offset(offset).limit(limit))
+    # The page's ids first, then its rows: skipping ``offset`` matches reads index entries only
+    # (PostgreSQL fetched every skipped image row: 90k of them deep in the by-status list).
+    page = select(Image.id).where(*where).order_by(col(Image.id)).offset(offset).limit(limit)
+    rows = session.exec(select(Image).where(col(Image.id).in_(page)).order_by(col(Image.id)))
     return list(rows), total
 
 
