@@ -9,9 +9,11 @@ level with transition tables: one statement's rows are summed per (class, status
 class, status) and per image, and each summary row is written once per statement. An update
 counts its old rows out and its new rows in; rows whose image, class and status did not change
 cancel out and write nothing. The price is on one-row statements (the repository's writes): the
-statement trigger plans one CTE statement per call, about 0.4-0.7 ms more per one-row INSERT
-than the row trigger on a loaded 2-core machine. ``tr_projectevent_notify`` (0005) sends one
-NOTIFY per project per statement instead of one per row. The BEFORE INSERT trigger that draws
+statement trigger plans one CTE statement per call, 0.5-1.1 ms more per one-row INSERT than the
+row trigger (0.5-0.8 ms before) on a 2-core machine at load 2-4; ``set_status`` of 2,000
+annotations (the ORM's one UPDATE per row) took 4.0-4.2 s instead of 3.0-3.9 s.
+``tr_projectevent_notify`` (0005) sends one NOTIFY per project per statement instead of one per
+row. The BEFORE INSERT trigger that draws
 outbox ids in commit order stays per row (it sets the row's id). SQLite keeps its row triggers:
 it has no statement-level ones.
 
