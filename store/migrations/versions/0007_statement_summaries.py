@@ -13,9 +13,8 @@ statement trigger plans one CTE statement per call, 0.5-1.1 ms more per one-row 
 row trigger (0.5-0.8 ms before) on a 2-core machine at load 2-4; ``set_status`` of 2,000
 annotations (the ORM's one UPDATE per row) took 4.0-4.2 s instead of 3.0-3.9 s.
 ``tr_projectevent_notify`` (0005) sends one NOTIFY per project per statement instead of one per
-row. The BEFORE INSERT trigger that draws
-outbox ids in commit order stays per row (it sets the row's id). SQLite keeps its row triggers:
-it has no statement-level ones.
+row. The BEFORE INSERT trigger that draws outbox ids in commit order stays per row (it sets the
+row's id). SQLite keeps its row triggers: it has no statement-level ones.
 
 Both engines get a partial index per status of the images having an annotation of that status:
 the "by status" list (``n_<status> > 0``, spelled as in ``store.models.HAS_STATUS``) reads one
