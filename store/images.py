@@ -14,7 +14,16 @@ from sqlalchemy import exists, func, text
 from sqlmodel import Session, col, select
 
 from store.annotations import parse_status
-from store.models import UNANNOTATED, Annotation, AnnotationStatus, Category, ClassCount, Image, ImageClass
+from store.models import (
+    HAS_STATUS,
+    UNANNOTATED,
+    Annotation,
+    AnnotationStatus,
+    Category,
+    ClassCount,
+    Image,
+    ImageClass,
+)
 
 
 def add_image(
@@ -77,7 +86,8 @@ def list_images(
     matching annotation (with no filter: images with no annotations at all, the "to do" list).
 
     Class and status filters read the trigger-kept summaries (``ImageClass``, the image's status
-    counts), so they stay fast at 1M annotations; a score range has to probe the annotations.
+    counts), so they stay fast at 1M annotations; a score range has to probe the annotations. A
+    status alone reads its partial index (``ix_image_has_<status>``, migration 0007) in id order.
     """
     if offset < 0 or not 1 <= limit <= 1000:
         raise ValueError(f"need offset >= 0 and 1 <= limit <= 1000, got offset={offset}, limit={limit}")
@@ -92,13 +102,17 @@ def list_images(
     elif category_id is not None:
         match = [ImageClass.image_id == Image.id, ImageClass.category_id == category_id]
         where.append(~exists().where(*match, *([ImageClass.status == state] if state else [])))
+    elif state is not None and not without_annotations:
+        where.append(text(HAS_STATUS[state]))  # verbatim, so SQLite matches it to the partial index
     elif state is not None:
-        count = getattr(Image, f"n_{state}")
-        where.append(count == 0 if without_annotations else count > 0)
+        where.append(getattr(Image, f"n_{state}") == 0)
     elif without_annotations:
         where.append(text(UNANNOTATED))  # verbatim, so SQLite matches it to the partial index
     total = session.exec(select(func.count()).select_from(Image).where(*where)).one()
-    rows = session.exec(select(Image).where(*where).order_by(col(Image.id)).offset(offset).limit(limit))
+    # The page's ids first, then its rows: skipping ``offset`` matches reads index entries only
+    # (PostgreSQL fetched every skipped image row: 90k of them deep in the by-status list).
+    page = select(Image.id).where(*where).order_by(col(Image.id)).offset(offset).limit(limit)
+    rows = session.exec(select(Image).where(col(Image.id).in_(page)).order_by(col(Image.id)))
     return list(rows), total
 
 

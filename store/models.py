@@ -21,6 +21,8 @@ def utcnow() -> datetime:
 
 
 UNANNOTATED = "n_proposed + n_accepted + n_rejected = 0"
+# The images having an annotation of a status (the "by status" list), one partial index each.
+HAS_STATUS = {s: f"n_{s} > 0" for s in ("proposed", "accepted", "rejected")}
 
 
 class AnnotationStatus(StrEnum):
@@ -65,6 +67,10 @@ class Image(SQLModel, table=True):
             postgresql_where=text(UNANNOTATED),
         ),
         Index("ix_image_video_frame", "video_id", "frame_index"),
+        *(
+            Index(f"ix_image_has_{s}", "project_id", "id", sqlite_where=text(w), postgresql_where=text(w))
+            for s, w in HAS_STATUS.items()
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)

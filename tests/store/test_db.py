@@ -178,6 +178,103 @@ def test_triggers_keep_summaries_exact_through_every_kind_of_write(engine: Engin
         assert connection.execute(text("SELECT count(*) FROM classcount")).scalar() == 0
 
 
+def test_summaries_stay_exact_through_statements_of_many_rows(engine: Engine, session: Session) -> None:
+    """Statement-level triggers (PostgreSQL) sum a whole statement's rows; row triggers (SQLite) count
+    each: either way one bulk insert, one update of many rows' status, class or image, and one bulk
+    delete leave the summaries equal to a fresh count."""
+    from store.bulk_annotations import PlannedAnnotation, write_annotations
+
+    project = create_project(session, name="p")
+    images = [
+        add_image(
+            session, project_id=project.id, file_name=f"{i}.jpg", path=f"{i}.jpg", sha256=sha(str(i)),
+            width=100, height=100,
+        )
+        for i in range(30)
+    ]  # fmt: skip
+    cats = ensure_categories(session, project_id=project.id, names=["a", "b", "c"])
+    rng = random.Random(11)
+    batch = begin_change(session, project_id=project.id, actor="t", description="bulk")
+    planned = [
+        PlannedAnnotation(
+            coco_id=k, image=rng.choice(images[:25]), category=rng.choice(["a", "b", "c"]),
+            bbox=[1.0, 1.0, 5.0, 5.0], mask=None, score=rng.random(), area=25.0,
+        )
+        for k in range(1500)
+    ]  # fmt: skip
+    ids = write_annotations(
+        session, batch=batch, planned=planned, category_ids={c.name: c.id for c in cats},
+        status="proposed", tool="bulk",
+    )  # fmt: skip
+    session.commit()
+    assert len(ids) == 1500
+    _assert_summaries_exact(engine)
+    a, b, c = (cat.id for cat in cats)
+    statements = [
+        # many rows, one statement each; the second copies 1500 rows at once
+        f"UPDATE annotation SET status = 'accepted' WHERE id % 3 = 0 AND project_id = {project.id}",
+        f"INSERT INTO annotation (project_id, image_id, category_id, bbox, area, status, tool, model, "
+        f"prompt, author, version, created_at, updated_at) SELECT project_id, image_id, category_id, "
+        f"bbox, area, 'rejected', tool, model, prompt, author, version, created_at, updated_at "
+        f"FROM annotation WHERE project_id = {project.id}",
+        f"UPDATE annotation SET category_id = CASE WHEN category_id = {a} THEN {b} ELSE {c} END "
+        f"WHERE id % 2 = 0",
+        f"UPDATE annotation SET image_id = {images[-1].id}, status = 'proposed' WHERE id % 5 = 0",
+        "UPDATE annotation SET score = 0.5, bbox = '[0, 0, 2, 2]'",  # changes no summary
+        f"UPDATE annotation SET category_id = {a}, status = 'rejected' WHERE id % 7 = 1",
+        "DELETE FROM annotation WHERE id % 4 = 1",
+        f"DELETE FROM annotation WHERE category_id = {c}",
+    ]
+    for statement in statements:
+        with engine.begin() as connection:
+            connection.execute(text(statement))
+        _assert_summaries_exact(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM annotation"))
+    _assert_summaries_exact(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM imageclass")).scalar() == 0
+        assert connection.execute(text("SELECT sum(n) FROM classcount")).scalar() == 0
+        assert (
+            connection.execute(text("SELECT sum(n_proposed + n_accepted + n_rejected) FROM image")).scalar()
+            == 0
+        )
+
+
+def test_status_list_uses_the_partial_index(engine: Engine, session: Session) -> None:
+    project = create_project(session, name="p")
+    image = add_image(
+        session, project_id=project.id, file_name="a", path="a", sha256=sha("a"), width=9, height=9
+    )
+    (cat,) = ensure_categories(session, project_id=project.id, names=["a"])
+    batch = begin_change(session, project_id=project.id, actor="t", description="one")
+    create_annotation(session, batch=batch, image_id=image.id, category_id=cat.id, bbox=[1, 1, 2, 2])
+    session.commit()
+    captured: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
+        captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    rows, total = list_images(session, project_id=project.id, status="proposed")
+    event.remove(engine, "before_cursor_execute", capture)
+    assert total == 1 and [r.id for r in rows] == [image.id]
+    assert list_images(session, project_id=project.id, status="accepted")[1] == 0
+    with engine.connect() as connection:
+        for statement, parameters in captured:
+            if engine.dialect.name == "sqlite":
+                plan = " ".join(
+                    row[3]
+                    for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                )
+            else:
+                connection.exec_driver_sql("SET enable_seqscan = off")
+                plan = " ".join(
+                    row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+                )
+            assert "ix_image_has_proposed" in plan, plan
+
+
 @pytest.fixture(params=ENGINE_PARAMS)
 def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     """An empty database, before any migration."""
