@@ -276,6 +276,7 @@ def propagate_longest(engine: Any, home: Path, project_id: int, stack: Any, trac
     done = propagate(env, caller, project_id, longest.id, start_frame, stack)
     seconds = time.perf_counter() - started
     after = ops_tracks.track_frames(env, caller, project_id, longest.id)
+
     def xyxy(b: list[float]) -> Any:
         return np.array([b[0], b[1], b[0] + b[2], b[1] + b[3]])
 

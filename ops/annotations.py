@@ -357,7 +357,6 @@ def count(
     from sqlalchemy import func
     from sqlmodel import col, select
 
-
     keys = {"class": col(Category.name), "image": col(Image.file_name), "status": col(Annotation.status)}
     if by not in keys:
         raise Invalid(f"by must be one of {sorted(keys)}, got {by!r}")

@@ -426,8 +426,8 @@ def query_annotations(
 def matching(session: Session, *, project_id: int, where: AnnotationFilter) -> tuple[list[int], int]:
     """The ids of the annotations ``where`` selects (id order) and how many images they are on."""
     rows = session.exec(
-        select(Annotation.id, Annotation.image_id).where(*where.conditions(project_id)).order_by(
-            col(Annotation.id)
-        )
+        select(Annotation.id, Annotation.image_id)
+        .where(*where.conditions(project_id))
+        .order_by(col(Annotation.id))
     ).all()
     return [a for a, _ in rows if a is not None], len({i for _, i in rows})
