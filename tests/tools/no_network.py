@@ -27,12 +27,31 @@ def _refuse(*args: object, **kwargs: object) -> None:
     raise NetworkUsed(f"network call or child process with {args} while the network is blocked")
 
 
+_blocked = False
+
+
+class _BlockedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """A class, not a function: a module first imported inside the block may subclass Popen at
+    import time (ultralytics' training imports ray, whose ``ConsolePopen`` does). It refuses only
+    while blocked, so such a subclass works again once the block ends."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        if _blocked:
+            _refuse(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 @contextmanager
 def blocked_network() -> Iterator[None]:
     """Make socket creation, connection, name resolution and child processes raise NetworkUsed."""
+    global _blocked
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket, "socket", _BlockedSocket)
         patch.setattr(socket, "create_connection", _refuse)
         patch.setattr(socket, "getaddrinfo", _refuse)
-        patch.setattr(subprocess, "Popen", _refuse)
-        yield
+        patch.setattr(subprocess, "Popen", _BlockedPopen)
+        _blocked = True
+        try:
+            yield
+        finally:
+            _blocked = False
