@@ -14,9 +14,8 @@ from sqlmodel import col, select
 
 from ops.caller import Caller
 from ops.errors import Invalid
-from ops.jobs import JobInfo
+from ops.jobs import JobInfo, queue
 from ops.unit import Env, change
-from store import jobs as repo
 from store.models import Annotation, AnnotationStatus, Category
 
 TRAIN = "train"
@@ -63,13 +62,6 @@ def start_train(
             "epochs": int(epochs),
             "base": str(Path(base).expanduser().resolve()) if str(base).endswith(".pt") else base,
             "imgsz": int(imgsz), "holdout": float(holdout),
-            "seed": int(seed), "classes": sorted(name for name, _n in rows),
-            "requested_by": unit.caller.username, "via": unit.caller.via, **(extra or {}),
+            "seed": int(seed), "classes": sorted(name for name, _n in rows), **(extra or {}),
         }  # fmt: skip
-        if unit.caller.agent_run_id is not None:
-            params["agent_run_id"] = unit.caller.agent_run_id
-        job = repo.create_job(
-            unit.session, project_id=project_id, kind=TRAIN, params=params, total=int(epochs)
-        )
-        unit.event("job", "queued", [job.id or 0], data={"state": "queued", "done": 0, "total": int(epochs)})
-        return JobInfo.of(job)
+        return queue(unit, TRAIN, params, int(epochs))
