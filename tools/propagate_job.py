@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ class _Following:
     found: list[Followed | None] = field(default_factory=list)
     lost: bool = False
 
+    @cached_property
+    def alive(self) -> set[int | None]:
+        """The ids of the frames still there when the job began (read once: a frame deleted since
+        the job was queued is skipped)."""
+        return {image.id for image, _ in self.frames}
+
     def step(self) -> None:
         if self.lost:
             return
@@ -69,7 +76,7 @@ class PropagateJob(ModelsOnFirstUse):
         if state is None or (state.job_id, state.next_index) != (job.id, index):
             state = self.state = self._begin(session, job, index)
         frame_ids = job.params["frame_ids"]
-        if frame_ids[index] in {image.id for image, _ in state.frames}:  # not deleted since queued
+        if frame_ids[index] in state.alive:
             state.step()
             self.stats["frames"] += 1
         state.next_index = index + 1
@@ -89,7 +96,7 @@ class PropagateJob(ModelsOnFirstUse):
             seed, frames = job_seed(unit, job, self.home)
         follow = follower_for(self.backends, threshold=float(job.params["threshold"]))
         state = _Following(job.id or 0, seed, frames, iter(follow(seed, frames)))
-        alive = {image.id for image, _ in frames}
+        alive = state.alive
         for frame_id in job.params["frame_ids"][:index]:
             if frame_id in alive:
                 state.step()
