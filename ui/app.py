@@ -209,13 +209,16 @@ def build_ui(services: UIServices) -> gr.Blocks:
             """
             started = time.monotonic()
             keep = [gr.update()] * (len(strip_out) + len(tab.view_out))
+            # Dropped or not, a redraw leaves the page as it was: the same Seen and the same job,
+            # so the next tick finds the change again (a job that ended meanwhile included).
+            unchanged = (last, gr.update(), job_id, gr.update(), *keep)
             if project_id is None:
-                return (last, gr.update(), job_id, gr.update(), *keep)
+                return unchanged
             caller = services.background_caller(request)
             try:
-                now, line, job_id = live.look(services, caller, project_id, last, job_id)
+                now, line, still = live.look(services, caller, project_id, last, job_id)
                 if now == last:
-                    return (now, gr.update(), job_id, gr.update(), *keep)
+                    return (now, gr.update(), still, gr.update(), *keep)
                 drawn = (
                     *strip(caller, project_id, klass, state, todo),
                     *tab.show(caller, project_id, image_id, selected, points),
@@ -223,8 +226,8 @@ def build_ui(services: UIServices) -> gr.Blocks:
             except actions.ERRORS as exc:  # e.g. removed from the project meanwhile
                 return (last, actions.refusal(exc), None, gr.update(), *keep)
             if live.clobbers(services, demo, request, follow, redrawn, started):
-                return (last, gr.update(), job_id, gr.update(), *keep)
-            return (now, gr.update(), job_id, gr.update() if line is None else line, *drawn)
+                return unchanged
+            return (now, gr.update(), still, gr.update() if line is None else line, *drawn)
 
         redrawn = {block._id for block in (*strip_out, *tab.view_out)}
 

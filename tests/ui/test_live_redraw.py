@@ -96,3 +96,39 @@ def test_the_gradio_queue_still_has_what_the_rule_reads() -> None:
     assert {"session_hash", "fn", "enqueue_time"} <= set(Event.__init__.__code__.co_names)
     fn = next(iter(demo.fns.values()))
     assert [block._id for block in fn.outputs] == [out._id] and callable(fn.fn)
+
+
+def _follow(demo: object) -> object:
+    """The app's timer handler (the one function that draws live redraws)."""
+    return next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "follow")  # type: ignore[attr-defined]
+
+
+def test_a_dropped_redraw_keeps_following_a_job_that_just_ended(
+    services: UIServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race CI hit: a 10-frame job ended within a second of the Label click, so the tick that
+    saw it end was held back; it must still hand the job back, or the page lets go of the job and
+    its progress line stays "job queued" for good."""
+    from ops import projects
+    from ops.caller import local_caller
+    from store import create_job, finish_job, new_session
+    from ui.app import build_ui
+    from ui.views import ALL
+
+    project = projects.create_project(services.env, local_caller(), name="p").id
+    with new_session(services.engine) as session:
+        job = create_job(session, project_id=project, kind="label", total=10)
+        session.commit()
+        job_id = job.id
+        finish_job(session, job_id=job_id, state="done")
+    follow = _follow(build_ui(services))
+    request = SimpleNamespace(session_hash="page-a", username=None)
+    page = (project, live.Seen(), job_id, None, None, [], ALL, ALL, False)
+
+    monkeypatch.setattr(live, "clobbers", lambda *a: True)
+    held = follow(*page, request)  # type: ignore[operator]
+    assert held[0] == live.Seen() and held[2] == job_id  # nothing drawn, the job still followed
+
+    monkeypatch.setattr(live, "clobbers", lambda *a: False)
+    drawn = follow(*page, request)  # type: ignore[operator]
+    assert drawn[2] is None and "done" in drawn[3]  # the next tick shows it ended, then lets go
