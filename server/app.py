@@ -55,12 +55,13 @@ class SharedBackends:
 
 def default_handlers(settings: Settings, backends: Callable[[], Any]) -> dict[str, JobHandler]:
     from tools import propagate_job, video_label
-    from tools.auto_label import KIND, LabelJob
+    from tools.auto_label import KIND
+    from tools.overlapped_label import OverlappedLabelJob
     from tools.training import KIND as TRAIN
     from tools.training import TrainJob
 
     return {
-        KIND: LabelJob(home=settings.home, backends_factory=backends),
+        KIND: OverlappedLabelJob(home=settings.home, backends_factory=backends, batch=settings.label_batch),
         video_label.KIND: video_label.VideoLabelJob(home=settings.home, backends_factory=backends),
         propagate_job.KIND: propagate_job.PropagateJob(home=settings.home, backends_factory=backends),
         TRAIN: TrainJob(home=settings.home, models_dir=settings.models_dir.expanduser()),

@@ -39,6 +39,10 @@ GpusOpt = Annotated[float, typer.Option(min=0.0, help="Ray: GPUs per model actor
 ExecutorOpt = Annotated[
     str, typer.Option(help="thread: models in this process; ray: on Ray actors (--ray-address).")
 ]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Images per model call (default: 8 on a GPU, 1 on CPU)."),
+]
 RayAddressOpt = Annotated[
     str, typer.Option(help="local (a private Ray), auto (`ray start` here), or host:port.")
 ]
@@ -74,19 +78,27 @@ def resolve_detector(env: Any, spec: str | None) -> str | None:
 
 
 def make_runner(
-    engine: Engine, home: Path, models_dir: Path, stack: str, detector: str | None = None, ray: Any = None
+    engine: Engine,
+    home: Path,
+    models_dir: Path,
+    stack: str,
+    detector: str | None = None,
+    ray: Any = None,
+    batch: int | None = None,
 ) -> JobRunner:
     """A foreground runner for labeling (images, video) and training jobs: the chat's jobs run here.
     With ``ray`` (``(address, RayOptions)``) image jobs run their models on Ray actors
-    (server.ray_cluster); video and training jobs stay in this process."""
+    (server.ray_cluster); video and training jobs stay in this process. ``batch``: images per
+    model call of an image job (``tools.overlapped_label``; None: 8 on a GPU, 1 on CPU)."""
     from server.app import SharedBackends
     from tools import propagate_job, training, video_label
-    from tools.auto_label import KIND, LabelJob
+    from tools.auto_label import KIND
+    from tools.overlapped_label import OverlappedLabelJob
 
     build = backends_factory(stack, models_dir, detector)
     factory = SharedBackends(build)  # one stack for every kind
     handlers: dict[str, Any] = {
-        KIND: LabelJob(home=home, backends_factory=factory),
+        KIND: OverlappedLabelJob(home=home, backends_factory=factory, batch=batch),
         video_label.KIND: video_label.VideoLabelJob(home=home, backends_factory=factory),
         propagate_job.KIND: propagate_job.PropagateJob(home=home, backends_factory=factory),
         training.KIND: training.TrainJob(home=home, models_dir=models_dir),
@@ -217,6 +229,7 @@ def label(
     ray_address: RayAddressOpt = "local",
     replicas: ReplicasOpt = 1,
     gpus_per_replica: GpusOpt = 0.0,
+    batch: BatchOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Label CLASSES on a project's images in the foreground; a rerun resumes a stopped run.
@@ -232,7 +245,7 @@ def label(
 
     if stack not in ("lite", "full"):
         raise fail(f"--stack must be lite or full, got {stack!r}")
-    ray = _ray_plan(executor, ray_address, replicas, gpus_per_replica, detach)
+    ray = _ray_plan(executor, ray_address, replicas, gpus_per_replica, detach, batch)
     home, models_dir = paths()
     engine = get_settings().open_store()
     env = Env(engine, home)
@@ -244,7 +257,7 @@ def label(
         if detector is None and stack == "lite":
             detector = _trained_detector(models_dir, project_id, wanted)
         try:
-            runner = make_runner(engine, home, models_dir, stack, detector, ray)
+            runner = make_runner(engine, home, models_dir, stack, detector, ray, batch)
         except ValueError as exc:  # the Ray cluster is not there or too small
             raise fail(str(exc)) from None
         with new_session(engine) as session:
@@ -299,8 +312,11 @@ def label(
         engine.dispose()
 
 
-def _ray_plan(executor: str, address: str, replicas: int, gpus: float, detach: bool) -> Any:
-    """(address, RayOptions) for --executor ray, None for thread; bad combinations are refused."""
+def _ray_plan(
+    executor: str, address: str, replicas: int, gpus: float, detach: bool, batch: int | None = None
+) -> Any:
+    """(address, RayOptions) for --executor ray, None for thread; bad combinations are refused.
+    ``batch``: images per actor call (RayOptions' default when None)."""
     from server.ray_cluster import EXECUTORS
 
     if executor not in EXECUTORS:
@@ -311,7 +327,7 @@ def _ray_plan(executor: str, address: str, replicas: int, gpus: float, detach: b
         raise fail("--detach only queues the job; run it on Ray with `labelwright worker --executor ray`")
     from tools.ray_label import RayOptions
 
-    return address, RayOptions(replicas=replicas, gpus=gpus)
+    return address, RayOptions(replicas=replicas, gpus=gpus, **({"batch": batch} if batch else {}))
 
 
 def _print_detached(job_id: int, state: str, as_json: bool) -> None:

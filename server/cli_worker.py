@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from server.cli_label import ExecutorOpt, GpusOpt, RayAddressOpt, ReplicasOpt
+from server.cli_label import BatchOpt, ExecutorOpt, GpusOpt, RayAddressOpt, ReplicasOpt
 from server.jobs import JobRunner, ProgressEvent
 from server.settings import get_settings
 
@@ -37,6 +37,7 @@ def worker(
     ray_address: RayAddressOpt = "auto",
     replicas: ReplicasOpt = 1,
     gpus_per_replica: GpusOpt = 0.0,
+    batch: BatchOpt = None,
 ) -> None:
     """Run queued jobs (e.g. from `labelwright label --detach`) until stopped."""
     from server.app import SharedBackends, default_handlers
@@ -48,6 +49,8 @@ def worker(
         if stack not in ("lite", "full"):
             raise typer.BadParameter(f"--stack must be lite or full, got {stack!r}")
         settings = settings.model_copy(update={"stack": stack})
+    if batch is not None:
+        settings = settings.model_copy(update={"label_batch": batch})
     engine = settings.open_store()
     backends = SharedBackends(backends_factory(settings.stack, settings.models_dir))
     handlers = default_handlers(settings, backends)
@@ -57,10 +60,11 @@ def worker(
         from tools.auto_label import KIND
         from tools.ray_label import RayOptions
 
+        options = RayOptions(replicas=replicas, gpus=gpus_per_replica, batch=settings.label_batch or 4)
         try:
             handlers[KIND] = ray_label_job(
                 settings.home.expanduser(), backends_factory(settings.stack, settings.models_dir),
-                ray_address, RayOptions(replicas=replicas, gpus=gpus_per_replica),
+                ray_address, options,
             )  # fmt: skip
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # CLI calls share one embedded LLM endpoint that exits after this many idle seconds; 0: each
     # call loads its own in-process copy and stops it on exit (see agent.shared_llm).
     llm_keep_alive_s: float = Field(default=600.0, ge=0)
+    # Images per model call in a label job, decode, models and writes overlapped
+    # (tools.overlapped_label); unset: 8 when the detector runs on CUDA, else 1 (image by image).
+    label_batch: int | None = Field(default=None, ge=1)
     max_upload_bytes: int = 2 * 1024**3  # one image upload request (zip or files), in bytes
     # The store shared by several serve/worker processes, as an SQLAlchemy URL
     # (postgresql+psycopg://user@host:5432/db); unset: the SQLite file <home>/labelwright.db.

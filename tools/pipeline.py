@@ -74,9 +74,14 @@ def resolve_image(session: Session, *, project_id: int, ref: int | str) -> Image
 
 def load_rgb(home: Path, image: Image) -> np.ndarray:
     """The stored original as RGB uint8 ``(h, w, 3)`` (ingest already applied EXIF orientation)."""
+    return read_rgb(home / image.path)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as RGB uint8 ``(h, w, 3)``."""
     from PIL import Image as PILImage
 
-    with PILImage.open(home / image.path) as im:
+    with PILImage.open(path) as im:
         return np.asarray(im.convert("RGB"))
 
 
@@ -113,10 +118,15 @@ def verify_scores(
     verifier: Any, image: np.ndarray, boxes: np.ndarray, labels: list[str]
 ) -> list[float | None]:
     """Per box, the verifier's score for its own label, or None where it cannot judge that label."""
-    if verifier is None or len(boxes) == 0:
-        return [None] * len(boxes)
+    return verify_crops(verifier, [crop(image, b) for b in boxes], labels)
+
+
+def verify_crops(verifier: Any, crops: list[np.ndarray], labels: list[str]) -> list[float | None]:
+    """Per crop, the verifier's score for its label, in one call over the labels' vocabulary."""
+    if verifier is None or len(crops) == 0:
+        return [None] * len(crops)
     vocab = sorted(set(labels))
-    table = verifier.score([crop(image, b) for b in boxes], vocab)
+    table = verifier.score(crops, vocab)
     out: list[float | None] = []
     for row, label in zip(table, labels, strict=True):
         value = float(row[vocab.index(label)])
@@ -149,25 +159,15 @@ def infer(
     backends: Any, rgb: np.ndarray, labels: list[str], threshold: float, image_id: int = 0
 ) -> Inference:
     """Detect, segment and verify one decoded image; writes nothing (runs in any process)."""
+    return infer_batch(backends, [rgb], labels, threshold, [image_id])[0]
+
+
+def drafts(backends: Any, dets: Detections, masks: Any, checks: list[float | None]) -> list[Draft]:
+    """One draft per box whose mask, clipped to the box, is not empty."""
     from store.masks import rle_from_mask
 
-    out = Inference(image_id=image_id)
-    t = time.perf_counter()
-    dets: Detections = backends.detector.detect(rgb, labels, threshold)
-    out.timings["detect"] = time.perf_counter() - t
-    if len(dets) == 0:
-        return out
-
-    t = time.perf_counter()
-    backends.segmenter.set_image(rgb, key=image_id)
-    masks, _ = backends.segmenter.segment(boxes=dets.xyxy)
-    out.timings["segment"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     verifier = getattr(backends, "verifier", None)
-    checks = verify_scores(verifier, rgb, dets.xyxy, dets.label)
-    out.timings["verify"] = time.perf_counter() - t
-
+    out: list[Draft] = []
     for box, mask, conf, label, check in zip(
         dets.xyxy, masks, dets.confidence, dets.label, checks, strict=True
     ):
@@ -177,13 +177,91 @@ def infer(
         clipped = clip_to_box(np.asarray(mask, dtype=bool), box)
         if not clipped.any():  # a box wholly outside the image: nothing to annotate
             continue
-        out.drafts.append(
+        out.append(
             Draft(
                 label=str(label), mask=rle_from_mask(clipped), model=model, detector_score=float(conf),
                 verifier_score=check, score=combine(float(conf), check),
             )
         )  # fmt: skip
     return out
+
+
+def infer_batch(
+    backends: Any, rgbs: list[np.ndarray], labels: list[str], threshold: float, image_ids: list[int]
+) -> list[Inference]:
+    """:func:`infer` for several decoded images, each model called once for all of them where it
+    can take a batch (``detect_batch``, ``segment_batch``; the verifier scores every crop of the
+    batch that shares a vocabulary in one call). A GPU is only kept busy by batches; backends
+    without batch methods (the lite stack) are called image by image, with the same answers.
+
+    A stage's batch time is shared out over its images in their timings, so the per-image
+    figures still add up to the wall time the models took.
+    """
+    if len(rgbs) != len(image_ids):
+        raise ValueError(f"need one image id per image: {len(rgbs)} images, {len(image_ids)} ids")
+    outs = [Inference(image_id=i) for i in image_ids]
+    if not rgbs:
+        return outs
+    detector, segmenter = backends.detector, backends.segmenter
+
+    def timed(stage: str, share: list[Inference], fn: Any) -> Any:
+        t = time.perf_counter()
+        value = fn()
+        for out in share:
+            out.timings[stage] += (time.perf_counter() - t) / len(share)
+        return value
+
+    batch_detect = getattr(detector, "detect_batch", None)
+    if batch_detect is not None:
+        dets: list[Detections] = timed("detect", outs, lambda: batch_detect(rgbs, labels, threshold))
+    else:
+        dets = [
+            timed("detect", [o], lambda r=r: detector.detect(r, labels, threshold))
+            for r, o in zip(rgbs, outs, strict=True)
+        ]
+    found = [k for k, d in enumerate(dets) if len(d)]
+    if not found:
+        return outs
+
+    masks: dict[int, Any] = {}
+    batch_segment = getattr(segmenter, "segment_batch", None)
+    if batch_segment is not None:
+        answers = timed(
+            "segment", [outs[k] for k in found],
+            lambda: batch_segment([rgbs[k] for k in found], [dets[k].xyxy for k in found],
+                                  keys=[image_ids[k] for k in found]),
+        )  # fmt: skip
+        masks = {k: m for k, (m, _) in zip(found, answers, strict=True)}
+    else:
+        for k in found:
+
+            def one(k: int = k) -> Any:
+                segmenter.set_image(rgbs[k], key=image_ids[k])
+                return segmenter.segment(boxes=dets[k].xyxy)[0]
+
+            masks[k] = timed("segment", [outs[k]], one)
+
+    checks: dict[int, list[float | None]] = {k: [None] * len(dets[k]) for k in found}
+    verifier = getattr(backends, "verifier", None)  # built only once something was found
+    if verifier is not None:
+        # An image's vocabulary is its own boxes' labels (the softmax runs over it), so images
+        # whose vocabularies match share one call, and the answers equal image-by-image ones.
+        by_vocab: dict[frozenset[str], list[int]] = {}
+        for k in found:
+            by_vocab.setdefault(frozenset(dets[k].label), []).append(k)
+        for group in by_vocab.values():
+            crops = [crop(rgbs[k], b) for k in group for b in dets[k].xyxy]
+            flat = [label for k in group for label in dets[k].label]
+            scores = iter(
+                timed(
+                    "verify", [outs[k] for k in group], lambda c=crops, f=flat: verify_crops(verifier, c, f)
+                )
+            )
+            for k in group:
+                checks[k] = [next(scores) for _ in dets[k].label]
+    for k in found:
+        outs[k].drafts = drafts(backends, dets[k], masks[k], checks[k])
+    return outs
 
 
 def write(

@@ -32,7 +32,7 @@ from sqlmodel import Session
 from ops.unit import within
 from store.models import Image, Job
 from tools.auto_label import KIND, LabelJob, check_labels, job_caller
-from tools.pipeline import Inference, infer, write
+from tools.pipeline import Inference, infer_batch, write
 
 Item = tuple[int, bytes | None]  # (image id, the stored file's bytes; None: image deleted)
 
@@ -55,20 +55,25 @@ class ModelActor:
         return getattr(self.backends, "ids", {}).get("detector")
 
     def infer_batch(self, items: list[Item], labels: list[str], threshold: float) -> list[Inference | None]:
+        """The images' inferences, each model called once for the batch where it takes batches
+        (``tools.pipeline.infer_batch``: an actor on a GPU is kept busy); None for a deleted image."""
         from PIL import Image as PILImage
 
-        out: list[Inference | None] = []
-        for image_id, data in items:
+        decoded: dict[int, tuple[np.ndarray, float]] = {}
+        for k, (_, data) in enumerate(items):
             if data is None:
-                out.append(None)
                 continue
             t = time.perf_counter()
             with PILImage.open(io.BytesIO(data)) as im:  # ingest stored it EXIF-oriented already
-                rgb = np.asarray(im.convert("RGB"))
-            decoded = time.perf_counter() - t
-            inference = infer(self.backends, rgb, labels, threshold, image_id)
-            inference.timings["decode"] = decoded
-            out.append(inference)
+                decoded[k] = (np.asarray(im.convert("RGB")), time.perf_counter() - t)
+        found = infer_batch(
+            self.backends, [rgb for rgb, _ in decoded.values()], labels, threshold,
+            [items[k][0] for k in decoded],
+        )  # fmt: skip
+        out: list[Inference | None] = [None] * len(items)
+        for k, inference in zip(decoded, found, strict=True):
+            inference.timings["decode"] = decoded[k][1]
+            out[k] = inference
         return out
 
 

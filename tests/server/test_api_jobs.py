@@ -146,3 +146,24 @@ def test_a_cancelled_job_resumes(world: World) -> None:
     resumed = client.post(f"{jobs}/{job['id']}/resume", headers=world.auth("annotator")).json()
     assert (resumed["state"], resumed["cancel_requested"]) == ("queued", False)
     assert client.post(f"{jobs}/999/resume", headers=world.auth("annotator")).status_code == 404
+
+
+def test_the_server_label_batch_setting_reaches_its_label_handler(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """LABELWRIGHT_LABEL_BATCH: images per model call of the server's label jobs (default: 8 on a
+    GPU, 1 on CPU); a bad value is refused at start with the setting's name."""
+    from pydantic import ValidationError
+
+    from server.app import default_handlers
+    from server.settings import Settings
+    from tests.tools.conftest import FakeBackends
+    from tools.auto_label import KIND
+    from tools.overlapped_label import OverlappedLabelJob
+
+    monkeypatch.setenv("LABELWRIGHT_LABEL_BATCH", "4")
+    handler = default_handlers(Settings(home=tmp_path), FakeBackends)[KIND]
+    assert isinstance(handler, OverlappedLabelJob) and handler.batch == 4
+    monkeypatch.delenv("LABELWRIGHT_LABEL_BATCH")
+    assert default_handlers(Settings(home=tmp_path), FakeBackends)[KIND].batch == 1  # CPU fakes
+    monkeypatch.setenv("LABELWRIGHT_LABEL_BATCH", "0")
+    with pytest.raises(ValidationError, match="label_batch"):
+        Settings(home=tmp_path)

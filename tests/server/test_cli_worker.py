@@ -73,3 +73,25 @@ def test_db_current_and_upgrade(project, engine_url) -> None:
     upgraded = RUN.invoke(cli_db.app, ["upgrade"])
     assert upgraded.exit_code == 0 and f"at revision {head_revision()} (was 0004)" in upgraded.output
     assert json.loads(RUN.invoke(cli_db.app, ["current", "--json"]).stdout)["revision"] == head_revision()
+
+
+def test_worker_batch_runs_the_models_ahead_in_batches(project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools import overlapped_label
+
+    sizes: list[int] = []
+    real = overlapped_label.infer_batch
+
+    def counted(backends, rgbs, *args):  # type: ignore[no-untyped-def]
+        sizes.append(len(rgbs))
+        return real(backends, rgbs, *args)
+
+    monkeypatch.setattr(overlapped_label, "infer_batch", counted)
+    queued = RUN.invoke(cli_label.app, ["label", "-p", "p", "--classes", "person,bus", "--detach"])
+    job_id = int(queued.stdout.strip())
+    ran = RUN.invoke(cli_worker.app, ["--exit-when-idle", "--poll", "0.05", "--batch", "3"])
+    assert ran.exit_code == 0, ran.output
+    with new_session(project.engine) as session:
+        job = get_job(session, job_id=job_id)
+        n = len(session.exec(Annotation.__table__.select().where(Annotation.job_id == job_id)).all())
+    assert (job.state, job.cursor) == (JobState.done, 6) and n > 0
+    assert sum(sizes) == 6 and max(sizes) <= 3  # six images, through the batch path, 3 at most a call
