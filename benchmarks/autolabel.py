@@ -75,11 +75,16 @@ class FixedBoxes:
         self.model_id = detector.model_id
 
     def detect(self, image: Any, prompts: list[str], threshold: float) -> Any:
+        self.inner.detect(image, prompts, threshold)
+        return self.boxes(image, prompts)
+
+    @staticmethod
+    def boxes(image: Any, prompts: list[str]) -> Any:
+        """The four fixed boxes, scaled to ``image``."""
         import numpy as np
 
         from tools.backends.base import Detections
 
-        self.inner.detect(image, prompts, threshold)
         h, w = image.shape[:2]
         rel = np.array(
             [[0.1, 0.1, 0.5, 0.6], [0.5, 0.2, 0.9, 0.9], [0.3, 0.4, 0.7, 0.95], [0.05, 0.5, 0.35, 0.9]]

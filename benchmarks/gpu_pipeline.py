@@ -50,26 +50,6 @@ class FixedBoxesBatch(FixedBoxes):
                 self.inner.detect(image, prompts, threshold)
         return [self.boxes(image, prompts) for image in images]
 
-    def detect(self, image: Any, prompts: list[str], threshold: float) -> Any:
-        self.inner.detect(image, prompts, threshold)
-        return self.boxes(image, prompts)
-
-    @staticmethod
-    def boxes(image: Any, prompts: list[str]) -> Any:
-        import numpy as np
-
-        from tools.backends.base import Detections
-
-        h, w = image.shape[:2]
-        rel = np.array(
-            [[0.1, 0.1, 0.5, 0.6], [0.5, 0.2, 0.9, 0.9], [0.3, 0.4, 0.7, 0.95], [0.05, 0.5, 0.35, 0.9]]
-        )
-        return Detections(
-            xyxy=rel * [w, h, w, h],
-            confidence=np.array([0.9, 0.8, 0.7, 0.6]),
-            label=[prompts[i % len(prompts)] for i in range(4)],
-        )
-
 
 def backends_for(models_dir: Path, device: str) -> tuple[Any, bool]:
     """(the full stack, whether its weights are random)."""

@@ -6,10 +6,10 @@ from collections import Counter
 
 from sqlmodel import select
 
-from server.jobs import JobRunner
+from server.jobs import JobRunner, ProgressEvent
 from store.db import new_session
-from store.models import Annotation, Category, Image
-from tests.server.test_jobs import CLASSES
+from store.models import Annotation, Category, Image, Job, JobState
+from tests.server.test_jobs import CLASSES, expected_per_image
 from tests.tools.conftest import FakeDetector
 from tools.auto_label import KIND
 
@@ -43,3 +43,45 @@ def run(store, handler) -> tuple[JobRunner, int]:
     ids = sorted(store.images.values())
     job_id = runner.enqueue(store.project_id, KIND, {"classes": CLASSES, "image_ids": ids, "threshold": 0.3})
     return runner, job_id
+
+
+def cancel_at_three_then_resume(store, handler) -> None:  # type: ignore[no-untyped-def]
+    """Cancel the job when its third image is written: it stops there, nothing computed ahead is
+    written, and a resume finishes it with every annotation written once."""
+    runner, job_id = run(store, handler)
+    cancelled: list[int] = []
+
+    def cancel_once(event: ProgressEvent) -> None:
+        if event.done == 3 and not cancelled:
+            cancelled.append(runner.cancel(job_id).id or 0)
+
+    runner.subscribe(cancel_once)
+    try:
+        stopped = runner.run_job(job_id)
+        assert (stopped.state, stopped.cursor) == (JobState.cancelled, 3)
+        first = sorted(store.images.values())[:3]
+        with new_session(store.engine) as session:
+            labeled = set(session.exec(select(Annotation.image_id)).all())
+        assert labeled <= set(first)  # what was computed ahead wrote nothing
+        runner.resume(job_id)
+        assert runner.run_job(job_id).state == JobState.done
+    finally:
+        handler.close()
+    keys = rows(store.engine)
+    assert set(keys.values()) == {1}  # nothing written twice
+    assert sum(keys.values()) == sum(expected_per_image(store).values())
+
+
+def run_to_the_end(store, handler) -> Job:  # type: ignore[no-untyped-def]
+    """Run the job over every image of ``store``; its progress must move one image at a time."""
+    events: list[ProgressEvent] = []
+    runner, job_id = run(store, handler)
+    runner.subscribe(events.append)
+    try:
+        job = runner.run_job(job_id)
+    finally:
+        handler.close()
+    total = len(store.images)
+    assert (job.state, job.cursor) == (JobState.done, total)
+    assert [e.done for e in events] == [*range(total + 1), total]  # progress in order, item by item
+    return job

@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from server.jobs import ProgressEvent
 from store.db import new_session
 from store.models import Annotation, Image, JobState
 from tests.server.test_jobs import CLASSES, expected_per_image
 from tests.tools.conftest import FakeBackends, FakeDetector, FakeSegmenter, ingest_store, make_photo_dir
-from tests.tools.label_jobs import FailsOnce, rows, run
+from tests.tools.label_jobs import FailsOnce, cancel_at_three_then_resume, rows, run, run_to_the_end
 from tools import overlapped_label
 from tools.auto_label import KIND, LabelJob
 from tools.backends.base import Detections
@@ -77,15 +76,7 @@ def test_the_same_annotations_as_the_plain_handler_in_batches(tmp_path: Path, ph
     store = ingest_store(tmp_path / "b", source, database=engine_url)
     backends = batched()
     handler = OverlappedLabelJob(home=store.home, backends_factory=lambda: backends, batch=4)
-    events: list[ProgressEvent] = []
-    runner, job_id = run(store, handler)
-    runner.subscribe(events.append)
-    try:
-        job = runner.run_job(job_id)
-    finally:
-        handler.close()
-    assert (job.state, job.cursor) == (JobState.done, 6)
-    assert [e.done for e in events] == [0, 1, 2, 3, 4, 5, 6, 6]  # progress in order, item by item
+    run_to_the_end(store, handler)
     expected = rows(plain.engine)
     assert sum(expected.values()) == sum(expected_per_image(plain).values()) > 0
     assert rows(store.engine) == expected  # same boxes, masks, scores and provenance
@@ -107,27 +98,7 @@ def test_batch_one_is_the_plain_handler(store) -> None:
 def test_cancel_stops_at_the_cursor_and_resume_finishes(store) -> None:
     backends = FakeBackends(detector=BatchDetector(delay_s=0.1), segmenter=BatchSegmenter())
     handler = OverlappedLabelJob(home=store.home, backends_factory=lambda: backends, batch=2)
-    runner, job_id = run(store, handler)
-    cancelled: list[int] = []
-
-    def cancel_once(event: ProgressEvent) -> None:
-        if event.done == 3 and not cancelled:
-            cancelled.append(runner.cancel(job_id).id or 0)
-
-    runner.subscribe(cancel_once)
-    try:
-        stopped = runner.run_job(job_id)
-        assert (stopped.state, stopped.cursor) == (JobState.cancelled, 3)
-        with new_session(store.engine) as session:
-            labeled = set(session.exec(select(Annotation.image_id)).all())
-        assert labeled <= set(sorted(store.images.values())[:3])  # what ran ahead wrote nothing
-        runner.resume(job_id)
-        assert runner.run_job(job_id).state == JobState.done
-    finally:
-        handler.close()
-    keys = rows(store.engine)
-    assert set(keys.values()) == {1}  # nothing written twice
-    assert sum(keys.values()) == sum(expected_per_image(store).values())
+    cancel_at_three_then_resume(store, handler)
 
 
 class FailsOn(BatchDetector):

@@ -10,14 +10,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
 from server.jobs import JobRunner, ProgressEvent
-from store.db import new_session
-from store.models import Annotation, JobState
+from store.models import JobState
 from tests.server.test_jobs import CLASSES, expected_per_image, per_image
 from tests.tools.conftest import FakeBackends, FakeDetector, ingest_store, make_photo_dir
-from tests.tools.label_jobs import FailsOnce, rows, run
+from tests.tools.label_jobs import FailsOnce, cancel_at_three_then_resume, rows, run, run_to_the_end
 from tools.auto_label import KIND, LabelJob
 from tools.ray_label import RayLabelJob, RayOptions
 
@@ -53,15 +51,7 @@ def test_ray_writes_the_same_annotations_as_the_in_process_run(
     handler = RayLabelJob(
         home=remote.home, backends_factory=FakeBackends, options=RayOptions(replicas=2, batch=2)
     )
-    events: list[ProgressEvent] = []
-    runner, job_id = run(remote, handler)
-    runner.subscribe(events.append)
-    try:
-        job = runner.run_job(job_id)
-    finally:
-        handler.close()
-    assert (job.state, job.cursor) == (JobState.done, 6)
-    assert [e.done for e in events] == [0, 1, 2, 3, 4, 5, 6, 6]
+    run_to_the_end(remote, handler)
     expected = rows(local.engine)
     assert sum(expected.values()) == sum(expected_per_image(local).values()) > 0
     assert rows(remote.engine) == expected  # same boxes, masks, scores and provenance
@@ -97,28 +87,7 @@ def test_an_actor_killed_mid_job_is_replaced_and_nothing_is_lost_or_doubled(ray_
 
 def test_cancel_stops_at_the_cursor_and_resume_finishes_on_ray(ray_cluster, store) -> None:
     handler = RayLabelJob(home=store.home, backends_factory=slow_fakes, options=RayOptions(replicas=2))
-    runner, job_id = run(store, handler)
-    cancelled: list[int] = []
-
-    def cancel_once(event: ProgressEvent) -> None:
-        if event.done == 3 and not cancelled:
-            cancelled.append(runner.cancel(job_id).id or 0)
-
-    runner.subscribe(cancel_once)
-    try:
-        stopped = runner.run_job(job_id)
-        assert (stopped.state, stopped.cursor) == (JobState.cancelled, 3)
-        first = sorted(store.images.values())[:3]
-        with new_session(store.engine) as session:
-            labeled = set(session.exec(select(Annotation.image_id)).all())
-        assert labeled <= set(first)  # the batches computed ahead wrote nothing
-        runner.resume(job_id)
-        assert runner.run_job(job_id).state == JobState.done
-    finally:
-        handler.close()
-    keys = rows(store.engine)
-    assert set(keys.values()) == {1}
-    assert sum(keys.values()) == sum(expected_per_image(store).values())
+    cancel_at_three_then_resume(store, handler)
 
 
 def test_a_model_error_fails_the_job_at_its_cursor_and_a_resume_finishes(ray_cluster, store) -> None:
