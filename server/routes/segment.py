@@ -7,7 +7,7 @@ A thin adapter over :func:`ops.proposals.propose` (the segmenter pass, which nee
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le, Len
 from fastapi import APIRouter, Request
@@ -35,6 +35,11 @@ class SegmentRequest(BaseModel):
     )
     save: bool = Field(False, description="Store the mask as a proposed annotation of class `label`.")
     label: str | None = Field(None, min_length=1, max_length=64, description="The class (needed with save).")
+    track: int | Literal["new"] | None = Field(
+        None,
+        description="With save, on a video frame: the id of a track of its video to add the object to, "
+        "or 'new' for a new track.",
+    )
 
     model_config = {
         "json_schema_extra": {
@@ -42,6 +47,7 @@ class SegmentRequest(BaseModel):
                 {"box": [20, 230, 800, 720]},
                 {"points": [[560, 300], [100, 100]], "labels": [1, 0]},
                 {"box": [20, 230, 800, 720], "save": True, "label": "bus"},
+                {"points": [[120, 80]], "save": True, "label": "person", "track": 3},
             ]
         }
     }
@@ -50,6 +56,8 @@ class SegmentRequest(BaseModel):
     def _label_to_save(self) -> SegmentRequest:
         if self.save and not self.label:
             raise ValueError("save=true needs the class to store the mask as: give 'label'")
+        if self.track is not None and not self.save:
+            raise ValueError("'track' puts the stored annotation on a track: it needs save=true")
         return self
 
 
@@ -67,6 +75,7 @@ SEGMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
                     "bbox": [20.0, 230.0, 780.0, 490.0],
                     "model": "sam2.1-tiny",
                     "annotation_id": None,
+                    "track_id": None,
                 }
             }
         },
@@ -79,7 +88,8 @@ def segment_image(
     project_id: Id, image_id: Id, body: SegmentRequest, request: Request, env: EnvDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Segment one object from a box or clicks: `rle` (COCO RLE), `polygon` (COCO flat list),
-    `score`, `bbox` (COCO `[x, y, w, h]`). Nothing is stored unless `save` is true."""
+    `score`, `bbox` (COCO `[x, y, w, h]`). Nothing is stored unless `save` is true; on a video
+    frame, `track` then puts the object on one of its video's tracks (or a new one)."""
     try:
         prompt = segment.Prompt(box=body.box, points=body.points, point_labels=body.labels)
     except ValidationError as exc:
@@ -95,9 +105,10 @@ def segment_image(
         )
     except ToolError as exc:  # a prompt off the image, or nothing found there
         raise Invalid(str(exc)) from None
-    out = {**proposal.public(), "annotation_id": None}
+    out = {**proposal.public(), "annotation_id": None, "track_id": None}
     if body.save:
         assert caller is not None and body.label is not None
         ctx = request.app.state.agents.tool_context(caller, project_id)
-        out["annotation_id"] = segment.save(ctx, proposal, body.label).annotation_id
+        saved = segment.save(ctx, proposal, body.label, track=body.track)
+        out["annotation_id"], out["track_id"] = saved.annotation_id, saved.track_id
     return out

@@ -192,3 +192,31 @@ def test_openapi_declares_the_routes(setup) -> None:
     assert {"202", "403", "404", "409", "422"} <= set(route["responses"])
     assert route["responses"]["202"]["content"]["application/json"]["example"]["kind"] == "propagate_track"
     assert "/api/v1/projects/{project_id}/videos/{video_id}/frames" in paths
+
+
+def test_a_segmented_object_is_saved_onto_a_track_or_a_new_one(setup) -> None:
+    """`POST .../segment` with save and `track`: the mask joins one of the frame's video's tracks,
+    or starts a new one; a track of no use there is refused and nothing is stored."""
+    world, clip, api, _ = setup
+    auth = world.auth("annotator")
+    frames = api.get(P(world, f"/videos/{clip.video_id}/frames"), params={"offset": 12}, headers=auth).json()
+    frame = frames[0]["image_id"]
+    url = P(world, f"/images/{frame}/segment")
+    box = [int(v) for v in true_box(2, 12)]
+    box = [box[0], box[1], box[0] + box[2], box[1] + box[3]]
+    # track B is square 2 on frames 0-9; frame 12 is free on it (track C has square 2 there)
+    joined = api.post(url, json={"box": box, "save": True, "label": "person", "track": clip.b}, headers=auth)
+    assert joined.status_code == 200, joined.text
+    assert joined.json()["track_id"] == clip.b and joined.json()["annotation_id"] > 0
+    assert [f for f, _, _ in track_rows(api, world, clip.b)][-1] == 12
+    fresh = api.post(url, json={"box": box, "save": True, "label": "person", "track": "new"}, headers=auth)
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["track_id"] not in (None, clip.a, clip.b, clip.c)
+    tracks = api.get(P(world, "/tracks"), params={"video_id": clip.video_id}, headers=auth).json()
+    assert fresh.json()["track_id"] in [t["id"] for t in tracks]
+    before = len(track_rows(api, world, clip.c))
+    taken = api.post(url, json={"box": box, "save": True, "label": "person", "track": clip.c}, headers=auth)
+    assert taken.status_code == 422 and "already" in taken.json()["detail"]  # one box per frame a track
+    unsaved = api.post(url, json={"box": box, "track": clip.c}, headers=auth)
+    assert unsaved.status_code == 422 and "needs save=true" in unsaved.text
+    assert len(track_rows(api, world, clip.c)) == before
