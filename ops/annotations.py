@@ -14,6 +14,7 @@ from ops.caller import Caller
 from ops.errors import Invalid, NotFound, TooLarge
 from ops.filters import category_by_id, resolve
 from ops.unit import Env, Unit, change, read
+from store import annotation_queries
 from store import annotations as repo
 from store.categories import ensure_categories
 from store.models import Annotation, AnnotationStatus, Category, Image
@@ -221,7 +222,7 @@ def list_(env: Env, caller: Caller | None, project_id: int, *, limit: int = 1000
     """Annotations matching the criteria of :func:`ops.filters.resolve`, in id order."""
     with read(env, caller, "annotation.read", project_id) as unit:
         where = resolve(unit.session, project_id, **criteria)
-        return repo.query_annotations(
+        return annotation_queries.query_annotations(
             unit.session, project_id=project_id, where=where, limit=limit, offset=offset
         )
 

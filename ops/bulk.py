@@ -24,7 +24,8 @@ from ops.caller import Caller
 from ops.errors import Conflict, Invalid
 from ops.filters import category_of, resolve
 from ops.unit import Env, Unit, change
-from store.annotations import delete_annotations, matching, relabel, set_status
+from store.annotation_queries import matching
+from store.annotations import delete_annotations, relabel, set_status
 from store.categories import delete_category, ensure_categories, get_category_by_name, rename_category
 from store.filters import AnnotationFilter
 from store.history import record_class

@@ -14,6 +14,7 @@ from ops.annotations import NewAnnotation, add, owned
 from ops.caller import Caller
 from ops.errors import Conflict, Invalid, NotFound
 from ops.unit import Env, Unit, change, read
+from store import annotation_queries
 from store import annotations as repo
 from store.filters import AnnotationFilter
 from store.findings import close_finding, get_finding, list_findings
@@ -175,7 +176,7 @@ def delete_flagged(env: Env, caller: Caller | None, project_id: int, finding_ids
         keep = (
             [
                 a.id or 0
-                for a in repo.query_annotations(
+                for a in annotation_queries.query_annotations(
                     unit.session, project_id=project_id, where=AnnotationFilter(ids=tuple(ids))
                 )
             ]

@@ -4,12 +4,12 @@ Commonly used names are re-exported here (``from store import open_engine, creat
 format code (COCO, masks, geometry, ingest) lives in its own modules and is imported from there.
 """
 
+from store.annotation_queries import query_annotations
 from store.annotations import (
     create_annotation,
     delete_annotation,
     delete_annotations,
     get_annotation,
-    query_annotations,
     relabel,
     set_status,
     update_annotation,

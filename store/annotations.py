@@ -1,4 +1,5 @@
-"""Annotation writes (always through a change batch, see store.history) and queries.
+"""Annotation writes, always through a change batch (see store.history); reads are in
+:mod:`store.annotation_queries`.
 
 Writes join the session's transaction and flush; the caller commits once per batch, so a
 user-visible change is one transaction and rolling back drops it whole.
@@ -13,7 +14,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from store.errors import StaleWriteError
-from store.filters import AnnotationFilter
 from store.history import last_actor, record, snapshot
 from store.models import Annotation, AnnotationStatus, Category, ChangeBatch, Image, Track, utcnow
 
@@ -381,53 +381,3 @@ def assign_track(session: Session, *, batch: ChangeBatch, ids: Sequence[int], tr
     Checks nothing about the track: :mod:`store.tracks` is the caller that knows what a track may hold.
     """
     return _bulk_update(session, batch, ids, "track_id", track_id)
-
-
-def filter_of(
-    *,
-    image_id: int | None = None,
-    category_id: int | None = None,
-    status: str | None = None,
-    min_score: float | None = None,
-    max_score: float | None = None,
-    tool: str | None = None,
-) -> AnnotationFilter:
-    """The :class:`AnnotationFilter` of the single-valued keyword filters."""
-    return AnnotationFilter(
-        image_ids=None if image_id is None else (image_id,),
-        category_ids=None if category_id is None else (category_id,),
-        statuses=None if status is None else (parse_status(status),),
-        min_score=min_score,
-        max_score=max_score,
-        tool=tool,
-    )
-
-
-def query_annotations(
-    session: Session,
-    *,
-    project_id: int,
-    where: AnnotationFilter | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-    **filters: Any,
-) -> list[Annotation]:
-    """Annotations of a project matching ``where`` (or the keyword filters of :func:`filter_of`),
-    in id order."""
-    flt = where if where is not None else filter_of(**filters)
-    statement = select(Annotation).where(*flt.conditions(project_id)).order_by(col(Annotation.id))
-    if offset:
-        statement = statement.offset(offset)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return list(session.exec(statement))
-
-
-def matching(session: Session, *, project_id: int, where: AnnotationFilter) -> tuple[list[int], int]:
-    """The ids of the annotations ``where`` selects (id order) and how many images they are on."""
-    rows = session.exec(
-        select(Annotation.id, Annotation.image_id)
-        .where(*where.conditions(project_id))
-        .order_by(col(Annotation.id))
-    ).all()
-    return [a for a, _ in rows if a is not None], len({i for _, i in rows})

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sqlmodel import Session, col, select
 
+from store.annotation_queries import query_annotations
 from store.annotations import (
     create_annotation,
     delete_annotation,
     delete_annotations,
     get_annotation,
-    query_annotations,
     relabel,
     set_status,
     update_annotation,

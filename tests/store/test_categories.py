@@ -5,7 +5,8 @@ import re
 import pytest
 from sqlmodel import Session
 
-from store.annotations import create_annotation, query_annotations
+from store.annotation_queries import query_annotations
+from store.annotations import create_annotation
 from store.categories import (
     PALETTE,
     class_color,

@@ -30,7 +30,8 @@ def labeled(store, fakes):
                     threshold=0.1,
                 )
         session.commit()
-        from store.annotations import query_annotations, set_status
+        from store.annotation_queries import query_annotations
+        from store.annotations import set_status
 
         first = query_annotations(session, project_id=store.project_id, limit=1)[0]
         set_status(
