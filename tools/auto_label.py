@@ -138,6 +138,22 @@ class WithDetector:
         return getattr(self.base, "verifier", None)
 
 
+def with_detector(base: Any, wanted: str | None, built: dict[str, Any]) -> Any:
+    """``base`` with the detector a job names (``params['detector']``, e.g. a project's trained
+    ``project-3-yolo-job7``) when that is not the stack's own, built once into ``built``."""
+    if not wanted or getattr(base, "ids", {}).get("detector") == wanted:
+        return base
+    if wanted not in built:
+        from tools.backends.stacks import model
+
+        models_dir = getattr(base, "models_dir", None)
+        if models_dir is None:
+            raise ValueError(f"this model stack cannot build the job's detector {wanted!r}")
+        _role, build = model(str(wanted))
+        built[wanted] = build(models_dir, **getattr(base, "options", {}))
+    return WithDetector(base, built[wanted])
+
+
 class LabelJob(ModelsOnFirstUse):
     """Job handler: item ``i`` is image ``params['image_ids'][i]``.
 
@@ -170,14 +186,7 @@ class LabelJob(ModelsOnFirstUse):
                     job.params["examples"],
                 )
             return WithDetector(base, self._detectors[key])
-        if not wanted or getattr(base, "ids", {}).get("detector") == wanted:
-            return base
-        if wanted not in self._detectors:
-            from tools.backends.stacks import model
-
-            _role, build = model(str(wanted))
-            self._detectors[wanted] = build(base.models_dir, **getattr(base, "options", {}))
-        return WithDetector(base, self._detectors[wanted])
+        return with_detector(base, wanted, self._detectors)
 
     def total(self, params: dict[str, Any]) -> int:
         return len(params["image_ids"])

@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from ops.unit import within
 from store.models import Image, Job
-from tools.auto_label import KIND, LabelJob, check_labels, job_caller
+from tools.auto_label import KIND, LabelJob, check_labels, job_caller, with_detector
 from tools.pipeline import Inference, infer_batch, write
 
 Item = tuple[int, bytes | None]  # (image id, the stored file's bytes; None: image deleted)
@@ -42,6 +42,7 @@ class ModelActor:
 
     def __init__(self, backends_factory: Callable[[], Any]) -> None:
         self.backends = backends_factory()
+        self._detectors: dict[str, Any] = {}  # jobs' own detectors, built here once each
 
     def pid(self) -> int:
         return os.getpid()
@@ -50,13 +51,16 @@ class ModelActor:
         """The detector's vocabulary check (ValueError naming what it can detect)."""
         check_labels(self.backends.detector, labels)
 
-    def detector_id(self) -> str | None:
-        """The model id of the stack's detector (``Backends.ids``), None when it has none."""
-        return getattr(self.backends, "ids", {}).get("detector")
+    def own_detector(self, wanted: str) -> str:
+        """Build the job's detector ``wanted`` here (once); its model id."""
+        return str(with_detector(self.backends, wanted, self._detectors).detector.model_id)
 
-    def infer_batch(self, items: list[Item], labels: list[str], threshold: float) -> list[Inference | None]:
+    def infer_batch(
+        self, items: list[Item], labels: list[str], threshold: float, detector: str | None = None
+    ) -> list[Inference | None]:
         """The images' inferences, each model called once for the batch where it takes batches
-        (``tools.pipeline.infer_batch``: an actor on a GPU is kept busy); None for a deleted image."""
+        (``tools.pipeline.infer_batch``: an actor on a GPU is kept busy); None for a deleted image.
+        ``detector``: the job's own detector (``params['detector']``), built on this actor once."""
         from PIL import Image as PILImage
 
         decoded: dict[int, tuple[np.ndarray, float]] = {}
@@ -66,8 +70,9 @@ class ModelActor:
             t = time.perf_counter()
             with PILImage.open(io.BytesIO(data)) as im:  # ingest stored it EXIF-oriented already
                 decoded[k] = (np.asarray(im.convert("RGB")), time.perf_counter() - t)
+        backends = with_detector(self.backends, detector, self._detectors)
         found = infer_batch(
-            self.backends, [rgb for rgb, _ in decoded.values()], labels, threshold,
+            backends, [rgb for rgb, _ in decoded.values()], labels, threshold,
             [items[k][0] for k in decoded],
         )  # fmt: skip
         out: list[Inference | None] = [None] * len(items)
@@ -180,13 +185,13 @@ class RayLabelJob(LabelJob):
             self._pool = None
 
     def refuse_unsupported(self, job: Job) -> None:
-        """ValueError for a job the actors cannot run as asked, before any image is sent.
+        """ValueError (or ModelMissing) for a job the actors cannot run as asked, before any image
+        is sent, so nothing is written.
 
-        The in-process handler builds a job's own detector (``params['detector']``) or an
-        example detector from the project's store (``params['examples']``); the actors hold one
-        stack built at their start and cannot read the store, so such a job would be labeled with
-        the wrong detector. It fails instead, with what to do; nothing is written, and it resumes
-        on an in-process worker.
+        A job's own detector (``params['detector']``, e.g. a project's trained one) is built on
+        each actor from its models dir; asking one actor to build it first shows a missing file
+        now. An example detector (``params['examples']``) is built from the project's store, which
+        actors cannot read, so such a job fails with what to do: it resumes on an in-process worker.
         """
         import ray
 
@@ -197,12 +202,7 @@ class RayLabelJob(LabelJob):
             )
         wanted = job.params.get("detector")
         if wanted:
-            have = ray.get(self.pool.actors[0].detector_id.remote(), timeout=self.options.timeout_s)
-            if have != wanted:
-                raise ValueError(
-                    f"this job asks for detector {wanted!r} and the Ray actors run the worker's "
-                    f"stack ({have!r}); resume it on a worker without --executor ray"
-                )
+            ray.get(self.pool.actors[0].own_detector.remote(wanted), timeout=self.options.timeout_s)
 
     def process(self, session: Session, job: Job, index: int) -> None:
         image = self.todo(session, job, index)
@@ -254,7 +254,9 @@ class RayLabelJob(LabelJob):
             items.append((image_id, None if image is None else (self.home / image.path).read_bytes()))
             self._batch_of[i] = indexes[0]
         actor = self.pool.actors[slot]
-        ref = actor.infer_batch.remote(items, job.params["classes"], float(job.params["threshold"]))
+        ref = actor.infer_batch.remote(
+            items, job.params["classes"], float(job.params["threshold"]), job.params.get("detector")
+        )
         self._flight[indexes[0]] = (ref, slot, indexes)
         self.sent += len(indexes)
 

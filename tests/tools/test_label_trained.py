@@ -221,3 +221,24 @@ def test_the_chat_trains_a_detector_on_the_accepted_labels(coins: dict[str, Any]
     assert "label_with_project_detector labels with it" in turn.text
     assert trained.classes == ["coin"] and trained.provenance["trained_by"] == CALLER.username
     assert jobs.get(env, CALLER, pid, trained.job_id).params["via"] == "agent"
+
+
+def test_a_ray_worker_labels_with_the_detector_a_job_names(settings_env: dict[str, Any], ray_cluster) -> None:
+    """A job queued with the project's trained detector (as the agent's tool queues it) run by
+    `labelwright worker --executor ray`: the actors build that detector, not the stack's COCO one."""
+    from server import cli_worker
+
+    c = settings_env
+    env, pid = c["env"], c["pid"]
+    chosen = c["rest"][-2:]
+    job = jobs.start_label(
+        env, CALLER, pid, classes=["coin"], images=chosen, threshold=0.01, extra={"detector": c["model"]}
+    )
+    ran = runner.invoke(
+        cli_worker.app, ["--executor", "ray", "--ray-address", "local", "--exit-when-idle", "--poll", "0.1"]
+    )
+    assert ran.exit_code == 0, ran.output
+    done = jobs.get(env, CALLER, pid, job.id)
+    assert (done.state, done.done, done.error) == ("done", len(chosen), ""), done.error
+    found = labelled_by(env, pid, job.id)
+    assert found and all(a.model.startswith(c["model"]) for a in found)  # the trained detector's boxes
