@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.tools.no_network import blocked_network
-from tools.backends.base import Detector
+from tools.backends.base import BatchDetector, Detections, Detector
 from tools.backends.yolo_world import YOLOWorldDetector
 from tools.models.resolve import ModelMissing
 
@@ -28,8 +28,33 @@ def detector() -> YOLOWorldDetector:
 
 
 @pytest.fixture(scope="module")
+def lively() -> YOLOWorldDetector:
+    """Random weights as PyTorch initialises them shrink the signal layer by layer, so every image gets
+    the same boxes (to 3e-5); Kaiming-normal convolutions keep it, so answers depend on the image."""
+    import torch
+
+    found = YOLOWorldDetector(Path("unused"), "s", device="cpu", random_init=True, imgsz=320)
+    torch.manual_seed(0)
+    for module in found._yolo.model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+    return found
+
+
+@pytest.fixture(scope="module")
 def bus(photos: dict[str, Path]) -> np.ndarray:
     return np.asarray(Image.open(photos["bus.jpg"]).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def zidane(photos: dict[str, Path]) -> np.ndarray:
+    return np.asarray(Image.open(photos["zidane.jpg"]).convert("RGB"))
+
+
+def assert_same(got: Detections, expected: Detections) -> None:
+    assert got.label == expected.label
+    np.testing.assert_allclose(got.xyxy, expected.xyxy, atol=1e-3)
+    np.testing.assert_allclose(got.confidence, expected.confidence, atol=1e-5)
 
 
 class CountingEncoder:
@@ -51,7 +76,7 @@ def test_meets_the_detector_protocol_without_going_online(detector: YOLOWorldDet
     import ultralytics.utils.checks
     import ultralytics.utils.events
 
-    assert isinstance(detector, Detector)
+    assert isinstance(detector, Detector) and isinstance(detector, BatchDetector)
     assert detector.model_id == "yolov8s-worldv2"
     # no update checks, asset downloads, pip installs or usage events
     assert ultralytics.utils.ONLINE is False and ultralytics.utils.checks.ONLINE is False
@@ -131,9 +156,67 @@ def test_bad_prompts_and_thresholds_are_refused(
         detector.detect(bus, prompts, threshold)
 
 
-def test_images_that_are_not_rgb_uint8_are_refused(detector: YOLOWorldDetector) -> None:
-    with pytest.raises(ValueError, match="RGB uint8"):
+def test_images_that_are_not_rgb_uint8_are_refused(detector: YOLOWorldDetector, bus: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="^image must be RGB uint8.*dtype float32"):
         detector.detect(np.zeros((32, 32, 3), np.float32), ["cat"], 0.1)
+    with pytest.raises(ValueError, match=r"image 1 must be RGB uint8.*shape \(32, 32\)"):
+        detector.detect_batch([bus, np.zeros((32, 32), np.uint8)], ["cat"], 0.1)
+
+
+def test_a_batch_of_one_shape_equals_detecting_one_by_one(lively: YOLOWorldDetector, bus: np.ndarray) -> None:
+    images = [bus, np.ascontiguousarray(bus[:, ::-1]), np.ascontiguousarray(bus[::-1])]
+    batched = lively.detect_batch(images, ["pedestrian", "bus"], threshold=0.0)
+    assert len(batched) == 3 and all(len(found) > 0 for found in batched)
+    for image, found in zip(images, batched, strict=True):
+        assert_same(found, lively.detect(image, ["pedestrian", "bus"], threshold=0.0))
+    assert not np.allclose(batched[0].xyxy[:5], batched[1].xyxy[:5])  # three pictures, three answers
+
+
+def test_a_batch_of_mixed_shapes_answers_in_input_order(
+    lively: YOLOWorldDetector, bus: np.ndarray, zidane: np.ndarray
+) -> None:
+    """Mixed shapes are padded to imgsz square (not detect's minimal padding), so the check is
+    that each answer belongs to its own image wherever it sits in the batch."""
+    forward = lively.detect_batch([bus, zidane], ["person"], threshold=0.0)
+    backward = lively.detect_batch([zidane, bus], ["person"], threshold=0.0)
+    assert_same(forward[0], backward[1])
+    assert_same(forward[1], backward[0])
+    for image, found in zip((bus, zidane), forward, strict=True):
+        h, w = image.shape[:2]
+        assert len(found) > 0 and found.label == ["person"] * len(found)
+        assert (found.xyxy[:, [0, 2]] <= w).all() and (found.xyxy[:, [1, 3]] <= h).all()
+    assert (forward[1].xyxy[:, 0] > bus.shape[1]).any()  # zidane is 1280 wide, the bus 810
+
+
+def test_an_empty_batch_gives_no_results_but_checks_its_arguments(detector: YOLOWorldDetector) -> None:
+    assert detector.detect_batch([], ["cat"], threshold=0.1) == []
+    with pytest.raises(ValueError, match="distinct"):
+        detector.detect_batch([], ["cat", "cat"], threshold=0.1)
+
+
+def test_precision_is_fp32_on_cpu_and_half_reaches_ultralytics_as_quantize_16(
+    detector: YOLOWorldDetector, bus: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert detector.precision == "fp32"
+    detector.detect(bus, ["pedestrian"], threshold=0.5)
+    assert detector._yolo.predictor.args.quantize is None
+    monkeypatch.setattr(detector, "precision", "fp16")  # what a CUDA device resolves to
+    detector.detect(bus, ["pedestrian"], threshold=0.5)
+    # a new predictor with half precision; ultralytics itself keeps fp32 on CPU
+    assert detector._yolo.predictor.args.quantize == 16 and detector._yolo.predictor.model.fp16 is False
+
+
+@pytest.mark.parametrize(
+    ("precision", "message"),
+    [
+        ("half", r"one of \['auto', 'fp32', 'fp16', 'bf16'\], got 'half'"),
+        ("fp16", "needs a CUDA device, got device 'cpu'"),
+        ("bf16", r"'bf16' is not supported here: expected one of \['auto', 'fp32', 'fp16'\]"),
+    ],
+)
+def test_impossible_precisions_are_refused(precision: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        YOLOWorldDetector(Path("unused"), device="cpu", random_init=True, precision=precision)
 
 
 @pytest.mark.parametrize(
