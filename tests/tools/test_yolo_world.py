@@ -3,11 +3,12 @@ open_clip text tower: the real architecture and predictor at imgsz 320, with the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.tools.no_network import blocked_network
@@ -29,16 +30,36 @@ def detector() -> YOLOWorldDetector:
 
 @pytest.fixture(scope="module")
 def lively() -> YOLOWorldDetector:
-    """Random weights as PyTorch initialises them shrink the signal layer by layer, so every image gets
-    the same boxes (to 3e-5); Kaiming-normal convolutions keep it, so answers depend on the image."""
-    import torch
-
+    """Random weights whose answers depend on the image: as PyTorch initialises them the signal
+    shrinks layer by layer and the score head starts at sigmoid(-10), so every image gets the same
+    boxes and scores to 3e-5. Kaiming-normal convolutions, a neutral score head and sharper box
+    logits make images differ by about 0.5 px and 0.02 in score."""
     found = YOLOWorldDetector(Path("unused"), "s", device="cpu", random_init=True, imgsz=320)
+    from ultralytics.nn.modules.block import BNContrastiveHead  # after the detector turned it offline
+
     torch.manual_seed(0)
     for module in found._yolo.model.modules():
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight)
+        if isinstance(module, BNContrastiveHead):
+            module.bias.data.zero_()
+            module.logit_scale.data.fill_(1.0)
+    for branch in found._yolo.model.model[-1].cv2:  # box distributions, sharpened
+        branch[-1].weight.data *= 10
     return found
+
+
+def assert_same_outputs(got: torch.Tensor, expected: torch.Tensor) -> None:
+    """Raw outputs ``(n, 4 + classes, anchors)``: boxes within 1e-3 px, scores within 1e-5."""
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got[:, :4], expected[:, :4], atol=1e-3, rtol=0)
+    torch.testing.assert_close(got[:, 4:], expected[:, 4:], atol=1e-5, rtol=0)
+
+
+def assert_images_differ(outputs: torch.Tensor) -> None:
+    """Far more than the tolerances above, so equal outputs mean the right image's answer."""
+    assert (outputs[0, :4] - outputs[1, :4]).abs().max() > 0.1
+    assert (outputs[0, 4:] - outputs[1, 4:]).abs().max() > 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +70,6 @@ def bus(photos: dict[str, Path]) -> np.ndarray:
 @pytest.fixture(scope="module")
 def zidane(photos: dict[str, Path]) -> np.ndarray:
     return np.asarray(Image.open(photos["zidane.jpg"]).convert("RGB"))
-
-
-def assert_same(got: Detections, expected: Detections) -> None:
-    assert got.label == expected.label
-    np.testing.assert_allclose(got.xyxy, expected.xyxy, atol=1e-3)
-    np.testing.assert_allclose(got.confidence, expected.confidence, atol=1e-5)
 
 
 class CountingEncoder:
@@ -163,13 +178,38 @@ def test_images_that_are_not_rgb_uint8_are_refused(detector: YOLOWorldDetector, 
         detector.detect_batch([bus, np.zeros((32, 32), np.uint8)], ["cat"], 0.1)
 
 
+def raw_outputs(detector: YOLOWorldDetector, call: Callable[[], object]) -> torch.Tensor:
+    """The model's outputs before NMS, one row per image, while ``call`` runs.
+
+    Random weights score many boxes within 1e-7 of each other, so which of them NMS keeps, and in
+    which order, can flip on float noise between a batch and a single image; the outputs cannot.
+    """
+    outputs: list[torch.Tensor] = []
+
+    def keep(_module: object, _inputs: object, output: object) -> None:
+        outputs.append((output[0] if isinstance(output, list | tuple) else output).detach().clone())
+
+    hook = detector._yolo.predictor.model.register_forward_hook(keep)
+    try:
+        call()
+    finally:
+        hook.remove()
+    return torch.cat(outputs)
+
+
 def test_a_batch_of_one_shape_equals_detecting_one_by_one(lively: YOLOWorldDetector, bus: np.ndarray) -> None:
+    prompts = ["pedestrian", "bus"]
     images = [bus, np.ascontiguousarray(bus[:, ::-1]), np.ascontiguousarray(bus[::-1])]
-    batched = lively.detect_batch(images, ["pedestrian", "bus"], threshold=0.0)
-    assert len(batched) == 3 and all(len(found) > 0 for found in batched)
-    for image, found in zip(images, batched, strict=True):
-        assert_same(found, lively.detect(image, ["pedestrian", "bus"], threshold=0.0))
-    assert not np.allclose(batched[0].xyxy[:5], batched[1].xyxy[:5])  # three pictures, three answers
+    lively.detect(bus, prompts, threshold=0.5)  # sets the prompts up: the predictor hooked below
+    found: list[Detections] = []
+    batched = raw_outputs(lively, lambda: found.extend(lively.detect_batch(images, prompts, threshold=0.0)))
+    alone = torch.cat([raw_outputs(lively, lambda im=im: lively.detect(im, prompts, 0.0)) for im in images])
+    assert batched.shape[0] == 3
+    assert_same_outputs(batched, alone)
+    assert_images_differ(batched)
+    h, w = bus.shape[:2]
+    assert len(found) == 3 and all(len(one) > 0 and set(one.label) <= set(prompts) for one in found)
+    assert all((one.xyxy[:, [0, 2]] <= w).all() and (one.xyxy[:, [1, 3]] <= h).all() for one in found)
 
 
 def test_a_batch_of_mixed_shapes_answers_in_input_order(
@@ -177,15 +217,17 @@ def test_a_batch_of_mixed_shapes_answers_in_input_order(
 ) -> None:
     """Mixed shapes are padded to imgsz square (not detect's minimal padding), so the check is
     that each answer belongs to its own image wherever it sits in the batch."""
-    forward = lively.detect_batch([bus, zidane], ["person"], threshold=0.0)
-    backward = lively.detect_batch([zidane, bus], ["person"], threshold=0.0)
-    assert_same(forward[0], backward[1])
-    assert_same(forward[1], backward[0])
-    for image, found in zip((bus, zidane), forward, strict=True):
+    lively.detect(bus, ["person"], threshold=0.5)
+    found: list[Detections] = []
+    forward = raw_outputs(lively, lambda: found.extend(lively.detect_batch([bus, zidane], ["person"], 0.0)))
+    backward = raw_outputs(lively, lambda: lively.detect_batch([zidane, bus], ["person"], 0.0))
+    assert_same_outputs(forward, backward.flip(0))
+    assert_images_differ(forward)
+    for image, one in zip((bus, zidane), found, strict=True):
         h, w = image.shape[:2]
-        assert len(found) > 0 and found.label == ["person"] * len(found)
-        assert (found.xyxy[:, [0, 2]] <= w).all() and (found.xyxy[:, [1, 3]] <= h).all()
-    assert (forward[1].xyxy[:, 0] > bus.shape[1]).any()  # zidane is 1280 wide, the bus 810
+        assert len(one) > 0 and one.label == ["person"] * len(one)
+        assert (one.xyxy[:, [0, 2]] <= w).all() and (one.xyxy[:, [1, 3]] <= h).all()
+    assert (found[1].xyxy[:, 0] > bus.shape[1]).any()  # zidane is 1280 wide, the bus 810
 
 
 def test_an_empty_batch_gives_no_results_but_checks_its_arguments(detector: YOLOWorldDetector) -> None:
