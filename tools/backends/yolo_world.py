@@ -139,9 +139,11 @@ class YOLOWorldDetector:
     ) -> list[Detections]:
         """``detect`` for several images in one forward pass; results in input order.
 
-        ultralytics stacks a list of arrays into one batch. Images of one shape are letterboxed as
-        ``detect`` does (minimal padding), so their boxes equal one-by-one results; a batch of mixed
-        shapes is padded to ``imgsz`` square, which moves scores and boxes slightly.
+        ultralytics' ``LoadPilAndNumpy`` hands a list of arrays to the model as one batch whatever
+        its ``batch`` argument says. Images of one shape are letterboxed as ``detect`` does (minimal
+        padding), so their outputs equal one-by-one results to float noise; a batch of mixed shapes
+        is padded to ``imgsz`` square, which moves scores and boxes slightly and costs more pixels
+        (on CPU four mixed photos took 2.2 s batched against 1.3 s one by one).
         """
         for i, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
