@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from tests.tools.no_network import NetworkUsed, blocked_network
+from tools.backends import clip_verifier
 from tools.backends.base import Verifier
-from tools.backends.clip_verifier import DEFAULT_CONTRAST, ClipVerifier, OpenClipTextEncoder
+from tools.backends.clip_verifier import DEFAULT_CONTRAST, ClipVerifier, OpenClipTextEncoder, pick_precision
 from tools.models.resolve import ModelMissing
 
 
@@ -169,3 +170,85 @@ def test_text_encoder_embeds_each_prompt_once(
     again = encoder(["a tram", "a zebra", "a kite", "a tram"])
     assert batches == [2, 1]  # only "a kite" was new the second time
     assert (again[0] == first[1]).all() and (again[1] == first[0]).all() and (again[3] == first[1]).all()
+
+
+def test_many_crops_take_one_forward_per_batch(
+    verifier: ClipVerifier, crops: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    original = verifier._model.encode_image
+
+    def counting(images):  # type: ignore[no-untyped-def]
+        sizes.append(len(images))
+        return original(images)
+
+    monkeypatch.setattr(verifier._model, "encode_image", counting)
+    monkeypatch.setattr(verifier, "batch_size", 4)
+    scores = verifier.score(crops * 3, ["pedestrian"])
+    assert sizes == [4, 4, 1] and scores.shape == (9, 1)
+    np.testing.assert_allclose(scores[3:6], scores[:3], atol=1e-5)  # the same crops in another batch
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "half", "bf16_card", "expected"),
+    [
+        ("auto", "cpu", ("fp16",), True, "fp32"),
+        ("fp32", "cuda", ("fp16",), True, "fp32"),
+        ("auto", "cuda", ("fp16", "bf16"), True, "fp16"),
+        ("auto", "cuda:1", ("bf16", "fp16"), True, "bf16"),
+        ("auto", "cuda", ("bf16", "fp16"), False, "fp16"),  # pre-Ampere card: no bfloat16
+        ("auto", "cuda", ("bf16",), False, "fp32"),
+        ("bf16", "cuda", ("bf16", "fp16"), True, "bf16"),
+    ],
+)
+def test_precision_resolves_per_device(
+    monkeypatch: pytest.MonkeyPatch,
+    precision: str,
+    device: str,
+    half: tuple[str, ...],
+    bf16_card: bool,
+    expected: str,
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_card)
+    assert pick_precision(precision, device, half) == expected
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "message"),
+    [
+        ("half", "cpu", r"one of \['auto', 'fp32', 'fp16', 'bf16'\], got 'half'"),
+        ("fp16", "cpu", "'fp16' needs a CUDA device, got device 'cpu'.*slow or unsupported"),
+        ("bf16", "cuda", r"'bf16' is not supported here: expected one of \['auto', 'fp32', 'fp16'\]"),
+    ],
+)
+def test_impossible_precisions_are_refused(precision: str, device: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        pick_precision(precision, device, half=("fp16",))
+
+
+def test_auto_precision_is_fp32_on_cpu_and_a_cpu_half_request_fails_before_loading(
+    verifier: ClipVerifier,
+) -> None:
+    assert verifier.precision == "fp32"
+    assert verifier._model.visual.conv1.weight.dtype == verifier._dtype
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        ClipVerifier(Path("unused"), device="cpu", random_init=True, precision="fp16")
+
+
+def test_the_half_path_casts_its_inputs_and_scores_like_fp32(
+    crops: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fp16 forced on CPU (slow there, fine for a check): open_clip's mixed precision and our casts
+    give the fp32 scores of the same random weights to within half-precision rounding."""
+    import torch
+
+    torch.manual_seed(0)
+    full = ClipVerifier(Path("unused"), device="cpu", random_init=True)
+    monkeypatch.setattr(clip_verifier, "pick_precision", lambda *_, **__: "fp16")
+    torch.manual_seed(0)
+    half = ClipVerifier(Path("unused"), device="cpu", random_init=True)
+    assert half.precision == "fp16" and half._model.visual.conv1.weight.dtype == torch.float16
+    expected = full.score(crops, ["pedestrian", "bus"])
+    np.testing.assert_allclose(half.score(crops, ["pedestrian", "bus"]), expected, atol=2e-3)

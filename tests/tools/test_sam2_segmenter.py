@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.tools.no_network import blocked_network
-from tools.backends.base import Segmenter
+from tools.backends.base import BatchSegmenter, Segmenter
 from tools.backends.sam2_segmenter import SAM2Segmenter
 from tools.models.resolve import ModelMissing
 
@@ -38,14 +38,19 @@ def bus(photos: dict[str, Path]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def zidane(photos: dict[str, Path]) -> np.ndarray:
+    return np.asarray(Image.open(photos["zidane.jpg"]).convert("RGB").resize((400, 224)))
+
+
+@pytest.fixture(scope="module")
 def encoder_calls(segmenter: SAM2Segmenter, bus: np.ndarray) -> list[int]:
-    """Counts image-encoder runs; the bus is embedded once here under key "bus"."""
+    """The batch size of each image-encoder run; the bus is embedded once here under key "bus"."""
     calls: list[int] = []
     model = segmenter._predictor.model
     original = model.forward_image
 
     def counting(image):  # type: ignore[no-untyped-def]
-        calls.append(1)
+        calls.append(len(image))
         return original(image)
 
     model.forward_image = counting
@@ -55,7 +60,7 @@ def encoder_calls(segmenter: SAM2Segmenter, bus: np.ndarray) -> list[int]:
 
 
 def test_meets_the_segmenter_protocol(segmenter: SAM2Segmenter) -> None:
-    assert isinstance(segmenter, Segmenter)
+    assert isinstance(segmenter, Segmenter) and isinstance(segmenter, BatchSegmenter)
     assert segmenter.model_id == "sam2.1_hiera_tiny"
 
 
@@ -202,3 +207,117 @@ def test_bad_prompts_are_refused(
 def test_images_that_are_not_rgb_uint8_are_refused(segmenter: SAM2Segmenter, image: np.ndarray) -> None:
     with pytest.raises(ValueError, match="RGB uint8"):
         segmenter.set_image(image)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a & b).sum(axis=(1, 2)) / np.maximum((a | b).sum(axis=(1, 2)), 1)
+
+
+@pytest.mark.slow
+def test_a_batch_equals_set_image_then_segment_per_image(
+    segmenter: SAM2Segmenter, encoder_calls: list[int], bus: np.ndarray, zidane: np.ndarray
+) -> None:
+    boxes = [
+        np.array([[10, 20, 120, 200], [150, 40, 310, 230]]),
+        np.zeros((0, 4)),
+        np.array([[30, 10, 200, 220]]),
+    ]
+    images = [bus, bus[:100, :150].copy(), zidane]
+    runs = len(encoder_calls)
+    batched = segmenter.segment_batch(images, boxes, keys=["bus-b", "corner", "zidane"])
+    assert encoder_calls[runs:] == [2]  # one encoder pass; the image without boxes is not embedded
+    (bus_masks, bus_scores), (none_masks, none_scores), (zidane_masks, zidane_scores) = batched
+    assert bus_masks.shape == (2, H, W) and zidane_masks.shape == (1, 224, 400)
+    assert bus_masks.dtype == np.bool_ and bus_scores.dtype == np.float32 and bus_scores.shape == (2,)
+    assert none_masks.shape == (0, 100, 150) and none_scores.shape == (0,) and none_scores.dtype == np.float32
+    for image, image_boxes, (masks, scores) in zip(images, boxes, batched, strict=True):
+        segmenter.set_image(image)
+        alone, alone_scores = segmenter.segment(boxes=image_boxes)
+        assert (iou(masks, alone) >= 0.99).all()
+        np.testing.assert_allclose(scores, alone_scores, atol=1e-4)
+    assert 0.05 < bus_masks.mean() < 0.95 and not np.array_equal(bus_masks[0], bus_masks[1])  # real masks
+    segmenter.segment_batch([bus], [np.zeros((0, 4))])
+    with pytest.raises(RuntimeError, match="set_image"):  # a batch leaves no image set
+        segmenter.segment(boxes=boxes[0])
+
+
+@pytest.mark.slow
+def test_a_batch_reuses_and_fills_the_embedding_cache(
+    segmenter: SAM2Segmenter, encoder_calls: list[int], bus: np.ndarray, zidane: np.ndarray
+) -> None:
+    box = np.array([[30, 10, 200, 220]], np.float32)
+    segmenter.set_image(bus, key="bus")
+    runs = len(encoder_calls)
+    (bus_masks, _), (zidane_masks, _) = segmenter.segment_batch(
+        [bus, zidane], [box, box], keys=["bus", "zid"]
+    )
+    assert encoder_calls[runs:] == [1]  # only zidane: the bus was cached under its key
+    segmenter.set_image(zidane, key="zid")  # the click after auto-labeling: no encoder run
+    assert encoder_calls[runs:] == [1]
+    again, _ = segmenter.segment(boxes=box)
+    assert np.array_equal(again, zidane_masks)
+    assert ("sam2.1_hiera_tiny", "zid") in segmenter.cache.keys()
+
+
+@pytest.mark.slow
+def test_a_batch_decodes_in_box_batch_chunks(
+    segmenter: SAM2Segmenter, encoder_calls: list[int], bus: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segmenter.set_image(bus, key="bus")
+    sizes: list[int] = []
+    original = segmenter._predictor.predict
+
+    def counting(**prompts):  # type: ignore[no-untyped-def]
+        sizes.append(len(prompts["box"]))
+        return original(**prompts)
+
+    monkeypatch.setattr(segmenter._predictor, "predict", counting)
+    monkeypatch.setattr(segmenter, "box_batch", 2)
+    boxes = np.array([[i, i, i + 50, i + 60] for i in range(0, 50, 10)], np.float32)
+    [(masks, scores)] = segmenter.segment_batch([bus], [boxes], keys=["bus"])
+    assert sizes == [2, 2, 1] and masks.shape == (5, H, W) and scores.shape == (5,)
+
+
+@pytest.mark.parametrize(
+    ("images", "boxes", "keys", "message"),
+    [
+        ([np.zeros((8, 8, 3), np.uint8)], [], None, "1 images, got 0 boxes arrays and 1 keys"),
+        ([np.zeros((8, 8, 3), np.uint8)], [np.zeros((0, 4))], ["a", "b"], "got 1 boxes arrays and 2 keys"),
+        (
+            [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)],
+            [None, None],
+            None,
+            "image 1 must be RGB",
+        ),
+        ([np.zeros((8, 8, 3), np.uint8)], [np.zeros((2, 3))], None, r"\(n, 4\) xyxy, got shape \(2, 3\)"),
+    ],
+)
+def test_bad_batches_are_refused(
+    segmenter: SAM2Segmenter,
+    images: list[np.ndarray],
+    boxes: list[np.ndarray],
+    keys: list[str] | None,
+    message: str,
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        segmenter.segment_batch(images, boxes, keys=keys)
+
+
+def test_an_empty_batch_is_empty(segmenter: SAM2Segmenter) -> None:
+    assert segmenter.segment_batch([], []) == []
+
+
+def test_precision_is_fp32_on_cpu_and_bfloat16_autocast_on_cuda(
+    segmenter: SAM2Segmenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    import torch
+
+    assert segmenter.precision == "fp32" and isinstance(segmenter._autocast(), contextlib.nullcontext)
+    monkeypatch.setattr(segmenter, "precision", "bf16")  # what a CUDA device resolves to
+    with pytest.warns(UserWarning, match="CUDA is not available"):  # only here, on a CPU machine
+        context = segmenter._autocast()
+    assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="'bf16' needs a CUDA device, got device 'cpu'"):
+        SAM2Segmenter(Path("unused"), "tiny", device="cpu", random_init=True, precision="bf16")

@@ -123,3 +123,16 @@ def test_a_project_detector_id_is_accepted_once_trained(tmp_path: Path) -> None:
     assert made.model_id == "project-7-yolo-job2" and (tmp_path / made.weights).is_file()
     with pytest.raises(KeyError):
         model("nope")
+
+
+def test_precision_passes_through_to_the_full_stack_and_the_lite_one_ignores_it(tmp_path: Path) -> None:
+    from tools.backends.base import BatchDetector, BatchSegmenter
+
+    full = build_backends("full", tmp_path, device="cpu", random_init=True, precision="auto")
+    assert isinstance(full.detector, BatchDetector) and isinstance(full.segmenter, BatchSegmenter)
+    assert (full.detector.precision, full.segmenter.precision, full.verifier.precision) == ("fp32",) * 3
+    half = build_backends("full", tmp_path, device="cpu", random_init=True, precision="fp16")
+    with pytest.raises(ValueError, match="'fp16' needs a CUDA device, got device 'cpu'"):
+        _ = half.verifier
+    lite = build_backends("lite", tmp_path, segmenter="lite-grabcut", precision="fp16")
+    assert lite.segmenter.model_id == "lite-grabcut"

@@ -6,6 +6,7 @@ these Protocols, so tools, jobs and the agent never know which is active.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -78,6 +79,39 @@ class Segmenter(Protocol):
         points: np.ndarray | None = None,
         point_labels: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class BatchDetector(Detector, Protocol):
+    """A detector that takes many images in one forward pass (the full stack's GPU path).
+
+    ``precision`` is what it runs at: "fp32", "fp16" or "bf16". Results are in input order and
+    equal ``detect`` per image wherever the preprocessing is the same.
+    """
+
+    precision: str
+
+    def detect_batch(
+        self, images: list[np.ndarray], prompts: list[str], threshold: float
+    ) -> list[Detections]: ...
+
+
+@runtime_checkable
+class BatchSegmenter(Segmenter, Protocol):
+    """A segmenter that embeds many images in one encoder pass and decodes each image's boxes.
+
+    Returns per image what ``set_image`` then ``segment(boxes=...)`` would; ``keys`` let the
+    embeddings be cached for later prompts on the same image.
+    """
+
+    precision: str
+
+    def segment_batch(
+        self,
+        images: Sequence[np.ndarray],
+        boxes: Sequence[np.ndarray],
+        keys: Sequence[Hashable | None] | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
 
 @runtime_checkable

@@ -63,13 +63,53 @@ def pick_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def pick_precision(precision: str, device: str, half: tuple[str, ...]) -> str:
+    """The precision a backend runs at on ``device``: "fp32", or one of its ``half`` kinds.
+
+    "auto" is full precision on CPU and the first of ``half`` the GPU supports on CUDA (bf16 needs
+    compute capability 8+, so an older card gets fp16 where the backend allows it). Asking for half
+    precision on CPU is an error rather than a silent fallback: PyTorch's CPU half kernels are slow
+    or missing (ultralytics itself refuses fp16 there), so the request cannot be honoured.
+
+    Args:
+        precision: One of PRECISIONS.
+        device: A resolved device ("cpu", "cuda", "cuda:N"), see ``pick_device``.
+        half: The reduced precisions this backend can run, preferred first.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    cuda = device.startswith("cuda")
+    if precision == "fp32" or (precision == "auto" and not cuda):
+        return "fp32"
+    if precision != "auto" and precision not in half:
+        raise ValueError(
+            f"precision {precision!r} is not supported here: expected one of {['auto', 'fp32', *half]}"
+        )
+    if not cuda:
+        raise ValueError(
+            f"precision {precision!r} needs a CUDA device, got device {device!r}: half precision on CPU "
+            "is slow or unsupported; use 'auto' or 'fp32'"
+        )
+    if precision != "auto":
+        return precision
+    import torch
+
+    usable = [kind for kind in half if kind != "bf16" or torch.cuda.is_bf16_supported()]
+    return usable[0] if usable else "fp32"
+
+
 def load_open_clip(
-    models_dir: Path, arch: str, *, device: str, random_init: bool, quick_gelu: bool
+    models_dir: Path, arch: str, *, device: str, random_init: bool, quick_gelu: bool, precision: str = "fp32"
 ) -> tuple[Any, Any, Any]:
     """Build an open_clip model, its image preprocessing and its tokenizer, in eval mode on ``device``.
 
     ``quick_gelu`` must match the weights: OpenAI's CLIP (what YOLO-World uses) was trained with
     QuickGELU, most LAION checkpoints with plain GELU; the wrong one loads fine and embeds badly.
+    ``precision`` "fp16"/"bf16" is open_clip's own mixed precision (OpenAI's recipe: convolutions,
+    linear and attention weights in half, LayerNorm in fp32); inputs must then be cast to it.
     """
     from tools.backends.torchvision_compat import ensure_torchvision
     from tools.models.resolve import resolve
@@ -90,6 +130,7 @@ def load_open_clip(
         force_quick_gelu=quick_gelu,
         pretrained_text=False,  # never fetch a text tower from a hub
         device=device,
+        precision=precision,
     )
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(arch)
@@ -154,7 +195,9 @@ class ClipVerifier:
         template: How a label becomes a prompt; must contain ``{label}``.
         contrast: Extra prompts in the softmax whose scores are not returned (see DEFAULT_CONTRAST).
         quick_gelu: Activation the weights were trained with (True for OpenAI's CLIP).
-        batch_size: Crops per forward pass.
+        batch_size: Crops per forward pass: ``score`` over many crops runs one forward per batch.
+        precision: "auto" (fp16 on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16" (CUDA only);
+            the resolved one is ``self.precision``.
     """
 
     def __init__(
@@ -168,6 +211,7 @@ class ClipVerifier:
         contrast: tuple[str, ...] = DEFAULT_CONTRAST,
         quick_gelu: bool = True,
         batch_size: int = 32,
+        precision: str = "auto",
     ) -> None:
         if "{label}" not in template:
             raise ValueError(f"template must contain '{{label}}', got {template!r}")
@@ -178,9 +222,18 @@ class ClipVerifier:
         self.contrast = contrast
         self.batch_size = batch_size
         self._device = pick_device(device)
+        self.precision = pick_precision(precision, self._device, half=("fp16", "bf16"))
         self._model, self._preprocess, tokenizer = load_open_clip(
-            models_dir, arch, device=self._device, random_init=random_init, quick_gelu=quick_gelu
+            models_dir,
+            arch,
+            device=self._device,
+            random_init=random_init,
+            quick_gelu=quick_gelu,
+            precision=self.precision,
         )
+        import torch
+
+        self._dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
         self.text_encoder = OpenClipTextEncoder(self._model, tokenizer, self._device)
 
     def score(self, crops: list[np.ndarray], labels: list[str]) -> np.ndarray:
@@ -211,4 +264,4 @@ class ClipVerifier:
     def _image_tensor(self, crop: np.ndarray) -> torch.Tensor:
         from PIL import Image
 
-        return self._preprocess(Image.fromarray(crop)).to(self._device)
+        return self._preprocess(Image.fromarray(crop)).to(self._device, self._dtype)

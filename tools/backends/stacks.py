@@ -92,27 +92,45 @@ def _lite_efficientnet(models_dir: Path, *, threads: int | None = None, **_: Any
 
 
 def _yolo_world(size: str) -> Builder:
-    def build(models_dir: Path, *, device: str = "auto", random_init: bool = False, **_: Any) -> Detector:
+    def build(
+        models_dir: Path,
+        *,
+        device: str = "auto",
+        random_init: bool = False,
+        precision: str = "auto",
+        **_: Any,
+    ) -> Detector:
         from tools.backends.yolo_world import YOLOWorldDetector
 
-        return YOLOWorldDetector(models_dir, size, device=device, random_init=random_init)
+        return YOLOWorldDetector(
+            models_dir, size, device=device, random_init=random_init, precision=precision
+        )
 
     return build
 
 
 def _sam2(config: str) -> Builder:
-    def build(models_dir: Path, *, device: str = "auto", random_init: bool = False, **_: Any) -> Segmenter:
+    def build(
+        models_dir: Path,
+        *,
+        device: str = "auto",
+        random_init: bool = False,
+        precision: str = "auto",
+        **_: Any,
+    ) -> Segmenter:
         from tools.backends.sam2_segmenter import SAM2Segmenter
 
-        return SAM2Segmenter(models_dir, config, device=device, random_init=random_init)
+        return SAM2Segmenter(models_dir, config, device=device, random_init=random_init, precision=precision)
 
     return build
 
 
-def _clip(models_dir: Path, *, device: str = "auto", random_init: bool = False, **_: Any) -> Verifier:
+def _clip(
+    models_dir: Path, *, device: str = "auto", random_init: bool = False, precision: str = "auto", **_: Any
+) -> Verifier:
     from tools.backends.clip_verifier import ClipVerifier
 
-    return ClipVerifier(models_dir, "ViT-B-32", device=device, random_init=random_init)
+    return ClipVerifier(models_dir, "ViT-B-32", device=device, random_init=random_init, precision=precision)
 
 
 MODELS: dict[str, tuple[Role, Builder]] = {
@@ -166,7 +184,8 @@ def model(model_id: str) -> tuple[Role, Builder]:
     raise KeyError(model_id)
 
 
-OPTIONS = ("threads", "device", "random_init")  # what the builders take; anything else is a mistake
+# what the builders take; anything else is a mistake
+OPTIONS = ("threads", "device", "random_init", "precision")
 
 
 @dataclass
@@ -206,8 +225,9 @@ def build_backends(
 ) -> Backends:
     """The backends of ``stack`` ("lite" or "full"), with any role swapped for another model id.
 
-    ``options`` go to every builder, which takes what it knows: ``threads`` (lite), ``device`` and
-    ``random_init`` (full). Nothing is loaded here; unknown stacks and ids fail here, though.
+    ``options`` go to every builder, which takes what it knows: ``threads`` (lite), ``device``,
+    ``random_init`` and ``precision`` ("auto", "fp32", "fp16", "bf16"; full). Nothing is loaded
+    here; unknown stacks and ids fail here, though.
     """
     if stack not in STACKS:
         raise ValueError(f"unknown model stack {stack!r}: expected one of {sorted(STACKS)}")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tools.backends.base import Detections
-from tools.backends.clip_verifier import OpenClipTextEncoder, pick_device, weights_path
+from tools.backends.clip_verifier import OpenClipTextEncoder, pick_device, pick_precision, weights_path
 
 if TYPE_CHECKING:
     import torch
@@ -66,6 +66,9 @@ class YOLOWorldDetector:
         imgsz: Inference size; 640 is what the released weights were trained at.
         iou: Non-maximum suppression IoU threshold.
         max_det: Most boxes kept per image.
+        precision: "auto" (fp16 on CUDA, fp32 on CPU), "fp32" or "fp16" (CUDA only): ultralytics'
+            ``quantize=16``, which halves a copy of the model in its predictor. The resolved one is
+            ``self.precision``. The prompt embeddings stay fp32; the model casts them to its input.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class YOLOWorldDetector:
         imgsz: int = 640,
         iou: float = 0.7,
         max_det: int = 300,
+        precision: str = "auto",
     ) -> None:
         if size not in SIZES:
             raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}")
@@ -89,6 +93,7 @@ class YOLOWorldDetector:
             models_dir, f"full/{self.model_id}.pt", model_id="yolo-world-v2", random_init=random_init
         )
         self.device = pick_device(device)
+        self.precision = pick_precision(precision, self.device, half=("fp16",))
         self.imgsz, self.iou, self.max_det = imgsz, iou, max_det
         self._encode = text_encoder or OpenClipTextEncoder.from_models_dir(
             models_dir, device=self.device, random_init=random_init
@@ -127,27 +132,47 @@ class YOLOWorldDetector:
 
     def detect(self, image: np.ndarray, prompts: list[str], threshold: float) -> Detections:
         """Boxes for ``prompts`` in an RGB uint8 image, scored at least ``threshold``."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"image must be RGB uint8 (h, w, 3), got shape {image.shape} dtype {image.dtype}"
-            )
+        return self.detect_batch([image], prompts, threshold)[0]
+
+    def detect_batch(
+        self, images: list[np.ndarray], prompts: list[str], threshold: float
+    ) -> list[Detections]:
+        """``detect`` for several images in one forward pass; results in input order.
+
+        ultralytics' ``LoadPilAndNumpy`` hands a list of arrays to the model as one batch whatever
+        its ``batch`` argument says. Images of one shape are letterboxed as ``detect`` does (minimal
+        padding), so their outputs equal one-by-one results to float noise; a batch of mixed shapes
+        is padded to ``imgsz`` square, which moves scores and boxes slightly and costs more pixels
+        (on CPU four mixed photos took 2.2 s batched against 1.3 s one by one).
+        """
+        for i, image in enumerate(images):
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                name = "image" if len(images) == 1 else f"image {i}"
+                raise ValueError(
+                    f"{name} must be RGB uint8 (h, w, 3), got shape {image.shape} dtype {image.dtype}"
+                )
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         self.set_prompts(prompts)
-        bgr = np.ascontiguousarray(image[..., ::-1])  # ultralytics reads arrays as OpenCV BGR
-        result = self._yolo.predict(
+        if not images:
+            return []
+        bgr = [np.ascontiguousarray(image[..., ::-1]) for image in images]  # ultralytics reads BGR
+        results = self._yolo.predict(
             bgr,
             imgsz=self.imgsz,
             conf=threshold,
             iou=self.iou,
             max_det=self.max_det,
             device=self.device,
+            quantize=16 if self.precision == "fp16" else None,
             verbose=False,
-        )[0]
-        boxes = result.boxes
+        )
+        return [self._detections(result.boxes) for result in results]
+
+    def _detections(self, boxes: Any) -> Detections:
         classes = boxes.cls.int().tolist()
         return Detections(
-            xyxy=boxes.xyxy.cpu().numpy(),
-            confidence=boxes.conf.cpu().numpy(),
+            xyxy=boxes.xyxy.float().cpu().numpy(),
+            confidence=boxes.conf.float().cpu().numpy(),
             label=[self._prompts[c] for c in classes],
         )
