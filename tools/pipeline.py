@@ -31,6 +31,7 @@ from ops.errors import OpError
 from ops.unit import Unit
 from store.models import Image
 from tools.backends.base import Detections
+from tools.backends.exclusive import exclusive
 from tools.registry import ToolError
 
 STAGES = ("decode", "detect", "segment", "verify", "write")
@@ -226,18 +227,20 @@ def infer_batch(
     masks: dict[int, Any] = {}
     batch_segment = getattr(segmenter, "segment_batch", None)
     if batch_segment is not None:
-        answers = timed(
-            "segment", [outs[k] for k in found],
-            lambda: batch_segment([rgbs[k] for k in found], [dets[k].xyxy for k in found],
-                                  keys=[image_ids[k] for k in found]),
-        )  # fmt: skip
+        with exclusive(segmenter):
+            answers = timed(
+                "segment", [outs[k] for k in found],
+                lambda: batch_segment([rgbs[k] for k in found], [dets[k].xyxy for k in found],
+                                      keys=[image_ids[k] for k in found]),
+            )  # fmt: skip
         masks = {k: m for k, (m, _) in zip(found, answers, strict=True)}
     else:
         for k in found:
 
             def one(k: int = k) -> Any:
-                segmenter.set_image(rgbs[k], key=image_ids[k])
-                return segmenter.segment(boxes=dets[k].xyxy)[0]
+                with exclusive(segmenter):
+                    segmenter.set_image(rgbs[k], key=image_ids[k])
+                    return segmenter.segment(boxes=dets[k].xyxy)[0]
 
             masks[k] = timed("segment", [outs[k]], one)
 

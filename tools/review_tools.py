@@ -32,6 +32,7 @@ from store.db import new_session
 from store.findings import get_finding, list_findings
 from store.masks import rle_from_mask
 from store.models import Annotation, AuditFinding, Image
+from tools.backends.exclusive import exclusive
 from tools.edit import DryRun
 from tools.pipeline import clip_to_box, load_rgb
 from tools.registry import Registry, Tool, ToolContext, ToolError, ToolResult
@@ -237,10 +238,11 @@ def review_tools(state: ReviewState) -> Registry:
             else:
                 box = None
             segmenter = ctx.backends.segmenter
-            segmenter.set_image(load_rgb(ctx.home, image), key=image.id)
             points = None if args.points is None else np.asarray(args.points, np.float32)
             labels = None if points is None else np.ones(len(points), np.int32)
-            masks, _ = segmenter.segment(boxes=box, points=points, point_labels=labels)
+            with exclusive(segmenter):
+                segmenter.set_image(load_rgb(ctx.home, image), key=image.id)
+                masks, _ = segmenter.segment(boxes=box, points=points, point_labels=labels)
             mask = np.asarray(masks[0], bool)
             if box is not None:
                 mask = clip_to_box(mask, box[0])

@@ -24,6 +24,7 @@ from ops.unit import require
 from store.geometry import single_polygon
 from store.masks import bbox_from_rle, rle_from_mask
 from store.models import Image
+from tools.backends.exclusive import exclusive
 from tools.click_object import object_box_at, wants_object_boxes
 from tools.detect import xyxy_of
 from tools.pipeline import ImageRef, Label, clip_to_box, load_rgb
@@ -136,7 +137,6 @@ def compute_mask(backends: Any, home: Path, image: Image, prompt: Prompt | Segme
         raise ToolError(f"{outside} lie outside image {image.id} ({image.width}x{image.height} px)")
     segmenter = backends.segmenter
     rgb = load_rgb(home, image)
-    segmenter.set_image(rgb, key=image.id)
     box = None if prompt.box is None else np.asarray([prompt.box], dtype=np.float32)
     points = None if prompt.points is None else np.asarray(prompt.points, dtype=np.float32)
     labels = None
@@ -146,7 +146,9 @@ def compute_mask(backends: Any, home: Path, image: Image, prompt: Prompt | Segme
             found = object_box_at(getattr(backends, "detector", None), rgb, points, labels, key=image.id)
             if found is not None:  # the click is inside a detected object: answer it as that box
                 box, points, labels = np.asarray([found], dtype=np.float32), None, None
-    masks, scores = segmenter.segment(boxes=box, points=points, point_labels=labels)
+    with exclusive(segmenter):
+        segmenter.set_image(rgb, key=image.id)
+        masks, scores = segmenter.segment(boxes=box, points=points, point_labels=labels)
     mask = np.asarray(masks[0], dtype=bool)
     score = float(scores[0])
     score = None if math.isnan(score) else round(min(max(score, 0.0), 1.0), 4)  # NaN: no confidence

@@ -37,6 +37,7 @@ from sqlmodel import Session, col, select
 
 from store.categories import ensure_categories
 from store.models import Annotation, Image, Job, Track, Video
+from tools.backends.exclusive import exclusive
 from tools.lazy_models import ModelsOnFirstUse
 from tools.pipeline import clip_to_box, load_rgb
 from tools.video_label_sam2 import Window, frame_paths, lives, propagate_window, window_bounds
@@ -221,8 +222,9 @@ class VideoLabelJob(ModelsOnFirstUse):
                 fresh.append(i)
         if fresh:
             segmenter = self.backends.segmenter
-            segmenter.set_image(rgb, key=image.id)
-            found, _ = segmenter.segment(boxes=np.stack([tracked[i].box for i in fresh]))
+            with exclusive(segmenter):
+                segmenter.set_image(rgb, key=image.id)
+                found, _ = segmenter.segment(boxes=np.stack([tracked[i].box for i in fresh]))
             for i, mask in zip(fresh, found, strict=True):
                 masks[i] = clip_to_box(np.asarray(mask, dtype=bool), tracked[i].box)
             self.stats["segmented"] += len(fresh)

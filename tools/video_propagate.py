@@ -32,6 +32,7 @@ from ops.caller import Caller
 from ops.tracks import Follow, Followed, Propagated, Seed, propagate_track
 from ops.unit import Env
 from store.models import Image
+from tools.backends.exclusive import exclusive
 from tools.video_tracking import iou, shift_mask
 
 
@@ -99,8 +100,9 @@ def follower(
                 mask = clip_to_box(shift_mask(mask, dx, dy), new)
                 counts["reused"] += 1
             else:
-                backends.segmenter.set_image(rgb, key=image.id)
-                masks, _ = backends.segmenter.segment(boxes=new[None])
+                with exclusive(backends.segmenter):
+                    backends.segmenter.set_image(rgb, key=image.id)
+                    masks, _ = backends.segmenter.segment(boxes=new[None])
                 mask = clip_to_box(np.asarray(masks[0], dtype=bool), new)
                 counts["segmented"] += 1
             velocity = _shift(box, new) / (gap + 1)
