@@ -11,6 +11,7 @@ the expensive ``set_image`` work.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ _BOX = Field(
 )
 _POINTS = Field(None, min_length=1, max_length=20, description="Click points [[x, y], ...] in pixels.")
 _POINT_LABELS = Field(None, description="Per point: 1 = on the object, 0 = background. Default: all 1.")
+log = logging.getLogger(__name__)
+
 _TRACK = Field(None, description="On a video frame: a track id of its video to add the object to, or 'new'.")
 
 
@@ -128,6 +131,19 @@ def _inside(xy: list[float], width: int, height: int) -> bool:
     return 0 <= xy[0] <= width and 0 <= xy[1] <= height
 
 
+def click_detector(backends: Any) -> Any:
+    """The stack's detector, which turns a click into the box of the object under it; None where it
+    cannot load (its files are missing): the click then goes to the segmenter's own point search,
+    as a click on an object the detector does not know does, instead of failing."""
+    from tools.models.resolve import ModelMissing
+
+    try:
+        return getattr(backends, "detector", None)
+    except ModelMissing as missing:
+        log.warning("a click without object boxes: %s", missing)
+        return None
+
+
 def compute_mask(backends: Any, home: Path, image: Image, prompt: Prompt | SegmentArgs) -> MaskProposal:
     """The segmenter pass for ``prompt`` on ``image``; raises ToolError for a prompt off the image
     or one where the segmenter finds nothing. Writes nothing and checks no permission."""
@@ -143,7 +159,7 @@ def compute_mask(backends: Any, home: Path, image: Image, prompt: Prompt | Segme
     if points is not None:
         labels = np.asarray(prompt.point_labels or [1] * len(points), dtype=np.int32)
         if box is None and wants_object_boxes(segmenter):
-            found = object_box_at(getattr(backends, "detector", None), rgb, points, labels, key=image.id)
+            found = object_box_at(click_detector(backends), rgb, points, labels, key=image.id)
             if found is not None:  # the click is inside a detected object: answer it as that box
                 box, points, labels = np.asarray([found], dtype=np.float32), None, None
     with exclusive(segmenter):

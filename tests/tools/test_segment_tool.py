@@ -111,3 +111,33 @@ def test_on_a_video_frame_the_object_starts_or_joins_a_track(tmp_path, fakes) ->
         on = session.exec(select(Annotation.id).where(Annotation.track_id == started.track_id)).all()
     assert sorted(on) == sorted([started.annotation_id, joined.annotation_id])
     engine.dispose()
+
+
+def test_a_click_still_segments_when_the_detector_files_are_missing(store) -> None:  # type: ignore[no-untyped-def]
+    """The lite segmenter turns a click into the detected object's box; with the detector's file
+    missing the click goes to the segmenter's own point search (as the API fuzz found: it was a 500)."""
+    from pathlib import Path
+
+    from tools import segment
+    from tools.backends.lite_segmenter import LiteSegmenter
+    from tools.models.resolve import ModelMissing
+
+    class NoDetectorFiles:
+        segmenter = LiteSegmenter(None)  # GrabCut: no weights
+
+        @property
+        def detector(self):  # type: ignore[no-untyped-def]
+            raise ModelMissing(
+                "model 'nanodet' does not exist",
+                model_id="nanodet",
+                expected=Path("lite/nanodet.onnx"),
+                command="labelwright models fetch nanodet",
+            )
+
+    with new_session(store.engine) as session:
+        from store.models import Image
+
+        image = session.get(Image, store.images["bus.jpg"])
+    prompt = segment.Prompt(points=[[600.0, 400.0]])  # on the bus side: GrabCut finds a region
+    proposal = segment.compute_mask(NoDetectorFiles(), Path(store.home), image, prompt)
+    assert proposal.rle["size"] == [image.height, image.width] and proposal.model == "lite-grabcut"
