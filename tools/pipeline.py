@@ -203,7 +203,7 @@ def infer_batch(
     outs = [Inference(image_id=i) for i in image_ids]
     if not rgbs:
         return outs
-    detector, segmenter = backends.detector, backends.segmenter
+    detector = backends.detector
 
     def timed(stage: str, share: list[Inference], fn: Any) -> Any:
         t = time.perf_counter()
@@ -224,6 +224,7 @@ def infer_batch(
     if not found:
         return outs
 
+    segmenter = backends.segmenter  # built only once something was found, as the verifier
     masks: dict[int, Any] = {}
     batch_segment = getattr(segmenter, "segment_batch", None)
     if batch_segment is not None:
