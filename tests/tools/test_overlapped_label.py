@@ -67,14 +67,40 @@ def batched() -> FakeBackends:
     return FakeBackends(detector=BatchDetector(), segmenter=BatchSegmenter())
 
 
-def test_the_same_annotations_as_the_plain_handler_in_batches(tmp_path: Path, photos, engine_url) -> None:
+class GatedDetector(BatchDetector):
+    """Holds its first call until the decoder has queued two more images, so the next call is
+    a batch however slowly a loaded machine decodes (the model thread never waits to fill one)."""
+
+    def __init__(self, decoded_two_more: threading.Event) -> None:
+        super().__init__()
+        self.decoded_two_more = decoded_two_more
+
+    def detect_batch(self, images, prompts, threshold):  # type: ignore[no-untyped-def]
+        if not self.sizes:
+            assert self.decoded_two_more.wait(60), "the decoder did not run ahead of the models"
+        return super().detect_batch(images, prompts, threshold)
+
+
+def test_the_same_annotations_as_the_plain_handler_in_batches(
+    tmp_path: Path, photos, engine_url, monkeypatch
+) -> None:
     source = make_photo_dir(tmp_path / "src", photos)
     plain = ingest_store(tmp_path / "a", source, database=tmp_path / "a.db")
     runner, job_id = run(plain, LabelJob(home=plain.home, backends_factory=FakeBackends))
     assert runner.run_job(job_id).state == JobState.done
 
     store = ingest_store(tmp_path / "b", source, database=engine_url)
-    backends = batched()
+    decoded_two_more, reads = threading.Event(), []
+    read_rgb = overlapped_label.read_rgb
+
+    def counted(path: Path) -> np.ndarray:
+        reads.append(path)
+        if len(reads) == 4:  # the decoder puts each image before it reads the next: 1-3 queued
+            decoded_two_more.set()
+        return read_rgb(path)
+
+    monkeypatch.setattr(overlapped_label, "read_rgb", counted)
+    backends = FakeBackends(detector=GatedDetector(decoded_two_more), segmenter=BatchSegmenter())
     handler = OverlappedLabelJob(home=store.home, backends_factory=lambda: backends, batch=4)
     run_to_the_end(store, handler)
     expected = rows(plain.engine)
