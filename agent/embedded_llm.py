@@ -10,6 +10,7 @@ advertise.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from agent.prompt_cache import PromptCache, prefix_of
 
 _READ_CHUNK = 8 << 20
 
@@ -66,6 +69,8 @@ class EmbeddedLLM:
         threads: CPU threads for generation and prompt processing.
         n_ctx: context window in tokens; a request may raise it (the model is reloaded, as Ollama does).
         preread_file: read the file once before loading (see :func:`preread`).
+        prompt_cache: a directory for :class:`agent.prompt_cache.PromptCache` (None: keep the
+            system+tools prefix only in memory, as before).
         on_timings: called after each request with llama.cpp's ``timings`` (tokens taken from the
             prompt cache ``cache_n``, evaluated ``prompt_n``, generated ``predicted_n``, and the
             milliseconds of each): the shared endpoint logs them, to see where a call's time goes.
@@ -80,6 +85,7 @@ class EmbeddedLLM:
         n_ctx: int = 8192,
         preread_file: bool = True,
         on_timings: Callable[[dict[str, Any]], None] | None = None,
+        prompt_cache: Path | None = None,
     ) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"LLM weights not found: expected a .gguf file at {model_path}")
@@ -92,6 +98,9 @@ class EmbeddedLLM:
         self.threads = threads
         self.on_timings = on_timings
         self._lock = threading.Lock()
+        self._slot_lock = threading.Lock()  # a restore or save must not run beside a request
+        self._prefixes = PromptCache(prompt_cache, model_path) if prompt_cache is not None else None
+        self._slot_key: str | None = None  # the saved prefix the slot starts with now
         self.preread_s, digest = preread(model_path) if preread_file else (0.0, None)
         self._digest = digest
         self.load_s = 0.0
@@ -110,9 +119,13 @@ class EmbeddedLLM:
         params.cpuparams_batch.n_threads = self.threads
         params.hostnames = ["127.0.0.1"]
         params.verbosity = -1
+        if self._prefixes is not None:
+            params.endpoint_slots = True  # the native server's loopback port; never advertised
+            params.slot_save_path = str(self._prefixes.directory) + os.sep  # it joins by concatenation
         start = time.perf_counter()
         self._server = None  # free the old model before loading a new one
         self._server = xllamacpp.Server(params)
+        self._slot_key = None
         self.load_s = time.perf_counter() - start
         self.n_ctx = n_ctx
         self._info = self._read_info()
@@ -156,6 +169,55 @@ class EmbeddedLLM:
             EmbeddedLLMError: llama.cpp rejected the request; the message is its own.
         """
         request = {**request, "cache_prompt": True, "stream": on_chunk is not None}
+        if self._prefixes is None:
+            return self._chat(request, on_chunk)
+        with self._slot_lock:
+            self._start_slot_with(prefix_of(request))
+            return self._chat(request, on_chunk)
+
+    def _start_slot_with(self, prefix: dict[str, Any] | None) -> None:
+        """Make the slot begin with ``prefix``'s KV cache: restored from its file, or read once
+        and saved for the next process. Anything failing here only costs the time it saves."""
+        assert self._prefixes is not None
+        if prefix is None:
+            self._slot_key = None  # this request overwrites the slot with a prompt of its own
+            return
+        key = self._prefixes.key(prefix)
+        if key == self._slot_key:
+            return  # the slot holds it (and maybe the conversation after it, which we keep)
+        if self._prefixes.has(key):
+            if self._slot_action("restore", self._prefixes.file(key)):
+                self._prefixes.used(key)
+                self._slot_key = key
+                return
+            self._prefixes.forget(key)
+        self._slot_key = None
+        try:
+            read = self._server.handle_chat_completions({**prefix, "max_tokens": 1, "cache_prompt": True})
+        except ValueError:
+            return  # the real request will say what is wrong with it
+        if not isinstance(read, dict) or "error" in read:
+            return
+        if read.get("timings") and self.on_timings is not None:
+            self.on_timings(read["timings"])  # a round of its own, so the logs show the read
+        if self._slot_action("save", self._prefixes.temporary(key)):
+            try:
+                self._prefixes.publish(key)
+            except OSError:
+                return
+        self._slot_key = key
+
+    def _slot_action(self, action: str, filename: str) -> bool:
+        base = self._server.listening_address
+        try:
+            answer = httpx.post(f"{base}/slots/0?action={action}", json={"filename": filename}, timeout=120)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
+
+    def _chat(
+        self, request: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool | None] | None
+    ) -> dict[str, Any] | None:
         timings: dict[str, Any] = {}
 
         def chunk(item: dict[str, Any]) -> bool | None:

@@ -138,6 +138,17 @@ class LLMHandle:
             self.embedded.close()
 
 
+def prompt_cache_dir(model_file: Path) -> Path | None:
+    """Where :mod:`agent.prompt_cache` keeps ``model_file``'s saved prefixes: beside the weights,
+    outside any project; None where that cannot be written (a read-only models dir)."""
+    directory = model_file.parent / "prompt-cache"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory if os.access(directory, os.W_OK) else None
+
+
 def start_embedded(
     models_dir: Path, model: str = DEFAULT_MODEL, *, threads: int = 2, n_ctx: int = 8192, preread: bool = True
 ) -> LLMHandle:
@@ -151,7 +162,10 @@ def start_embedded(
             f"no Ollama server and no local weights for {model!r}: expected {path} "
             "(fetch them with `labelwright models fetch`)"
         )
-    llm = EmbeddedLLM(path, name=model, threads=threads, n_ctx=n_ctx, preread_file=preread)
+    cache = prompt_cache_dir(path)
+    llm = EmbeddedLLM(
+        path, name=model, threads=threads, n_ctx=n_ctx, preread_file=preread, prompt_cache=cache
+    )
     server = ThreadedServer(create_app(llm)).start()
     return LLMHandle(ollama.Client(host=server.url), model, server.url, embedded=llm, _server=server)
 

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.llm import LLMUnavailable, default_threads, free_port, model_path, ollama_answers
+from agent.llm import LLMUnavailable, default_threads, free_port, model_path, ollama_answers, prompt_cache_dir
 
 DEFAULT_IDLE_TIMEOUT = 600.0  # seconds without a request before the endpoint exits
 START_TIMEOUT = 600.0  # weights read + load on a busy 2-core machine; the child's log says why if it fails
@@ -237,9 +237,11 @@ def serve(models_dir: Path, model: str, *, threads: int, n_ctx: int, idle_timeou
     from agent.ollama_api import create_app
 
     path = state_path(models_dir, model)
+    weights = model_path(models_dir, model)
     llm = EmbeddedLLM(
-        model_path(models_dir, model), name=model, threads=threads, n_ctx=n_ctx, on_timings=log_timings
-    )
+        weights, name=model, threads=threads, n_ctx=n_ctx, on_timings=log_timings,
+        prompt_cache=prompt_cache_dir(weights),
+    )  # fmt: skip
     tracker = _IdleTracker(create_app(llm))
     port = free_port()
     config = uvicorn.Config(

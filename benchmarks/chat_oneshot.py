@@ -13,7 +13,10 @@ runs it (a fresh Python process per call, wall time from start to exit):
    (2, the old default; 0 skips these rows): the first call starts it, the next ``--calls - 1``
    find it loaded with the prompt prefix in its KV cache; then it is stopped;
    ``--before-repo`` runs those calls with another checkout's code (the commit before a change);
-3. after: the same with ``--threads`` (default: the machine's, agent.llm.default_threads).
+3. after: the same with ``--threads`` (default: the machine's, agent.llm.default_threads);
+4. after, restarted (``--restarts``, default 1): the endpoint stopped and the call made again,
+   so the new endpoint finds the system+tools prefix call 1 saved (agent.prompt_cache) and
+   restores it instead of reading it. The saved prefixes are removed first, so call 1 is cold.
 
 The endpoint logs llama.cpp's timings of every request; each row shows its model rounds: tokens
 taken from the prompt cache, evaluated and generated, and the seconds of prompt evaluation and of
@@ -114,7 +117,8 @@ def _rounds(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    from agent.llm import DEFAULT_MODEL, default_threads
+    from agent.llm import DEFAULT_MODEL, default_threads, model_path, prompt_cache_dir
+    from agent.prompt_cache import SUFFIX
     from agent.shared_llm import list_endpoints, state_path, stop_endpoints
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
@@ -130,10 +134,11 @@ def main() -> None:
         default=REPO,
         help="before: run this checkout's code (e.g. an older commit)",
     )
+    parser.add_argument("--restarts", type=int, default=1, help="after: restarts, a call each")
     parser.add_argument("--baseline", action="store_true", help="also time the in-process call (slow)")
     args = parser.parse_args()
-    if not 2 <= args.calls <= 10:
-        raise SystemExit(f"--calls must be 2..10, got {args.calls}")
+    if not 2 <= args.calls <= 10 or not 0 <= args.restarts <= 5:
+        raise SystemExit(f"--calls must be 2..10 and --restarts 0..5, got {args.calls}, {args.restarts}")
     if args.threads < 1 or args.before_threads < 0:
         raise SystemExit(
             f"--threads must be >= 1 and --before-threads >= 0, got {args.threads}, {args.before_threads}"
@@ -143,6 +148,9 @@ def main() -> None:
             f"a shared LLM endpoint is already running for {args.models}: `labelwright llm stop` first"
         )
     log = state_path(args.models, args.model).with_suffix(".log")
+    cache = prompt_cache_dir(model_path(args.models, args.model))
+    for saved in cache.glob("*" + SUFFIX) if cache is not None else []:
+        saved.unlink()  # so that call 1 reads the prefix, as on a fresh machine
     rows: list[tuple[str, dict[str, Any]]] = []
     stopped = 0
     with tempfile.TemporaryDirectory(prefix="lw-chat-bench-") as tmp:
@@ -175,6 +183,13 @@ def main() -> None:
                         )
                     )
                 stopped += len(stop_endpoints(args.models))
+            after = {**env, "LABELWRIGHT_LLM_THREADS": str(args.threads)}
+            for i in range(args.restarts):
+                print(f"after: endpoint restarted ({i + 1}), call 1 ...", flush=True)
+                log.unlink(missing_ok=True)
+                label = f"after, {args.threads} thr, restart {i + 1} (restores)"
+                rows.append((label, one_call(after, args.model, 900, log)))
+                stopped += len(stop_endpoints(args.models))
         finally:
             stopped += len(stop_endpoints(args.models))
     head = f"\n{'call':<44}{'wall s':>8}{'other s':>8}{'load':>6}{'right':>6}  rounds: "
@@ -189,6 +204,7 @@ def main() -> None:
     out = REPO / "benchmarks" / "results" / "chat_oneshot.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"model": args.model, "threads": args.threads, "before_threads": args.before_threads,
+              "restarts": args.restarts,
               "question": QUESTION, "load_average": load,
               "calls": [{"call": label, **r} for label, r in rows]}  # fmt: skip
     out.write_text(json.dumps(result, indent=2))
