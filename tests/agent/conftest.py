@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,9 @@ def _embedded(models_dir: Path, model: str) -> Iterator[Any]:
         pytest.skip(f"LLM weights for {model} are not in {models_dir} (run `labelwright models fetch`)")
     # One thread: on a shared, oversubscribed CPU two llama.cpp threads wait on each other at every
     # barrier and decode 5-50x slower (measured: 0.4-2.6 vs 11-19 tok/s on SmolLM2 at load 12).
-    handle = start_embedded(models_dir, model, threads=1, n_ctx=4096)
+    # CI runs the suite alone, one test at a time, and sets LABELWRIGHT_TEST_LLM_THREADS=2.
+    threads = int(os.environ.get("LABELWRIGHT_TEST_LLM_THREADS", "1"))
+    handle = start_embedded(models_dir, model, threads=threads, n_ctx=4096)
     yield handle
     handle.close()
 
