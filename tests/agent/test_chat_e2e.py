@@ -6,6 +6,7 @@ bulk delete that waits for "yes", and an undo; judged by the store and the print
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -41,6 +42,9 @@ def test_chat_session_on_real_photos(
         pytest.skip(f"no Qwen weights in {models_dir}")
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     monkeypatch.setenv("LABELWRIGHT_LLM_KEEP_ALIVE_S", "0")  # in-process: nothing left running after
+    # The CLI's llama.cpp threads: the test session's (CI: 2, alone on the machine), not the
+    # product's one-on-2-cores default, which is there for a server sharing its cores.
+    monkeypatch.setenv("LABELWRIGHT_LLM_THREADS", os.environ.get("LABELWRIGHT_TEST_LLM_THREADS", "1"))
     source = tmp_path / "src"
     source.mkdir()
     for path in photos.values():
